@@ -1,0 +1,34 @@
+"""The project's folders, defined once. Nothing else in the project hard-codes a path.
+
+Environment overrides (useful for real data and for tests):
+
+- ``MRIUNLEARN_DATA``: root of the generated/embedded data (default ``<repo>/data``).
+- ``MRIUNLEARN_RUNS``: root of the run cache of trained and unlearned models (default ``<repo>/runs``).
+- ``MRIUNLEARN_FIGURES``: where notebooks save figures (default ``<repo>/figures``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT: Path = Path(__file__).resolve().parents[1]
+
+
+def _env_path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+DATA_DIR: Path = _env_path("MRIUNLEARN_DATA", ROOT / "data")
+#: committed split manifests (CSV); always inside the repository
+MANIFESTS_DIR: Path = ROOT / "data" / "manifests"
+#: the embedded, simulated fastMRI-format dataset built by ``make data``
+DEFAULT_DATA_DIR: Path = DATA_DIR / "default"
+DEFAULT_MANIFEST: Path = MANIFESTS_DIR / "default.csv"
+RUNS_DIR: Path = _env_path("MRIUNLEARN_RUNS", ROOT / "runs")
+FIGURES_DIR: Path = _env_path("MRIUNLEARN_FIGURES", ROOT / "figures")
+NOTEBOOKS_DIR: Path = ROOT / "notebooks"
+BENCHMARKS_DIR: Path = ROOT / "benchmarks"
+#: the authors' published split listing, provided beside the repository (never committed)
+PAPER_SPLIT_TREE: Path = ROOT.parent / "shared" / "data" / "paper_split_tree.txt"
