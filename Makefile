@@ -1,0 +1,46 @@
+# mriunlearn: two commands do everything on a fresh machine.
+#   make reproduce   set up .venv, build the embedded data, run notebooks 01-04 (papermill)
+#   make test        set up .venv, build the embedded data, run unit tests + nbval regression tests
+# Extra targets: make data | make lab | make bench | make setup | make clean-runs
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU wheel of torch 2.13.0 lies on this machine's disk; an unpinned torch would pull a multi-GB
+# CUDA build. On a GPU machine: make setup TORCH_SPEC="torch" (after installing a CUDA torch).
+TORCH_SPEC ?= torch==2.13.0
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: setup data reproduce test lab bench clean-runs
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) "$(TORCH_SPEC)"
+	# fastmri 0.3.0 declares torchvision and pytorch-lightning, but its code never imports them, and
+	# PyPI's torchvision fails to import beside the CPU torch wheel (and then breaks lightning too):
+	# install it without dependencies; its real needs are in pyproject.toml.
+	$(PIP) --no-deps fastmri==0.3.0
+	$(PIP) "$(TORCH_SPEC)" -c constraints.txt -e ".[dev,lab]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m mriunlearn data
+
+reproduce: data
+	$(PY) -m mriunlearn.reproduce
+
+test: data
+	$(PY) -m pytest
+
+lab: data
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: data
+	$(PY) -m benchmarks
+
+clean-runs:
+	rm -rf runs/

@@ -1,0 +1,194 @@
+"""Figure helpers shared by the notebooks. Every figure is saved as PNG and PDF in ``figures/``
+(atomically) and the numbers behind it as CSV/JSON beside it.
+
+Images passed in are 2-D float arrays ``(h, w)``; tables are tidy pandas DataFrames.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
+
+from . import paths  # noqa: E402
+from .atomic import atomic_path, atomic_write_text  # noqa: E402
+
+#: colours used for every method across figures
+METHOD_COLOURS: dict[str, str] = {
+    "original": "#444444", "oracle": "#2a9d8f", "full_ft": "#8ab17d", "ft": "#5e8c31",
+    "ga": "#e76f51", "ga_l1": "#d62828", "nl": "#f4a261", "ga_l1_ft": "#9d4edd", "nl_ft": "#1d4ed8",
+    "neggrad_plus": "#b5838d", "bad_teacher": "#6d6875", "scrub": "#0096c7", "ssd": "#ffb703",
+    "salun": "#fb8500", "l1_sparse": "#023047",
+}
+
+#: display names of the methods
+METHOD_LABELS: dict[str, str] = {
+    "original": "G (original)", "oracle": "Ĝ (oracle)", "full_ft": "Full FT", "ft": "FT", "ga": "GA",
+    "ga_l1": "GA-ℓ1", "nl": "NL", "ga_l1_ft": "GA-ℓ1-FT", "nl_ft": "NL-FT", "neggrad_plus": "NegGrad+",
+    "bad_teacher": "Bad-Teacher", "scrub": "SCRUB", "ssd": "SSD (label-free)", "salun": "SalUn",
+    "l1_sparse": "ℓ1-sparse FT", "retrain": "Retrain",
+}
+
+
+def label(method: str) -> str:
+    """Display name of a method (falls back to the registry name)."""
+    return METHOD_LABELS.get(method, method)
+
+
+def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list[Path]:
+    """Save ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.pdf``; returns both paths."""
+    out_dir = out_dir or paths.FIGURES_DIR
+    written = []
+    for ext in ("png", "pdf"):
+        target = out_dir / f"{name}.{ext}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+        written.append(target)
+    return written
+
+
+def save_table(df: pd.DataFrame, name: str, out_dir: Path | None = None, meta: Mapping[str, object] | None = None) -> Path:
+    """Save the numbers behind a figure as ``<name>.csv``; ``meta`` (seeds, subsets, profile) as
+    ``<name>.json`` beside it. Returns the CSV path."""
+    out_dir = out_dir or paths.FIGURES_DIR
+    csv = out_dir / f"{name}.csv"
+    atomic_write_text(csv, df.to_csv(index=True, lineterminator="\n"))
+    if meta is not None:
+        atomic_write_text(out_dir / f"{name}.json", json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    return csv
+
+
+def show_images(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int | None = None,
+                cmap: str = "gray", vmax: float | None = None, size: float = 2.4) -> plt.Figure:
+    """A grid of 2-D images ``(h, w)`` with titles, no axes."""
+    n = len(images)
+    ncols = ncols or n
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        ax.imshow(img, cmap=cmap, vmin=0 if cmap == "gray" else None, vmax=vmax)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def hallucination_panel(rows: Sequence[Mapping[str, object]], col_titles: Sequence[str] = (
+        "ground truth", "G (brain+knee)", "|G − GT|", "unlearned Gᵁ", "|Gᵁ − GT|"), zoom: float = 1.0) -> plt.Figure:
+    """The paper's Fig. 1 layout.
+
+    Each row is a mapping with ``target``, ``original``, ``unlearned`` (arrays ``(h, w)``), ``box``
+    ``(row0, col0, height, width)`` of the zoomed region, optional ``title`` and optional
+    ``regions`` (list of ``(row, col, radius)`` circles to draw on the error maps, e.g. connected
+    components of the hallucination map). Every row is drawn twice: full view, then the zoomed box.
+    Images share one grey scale per row and error maps one colour scale per row.
+    """
+    nrows = 2 * len(rows)
+    fig, axes = plt.subplots(nrows, 5, figsize=(2.3 * 5 * zoom, 2.3 * nrows * zoom), squeeze=False)
+    for i, row in enumerate(rows):
+        gt, g, gu = (np.asarray(row[k]) for k in ("target", "original", "unlearned"))
+        vmax = float(gt.max())
+        err_g, err_u = np.abs(g - gt), np.abs(gu - gt)
+        emax = float(max(err_g.max(), err_u.max())) or 1.0
+        r0, c0, bh, bw = row["box"]  # type: ignore[misc]
+        panels = [(gt, "gray", vmax), (g, "gray", vmax), (err_g, "inferno", emax), (gu, "gray", vmax), (err_u, "inferno", emax)]
+        for view in range(2):
+            for j, (img, cmap, vm) in enumerate(panels):
+                ax = axes[2 * i + view, j]
+                shown = img if view == 0 else img[r0:r0 + bh, c0:c0 + bw]
+                ax.imshow(shown, cmap=cmap, vmin=0, vmax=vm)
+                ax.set_xticks([]), ax.set_yticks([])
+                if view == 0:
+                    ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), bw, bh, fill=False, ec="#00e5ff", lw=1))
+                    if i == 0:
+                        ax.set_title(col_titles[j], fontsize=9)
+                for (rr, cc, rad) in row.get("regions", []) if j in (1, 2) else []:  # type: ignore[union-attr]
+                    if view == 1:
+                        rr, cc = rr - r0, cc - c0
+                    ax.add_patch(Circle((cc, rr), rad, fill=False, ec="#39ff14", lw=1.2))
+            axes[2 * i + view, 0].set_ylabel(f"{row.get('title', '')}\n{'full' if view == 0 else 'zoom'}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def pipeline_schematic() -> plt.Figure:
+    """The paper's Fig. 2: retain + forget → G → unlearning → Gᵁ; retain → retraining → Ĝ."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.set_xlim(0, 10), ax.set_ylim(0, 4), ax.axis("off")
+
+    def box(x: float, y: float, text: str, colour: str, w: float = 1.8, h: float = 0.8) -> tuple[float, float, float, float]:
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colour, ec="#333333", lw=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+        return x, y, w, h
+
+    def arrow(a: tuple[float, float], b: tuple[float, float], text: str = "", style: str = "-|>") -> None:
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle=style, mutation_scale=12, lw=1.2, color="#333333"))
+        if text:
+            ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.18, text, ha="center", fontsize=8, style="italic")
+
+    box(0.1, 2.6, "forget $D_f$\n(knee)", "#ffd9cc")
+    box(0.1, 1.3, "retain $D_r$\n(brain)", "#cfe8ff")
+    box(3.0, 2.0, "original $G$\n(trained on $D_r∪D_f$)", "#e6e6e6", w=2.2)
+    box(7.2, 2.0, "unlearned $G^U$", "#d8f3dc")
+    box(7.2, 0.3, "oracle $\\hat G$\n(retrained on $D_r$)", "#b7e4c7")
+    arrow((1.9, 3.0), (3.0, 2.55)), arrow((1.9, 1.7), (3.0, 2.25))
+    arrow((5.2, 2.4), (7.2, 2.4), "unlearning: $D_f$ + subset $D_r'$")
+    arrow((1.9, 1.45), (7.2, 0.7), "retraining from scratch on $D_r$ (costly)")
+    arrow((8.1, 1.1), (8.1, 2.0), "", style="<|-|>")
+    ax.text(8.25, 1.5, "as close as\npossible", fontsize=8, va="center")
+    fig.tight_layout()
+    return fig
+
+
+def radar_chart(ax: plt.Axes, values: Mapping[str, float], reference: Mapping[str, float], title: str,
+                colour: str = "#1d4ed8") -> None:
+    """One radar chart (polar ``ax``) of ``values`` over the ``reference`` (oracle) polygon.
+
+    Both mappings share keys (the axes, e.g. UA, KTA, BTA, RTE), already normalised to [0, 1].
+    """
+    keys = list(reference)
+    angles = np.linspace(0, 2 * np.pi, len(keys), endpoint=False).tolist()
+    closed = angles + angles[:1]
+    ref = [reference[k] for k in keys] + [reference[keys[0]]]
+    val = [values[k] for k in keys] + [values[keys[0]]]
+    ax.plot(closed, ref, color="#2a9d8f", lw=1.2, ls="--", label="oracle Ĝ")
+    ax.fill(closed, ref, color="#2a9d8f", alpha=0.15)
+    ax.plot(closed, val, color=colour, lw=1.6, label=title)
+    ax.fill(closed, val, color=colour, alpha=0.25)
+    ax.set_xticks(angles, keys, fontsize=8)
+    ax.set_yticks([0.25, 0.5, 0.75, 1.0], ["", "", "", ""])
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title, fontsize=10, pad=10)
+
+
+def quadratic_fit_band(x: np.ndarray, y: np.ndarray, grid: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares quadratic ``y ≈ a x² + b x + c`` and its pointwise confidence band on ``grid``.
+
+    Returns ``(fit, lower, upper)`` on ``grid``. With fewer than 4 points the band is the fit
+    itself (no residual degrees of freedom).
+    """
+    from scipy import stats
+
+    x, y, grid = (np.asarray(v, dtype=float) for v in (x, y, grid))
+    design = np.vander(x, 3)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    g = np.vander(grid, 3)
+    fit = g @ coef
+    dof = len(x) - 3
+    if dof <= 0:
+        return fit, fit, fit
+    resid = y - design @ coef
+    sigma2 = float(resid @ resid) / dof
+    cov = sigma2 * np.linalg.pinv(design.T @ design)
+    se = np.sqrt(np.einsum("ij,jk,ik->i", g, cov, g))
+    t = stats.t.ppf(0.5 + level / 2, dof)
+    return fit, fit - t * se, fit + t * se
