@@ -1,0 +1,266 @@
+"""T2-weighted-looking axial brain slices synthesised from the MNI152 2009 template.
+
+Source anatomy: the MNI ICBM152 2009 (sym, 09a) T1 template and its grey/white-matter probability
+maps shipped inside ``nilearn`` (``nilearn.datasets.load_mni152_*``; read from the installed
+package, nothing is downloaded). The template is skull-stripped, so the head around the brain is
+synthesised: an intracranial envelope (the brain mask smoothed and closed) and its signed distance
+give the CSF between brain and skull and, outside it, concentric layers of inner table, diploe,
+outer table, galea/temporalis muscle, subcutaneous fat and skin.
+
+T2 FSE contrast (relative): CSF 1.0 > fat ~0.7 > grey matter ~0.45 > white matter ~0.3 > muscle
+~0.2 > cortical bone ~0.03. Each subject (see :class:`BrainParams`) gets its own affine pose and
+size, a smooth random 3-D displacement field, layer thicknesses, tissue contrasts, a smooth bias
+field, fine texture and a random block of axial levels; all draws come from one
+``numpy.random.Generator`` so a subject is replayable.
+
+Image orientation: radiological display, anterior at the top (row 0), the patient's right on the
+image's left (column 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import ConfigError
+
+#: label map values of :func:`render_brain`
+BRAIN_LABELS: dict[int, str] = {
+    0: "background", 1: "csf", 2: "grey_matter", 3: "white_matter", 4: "bone", 5: "diploe",
+    6: "muscle", 7: "fat", 8: "skin",
+}
+#: mean T2 FSE intensity of each label (before per-subject jitter); background is 0
+T2_INTENSITY: dict[str, float] = {
+    "csf": 1.0, "grey_matter": 0.46, "white_matter": 0.31, "bone": 0.03, "diploe": 0.42,
+    "muscle": 0.2, "fat": 0.72, "skin": 0.35,
+}
+#: outer layers of the head, inside out, and their mean thickness in mm
+_LAYERS: tuple[tuple[str, float], ...] = (
+    ("bone", 1.8), ("diploe", 2.6), ("bone", 1.5), ("muscle", 1.6), ("fat", 4.5), ("skin", 1.4),
+)
+_SD_STEP_MM = 2.0  # grid step of the signed-distance map
+_SD_PAD = 14  # voxels of padding around the 2 mm grid (28 mm of head layers fit)
+_SUPERSAMPLE = 2  # render at this factor, then block-average (partial volume, no aliasing)
+
+
+@dataclass(frozen=True)
+class _Template:
+    gm: np.ndarray  # (X, Y, Z) float32 grey-matter probability, 1 mm grid
+    wm: np.ndarray  # (X, Y, Z) float32 white-matter probability
+    sd: np.ndarray  # (X', Y', Z') float32 signed distance (mm) to the intracranial envelope, 2 mm grid
+    origin: np.ndarray  # (3,) MNI mm of voxel (0, 0, 0) of the 1 mm grid
+
+
+_MNI_FILES = {
+    "t1": "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+    "gm": "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
+    "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
+}
+
+
+def _load_mni152() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(t1, gm, wm, affine)``, each map rescaled to a maximum of 1 as nilearn's loaders do.
+
+    Reads the files that ``nilearn.datasets.load_mni152_{template,gm_template,wm_template}``
+    (resolution=1) read, straight from the installed package with nibabel: importing
+    ``nilearn.datasets`` alone takes ~2 s. Falls back to nilearn's loaders if the files moved.
+    """
+    import importlib.util
+
+    import nibabel
+
+    spec = importlib.util.find_spec("nilearn")
+    folders = [Path(p) / "datasets" / "data" for p in (spec.submodule_search_locations or [])] if spec else []
+    found = [f for f in folders if all((f / name).exists() for name in _MNI_FILES.values())]
+    if found:
+        imgs = {k: nibabel.load(found[0] / name) for k, name in _MNI_FILES.items()}
+    else:  # pragma: no cover - depends on the nilearn layout
+        from nilearn import datasets
+
+        imgs = {"t1": datasets.load_mni152_template(resolution=1),
+                "gm": datasets.load_mni152_gm_template(resolution=1),
+                "wm": datasets.load_mni152_wm_template(resolution=1)}
+    maps = []
+    for key in ("t1", "gm", "wm"):
+        data = np.asarray(imgs[key].get_fdata(dtype=np.float32), dtype=np.float32)
+        maps.append(data / data.max())
+    return maps[0], maps[1], maps[2], np.asarray(imgs["t1"].affine)
+
+
+@lru_cache(maxsize=1)
+def _template() -> _Template:
+    """Load the MNI152 maps once and derive the intracranial envelope's signed distance."""
+    t1, gm, wm, affine = _load_mni152()
+    if not np.allclose(affine[:3, :3], np.eye(3)):
+        raise ConfigError(f"MNI152 template: expected a 1 mm RAS grid, got affine {affine.tolist()}")
+    gm, wm = np.clip(gm, 0, 1), np.clip(wm, 0, 1)
+    total = gm + wm
+    over = total > 1
+    gm[over] /= total[over]
+    wm[over] /= total[over]
+    # intracranial envelope on a 2 mm grid: brain mask, smoothed (fills sulci), holes filled
+    mask = (t1 > 0.05).astype(np.float32)
+    coarse = ndimage.zoom(mask, 1.0 / _SD_STEP_MM, order=1)
+    coarse = np.pad(coarse, _SD_PAD)
+    env = ndimage.gaussian_filter(coarse, 1.5) > 0.3
+    env = ndimage.binary_fill_holes(env)
+    sd = (ndimage.distance_transform_edt(~env) - ndimage.distance_transform_edt(env)) * _SD_STEP_MM
+    return _Template(gm=gm, wm=wm, sd=sd.astype(np.float32), origin=affine[:3, 3].astype(np.float64))
+
+
+@dataclass(frozen=True)
+class BrainParams:
+    """One subject's random parameters (lengths in mm, angles in radians)."""
+
+    z_levels: np.ndarray  # (S,) axial levels of the slices, MNI z in mm
+    scale: np.ndarray  # (3,) head size factors along x, y, z
+    angles: np.ndarray  # (3,) rotations about x (pitch), y (roll), z (in-plane yaw)
+    shift: np.ndarray  # (3,) translation of the head in the field of view
+    modes_k: np.ndarray  # (K, 3) wave vectors of the displacement field, rad/mm
+    modes_amp: np.ndarray  # (K, 3) displacement amplitude per mode, mm
+    modes_phase: np.ndarray  # (K,)
+    layer_scale: float  # head layers' thickness factor
+    fat_scale: float  # subcutaneous fat thickness factor
+    contrast: dict[str, float]  # T2 intensity per tissue
+    bias_k: np.ndarray  # (B, 3) wave vectors of the log bias field
+    bias_amp: np.ndarray  # (B,)
+    bias_phase: np.ndarray  # (B,)
+    texture_amp: float  # relative amplitude of fine tissue texture
+    texture_seed: int
+
+
+def sample_brain_params(rng: np.random.Generator, num_slices: int, spacing_mm: float | None = None) -> BrainParams:
+    """Draw a subject: pose, size, deformation, contrast, bias field and ``num_slices`` axial levels."""
+    if int(num_slices) < 1:
+        raise ConfigError(f"num_slices must be >= 1, got {num_slices!r}")
+    s = int(num_slices)
+    spacing = float(rng.uniform(5.0, 7.0)) if spacing_mm is None else float(spacing_mm)
+    top = 52.0 - (s - 1) * spacing
+    bottom = min(-8.0, top)
+    z0 = rng.uniform(bottom, max(top, bottom))
+    k_modes = 8
+    directions = rng.standard_normal((k_modes, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    wavelengths = rng.uniform(50.0, 150.0, k_modes)
+    b_modes = 4
+    bdir = rng.standard_normal((b_modes, 3))
+    bdir /= np.linalg.norm(bdir, axis=1, keepdims=True)
+    contrast = {name: float(v * np.exp(rng.normal(0.0, 0.07))) for name, v in T2_INTENSITY.items()}
+    return BrainParams(
+        z_levels=z0 + spacing * np.arange(s),
+        scale=rng.uniform(0.9, 1.06) * (1.0 + rng.normal(0.0, 0.03, 3)),
+        angles=np.deg2rad(np.clip(rng.normal(0.0, [5.0, 2.0, 6.0]), -12, 12)),
+        shift=np.array([rng.normal(0.0, 4.0), rng.normal(0.0, 5.0), 0.0]),
+        modes_k=directions * (2.0 * np.pi / wavelengths)[:, None],
+        modes_amp=rng.normal(0.0, 1.3, (k_modes, 3)),
+        modes_phase=rng.uniform(0.0, 2.0 * np.pi, k_modes),
+        layer_scale=float(rng.uniform(0.8, 1.3)),
+        fat_scale=float(rng.uniform(0.6, 1.7)),
+        contrast=contrast,
+        bias_k=bdir * (2.0 * np.pi / rng.uniform(200.0, 400.0, b_modes))[:, None],
+        bias_amp=rng.normal(0.0, 0.08, b_modes),
+        bias_phase=rng.uniform(0.0, 2.0 * np.pi, b_modes),
+        texture_amp=float(rng.uniform(0.02, 0.05)),
+        texture_seed=int(rng.integers(0, 2**31 - 1)),
+    )
+
+
+def _rotation(angles: np.ndarray) -> np.ndarray:
+    ax, ay, az = angles
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def render_brain(
+    params: BrainParams, shape: tuple[int, int], fov_mm: float = 220.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render a subject's axial slices.
+
+    Args:
+        params: from :func:`sample_brain_params`.
+        shape: ``(H, W)`` output size.
+        fov_mm: square field of view.
+
+    Returns:
+        ``(images, labels)``: images float32 ``(S, H, W)`` T2-like magnitude (CSF ~1), labels uint8
+        ``(S, H, W)`` the dominant tissue of each pixel (:data:`BRAIN_LABELS`).
+    """
+    tpl = _template()
+    h, w = int(shape[0]), int(shape[1])
+    if h < 2 or w < 2:
+        raise ConfigError(f"render_brain: shape must be at least (2, 2), got {shape}")
+    ss = _SUPERSAMPLE
+    hs, ws = h * ss, w * ss
+    px_r, px_c = fov_mm / hs, fov_mm / ws
+    rows = (np.arange(hs) - (hs - 1) / 2.0) * px_r
+    cols = (np.arange(ws) - (ws - 1) / 2.0) * px_c
+    s = len(params.z_levels)
+    # scanner-frame points (x right->left on screen, y anterior up), one plane per level
+    x = np.broadcast_to(-cols[None, None, :], (s, hs, ws))
+    y = np.broadcast_to(-rows[None, :, None], (s, hs, ws))
+    z = np.broadcast_to(params.z_levels[:, None, None], (s, hs, ws))
+    pts = np.stack([x, y, z], axis=-1).reshape(-1, 3)  # (N, 3) mm
+    # subject pose: scanner point -> template point
+    rot = _rotation(params.angles)
+    centre = np.array([0.0, -17.0, 0.0])
+    tpt = ((pts - params.shift) @ rot) / params.scale + centre
+    arg = tpt @ params.modes_k.T + params.modes_phase  # (N, K)
+    tpt = tpt + np.sin(arg) @ params.modes_amp
+    vox = (tpt - tpl.origin).T  # (3, N) 1 mm grid indices
+    gm = ndimage.map_coordinates(tpl.gm, vox, order=1, mode="constant", cval=0.0)
+    wm = ndimage.map_coordinates(tpl.wm, vox, order=1, mode="constant", cval=0.0)
+    sd_vox = vox / _SD_STEP_MM + _SD_PAD
+    sd = ndimage.map_coordinates(tpl.sd, sd_vox, order=1, mode="nearest")
+    # tissue fractions
+    inside = _sigmoid(-sd / 0.6)
+    gm = np.minimum(gm, inside)
+    wm = np.minimum(wm, inside - gm)
+    fractions: dict[str, np.ndarray] = {"csf": np.clip(inside - gm - wm, 0.0, 1.0), "grey_matter": gm,
+                                        "white_matter": wm}
+    lateral = np.clip(np.abs(tpt[:, 0]) / 70.0, 0.0, 1.0) ** 4 * _sigmoid((25.0 - tpt[:, 2]) / 6.0)
+    edge = np.zeros_like(sd)
+    outside = 1.0 - inside
+    for name, thickness in _LAYERS:
+        t = thickness * params.layer_scale
+        if name == "fat":
+            t = thickness * params.fat_scale
+        if name == "muscle":
+            t = t + 7.0 * lateral  # temporalis
+        frac = (_sigmoid((sd - edge) / 0.5) - _sigmoid((sd - edge - t) / 0.5)) * outside
+        fractions[name] = fractions.get(name, 0.0) + frac
+        edge = edge + t
+    names = list(fractions)
+    stack = np.stack([fractions[n] for n in names])  # (T, N)
+    contrast = np.array([params.contrast[n] for n in names])
+    image = contrast @ stack
+    # smooth bias field and fine texture (multiplicative)
+    bias = np.exp(np.sin(pts @ params.bias_k.T + params.bias_phase) @ params.bias_amp)
+    image = (image * bias).reshape(s, hs, ws)
+    tex_rng = np.random.default_rng(params.texture_seed)
+    texture = ndimage.gaussian_filter(tex_rng.standard_normal((s, hs, ws)), sigma=(0, 1.0, 1.0))
+    texture /= texture.std() + 1e-12
+    image = image * (1.0 + params.texture_amp * texture)
+    image = np.clip(image, 0.0, None).reshape(s, h, ss, w, ss).mean(axis=(2, 4))
+    # labels: dominant tissue after block-averaging the fractions
+    coarse = stack.reshape(len(names), s, h, ss, w, ss).mean(axis=(3, 5))
+    label_of = {n: k for k, n in BRAIN_LABELS.items()}
+    codes = np.array([label_of[n] for n in names], dtype=np.uint8)
+    labels = np.where(coarse.max(axis=0) > 0.25, codes[np.argmax(coarse, axis=0)], 0).astype(np.uint8)
+    return image.astype(np.float32), labels
+
+
+def brain_volume(
+    rng: np.random.Generator, num_slices: int, shape: tuple[int, int], fov_mm: float = 220.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw a subject and render it: ``(images (S, H, W) float32, labels (S, H, W) uint8)``."""
+    return render_brain(sample_brain_params(rng, num_slices), shape, fov_mm)

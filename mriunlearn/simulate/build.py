@@ -1,0 +1,288 @@
+"""Build the embedded, offline dataset: simulated fastMRI multi-coil volumes plus their manifest.
+
+Layout under ``out_dir``::
+
+    brain/file_brain_AXT2_sim_<NNNN>.h5   (acquisition "AXT2")
+    knee/file_knee_PD_sim_<NNNN>.h5       (acquisition "CORPD_FBK")
+
+Each file is a fastMRI multicoil volume written by :func:`mriunlearn.fastmri_h5.write_volume`, plus
+an extra dataset :data:`SENS_KEY` = ``"sens_maps"`` (complex64 ``(slices, coils, H, W)``, the true
+coil sensitivities; fastMRI's ``SliceDataset`` ignores it) and the attrs ``sim_spec`` (JSON of the
+generation settings) and ``sim_subject``.
+
+Every volume is drawn from its own seed ``SeedSequence([spec.seed, organ code, subject index])``,
+so volumes do not depend on build order or on how many volumes the spec asks for. Files are
+written atomically; the manifest is written last, so an interrupted build leaves no partial file
+and no manifest. A rebuild skips files whose hash matches the manifest already at the destination
+and whose ``sim_spec`` matches the spec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from .. import paths
+from ..atomic import atomic_path, sha256_file
+from ..errors import ConfigError, ManifestError
+from ..fastmri_h5 import write_volume
+from ..manifest import file_row, load_manifest, write_manifest
+from . import brain, knee
+from .coils import noise_sigma, sample_coil_geometry, simulate_multicoil
+
+#: bump when the generators change, so files built by an older generator are rebuilt
+SIM_VERSION = 1
+#: extra HDF5 dataset holding the true coil sensitivities, complex64 (slices, coils, H, W)
+SENS_KEY = "sens_maps"
+ORGAN_CODE: dict[str, int] = {"brain": 0, "knee": 1}
+ACQUISITION: dict[str, str] = {"brain": "AXT2", "knee": "CORPD_FBK"}
+FILE_STEM: dict[str, str] = {"brain": "file_brain_AXT2_sim", "knee": "file_knee_PD_sim"}
+#: roles of each organ, in the order subjects are numbered
+ORGAN_ROLES: dict[str, tuple[str, ...]] = {"brain": ("retain", "val", "test_brain"), "knee": ("forget", "test_knee")}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What to simulate. Volume counts are per (organ, role); subjects are numbered per organ in
+    the order retain, val, test_brain (brain) and forget, test_knee (knee)."""
+
+    image_size: tuple[int, int] = (96, 96)
+    num_coils: int = 4
+    slices_per_volume: int = 4
+    brain_retain: int = 50
+    brain_val: int = 4
+    brain_test: int = 8
+    knee_forget: int = 5
+    knee_test: int = 8
+    seed: int = 0
+    snr_db: float = 30.0  # mean image SNR (+-2 dB per volume), see coils.noise_sigma
+    target_max: float = 5e-4  # typical maximum of a volume's target (fastMRI scale), +-15 % per volume
+    brain_fov_mm: float = 220.0
+    knee_fov_mm: float = 160.0
+
+    def __post_init__(self) -> None:
+        h, w = self.image_size
+        if h < 8 or w < 8:
+            raise ConfigError(f"DatasetSpec.image_size must be at least (8, 8), got {self.image_size}")
+        for name in ("num_coils", "slices_per_volume"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"DatasetSpec.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("brain_retain", "brain_val", "brain_test", "knee_forget", "knee_test"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"DatasetSpec.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.target_max > 0:
+            raise ConfigError(f"DatasetSpec.target_max must be > 0, got {self.target_max}")
+
+    @classmethod
+    def default(cls) -> "DatasetSpec":
+        """96x96, 4 coils, 4 slices; brain 50 retain / 4 val / 8 test, knee 5 forget / 8 test."""
+        return cls()
+
+    @classmethod
+    def smoke(cls) -> "DatasetSpec":
+        """32x32, 2 coils, 2 slices; brain 4 retain / 1 val / 2 test, knee 2 forget / 2 test."""
+        return cls(image_size=(32, 32), num_coils=2, slices_per_volume=2, brain_retain=4, brain_val=1,
+                   brain_test=2, knee_forget=2, knee_test=2)
+
+    def count(self, role: str) -> int:
+        """Number of volumes of ``role``."""
+        counts = {"retain": self.brain_retain, "val": self.brain_val, "test_brain": self.brain_test,
+                  "forget": self.knee_forget, "test_knee": self.knee_test}
+        if role not in counts:
+            raise ConfigError(f"unknown role {role!r}; valid roles: {', '.join(counts)}")
+        return counts[role]
+
+    def volume_key(self) -> str:
+        """JSON of the settings that change a volume's content (not the counts)."""
+        d = asdict(self)
+        for name in ("brain_retain", "brain_val", "brain_test", "knee_forget", "knee_test"):
+            d.pop(name)
+        d["image_size"] = list(self.image_size)
+        d["sim_version"] = SIM_VERSION
+        return json.dumps(d, sort_keys=True)
+
+    def plan(self) -> list["VolumePlan"]:
+        """Every volume to build, brain first, in manifest order."""
+        out = []
+        for organ, roles in ORGAN_ROLES.items():
+            index = 0
+            for role in roles:
+                for _ in range(self.count(role)):
+                    rel = f"{organ}/{FILE_STEM[organ]}_{index:04d}.h5"
+                    out.append(VolumePlan(organ, role, index, rel))
+                    index += 1
+        return out
+
+
+class VolumePlan(NamedTuple):
+    organ: str
+    role: str
+    index: int  # subject index within the organ
+    file: str  # path relative to the data root
+
+
+class SimulatedVolume(NamedTuple):
+    """One simulated volume (S slices, C coils, H x W)."""
+
+    kspace: np.ndarray  # complex64 (S, C, H, W), noisy, fully sampled
+    target: np.ndarray  # float32 (S, H, W), RSS of ifft2c(kspace)
+    sens: np.ndarray  # complex64 (S, C, H, W), true sensitivities
+    image: np.ndarray  # float32 (S, H, W), noise-free magnitude (scaled)
+    labels: np.ndarray  # uint8 (S, H, W), tissue labels (brain.BRAIN_LABELS / knee.KNEE_LABELS)
+
+
+def subject_rng(seed: int, organ: str, index: int) -> np.random.Generator:
+    """The generator of one subject, independent of every other subject."""
+    if organ not in ORGAN_CODE:
+        raise ConfigError(f"unknown organ {organ!r}; valid organs: {', '.join(ORGAN_CODE)}")
+    return np.random.default_rng(np.random.SeedSequence([int(seed), ORGAN_CODE[organ], int(index)]))
+
+
+def generate_volume(spec: DatasetSpec, organ: str, index: int) -> SimulatedVolume:
+    """Simulate subject ``index`` of ``organ`` (anatomy, scale, coils, phase, noise)."""
+    rng = subject_rng(spec.seed, organ, index)
+    s = spec.slices_per_volume
+    if organ == "brain":
+        image, labels = brain.brain_volume(rng, s, spec.image_size, spec.brain_fov_mm)
+    else:
+        image, labels = knee.knee_volume(rng, s, spec.image_size, spec.knee_fov_mm)
+    scale = spec.target_max * float(np.exp(rng.uniform(np.log(0.85), np.log(1.15))))
+    image = (image / image.max() * scale).astype(np.float32)
+    snr = spec.snr_db + float(rng.uniform(-2.0, 2.0))
+    sigma = noise_sigma(image, snr)
+    geometry = sample_coil_geometry(spec.num_coils, rng)
+    kspace, target, sens = [], [], []
+    for i in range(s):
+        z = 0.05 * (i - (s - 1) / 2.0)
+        k, t, m = simulate_multicoil(image[i], spec.num_coils, rng, snr, geometry=geometry, z=z, sigma=sigma)
+        kspace.append(k)
+        target.append(t)
+        sens.append(m)
+    return SimulatedVolume(np.stack(kspace), np.stack(target), np.stack(sens), image, labels)
+
+
+def write_simulated(path: Path, vol: SimulatedVolume, spec: DatasetSpec, organ: str, index: int) -> None:
+    """Write a simulated volume (fastMRI layout + ``sens_maps`` + ``sim_*`` attrs) atomically."""
+    fov = spec.brain_fov_mm if organ == "brain" else spec.knee_fov_mm
+    with atomic_path(path) as tmp:
+        write_volume(tmp, vol.kspace, vol.target, patient_id=f"sim-{organ}-{spec.seed}-{index:04d}",
+                     acquisition=ACQUISITION[organ], fov_mm=(fov, fov))
+        with h5py.File(tmp, "a") as hf:
+            hf.create_dataset(SENS_KEY, data=vol.sens.astype(np.complex64), track_times=False)
+            hf.attrs["sim_spec"] = spec.volume_key()
+            hf.attrs["sim_subject"] = int(index)
+
+
+def _recorded_hashes(manifest_path: Path) -> dict[str, str]:
+    """``file -> sha256`` of an existing manifest, or ``{}`` if there is none or it is unreadable."""
+    try:
+        table = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
+        return dict(zip(table["file"], table["sha256"]))
+    except (OSError, KeyError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return {}
+
+
+def _is_current(path: Path, recorded_sha: str | None, key: str) -> bool:
+    if not recorded_sha or not path.exists() or sha256_file(path) != recorded_sha:
+        return False
+    try:
+        with h5py.File(path, "r") as hf:
+            stored = hf.attrs.get("sim_spec")
+    except OSError:
+        return False
+    stored = stored.decode() if isinstance(stored, bytes) else stored
+    return stored == key
+
+
+def build_dataset(
+    out_dir: str | os.PathLike[str], spec: DatasetSpec, manifest_path: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> Path:
+    """Simulate every volume of ``spec`` into ``out_dir`` and write the manifest last.
+
+    Args:
+        out_dir: data root; files go to ``brain/`` and ``knee/`` below it.
+        spec: what to build.
+        manifest_path: where the manifest goes (default ``out_dir/manifest.csv``); its ``file``
+            column is relative to ``out_dir``. Files whose hash matches the manifest already there
+            (and built with the same :meth:`DatasetSpec.volume_key`) are not rebuilt.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        The manifest path.
+    """
+    out = Path(out_dir)
+    manifest = Path(manifest_path) if manifest_path is not None else out / "manifest.csv"
+    recorded = _recorded_hashes(manifest)
+    key = spec.volume_key()
+    plan = spec.plan()
+    if progress:
+        from tqdm.auto import tqdm
+
+        plan_iter = tqdm(plan, desc="simulating volumes", unit="vol")
+    else:
+        plan_iter = plan
+    rows = []
+    for item in plan_iter:
+        path = out / item.file
+        if not _is_current(path, recorded.get(item.file), key):
+            vol = generate_volume(spec, item.organ, item.index)
+            write_simulated(path, vol, spec, item.organ, item.index)
+        rows.append(file_row(path, out, item.organ, item.role, spec.slices_per_volume))
+    return write_manifest(rows, manifest)
+
+
+SPECS = {"default": DatasetSpec.default, "smoke": DatasetSpec.smoke}
+
+
+def _is_built(manifest: Path, data_dir: Path, spec: DatasetSpec) -> bool:
+    try:
+        loaded = load_manifest(manifest, data_dir, verify_hashes=True)
+    except ManifestError:
+        return False
+    listed = list(zip(loaded.table.file, loaded.table.role))
+    return listed == [(p.file, p.role) for p in spec.plan()]
+
+
+def ensure_dataset(
+    spec_name: str = "default", *, data_dir: str | os.PathLike[str] | None = None,
+    manifest_path: str | os.PathLike[str] | None = None, progress: bool = False,
+) -> Path:
+    """Make sure the embedded dataset ``spec_name`` (``"default"`` or ``"smoke"``) is on disk.
+
+    Builds into ``paths.DEFAULT_DATA_DIR`` (default) or ``paths.DATA_DIR / "smoke"`` unless
+    ``data_dir`` is given, when a listed file is missing, its hash differs from the manifest's or the
+    manifest does not list the spec's volumes. The manifest is ``paths.DEFAULT_MANIFEST`` or
+    ``paths.MANIFESTS_DIR / "smoke.csv"`` unless ``manifest_path`` is given. A rebuilt file whose
+    bytes still differ from the recorded hash (another numpy/scipy/HDF5 build) is reported with a
+    warning and the manifest is rewritten with the new hashes.
+
+    Returns:
+        The manifest path.
+    """
+    if spec_name not in SPECS:
+        raise ConfigError(f"unknown dataset spec {spec_name!r}; valid: {', '.join(SPECS)}")
+    spec = SPECS[spec_name]()
+    default_dir = paths.DEFAULT_DATA_DIR if spec_name == "default" else paths.DATA_DIR / spec_name
+    default_manifest = paths.DEFAULT_MANIFEST if spec_name == "default" else paths.MANIFESTS_DIR / f"{spec_name}.csv"
+    out = Path(data_dir) if data_dir is not None else default_dir
+    manifest = Path(manifest_path) if manifest_path is not None else default_manifest
+    if _is_built(manifest, out, spec):
+        return manifest
+    recorded = _recorded_hashes(manifest)
+    build_dataset(out, spec, manifest, progress=progress)
+    rebuilt = _recorded_hashes(manifest)
+    changed = sorted(f for f, sha in recorded.items() if f in rebuilt and rebuilt[f] != sha)
+    if changed:
+        warnings.warn(f"{manifest}: {len(changed)} rebuilt volume(s) differ from the recorded hashes "
+                      f"(first: {changed[0]}); the manifest was rewritten. Another numpy/scipy/HDF5 build "
+                      "can change the simulated bytes.", stacklevel=2)
+    return manifest

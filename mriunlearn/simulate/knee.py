@@ -1,0 +1,335 @@
+"""A seeded procedural knee: sagittal proton-density-like slices with a tissue label map.
+
+No registry ships knee MRI, so the anatomy is our own: signed-distance shapes, composited with
+soft (partial-volume) edges at twice the output resolution and block-averaged. A slice shows
+
+- femur (shaft flaring into the condyle), tibia (plateau with posterior slope, shaft, tuberosity),
+  patella and, in lateral slices, the fibular head: dark cortical rims around bright fatty marrow
+  with a trabecular texture (dark lines along the zero crossings of band-pass noise);
+- femoral, tibial and patellar cartilage (intermediate signal), joint fluid (a thin joint-space
+  band, the suprapatellar recess with a per-subject effusion, a posterior recess);
+- anterior and posterior meniscal horns (dark wedges); in the intercondylar notch instead the
+  cruciate ligaments (dark bands); quadriceps and patellar tendons (dark);
+- Hoffa's, suprapatellar and popliteal fat, the popliteal artery (flow void), muscle with a
+  striated texture and intermuscular fat septa, subcutaneous fat and skin.
+
+Contrast: proton density without fat suppression (fastMRI's CORPD_FBK): fat brightest, marrow
+bright, fluid intermediate-bright, cartilage intermediate, muscle intermediate-dark, cortex,
+menisci, tendons and ligaments dark. Orientation: anterior on the image's left, superior at the top.
+
+Per subject (:class:`KneeParams`): size, in-plane rotation, knee flexion, position, bone and
+cartilage dimensions, patellar height and tilt, tibial slope, effusion, fat and muscle thickness,
+left or right knee (side of the fibula), tissue contrasts and a block of adjacent sagittal slice
+positions (medial/lateral condyle, notch, patella width vary with the slice position). The real
+shoulder MRI of pydicom-data is not used: every texture here is procedural.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.interpolate import PchipInterpolator
+
+from ..errors import ConfigError
+
+#: label map values of :func:`render_knee`
+KNEE_LABELS: dict[int, str] = {
+    0: "background", 1: "skin", 2: "fat", 3: "muscle", 4: "cortical_bone", 5: "marrow",
+    6: "cartilage", 7: "fluid", 8: "meniscus", 9: "tendon_ligament", 10: "vessel",
+}
+#: mean proton-density intensity of each tissue (before per-subject jitter)
+PD_INTENSITY: dict[str, float] = {
+    "skin": 0.55, "fat": 1.0, "muscle": 0.36, "cortical_bone": 0.05, "marrow": 0.86,
+    "cartilage": 0.58, "fluid": 0.74, "meniscus": 0.06, "tendon_ligament": 0.07, "vessel": 0.08,
+}
+_LABEL_OF = {name: code for code, name in KNEE_LABELS.items()}
+_SUPERSAMPLE = 2
+_EDGE_MM = 0.35  # width of the soft edges
+_CENTRE_U = 12.0  # knee-frame u (mm) shown at the centre of the field of view
+
+
+@dataclass(frozen=True)
+class KneeParams:
+    """One subject's random parameters (lengths in mm, angles in radians)."""
+
+    slice_x: np.ndarray  # (S,) medial(-)/lateral(+) position of each sagittal slice
+    fibula_side: float  # +1 or -1: which side of x the fibula lies on (left/right knee)
+    scale: float
+    rotation: float
+    flexion: float
+    shift: np.ndarray  # (2,) (u, v) translation
+    cond_a: float  # femoral condyle half-length (AP) and half-height
+    cond_b: float
+    femur_w: float  # shaft width
+    shaft_offset: float  # anterior offset of the femoral shaft from the condyle centre
+    tib_w: float  # plateau AP width
+    tib_h: float  # epiphysis height
+    tib_shaft_w: float
+    tib_slope: float
+    pat_a: float  # patella half-thickness and half-height
+    pat_b: float
+    pat_tilt: float
+    pat_height: float  # vertical offset (alta/baja)
+    cart_fem: float
+    cart_tib: float
+    cart_pat: float
+    effusion: float  # suprapatellar recess half-thickness
+    fat_ant: float
+    fat_post: float
+    quad_t: float  # anterior thigh soft tissue in front of the femur
+    post_t: float  # posterior soft tissue behind the condyle
+    notch_w: float  # half-width of the intercondylar notch
+    contrast: dict[str, float]
+    texture_seed: int
+
+
+def sample_knee_params(rng: np.random.Generator, num_slices: int, spacing_mm: float | None = None) -> KneeParams:
+    """Draw a subject and a block of ``num_slices`` adjacent sagittal slice positions."""
+    if int(num_slices) < 1:
+        raise ConfigError(f"num_slices must be >= 1, got {num_slices!r}")
+    s = int(num_slices)
+    spacing = float(rng.uniform(3.0, 4.5)) if spacing_mm is None else float(spacing_mm)
+    span = (s - 1) * spacing
+    x0 = rng.uniform(-36.0, max(-36.0, 36.0 - span))
+    u = rng.uniform
+    return KneeParams(
+        slice_x=x0 + spacing * np.arange(s), fibula_side=float(rng.choice([-1.0, 1.0])),
+        scale=float(u(0.88, 1.1)), rotation=float(np.deg2rad(rng.normal(0.0, 5.0))),
+        flexion=float(np.deg2rad(u(0.0, 15.0))), shift=rng.normal(0.0, [5.0, 6.0]),
+        cond_a=float(u(25.0, 31.0)), cond_b=float(u(21.0, 26.0)), femur_w=float(u(25.0, 31.0)),
+        shaft_offset=float(u(3.0, 9.0)), tib_w=float(u(46.0, 56.0)), tib_h=float(u(26.0, 34.0)),
+        tib_shaft_w=float(u(24.0, 30.0)), tib_slope=float(np.deg2rad(u(3.0, 10.0))),
+        pat_a=float(u(9.0, 12.0)), pat_b=float(u(16.0, 21.0)), pat_tilt=float(np.deg2rad(rng.normal(12.0, 5.0))),
+        pat_height=float(rng.normal(0.0, 4.0)), cart_fem=float(u(1.8, 2.8)), cart_tib=float(u(1.5, 2.4)),
+        cart_pat=float(u(2.6, 3.8)), effusion=float(u(0.4, 4.0)), fat_ant=float(u(3.0, 9.0)),
+        fat_post=float(u(5.0, 14.0)), quad_t=float(u(20.0, 30.0)), post_t=float(u(34.0, 46.0)),
+        notch_w=float(u(6.0, 9.0)),
+        contrast={n: float(v * np.exp(rng.normal(0.0, 0.07))) for n, v in PD_INTENSITY.items()},
+        texture_seed=int(rng.integers(0, 2**31 - 1)),
+    )
+
+
+# ---- signed distances (negative inside), points as separate u (AP, + posterior), v (+ inferior) arrays
+
+
+def _rot(u: np.ndarray, v: np.ndarray, cu: float, cv: float, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of (u, v) in a frame centred on (cu, cv) and rotated by ``angle``."""
+    c, s = np.cos(angle), np.sin(angle)
+    du, dv = u - cu, v - cv
+    return c * du + s * dv, -s * du + c * dv
+
+
+def _ellipse(u, v, cu, cv, a, b, angle=0.0):
+    x, y = _rot(u, v, cu, cv, angle)
+    q = np.sqrt((x / a) ** 2 + (y / b) ** 2) + 1e-9
+    grad = np.sqrt((x / a**2) ** 2 + (y / b**2) ** 2) / q + 1e-9
+    return (q - 1.0) / grad
+
+
+def _capsule(u, v, p0, p1, r):
+    pu, pv = u - p0[0], v - p0[1]
+    du, dv = p1[0] - p0[0], p1[1] - p0[1]
+    t = np.clip((pu * du + pv * dv) / (du * du + dv * dv), 0.0, 1.0)
+    return np.hypot(pu - t * du, pv - t * dv) - r
+
+
+def _rounded_box(u, v, cu, cv, hw, hh, r, angle=0.0):
+    x, y = _rot(u, v, cu, cv, angle)
+    qx, qy = np.abs(x) - (hw - r), np.abs(y) - (hh - r)
+    return np.hypot(np.maximum(qx, 0), np.maximum(qy, 0)) + np.minimum(np.maximum(qx, qy), 0) - r
+
+
+def _smin(a, b, k):
+    """Smooth union of two signed distances (blend radius ``k`` mm)."""
+    h = np.clip(0.5 + 0.5 * (b - a) / k, 0.0, 1.0)
+    return b * (1 - h) + a * h - k * h * (1 - h)
+
+
+def _alpha(sd: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 - np.tanh(sd / _EDGE_MM))
+
+
+class _Canvas:
+    """Painter's algorithm with soft masks: intensity image and label map (supersampled grid)."""
+
+    def __init__(self, shape: tuple[int, int], contrast: dict[str, float]):
+        self.image = np.zeros(shape)
+        self.labels = np.zeros(shape, dtype=np.uint8)
+        self.contrast = contrast
+
+    def paint(self, tissue: str, alpha: np.ndarray, modulation: np.ndarray | float = 1.0) -> None:
+        value = self.contrast[tissue] * modulation
+        self.image = self.image * (1.0 - alpha) + value * alpha
+        self.labels[alpha > 0.5] = _LABEL_OF[tissue]
+
+
+def _band_noise(rng: np.random.Generator, shape, lo: float, hi: float) -> np.ndarray:
+    """Unit-variance band-pass noise between Gaussian scales ``lo`` and ``hi`` (pixels)."""
+    white = rng.standard_normal(shape)
+    n = ndimage.gaussian_filter(white, lo) - ndimage.gaussian_filter(white, hi)
+    return n / (n.std() + 1e-12)
+
+
+def _render_slice(p: KneeParams, x: float, u: np.ndarray, v: np.ndarray, px: float,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    shape = u.shape
+    cv = _Canvas(shape, p.contrast)
+    # slice-position dependent sizes
+    lat = np.clip(abs(x) / 40.0, 0.0, 1.0)
+    in_notch = abs(x) < p.notch_w
+    a_c = p.cond_a * (1.0 - 0.18 * lat**2)
+    b_c = p.cond_b * (1.0 - 0.12 * lat**2)
+    cond_lift = 9.0 if in_notch else 0.0
+    pat_w = np.sqrt(max(0.0, 1.0 - (x / 24.0) ** 2))
+    fibula = x * p.fibula_side > 24.0
+    # ---- femur (frame: condyle bone lowest point at v = 0)
+    cc = (0.0, -b_c - cond_lift)
+    shaft0 = (-p.shaft_offset, cc[1] - b_c * 0.6)
+    shaft1 = (-p.shaft_offset - 8.0, -200.0)
+    meta = _ellipse(u, v, -p.shaft_offset * 0.6, cc[1] - b_c * 0.7, p.cond_a * 0.82, b_c * 1.1)
+    femur = _smin(_ellipse(u, v, *cc, a_c, b_c), meta, 6.0)
+    femur = _smin(femur, _capsule(u, v, shaft0, shaft1, p.femur_w / 2), 8.0)
+    # ---- tibia (flexed about the joint centre)
+    gap = p.cart_fem + p.cart_tib + 0.6
+    tu, tv = _rot(u, v, 0.0, gap, -p.flexion)
+    tv = tv + gap
+    epi_c = (2.0, gap + p.tib_h / 2)
+    tibia = _rounded_box(tu, tv, *epi_c, p.tib_w / 2, p.tib_h / 2, 7.0, p.tib_slope)
+    tib_meta = _ellipse(tu, tv, 1.0, gap + p.tib_h, p.tib_w * 0.4, p.tib_h * 0.75)
+    tibia = _smin(tibia, tib_meta, 8.0)
+    tibia = _smin(tibia, _capsule(tu, tv, (0.0, gap + p.tib_h * 1.2), (2.0, gap + 220.0), p.tib_shaft_w / 2), 8.0)
+    tub = (epi_c[0] - p.tib_w / 2 + 5.0, gap + p.tib_h + 4.0)
+    tibia = _smin(tibia, _ellipse(tu, tv, *tub, 6.0, 11.0), 5.0)
+    # ---- patella
+    pc = (-a_c - p.cart_fem - p.cart_pat - 1.0 - p.pat_a * max(pat_w, 0.3), -b_c - 8.0 + p.pat_height)
+    pa = p.pat_a * max(pat_w, 0.3)
+    patella = _ellipse(u, v, *pc, pa, p.pat_b, p.pat_tilt) if pat_w > 0.35 else np.full(shape, 1e3)
+    sup_pole = (pc[0] + np.sin(p.pat_tilt) * p.pat_b, pc[1] - np.cos(p.pat_tilt) * p.pat_b)
+    inf_pole = (pc[0] - np.sin(p.pat_tilt) * p.pat_b, pc[1] + np.cos(p.pat_tilt) * p.pat_b)
+    if pat_w <= 0.35:
+        sup_pole, inf_pole = (pc[0] + 4.0, pc[1] - p.pat_b), (pc[0], pc[1] + p.pat_b)
+    # tuberosity front in image coordinates (undo the flexion)
+    c, s = np.cos(p.flexion), np.sin(p.flexion)
+    tub_front_t = (tub[0] - 4.0, tub[1])
+    tub_front = (c * tub_front_t[0] - s * (tub_front_t[1] - gap), s * tub_front_t[0] + c * (tub_front_t[1] - gap) + gap)
+    # ---- limb outline: anterior and posterior skin edges as smooth functions of v
+    ant_v = np.array([-260.0, -110.0, pc[1], tub_front[1], 110.0, 260.0])
+    ant_u = np.array([-p.shaft_offset - p.femur_w / 2 - p.quad_t - 10.0, -p.shaft_offset - p.femur_w / 2 - p.quad_t,
+                      pc[0] - pa - p.fat_ant - 2.0, tub_front[0] - p.fat_ant - 3.0,
+                      -p.tib_shaft_w / 2 - p.fat_ant - 6.0, -p.tib_shaft_w / 2 - p.fat_ant - 10.0])
+    order = np.argsort(ant_v)
+    ant = PchipInterpolator(ant_v[order], ant_u[order])(v)
+    post_v = np.array([-260.0, -110.0, 0.0, 110.0, 260.0])
+    post_u = np.array([a_c + p.post_t + 25.0, a_c + p.post_t + 12.0, a_c + p.post_t,
+                       p.tib_shaft_w / 2 + p.post_t + 20.0, p.tib_shaft_w / 2 + p.post_t + 30.0])
+    post = PchipInterpolator(post_v, post_u)(v)
+    d_ant, d_post = u - ant, post - u
+    limb = -np.minimum(d_ant, d_post)
+    cv.paint("skin", _alpha(limb))
+    cv.paint("fat", _alpha(limb + 1.3))
+    inner = np.maximum(-(d_ant - 1.3 - p.fat_ant * (0.6 + 0.4 * np.abs(np.tanh((v - pc[1]) / 30.0)))),
+                       -(d_post - 1.3 - p.fat_post))
+    striation = ndimage.gaussian_filter(rng.standard_normal(shape), (5.0 / px, 0.7 / px))
+    striation = 1.0 + 0.07 * striation / (striation.std() + 1e-12)
+    cv.paint("muscle", _alpha(inner), np.clip(striation, 0.75, 1.25))
+    septa = ndimage.gaussian_filter(rng.standard_normal(shape), (14.0 / px, 4.0 / px))
+    septa /= septa.std() + 1e-12
+    cv.paint("fat", _alpha(inner) * np.exp(-(septa / 0.1) ** 2) * 0.85)
+    # ---- fat pads and vessels
+    wobble = ndimage.gaussian_filter(rng.standard_normal(shape), 8.0 / px)
+    wobble *= 2.5 / (wobble.std() + 1e-12)  # irregular fat-pad outlines, mm
+    cv.paint("fat", _alpha(_ellipse(u, v, a_c + 11.0, -10.0, 10.0, 32.0, -0.1) + wobble))  # popliteal fossa
+    hoffa = _ellipse(u, v, -a_c * 0.75, gap + 2.0, 14.0, 15.0) + wobble
+    cv.paint("fat", _alpha(hoffa))
+    supra = _ellipse(u, v, pc[0] + 6.0, pc[1] - p.pat_b - 20.0, 9.0, 24.0, 0.1) + 0.5 * wobble
+    cv.paint("fat", _alpha(supra))
+    if abs(x) < 16.0:
+        cv.paint("vessel", _alpha(_capsule(u, v, (a_c + 14.0, -260.0), (a_c + 9.0, 260.0), 3.0)))
+    # ---- joint fluid
+    recess = _ellipse(u, v, -p.shaft_offset - p.femur_w / 2 - 2.0 - p.effusion, pc[1] - p.pat_b - 12.0,
+                      p.effusion + 0.6, 26.0, 0.12)
+    cv.paint("fluid", _alpha(recess))
+    cv.paint("fluid", _alpha(_ellipse(u, v, a_c * 0.9, -b_c * 0.3, 3.0 + 0.5 * p.effusion, 10.0, -0.3)))
+    joint = np.maximum(femur - p.cart_fem - 1.2, tibia - p.cart_tib - 1.2)
+    cv.paint("fluid", _alpha(np.maximum(joint, np.abs(u) - (a_c + 3.0))))
+    # ---- tendons
+    cv.paint("tendon_ligament", _alpha(_capsule(u, v, sup_pole, (sup_pole[0] + 7.0, sup_pole[1] - 70.0), 3.4)))
+    cv.paint("tendon_ligament", _alpha(_capsule(u, v, inf_pole, tub_front, 2.8)))
+    # ---- cartilage (shells on the articular surfaces)
+    fem_art = (v > cc[1] - 0.2 * b_c) | (u < -0.45 * a_c)
+    cv.paint("cartilage", _alpha(femur - p.cart_fem) * fem_art * (v > -b_c - cond_lift - 40.0))
+    tib_art = (tv < gap + 6.0) & (np.abs(tu - epi_c[0]) < p.tib_w / 2 - 4.0)
+    cv.paint("cartilage", _alpha(tibia - p.cart_tib) * tib_art)
+    if pat_w > 0.35:
+        pat_art = _rot(u, v, *pc, p.pat_tilt)[0] > 0.0
+        cv.paint("cartilage", _alpha(patella - p.cart_pat) * pat_art)
+    # ---- menisci: wedges between condyle and plateau, or cruciates in the notch
+    plateau_v = gap
+    if not in_notch:
+        grow = 0.7 + 0.5 * lat
+        for front, length, height in ((True, 9.0, 5.0), (False, 13.0, 6.5)):
+            edge = (-p.tib_w / 2 + 2.0) if front else (p.tib_w / 2 - 1.0)
+            sign = 1.0 if front else -1.0
+            apex_u = edge + sign * length * grow
+            # wedge: above the plateau, below a line from the outer top to the apex
+            top = plateau_v - height * grow * np.clip((u - apex_u) / (edge - apex_u), 0.0, 1.0)
+            wedge = np.maximum.reduce([tv - plateau_v, top - tv, sign * (edge - tu), sign * (tu - apex_u)])
+            cv.paint("meniscus", _alpha(np.maximum(wedge, -femur)))
+    else:
+        pcl = _capsule(u, v, (a_c * 0.55, gap + 8.0), (a_c * 0.1, -b_c * 0.9), 2.6)
+        acl = _capsule(u, v, (-a_c * 0.35, gap + 1.0), (a_c * 0.35, -b_c * 0.8), 2.2)
+        cv.paint("tendon_ligament", _alpha(pcl))
+        cv.paint("tendon_ligament", _alpha(acl) * 0.85)
+    # ---- bones: cortex, then marrow with trabecular texture
+    bones = [femur, tibia]
+    if pat_w > 0.35:
+        bones.append(patella)
+    if fibula:
+        ftu, ftv = p.tib_w / 2 - 8.0, gap + p.tib_h * 0.8
+        bones.append(_smin(_ellipse(tu, tv, ftu, ftv, 10.0, 9.0),
+                           _capsule(tu, tv, (ftu, ftv), (ftu + 4.0, gap + 220.0), 6.0), 6.0))
+    trab = _band_noise(rng, shape, 0.5 / px, 1.6 / px)
+    trabecular = 1.0 - 0.25 * np.exp(-(trab / 0.3) ** 2)
+    for bone in bones:
+        cv.paint("cortical_bone", _alpha(bone))
+        cv.paint("marrow", _alpha(bone + 1.4), trabecular)
+    return cv.image, cv.labels
+
+
+def render_knee(
+    params: KneeParams, shape: tuple[int, int], fov_mm: float = 160.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render a subject's sagittal slices.
+
+    Returns:
+        ``(images, labels)``: images float32 ``(S, H, W)`` PD-like magnitude (fat ~1), labels uint8
+        ``(S, H, W)`` (:data:`KNEE_LABELS`).
+    """
+    h, w = int(shape[0]), int(shape[1])
+    if h < 2 or w < 2:
+        raise ConfigError(f"render_knee: shape must be at least (2, 2), got {shape}")
+    ss = _SUPERSAMPLE
+    hs, ws = h * ss, w * ss
+    px = fov_mm / max(hs, ws)
+    rows = (np.arange(hs) - (hs - 1) / 2.0) * (fov_mm / hs)
+    cols = (np.arange(ws) - (ws - 1) / 2.0) * (fov_mm / ws)
+    gu, gv = np.meshgrid(cols, rows)
+    # subject pose: image point -> knee frame (joint centre near the middle of the field of view)
+    u, v = _rot(gu, gv, params.shift[0], params.shift[1], params.rotation)
+    u, v = u / params.scale + _CENTRE_U, v / params.scale
+    rng = np.random.default_rng(params.texture_seed)
+    images, labels = [], []
+    for x in params.slice_x:
+        img, lab = _render_slice(params, float(x), u, v, px / params.scale, rng)
+        images.append(img.reshape(h, ss, w, ss).mean(axis=(1, 3)))
+        labels.append(lab[ss // 2::ss, ss // 2::ss])
+    return np.clip(np.stack(images), 0.0, None).astype(np.float32), np.stack(labels).astype(np.uint8)
+
+
+def knee_volume(
+    rng: np.random.Generator, num_slices: int, shape: tuple[int, int], fov_mm: float = 160.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw a subject and render it: ``(images (S, H, W) float32, labels (S, H, W) uint8)``."""
+    return render_knee(sample_knee_params(rng, num_slices), shape, fov_mm)

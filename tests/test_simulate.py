@@ -1,0 +1,298 @@
+"""Tests of the embedded simulated dataset (mriunlearn.simulate)."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import fastmri
+from fastmri.data import SliceDataset
+from fastmri.data.subsample import EquiSpacedMaskFunc
+from fastmri.data.transforms import VarNetDataTransform
+from mriunlearn import paths
+from mriunlearn.errors import ConfigError
+from mriunlearn.fastmri_h5 import load_volume
+from mriunlearn.manifest import load_manifest
+from mriunlearn.simulate import SENS_KEY, DatasetSpec, build_dataset, ensure_dataset, simulate_multicoil
+from mriunlearn.simulate import build as build_mod
+from mriunlearn.simulate.brain import BRAIN_LABELS, brain_volume, sample_brain_params
+from mriunlearn.simulate.coils import fft2c, ifft2c, rss, sample_coil_geometry, sensitivity_maps
+from mriunlearn.simulate.knee import KNEE_LABELS, knee_volume
+
+SMOKE = DatasetSpec.smoke()
+
+
+def _tiny(**changes) -> DatasetSpec:
+    """One brain retain and one knee forget volume of the smoke size."""
+    base = dict(brain_retain=1, brain_val=0, brain_test=0, knee_forget=1, knee_test=0)
+    base.update(changes)
+    return dataclasses.replace(SMOKE, **base)
+
+
+@pytest.fixture(scope="module")
+def smoke_build(tmp_path_factory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("smoke")
+    manifest = build_dataset(out, SMOKE)
+    return out, manifest
+
+
+def _no_temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------- specs
+
+
+def test_default_spec_counts_and_ratio():
+    spec = DatasetSpec.default()
+    assert spec.image_size == (96, 96) and spec.num_coils == 4 and spec.slices_per_volume == 4
+    counts = {r: spec.count(r) for r in ("retain", "forget", "val", "test_brain", "test_knee")}
+    assert counts == {"retain": 50, "forget": 5, "val": 4, "test_brain": 8, "test_knee": 8}
+    retain_slices = counts["retain"] * spec.slices_per_volume
+    forget_slices = counts["forget"] * spec.slices_per_volume
+    assert retain_slices == 10 * forget_slices
+    plan = spec.plan()
+    assert len(plan) == 75 and len({p.file for p in plan}) == 75
+    assert {p.organ for p in plan if p.role in ("retain", "val", "test_brain")} == {"brain"}
+    assert {p.organ for p in plan if p.role in ("forget", "test_knee")} == {"knee"}
+    assert plan[0].file == "brain/file_brain_AXT2_sim_0000.h5"
+    assert plan[-1].file == "knee/file_knee_PD_sim_0012.h5"
+
+
+def test_smoke_spec_and_validation():
+    assert SMOKE.image_size == (32, 32) and SMOKE.num_coils == 2 and SMOKE.slices_per_volume == 2
+    assert [SMOKE.count(r) for r in ("retain", "forget", "val", "test_brain", "test_knee")] == [4, 2, 1, 2, 2]
+    with pytest.raises(ConfigError, match="num_coils"):
+        DatasetSpec(num_coils=0)
+    with pytest.raises(ConfigError, match="image_size"):
+        DatasetSpec(image_size=(4, 4))
+    with pytest.raises(ConfigError, match="nope"):
+        ensure_dataset("nope")
+    with pytest.raises(ConfigError, match="bogus"):
+        SMOKE.count("bogus")
+
+
+# ---------------------------------------------------------------- coils
+
+
+def test_fft_matches_fastmri_convention():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((3, 10, 12)) + 1j * rng.standard_normal((3, 10, 12))).astype(np.complex64)
+    ours = fft2c(x)
+    ref = torch.view_as_complex(fastmri.fft2c(torch.view_as_real(torch.from_numpy(x)))).numpy()
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ifft2c(ours), x, rtol=1e-4, atol=1e-5)
+
+
+def test_sensitivities_normalised_and_smooth():
+    geom = sample_coil_geometry(6, np.random.default_rng(1))
+    maps = sensitivity_maps(geom, (40, 48), z=0.1)
+    assert maps.shape == (6, 40, 48) and maps.dtype == np.complex64
+    np.testing.assert_allclose(np.sum(np.abs(maps) ** 2, axis=0), 1.0, rtol=1e-5)
+    # coils see different regions: each coil's maximum is elsewhere
+    peaks = {np.unravel_index(np.argmax(np.abs(m)), m.shape) for m in maps}
+    assert len(peaks) > 1
+    # smooth: neighbouring pixels differ little
+    assert np.abs(np.diff(maps, axis=-1)).max() < 0.2
+
+
+def test_simulate_multicoil_shapes_and_noise_free_target():
+    rng = np.random.default_rng(2)
+    image = np.zeros((32, 32), np.float32)
+    image[8:24, 10:22] = 1.0
+    kspace, target, sens = simulate_multicoil(image, 3, rng, snr_db=300.0)
+    assert kspace.shape == (3, 32, 32) and kspace.dtype == np.complex64
+    assert target.shape == (32, 32) and target.dtype == np.float32
+    assert sens.shape == (3, 32, 32) and sens.dtype == np.complex64
+    np.testing.assert_allclose(target, image, atol=1e-5)  # sum |S|^2 = 1: RSS = |object|
+    np.testing.assert_allclose(rss(ifft2c(kspace)), target, rtol=1e-5, atol=1e-7)
+    noisy_k, noisy_t, _ = simulate_multicoil(image, 3, np.random.default_rng(2), snr_db=20.0)
+    assert np.abs(noisy_t - image)[image == 0].mean() > 0.01  # noise shows in the background
+    with pytest.raises(ConfigError, match="2-D"):
+        simulate_multicoil(np.zeros((2, 8, 8)), 2, rng, 30.0)
+
+
+# ---------------------------------------------------------------- anatomy
+
+
+def test_brain_contrast_is_t2_like():
+    images, labels = brain_volume(np.random.default_rng(3), 3, (64, 64))
+    assert images.shape == labels.shape == (3, 64, 64) and images.dtype == np.float32
+    mean = {name: images[labels == code].mean() for code, name in BRAIN_LABELS.items() if (labels == code).any()}
+    assert mean["csf"] > mean["grey_matter"] > mean["white_matter"]
+    assert mean["fat"] > mean["white_matter"] > mean["bone"]
+    assert mean["background"] < 0.05 * mean["csf"]
+    for name in ("csf", "grey_matter", "white_matter", "bone", "fat"):
+        assert name in mean, f"label {name} missing from the brain slice"
+
+
+def test_brain_subjects_and_levels_differ():
+    a = sample_brain_params(np.random.default_rng(4), 4)
+    b = sample_brain_params(np.random.default_rng(5), 4)
+    assert not np.allclose(a.z_levels, b.z_levels)
+    assert np.all(np.diff(a.z_levels) > 0)
+    ia, _ = brain_volume(np.random.default_rng(4), 4, (32, 32))
+    ib, _ = brain_volume(np.random.default_rng(5), 4, (32, 32))
+    assert np.abs(ia - ib).mean() > 0.02
+    assert np.abs(ia[0] - ia[-1]).mean() > 0.01  # slices of one subject differ
+
+
+def test_knee_has_required_tissues_and_pd_contrast():
+    seen: set[str] = set()
+    means: dict[str, list[float]] = {}
+    for seed in range(3):
+        images, labels = knee_volume(np.random.default_rng(seed), 4, (128, 128))
+        assert images.shape == labels.shape == (4, 128, 128)
+        for code, name in KNEE_LABELS.items():
+            if (labels == code).any():
+                seen.add(name)
+                means.setdefault(name, []).append(float(images[labels == code].mean()))
+    required = {"skin", "fat", "muscle", "cortical_bone", "marrow", "cartilage", "fluid", "meniscus",
+                "tendon_ligament"}
+    assert required <= seen, f"missing tissues: {required - seen}"
+    m = {k: np.mean(v) for k, v in means.items()}
+    assert m["fat"] > m["cartilage"] > m["muscle"] > m["cortical_bone"]
+    assert m["marrow"] > m["muscle"] and m["fluid"] > m["cartilage"]
+    a, _ = knee_volume(np.random.default_rng(10), 2, (32, 32))
+    b, _ = knee_volume(np.random.default_rng(11), 2, (32, 32))
+    assert np.abs(a - b).mean() > 0.02
+
+
+# ---------------------------------------------------------------- build
+
+
+def test_smoke_build_round_trip(smoke_build):
+    out, manifest_path = smoke_build
+    manifest = load_manifest(manifest_path, out, verify_hashes=True,
+                             require_roles=("retain", "forget", "val", "test_brain", "test_knee"))
+    for role in ("retain", "forget", "val", "test_brain", "test_knee"):
+        assert len(manifest.files(role)) == SMOKE.count(role)
+        assert manifest.num_slices(role) == SMOKE.count(role) * SMOKE.slices_per_volume
+    assert not _no_temp_files(out)
+    patient_ids = set()
+    for path in manifest.table.path:
+        kspace, target, info = load_volume(path)
+        s, c, (h, w) = SMOKE.slices_per_volume, SMOKE.num_coils, SMOKE.image_size
+        assert kspace.shape == (s, c, h, w) and kspace.dtype == np.complex64
+        assert target.shape == (s, h, w) and target.dtype == np.float32
+        assert info.kspace_shape == (h, w) and info.recon_size == (h, w) and info.padding == (0, w)
+        coil_imgs = fastmri.ifft2c(torch.view_as_real(torch.from_numpy(kspace)))
+        recon = fastmri.rss(fastmri.complex_abs(coil_imgs), dim=1).numpy()
+        np.testing.assert_allclose(recon, target, rtol=1e-4, atol=1e-4 * target.max())
+        assert 1e-4 < info.attrs["max"] < 2e-3  # fastMRI-like intensity scale
+        organ = "brain" if "brain" in Path(path).name else "knee"
+        assert info.attrs["acquisition"] == {"brain": "AXT2", "knee": "CORPD_FBK"}[organ]
+        patient_ids.add(info.attrs["patient_id"])
+        with h5py.File(path, "r") as hf:
+            sens = hf[SENS_KEY][()]
+        assert sens.shape == (s, c, h, w) and sens.dtype == np.complex64
+        np.testing.assert_allclose(np.sum(np.abs(sens) ** 2, axis=1), 1.0, rtol=1e-4)
+    assert len(patient_ids) == len(manifest.table)
+
+
+def test_fastmri_slice_dataset_reads_built_files(smoke_build):
+    out, _ = smoke_build
+    transform = VarNetDataTransform(EquiSpacedMaskFunc([0.08], [4]), use_seed=True)
+    ds = SliceDataset(out / "brain", challenge="multicoil", transform=transform)
+    assert len(ds) == 7 * SMOKE.slices_per_volume
+    sample = ds[0]
+    h, w = SMOKE.image_size
+    assert tuple(sample.masked_kspace.shape) == (SMOKE.num_coils, h, w, 2)
+    assert tuple(sample.target.shape) == (h, w)
+    assert sample.crop_size == (h, w)
+    with h5py.File(out / "brain" / sample.fname, "r") as hf:
+        assert sample.max_value == pytest.approx(float(hf.attrs["max"]))
+
+
+def test_same_seed_identical_bytes_different_seed_differs(tmp_path, smoke_build):
+    out, manifest = smoke_build
+    again = build_dataset(tmp_path / "again", SMOKE)
+    assert again.read_bytes() == manifest.read_bytes()
+    # a volume does not depend on how many volumes the spec asks for
+    tiny = pd.read_csv(build_dataset(tmp_path / "tiny", _tiny()))
+    full = pd.read_csv(manifest).set_index("file")
+    for row in tiny.itertuples():
+        assert row.sha256 == full.loc[row.file, "sha256"]
+    other = pd.read_csv(build_dataset(tmp_path / "other", _tiny(seed=1)))
+    assert set(other.sha256).isdisjoint(set(full.sha256))
+
+
+def test_interrupted_build_leaves_no_partial_file_nor_manifest(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = build_mod.generate_volume
+
+    def failing(spec, organ, index):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("simulated crash")
+        return original(spec, organ, index)
+
+    monkeypatch.setattr(build_mod, "generate_volume", failing)
+    out = tmp_path / "data"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        build_dataset(out, SMOKE)
+    assert not (out / "manifest.csv").exists()
+    assert not _no_temp_files(out)
+    written = sorted(out.rglob("*.h5"))
+    assert len(written) == 2
+    for path in written:
+        load_volume(path)
+
+    # a crash while the file is being written (after the fastMRI part, before sens_maps)
+    real_file = h5py.File
+
+    def crash_on_append(name, mode="r", *args, **kwargs):
+        if mode == "a":
+            assert Path(name).exists()  # the fastMRI part is on disk under a temporary name
+            raise KeyboardInterrupt
+        return real_file(name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(build_mod, "generate_volume", original)
+    monkeypatch.setattr(h5py, "File", crash_on_append)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(tmp_path / "data2", SMOKE)
+    assert not _no_temp_files(tmp_path / "data2")
+    assert not list((tmp_path / "data2").rglob("*.h5"))
+    assert not (tmp_path / "data2" / "manifest.csv").exists()
+
+
+def test_ensure_dataset_rebuilds_changed_file_only(tmp_path):
+    data, manifest = tmp_path / "smoke", tmp_path / "manifests" / "smoke.csv"
+    assert ensure_dataset("smoke", data_dir=data, manifest_path=manifest) == manifest
+    table = pd.read_csv(manifest)
+    victim, bystander = data / table.file[0], data / table.file[1]
+    good = victim.read_bytes()
+    before = bystander.stat().st_mtime_ns
+    victim.write_bytes(good[:-100] + b"\0" * 100)  # damaged copy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ensure_dataset("smoke", data_dir=data, manifest_path=manifest)
+    assert victim.read_bytes() == good
+    assert bystander.stat().st_mtime_ns == before  # not rebuilt
+    load_manifest(manifest, data, verify_hashes=True)
+    # a recorded hash the builder cannot reproduce: rebuilt, warned about, manifest rewritten
+    table.loc[2, "sha256"] = "0" * 64
+    table.to_csv(manifest, index=False)
+    with pytest.warns(UserWarning, match="differ from the recorded hashes"):
+        ensure_dataset("smoke", data_dir=data, manifest_path=manifest)
+    assert pd.read_csv(manifest).sha256[2] != "0" * 64
+    load_manifest(manifest, data, verify_hashes=True)
+
+
+def test_committed_manifests_match_the_builder(smoke_build):
+    _, built = smoke_build
+    committed_smoke = paths.MANIFESTS_DIR / "smoke.csv"
+    if not committed_smoke.exists() or not paths.DEFAULT_MANIFEST.exists():
+        pytest.skip("committed manifests not generated yet (run ensure_dataset)")
+    assert committed_smoke.read_text() == built.read_text()
+    default = pd.read_csv(paths.DEFAULT_MANIFEST)
+    plan = DatasetSpec.default().plan()
+    assert list(zip(default.file, default.role)) == [(p.file, p.role) for p in plan]
+    assert (default.num_slices == 4).all() and default.sha256.str.len().eq(64).all()
