@@ -114,6 +114,12 @@ def write_volume(
     if target.ndim != 3 or target.shape[0] != kspace.shape[0]:
         raise DataError(f"{path}: target must have shape (slices, h, w) matching kspace {kspace.shape}, got {target.shape}")
     s, c, h, w = kspace.shape
+    if s == 0 or c == 0:
+        raise DataError(f"{path}: kspace has zero slices or coils: shape {kspace.shape}")
+    if target.shape[1] > h or target.shape[2] > w:
+        raise DataError(f"{path}: target {target.shape[1:]} is larger than the k-space grid {(h, w)}")
+    if not (np.isfinite(kspace).all() and np.isfinite(target).all()):
+        raise DataError(f"{path}: kspace or target holds NaN or Inf values")
     header = make_ismrmrd_header((h, w), target.shape[1:], c, s, fov_mm)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", track_order=False) as hf:
@@ -184,7 +190,7 @@ def inspect_volume(path: str | os.PathLike[str]) -> VolumeInfo:
         if HEADER_KEY in keys:
             try:
                 root = ElementTree.fromstring(hf[HEADER_KEY][()])
-            except ElementTree.ParseError as exc:
+            except (ElementTree.ParseError, TypeError) as exc:
                 raise DataError(f"{path}: ismrmrd_header is not valid XML: {exc}") from exc
             enc = ["encoding", "encodedSpace", "matrixSize"]
             enc_y = _header_int(root, *enc, "y", path=path)

@@ -19,6 +19,8 @@ whose hash differs from the recorded one, test or validation volumes inside a tr
 from __future__ import annotations
 
 import io
+import math
+import numbers
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -56,6 +58,8 @@ class Manifest:
 
     def num_slices(self, role: str) -> int:
         """Total number of slices of ``role``."""
+        if role not in ROLES:
+            raise ManifestError(f"unknown role {role!r}; valid roles: {', '.join(ROLES)}")
         return int(self.table.loc[self.table.role == role, "num_slices"].sum())
 
     def roles(self) -> list[str]:
@@ -80,7 +84,8 @@ class Manifest:
         Raises:
             ManifestError: ``fraction`` outside (0, 1] or an empty role.
         """
-        if not (isinstance(fraction, (int, float)) and 0.0 < float(fraction) <= 1.0):
+        if (isinstance(fraction, bool) or not isinstance(fraction, numbers.Real)
+                or not math.isfinite(float(fraction)) or not 0.0 < float(fraction) <= 1.0):
             raise ManifestError(f"retain fraction must be in (0, 1], got {fraction!r}")
         files = self.files(role)
         if not files:
@@ -91,11 +96,14 @@ class Manifest:
         return [files[i] for i in chosen]
 
 
-def file_row(path: Path, data_root: Path, organ: str, role: str, num_slices: int) -> dict[str, object]:
-    """A manifest row for ``path`` (hash computed from its bytes)."""
+def file_row(
+    path: Path, data_root: Path, organ: str, role: str, num_slices: int, *, hash_file: bool = True,
+) -> dict[str, object]:
+    """A manifest row for ``path``: hash computed from its bytes, or empty when ``hash_file`` is false
+    (large real files; loading then skips the hash check for this row)."""
     rel = os.path.relpath(path, data_root)
     return {"file": rel, "organ": organ, "role": role, "num_slices": int(num_slices),
-            "sha256": sha256_file(path)}
+            "sha256": sha256_file(path) if hash_file else ""}
 
 
 def write_manifest(rows: Iterable[dict[str, object]], path: str | os.PathLike[str]) -> Path:
@@ -119,6 +127,14 @@ def _check_table(table: pd.DataFrame, source: Path | None) -> None:
     bad_organs = sorted(set(table.organ) - set(ORGANS))
     if bad_organs:
         raise ManifestError(f"{where}: unknown organs {bad_organs}; valid organs: {', '.join(ORGANS)}")
+    slices = pd.to_numeric(table.num_slices, errors="coerce")
+    bad = table[~(slices.notna() & (slices >= 1) & (slices == slices.round()))]
+    if len(bad):
+        raise ManifestError(f"{where}: volume {bad.iloc[0].file} has an invalid num_slices "
+                            f"{bad.iloc[0].num_slices!r} (expected a positive integer)")
+    empty = table[table.file.map(lambda f: not str(f).strip())]
+    if len(empty):
+        raise ManifestError(f"{where}: row {int(empty.index[0]) + 1} has an empty file name")
     names = table.file.map(lambda f: Path(str(f)).name)
     dup = table[names.duplicated(keep=False)]
     if len(dup):
@@ -152,7 +168,7 @@ def load_manifest(
     try:
         table = pd.read_csv(source, dtype={"file": str, "organ": str, "role": str, "sha256": str},
                             keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ManifestError(f"manifest {source} is not a readable CSV: {exc}") from exc
     _check_table(table, source)
     root = Path(data_root)
@@ -160,7 +176,7 @@ def load_manifest(
     table["path"] = [str(p if Path(p).is_absolute() else (root / p)) for p in table.file]
     for row in table.itertuples():
         p = Path(row.path)
-        if not p.exists():
+        if not p.is_file():
             raise ManifestError(f"{source}: file {row.file} (role {row.role}) not found at {p}")
         if verify_hashes and row.sha256:
             actual = sha256_file(p)
