@@ -1,0 +1,6 @@
+"""``python -m mriunlearn``: see :mod:`mriunlearn.cli`."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Run cache: trained and unlearned models stored under a key hashed from their full config.
+
+Layout: ``<root>/<kind>/<key>/`` with
+
+- ``config.json``: kind, key, config, manifest hash, seed (written when the entry is created);
+- ``checkpoint.pt``: the last completed epoch (model + optimiser + scheduler), for resuming;
+- ``model.pt``: the final weights (state dict);
+- ``*.csv`` / ``*.json``: per-epoch history, per-volume metrics, summaries;
+- ``DONE``: written last; only an entry with ``DONE`` counts as finished.
+
+A half-written entry (no ``DONE``) is never taken for a finished one; training resumes from its
+checkpoint. The key is ``sha256(kind, config, manifest hash, seed)``; the cache is generic so the
+unlearning runner stores its runs the same way (``RunCache.run(kind, config, manifest_hash, seed,
+build_fn)``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from . import paths
+from .atomic import atomic_path, atomic_write_text, sha256_text
+from .checkpoint import canonical_config
+from .errors import CheckpointError
+
+DONE = "DONE"
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One run's folder. ``config`` is the dict the key was hashed from."""
+
+    root: Path
+    kind: str
+    key: str
+    config: dict[str, Any]
+    manifest_hash: str
+    seed: int
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.kind / self.key
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.pt"
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model.pt"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    def identity(self) -> dict[str, Any]:
+        """What the key hashes (also what checkpoints of this entry must have been written for)."""
+        return {"kind": self.kind, "config": self.config, "manifest_hash": self.manifest_hash,
+                "seed": self.seed}
+
+    def is_done(self) -> bool:
+        return (self.path / DONE).exists()
+
+    def create(self) -> CacheEntry:
+        """Make the folder and write ``config.json`` (idempotent)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.config_path.exists():
+            record = {"key": self.key, **self.identity()}
+            atomic_write_text(self.config_path, json.dumps(record, sort_keys=True, indent=2, default=str))
+        return self
+
+    def mark_done(self) -> None:
+        """Write the ``DONE`` marker (last step of a run)."""
+        atomic_write_text(self.path / DONE, "done\n")
+
+    def reset(self) -> None:
+        """Forget a finished state (remove ``DONE``) so the run is redone; other files stay."""
+        (self.path / DONE).unlink(missing_ok=True)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_csv(self, name: str, table: pd.DataFrame) -> Path:
+        buf = io.StringIO()
+        table.to_csv(buf, index=False, lineterminator="\n")
+        atomic_write_text(self.file(name), buf.getvalue())
+        return self.file(name)
+
+    def read_csv(self, name: str) -> pd.DataFrame:
+        return pd.read_csv(self.file(name))
+
+    def write_json(self, name: str, data: Any) -> Path:
+        atomic_write_text(self.file(name), json.dumps(data, sort_keys=True, indent=2, default=str))
+        return self.file(name)
+
+    def read_json(self, name: str) -> Any:
+        return json.loads(self.file(name).read_text())
+
+    def save_model(self, model: torch.nn.Module) -> Path:
+        """Save the final weights (state dict, unwrapping DDP) atomically to ``model.pt``."""
+        model = getattr(model, "module", model)
+        with atomic_path(self.model_path) as tmp:
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+        return self.model_path
+
+    def load_state_dict(self, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+        """The final weights (``weights_only=True``).
+
+        Raises:
+            CheckpointError: missing or corrupt ``model.pt`` (names the file).
+        """
+        if not self.model_path.exists():
+            raise CheckpointError(f"model {self.model_path} not found (unfinished run?)")
+        try:
+            return torch.load(self.model_path, map_location=map_location, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for damaged files
+            raise CheckpointError(f"model file {self.model_path} is corrupt or unreadable: {exc}") from exc
+
+
+class RunCache:
+    """The run cache rooted at ``root`` (default :data:`mriunlearn.paths.RUNS_DIR`)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else paths.RUNS_DIR
+
+    def __repr__(self) -> str:
+        return f"RunCache({str(self.root)!r})"
+
+    @staticmethod
+    def key(kind: str, config: dict[str, Any], manifest_hash: str, seed: int) -> str:
+        """24 hex digits of ``sha256`` over the canonical JSON of (kind, config, manifest, seed)."""
+        ident = {"kind": kind, "config": config, "manifest_hash": manifest_hash, "seed": int(seed)}
+        return sha256_text(canonical_config(ident))[:24]
+
+    def entry(self, kind: str, config: dict[str, Any], manifest_hash: str, seed: int) -> CacheEntry:
+        """The entry for this run (not created on disk until :meth:`CacheEntry.create`)."""
+        if not kind or "/" in kind or kind.startswith("."):
+            raise ValueError(f"invalid cache kind {kind!r}")
+        config = json.loads(canonical_config(config))  # plain JSON types, as stored
+        return CacheEntry(self.root, kind, self.key(kind, config, manifest_hash, seed), config,
+                          manifest_hash, int(seed))
+
+    def run(self, kind: str, config: dict[str, Any], manifest_hash: str, seed: int,
+            build_fn: Callable[[CacheEntry], Any]) -> tuple[CacheEntry, bool]:
+        """Return ``(entry, hit)``: a finished entry as is (``hit=True``), else create it, call
+        ``build_fn(entry)`` (which writes its files) and mark it done (``hit=False``)."""
+        entry = self.entry(kind, config, manifest_hash, seed)
+        if entry.is_done():
+            return entry, True
+        entry.create()
+        build_fn(entry)
+        entry.mark_done()
+        return entry, False
+
+    def entries(self, kind: str) -> list[CacheEntry]:
+        """Finished entries of ``kind`` (read from their ``config.json``)."""
+        out = []
+        for folder in sorted((self.root / kind).glob("*/")):
+            if (folder / DONE).exists() and (folder / "config.json").exists():
+                rec = json.loads((folder / "config.json").read_text())
+                out.append(CacheEntry(self.root, kind, rec["key"], rec["config"],
+                                      rec["manifest_hash"], rec["seed"]))
+        return out

@@ -1,0 +1,250 @@
+"""Command line: ``python -m mriunlearn {data,train,evaluate,unlearn,split}``.
+
+Everything the notebooks do can be run from here (progress bars go to stderr)::
+
+    python -m mriunlearn data --name default
+    python -m mriunlearn train --profile default --model original
+    python -m mriunlearn evaluate --profile default --model oracle --out oracle.csv
+    python -m mriunlearn unlearn --profile default --method nl_ft --retain-fraction 0.2
+    python -m mriunlearn split import /data/fastmri/brain /data/fastmri/knee
+
+Profile fields can be changed with ``--set key=value`` (repeatable; values parsed as JSON when
+possible, e.g. ``--set epochs=4 --set precision=\"bf16\"`` or ``--set precision=bf16``).
+Unknown options, profiles and profile fields are rejected with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import MriUnlearnError
+from .profiles import PROFILES, Profile, get_profile
+
+MODELS: tuple[str, ...] = ("original", "oracle")
+MODEL_ROLES: dict[str, tuple[str, ...]] = {"original": ("retain", "forget"), "oracle": ("retain",)}
+EVAL_ROLES: tuple[str, ...] = ("test_brain", "test_knee", "forget")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that lists the valid options when it meets an unknown one."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "unrecognized arguments" in message:
+            opts = sorted({s for a in self._actions for s in a.option_strings})
+            message += f"\nvalid options of '{self.prog}': {', '.join(opts)}"
+        super().error(message)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _key_values(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise MriUnlearnError(f"{what} must look like key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = _parse_value(value)
+    return out
+
+
+def _add_profile_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="default", choices=PROFILES, help="run configuration (default: default)")
+    p.add_argument("--manifest", type=Path, default=None, help="manifest CSV (default: the profile's)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder the manifest's files are relative to (default: the profile's)")
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                   help="override a profile field (repeatable), e.g. --set epochs=4")
+    p.add_argument("--runs", type=Path, default=None, help="run cache folder (default: paths.RUNS_DIR)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the run cache")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _profile(args: argparse.Namespace) -> Profile:
+    overrides = _key_values(args.overrides, "--set")
+    if args.manifest is not None:
+        overrides["manifest"] = str(args.manifest.resolve())
+        if args.data_root is None and "data_root" not in overrides:
+            overrides["data_root"] = str(args.manifest.resolve().parent)
+    if args.data_root is not None:
+        overrides["data_root"] = str(args.data_root.resolve())
+    return get_profile(args.profile, **overrides)
+
+
+def _cache(args: argparse.Namespace):
+    from .cache import RunCache
+
+    return False if args.no_cache else RunCache(args.runs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m mriunlearn", description=__doc__.splitlines()[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{data,train,evaluate,unlearn,split}",
+                                parser_class=_Parser)
+
+    parser.commands = sub.choices  # type: ignore[attr-defined]
+    p = sub.add_parser("data", help="build the embedded simulated dataset (if missing)")
+    p.add_argument("--name", default="default", choices=("default", "smoke"), help="which dataset")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train the original model G or the oracle (cached)")
+    _add_profile_args(p)
+    p.add_argument("--model", choices=MODELS, default="original",
+                   help="original: retain + forget (G); oracle: retain only")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="per-volume PSNR/SSIM/NMSE and the BTA/KTA/UA table")
+    _add_profile_args(p)
+    p.add_argument("--model", choices=(*MODELS, "zero_filled"), default="original",
+                   help="which model (trained first if not cached); zero_filled: no model")
+    p.add_argument("--roles", nargs="+", default=list(EVAL_ROLES), help="roles to evaluate")
+    p.add_argument("--out", type=Path, default=None, help="write the per-volume table to this CSV")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("unlearn", help="unlearn the forget set from G with one method (cached)")
+    _add_profile_args(p)
+    p.add_argument("--method", default="nl_ft", help="unlearning method (see mriunlearn.unlearning.METHODS)")
+    p.add_argument("--param", dest="params", action="append", metavar="KEY=VALUE",
+                   help="method hyper-parameter (repeatable)")
+    p.add_argument("--retain-fraction", type=float, default=None, help="fraction of retain volumes")
+    p.add_argument("--seed", type=int, default=None, help="unlearning seed (default: the profile's)")
+    p.add_argument("--epochs", type=int, default=None, help="unlearning epochs (default: profile.unlearn_epochs)")
+    p.add_argument("--out", type=Path, default=None, help="write the final per-volume table to this CSV")
+    p.set_defaults(func=cmd_unlearn)
+
+    p = sub.add_parser("split", help="make manifests of real fastMRI data (import the authors' split or draw one)")
+    try:
+        from . import splits
+    except ImportError:  # pragma: no cover - splits.py missing
+        p.set_defaults(func=_missing("mriunlearn.splits"))
+    else:
+        ss = p.add_subparsers(dest="split_command", required=True, parser_class=_Parser)
+        splits.configure_import_parser(ss.add_parser("import", help="import the authors' split listing"))
+        splits.configure_draw_parser(ss.add_parser("draw", help="draw a fresh seeded split"))
+        p.set_defaults(func=lambda a: splits.import_tree_main(a) if a.split_command == "import"
+                       else splits.draw_main(a))
+    return parser
+
+
+def _missing(module: str):
+    def fail(args: argparse.Namespace) -> int:
+        raise MriUnlearnError(f"{module} is not available in this installation")
+    return fail
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    try:
+        from .simulate import ensure_dataset
+    except ImportError as exc:
+        raise MriUnlearnError(f"the dataset simulator (mriunlearn.simulate.ensure_dataset) is not available: {exc}") from exc
+    print(f"manifest {ensure_dataset(args.name, progress=True)}")
+    return 0
+
+
+def _trained(args: argparse.Namespace, profile: Profile, manifest, model: str):
+    from .train import train
+
+    return train(profile, manifest, MODEL_ROLES[model], cache=_cache(args), progress=not args.no_progress)
+
+
+def _is_main_rank() -> bool:
+    """Under ``torchrun`` only rank 0 prints."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import resolve_manifest
+
+    profile = _profile(args)
+    manifest = resolve_manifest(profile, None)
+    result = _trained(args, profile, manifest, args.model)
+    if not _is_main_rank():
+        return 0
+    print(result.history.round(4).to_string(index=False))
+    where = result.entry.path if result.entry is not None else "(not cached)"
+    print(f"{args.model}: {'loaded from cache' if result.cached else 'trained'} in "
+          f"{result.wall_time_s:.1f} s, {result.slice_steps} slice steps -> {where}")
+    return 0
+
+
+def _print_tables(table, label: str) -> None:
+    from .metrics import format_paper_table, paper_table
+
+    table = table.assign(model=label)
+    print(table.drop(columns="model").round(4).to_string(index=False))
+    tidy = paper_table(table)
+    if len(tidy):
+        print()
+        print(format_paper_table(tidy).to_string(index=False))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import metrics
+    from .train import resolve_manifest
+
+    profile = _profile(args)
+    manifest = resolve_manifest(profile, None)
+    if args.model == "zero_filled":
+        table = metrics.zero_filled(manifest, args.roles, profile)
+    else:
+        result = _trained(args, profile, manifest, args.model)
+        table = metrics.evaluate(result.model, manifest, args.roles, profile, entry=result.entry)
+    if args.out is not None:
+        from .atomic import atomic_write_text
+
+        atomic_write_text(args.out, table.to_csv(index=False, lineterminator="\n"))
+    _print_tables(table, args.model)
+    return 0
+
+
+def cmd_unlearn(args: argparse.Namespace) -> int:
+    try:
+        from .unlearning import run_unlearning  # type: ignore[attr-defined]
+    except ImportError:
+        try:
+            from .unlearning.runner import run_unlearning
+        except ImportError as exc:
+            raise MriUnlearnError(f"unlearning is not available (mriunlearn.unlearning.run_unlearning): {exc}") from exc
+    from .train import resolve_manifest
+
+    profile = _profile(args)
+    manifest = resolve_manifest(profile, None)
+    result = run_unlearning(profile, manifest, args.method, params=_key_values(args.params, "--param") or None,
+                            retain_fraction=args.retain_fraction, seed=args.seed, cache=_cache(args),
+                            progress=not args.no_progress, epochs=args.epochs)
+    if args.out is not None:
+        from .atomic import atomic_write_text
+
+        atomic_write_text(args.out, result.final.to_csv(index=False, lineterminator="\n"))
+    _print_tables(result.final, args.method)
+    print(f"{args.method}: {result.wall_time_s:.1f} s, {result.slice_steps} slice steps"
+          f"{' (cached)' if result.cached else ''}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the subcommand; errors from the package exit with status 2 and a
+    one-line message on stderr."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # report unknown options against the subcommand, listing its valid ones
+        command = parser.commands[args.command]  # type: ignore[attr-defined]
+        if getattr(args, "split_command", None):
+            command = command._subparsers._group_actions[0].choices[args.split_command]
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return int(args.func(args) or 0)
+    except MriUnlearnError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,220 @@
+"""Per-volume fastMRI metrics, model / zero-filled evaluation and the paper's table.
+
+Metrics are fastMRI's own (:mod:`fastmri.evaluate`): PSNR and NMSE over the whole volume with data
+range = the target volume's maximum; SSIM per slice (7x7 window, data range = the volume's
+maximum) averaged over slices. Reconstructions are centre-cropped to the target size first.
+Evaluation masks are seeded by file name (fastMRI), so every model sees the same inputs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import fastmri
+import numpy as np
+import pandas as pd
+import torch
+from fastmri import evaluate as fm_eval
+from fastmri.data.transforms import VarNetSample, center_crop
+
+from .dataset import SliceData, collate, make_loader
+from .errors import DataError
+from .manifest import PAPER_COLUMNS, Manifest
+from .model import reconstruct
+from .profiles import Profile
+
+METRICS: tuple[str, ...] = ("psnr", "ssim", "nmse")
+#: the roles behind the paper's columns BTA, KTA, UA
+EVAL_ROLES: tuple[str, ...] = tuple(PAPER_COLUMNS)
+
+
+def volume_metrics(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """fastMRI PSNR, SSIM and NMSE of one volume.
+
+    Args:
+        gt: target ``(S, h, w)``.
+        pred: reconstruction ``(S, H', W')`` with ``H' >= h, W' >= w`` (centre-cropped to ``gt``).
+    """
+    gt = np.asarray(gt, dtype=np.float32)
+    pred = np.asarray(pred, dtype=np.float32)
+    if gt.ndim != 3 or pred.ndim != 3 or pred.shape[0] != gt.shape[0]:
+        raise ValueError(f"gt {gt.shape} and pred {pred.shape} must be (S, h, w) volumes of equal S")
+    if pred.shape[1:] != gt.shape[1:]:
+        pred = center_crop(torch.from_numpy(pred), gt.shape[1:]).numpy()
+    with np.errstate(divide="ignore"):  # identical volumes: PSNR = inf
+        psnr = _scalar(fm_eval.psnr(gt, pred))
+    return {"psnr": psnr, "ssim": _scalar(fm_eval.ssim(gt, pred)),
+            "nmse": _scalar(fm_eval.nmse(gt, pred))}
+
+
+def _scalar(x: object) -> float:
+    return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
+
+
+def zero_filled_recon(batch: VarNetSample) -> torch.Tensor:
+    """The model-free baseline: RSS of the inverse FFT of the masked k-space, cropped to the
+    target: ``masked_kspace (B, C, H, W, 2)`` -> ``(B, h, w)``."""
+    image = fastmri.rss(fastmri.complex_abs(fastmri.ifft2c(batch.masked_kspace)), dim=1)
+    return center_crop(image, tuple(batch.crop_size))
+
+
+_EVAL_DATA: OrderedDict[tuple, SliceData] = OrderedDict()
+_EVAL_DATA_MAX = 8
+
+
+def eval_data(manifest: Manifest, role: str, profile: Profile,
+              files: Sequence[str | os.PathLike[str]] | None = None) -> SliceData:
+    """Evaluation slices of ``role`` (or of ``files`` among them), loaded once and kept in a small
+    in-memory cache keyed by the manifest content, data root, role and mask parameters."""
+    key = (manifest.content_hash(), str(manifest.data_root), role, profile.acceleration,
+           profile.center_fraction, tuple(str(Path(f)) for f in files) if files else None)
+    if key in _EVAL_DATA:
+        _EVAL_DATA.move_to_end(key)
+        return _EVAL_DATA[key]
+    if not manifest.files(role):
+        raise DataError(f"role {role!r} holds no volume in {manifest.source or 'the manifest'}")
+    data = SliceData.from_manifest(manifest, role, profile, train=False, files=files)
+    _EVAL_DATA[key] = data
+    while len(_EVAL_DATA) > _EVAL_DATA_MAX:
+        _EVAL_DATA.popitem(last=False)
+    return data
+
+
+@torch.no_grad()
+def _volumes(model: torch.nn.Module | None, data: SliceData, profile: Profile,
+             batch_size: int | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per volume ``(target, recon, zero_filled)`` arrays ``(S, h, w)``; ``recon`` is the
+    zero-filled image when ``model`` is None."""
+    recons: list[list[np.ndarray]] = [[None] * t.shape[0] for t in data.targets]  # type: ignore[list-item]
+    zfs: list[list[np.ndarray]] = [[None] * t.shape[0] for t in data.targets]  # type: ignore[list-item]
+    was_training = model.training if model is not None else False
+    if model is not None:
+        model.eval()
+    try:
+        for batch_idx in make_loader(data, profile, train=False, batch_size=batch_size).batch_sampler:
+            batch = _collate(data, batch_idx)
+            zf = zero_filled_recon(batch).cpu().numpy()
+            out = reconstruct(model, batch, profile).cpu().numpy() if model is not None else zf
+            for j, i in enumerate(batch_idx):
+                m = data.meta[i]
+                recons[m.volume][m.slice_num] = out[j]
+                zfs[m.volume][m.slice_num] = zf[j]
+    finally:
+        if model is not None:
+            model.train(was_training)
+    return [(data.targets[v].numpy(), np.stack(recons[v]), np.stack(zfs[v])) for v in range(len(recons))]
+
+
+def _collate(data: SliceData, idx: Sequence[int]) -> VarNetSample:
+    return collate([data[i] for i in idx])
+
+
+def _table(data: SliceData, vols: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    rows = []
+    first = {}
+    for m in data.meta:
+        first.setdefault(m.volume, m)
+    for v, (gt, rec, _) in enumerate(vols):
+        m = first[v]
+        rows.append({"file": m.fname, "role": m.role, "organ": m.organ, "slices": gt.shape[0],
+                     **volume_metrics(gt, rec)})
+    return pd.DataFrame(rows, columns=["file", "role", "organ", "slices", *METRICS])
+
+
+def evaluate(model: torch.nn.Module, manifest: Manifest, role: str | Sequence[str], profile: Profile,
+             *, batch_size: int | None = None, entry=None, name: str | None = None) -> pd.DataFrame:
+    """Per-volume PSNR / SSIM / NMSE of ``model`` on the volumes of ``role`` (or several roles).
+
+    Eval masks are seeded by file name; no gradients; batches of ``profile.eval_batch_size``.
+    With a cache ``entry``, the table is also saved beside the model as
+    ``metrics_<role>.csv`` (or ``<name>.csv``).
+
+    Returns:
+        One row per volume: ``file, role, organ, slices, psnr, ssim, nmse``.
+    """
+    roles = [role] if isinstance(role, str) else list(role)
+    tables = [_table(d, _volumes(model, d, profile, batch_size))
+              for d in (eval_data(manifest, r, profile) for r in roles)]
+    table = pd.concat(tables, ignore_index=True)
+    if entry is not None:
+        entry.write_csv(f"{name or 'metrics_' + '_'.join(roles)}.csv", table)
+    return table
+
+
+def evaluate_run(result, manifest: Manifest, roles: Sequence[str] = EVAL_ROLES) -> pd.DataFrame:
+    """Per-volume metrics of a trained run (a :class:`mriunlearn.train.TrainResult`), cached as
+    ``metrics_<roles>.csv`` in its finished cache entry: computed once, then read back."""
+    entry = getattr(result, "entry", None)
+    name = "metrics_" + "_".join(roles)
+    if entry is not None and entry.is_done() and entry.file(name + ".csv").exists():
+        return entry.read_csv(name + ".csv")
+    return evaluate(result.model, manifest, list(roles), result.profile, entry=entry, name=name)
+
+
+def zero_filled(manifest: Manifest, role: str | Sequence[str], profile: Profile) -> pd.DataFrame:
+    """Per-volume metrics of the zero-filled baseline (RSS of the masked k-space; no model)."""
+    roles = [role] if isinstance(role, str) else list(role)
+    tables = [_table(d, _volumes(None, d, profile)) for d in (eval_data(manifest, r, profile) for r in roles)]
+    return pd.concat(tables, ignore_index=True)
+
+
+def reconstruct_volume(model: torch.nn.Module | None, path: str | os.PathLike[str], profile: Profile,
+                       slices: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(target, recon, zero_filled)`` arrays ``(S, h, w)`` of one volume with its eval mask
+    (seeded by file name); ``slices`` selects some slices (all by default). ``model=None`` gives
+    the zero-filled image as ``recon``."""
+    data = SliceData([path], profile, train=False)
+    target, recon, zf = _volumes(model, data, profile)[0]
+    if slices is not None:
+        idx = list(slices)
+        return target[idx], recon[idx], zf[idx]
+    return target, recon, zf
+
+
+def paper_table(per_volume: pd.DataFrame, by: str | Sequence[str] = "model",
+                metrics: Sequence[str] = ("psnr", "ssim")) -> pd.DataFrame:
+    """The paper's columns as one tidy table: BTA (role ``test_brain``), KTA (``test_knee``),
+    UA (``forget``), each metric's mean ± std over volumes.
+
+    Args:
+        per_volume: rows from :func:`evaluate` (several models stacked, with a ``model`` column,
+            or any other grouping columns named in ``by``; missing grouping columns are ignored).
+
+    Returns:
+        Columns ``[*by, column, metric, mean, std, n]``, one row per group x paper column x metric,
+        columns in the order BTA, KTA, UA. ``std`` is the sample standard deviation (ddof=1; NaN for
+        one volume).
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    by = [b for b in by if b in per_volume.columns]
+    df = per_volume[per_volume.role.isin(PAPER_COLUMNS)].copy()
+    df["column"] = pd.Categorical(df.role.map(PAPER_COLUMNS), categories=list(PAPER_COLUMNS.values()),
+                                  ordered=True)
+    long = df.melt(id_vars=[*by, "column"], value_vars=list(metrics), var_name="metric")
+    out = (long.groupby([*by, "column", "metric"], observed=True, sort=False)["value"]
+           .agg(mean="mean", std="std", n="count").reset_index())
+    out["metric"] = pd.Categorical(out.metric, categories=list(metrics), ordered=True)
+    out = out.sort_values([*by, "column", "metric"], kind="stable").reset_index(drop=True)
+    out["column"] = out.column.astype(str)
+    out["metric"] = out.metric.astype(str)
+    return out
+
+
+def format_paper_table(tidy: pd.DataFrame, by: str | Sequence[str] = "model", digits: int = 2) -> pd.DataFrame:
+    """Wide, printable form of :func:`paper_table`: one row per group, cells ``"mean ± std"``,
+    columns like ``BTA psnr``."""
+    by = [by] if isinstance(by, str) else list(by)
+    by = [b for b in by if b in tidy.columns]
+    t = tidy.copy()
+    fmt = {"psnr": digits, "ssim": 3, "nmse": 4}
+    t["cell"] = [f"{m:.{fmt.get(k, digits)}f} ± {s:.{fmt.get(k, digits)}f}"
+                 for m, s, k in zip(t["mean"], t["std"].fillna(0.0), t.metric)]
+    t["col"] = t.column + " " + t.metric
+    order = list(dict.fromkeys(t.col))
+    if not by:
+        return t.set_index("col")["cell"].reindex(order).to_frame().T.reset_index(drop=True)
+    wide = t.pivot_table(index=by, columns="col", values="cell", aggfunc="first", sort=False)
+    return wide.reindex(columns=order).reset_index()

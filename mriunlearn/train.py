@@ -1,0 +1,375 @@
+"""The training entry point, shared by notebooks, the CLI and ``torchrun``.
+
+``train(profile, manifest, roles)`` trains a fresh E2E-VarNet on the slices of ``roles``:
+
+- ``("retain",)`` -> the oracle Ĝ (:func:`train_oracle`);
+- ``("retain", "forget")`` -> the original model G (:func:`train_original`).
+
+A run is stored in the run cache under a key hashed from (profile, roles, init weights, manifest
+content, seed); a finished entry is loaded instead of retrained, a half-finished one resumes from
+its last full-epoch checkpoint and ends with the same weights as an uninterrupted run (masks and
+shuffling are drawn from (seed, epoch), never from global RNG state). The final checkpoint keeps
+the optimiser and scheduler state, so unlearning can continue from G as the authors did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from fastmri.data.transforms import VarNetSample
+from tqdm import tqdm
+
+from . import distributed
+from .cache import CacheEntry, RunCache
+from .checkpoint import load_checkpoint, save_checkpoint
+from .dataset import SliceData, make_loader, set_epoch
+from .errors import CheckpointError, ConfigError
+from .losses import recon_loss
+from .manifest import ROLES, TRAIN_ROLES, Manifest, load_manifest
+from .model import build_model, reconstruct
+from .profiles import Profile, get_profile
+
+KIND = "train"
+HISTORY_CSV = "history.csv"
+SUMMARY_JSON = "summary.json"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    ``model``: the trained VarNet (eval mode, on the training device); ``entry``: its cache entry
+    (``None`` with ``cache=False``); ``history``: one row per epoch (``epoch, train_loss, val_loss,
+    val_psnr, lr, seconds, slices``); ``wall_time_s``: training seconds summed over epochs (also
+    across a resume); ``slice_steps``: slices seen in training (epochs x slices); ``cached``:
+    loaded from a finished cache entry.
+    """
+
+    model: torch.nn.Module
+    entry: CacheEntry | None
+    history: pd.DataFrame
+    wall_time_s: float
+    slice_steps: int
+    profile: Profile
+    roles: tuple[str, ...]
+    cached: bool = False
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter/IPython kernel (progress bars are then off by default)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def resolve_manifest(profile: Profile, manifest: Manifest | str | os.PathLike[str] | None) -> Manifest:
+    """A :class:`Manifest` from an object, a CSV path (data root: the profile's) or ``None``
+    (the profile's own manifest)."""
+    if isinstance(manifest, Manifest):
+        return manifest
+    if manifest is None:
+        return profile.load_manifest()
+    root = profile.data_root if profile.data_root is not None else Path(manifest).parent
+    return load_manifest(manifest, root)
+
+
+def _check_roles(roles: str | Sequence[str]) -> tuple[str, ...]:
+    roles = (roles,) if isinstance(roles, str) else tuple(roles)
+    bad = [r for r in roles if r not in TRAIN_ROLES]
+    if not roles or bad:
+        raise ConfigError(f"training roles must be among {', '.join(TRAIN_ROLES)}; got {list(roles)}")
+    return tuple(r for r in ROLES if r in roles)
+
+
+def state_hash(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 (24 hex digits) of a state dict's names and tensor bytes."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def _init_state(init_from: Any) -> tuple[dict[str, torch.Tensor] | None, str | None]:
+    """Weights to start from and their identity for the cache key."""
+    if init_from is None:
+        return None, None
+    if isinstance(init_from, TrainResult):
+        init_from = init_from.entry if init_from.entry is not None else init_from.model
+    if isinstance(init_from, CacheEntry):
+        return init_from.load_state_dict(), f"{init_from.kind}/{init_from.key}"
+    if isinstance(init_from, torch.nn.Module):
+        state = getattr(init_from, "module", init_from).state_dict()
+    elif isinstance(init_from, (str, os.PathLike)):
+        path = Path(init_from)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise CheckpointError(f"init_from {path} is corrupt or unreadable: {exc}") from exc
+        if isinstance(state, dict) and "model" in state and "format" in state:
+            state = state["model"]
+    elif isinstance(init_from, dict):
+        state = init_from
+    else:
+        raise ConfigError(f"init_from must be a model, state dict, cache entry or path, got {type(init_from)}")
+    state = {k: v.detach().cpu().clone() for k, v in state.items()}
+    return state, "sha256:" + state_hash(state)
+
+
+def make_optimizer(model: torch.nn.Module, profile: Profile) -> torch.optim.Adam:
+    """Adam(lr = ``profile.lr``), as in the paper."""
+    return torch.optim.Adam(model.parameters(), lr=profile.lr)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, profile: Profile) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """ReduceLROnPlateau(mode min, ``plateau_factor``, ``plateau_patience``) on the validation loss."""
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=profile.plateau_factor, patience=profile.plateau_patience)
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: VarNetSample,
+               profile: Profile, *, global_count: int | None = None, world_size: int = 1,
+               loss_fn: Callable[..., torch.Tensor] | None = None) -> float:
+    """One optimiser step on ``batch`` with the profile's loss and gradient clipping.
+
+    The loss is the sum of per-slice losses divided by ``global_count`` (the slices of the global
+    batch across ranks) and multiplied by ``world_size``, so DDP's gradient averaging equals the
+    single-process mean over the global batch. Returns the (local) summed per-slice loss.
+    ``loss_fn(pred, target, max_value) -> (B,)`` replaces the profile's loss when given.
+    """
+    n = len(batch.fname)
+    global_count = global_count or n
+    optimizer.zero_grad(set_to_none=True)
+    pred = reconstruct(model, batch, profile)
+    target = batch.target.to(pred.device)
+    maxv = batch.max_value.to(pred.device)
+    per = (loss_fn(pred, target, maxv) if loss_fn is not None
+           else recon_loss(pred, target, maxv, profile, reduction="none"))
+    (per.sum() * (world_size / global_count)).backward()
+    if profile.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), profile.grad_clip)
+    optimizer.step()
+    return float(per.detach().sum())
+
+
+def _dummy_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: VarNetSample,
+                profile: Profile) -> None:
+    """A rank with no slice in this global batch joins DDP's gradient all-reduce with zeros."""
+    optimizer.zero_grad(set_to_none=True)
+    pred = reconstruct(model, batch, profile)
+    (pred.sum() * 0.0).backward()
+    if profile.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), profile.grad_clip)
+    optimizer.step()
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, data: SliceData, profile: Profile,
+             info: distributed.DistInfo | None = None) -> tuple[float, float]:
+    """Mean validation loss over slices and mean per-volume PSNR (fastMRI convention: data range =
+    the volume's maximum) with file-name-seeded masks. Sharded across ranks, then summed."""
+    info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
+    loader = make_loader(data, profile, train=False, rank=info.rank, world_size=info.world_size)
+    nvol = len(data.kspace)
+    sse = torch.zeros(nvol, dtype=torch.float64)
+    npx = torch.zeros(nvol, dtype=torch.float64)
+    loss = torch.zeros(2, dtype=torch.float64)  # sum, count
+    was_training = model.training
+    model.eval()
+    for batch_idx in loader.batch_sampler:  # type: ignore[union-attr]
+        if not batch_idx:
+            continue
+        batch = loader.collate_fn([data[i] for i in batch_idx])
+        pred = reconstruct(model, batch, profile)
+        target = batch.target.to(pred.device)
+        per = recon_loss(pred, target, batch.max_value.to(pred.device), profile, reduction="none")
+        loss[0] += float(per.sum())
+        loss[1] += len(batch_idx)
+        err = ((pred - target).double() ** 2).flatten(1).sum(1).cpu()
+        for j, i in enumerate(batch_idx):
+            v = data.meta[i].volume
+            sse[v] += err[j]
+            npx[v] += target[j].numel()
+    model.train(was_training)
+    stats = torch.cat([loss, sse, npx])
+    distributed.all_reduce_sum(stats, info)
+    loss, sse, npx = stats[:2], stats[2:2 + nvol], stats[2 + nvol:]
+    maxv = torch.tensor(data.max_values, dtype=torch.float64)
+    psnr = 10 * torch.log10(maxv ** 2 / (sse / npx))
+    return float(loss[0] / loss[1]), float(psnr.mean())
+
+
+def _set_threads(profile: Profile) -> None:
+    if profile.num_threads > 0:
+        torch.set_num_threads(profile.num_threads)
+        return
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+
+
+def train_config(profile: Profile, roles: Sequence[str], init_id: str | None) -> dict[str, Any]:
+    """The dict a training run's cache key is hashed from."""
+    return {"task": "train", "profile": profile.train_identity(), "roles": list(roles),
+            "init_from": init_id, "val_role": "val"}
+
+
+def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | None = None,
+          roles: str | Sequence[str] = ("retain",), *, cache: RunCache | bool | None = None,
+          progress: bool | None = None, init_from: Any = None,
+          on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train a fresh VarNet (or one initialised from ``init_from``) on the slices of ``roles``.
+
+    Args:
+        profile: a :class:`Profile` or a profile name.
+        manifest: a :class:`Manifest`, a manifest CSV (data root: ``profile.data_root``) or ``None``
+            for the profile's own.
+        roles: training roles: ``("retain",)`` (oracle) or ``("retain", "forget")`` (original).
+        cache: a :class:`RunCache`; ``None`` -> the default cache under ``paths.RUNS_DIR``;
+            ``False`` -> no cache, no checkpoints.
+        progress: tqdm bar on stderr (loss, slices/s); ``None`` -> on unless inside a Jupyter kernel.
+        init_from: start weights: a model, state dict, :class:`CacheEntry`, ``TrainResult`` or a
+            ``model.pt`` / checkpoint path (part of the cache key).
+        on_epoch_end: called as ``on_epoch_end(epoch, record)`` after each epoch's checkpoint is
+            written (raising from it interrupts the run; the next call resumes).
+
+    Runs as DDP when launched by ``torchrun`` (see :mod:`mriunlearn.distributed`).
+
+    Returns:
+        :class:`TrainResult`.
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    roles = _check_roles(roles)
+    manifest = resolve_manifest(profile, manifest)
+    for role in roles:
+        if not manifest.files(role):
+            raise ConfigError(f"role {role!r} holds no volume in {manifest.source or 'the manifest'}")
+    if progress is None:
+        progress = not in_notebook()
+    info = distributed.init()
+    init_state, init_id = _init_state(init_from)
+    config = train_config(profile, roles, init_id)
+
+    entry: CacheEntry | None = None
+    if cache is not False:
+        cache = cache if isinstance(cache, RunCache) else RunCache()
+        entry = cache.entry(KIND, config, manifest.content_hash(), profile.seed)
+        if entry.is_done():
+            return load_result(entry, profile, roles, device=info.device)
+        distributed.barrier(info)
+        if info.is_main:
+            entry.create()
+        distributed.barrier(info)
+
+    _set_threads(profile)
+    model = build_model(profile)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    model.to(info.device)
+    optimizer = make_optimizer(model, profile)
+    scheduler = make_scheduler(optimizer, profile)
+    history: list[dict[str, Any]] = []
+    start = 0
+    if entry is not None and entry.checkpoint_path.exists():
+        state = load_checkpoint(entry.checkpoint_path, config=entry.identity(), map_location=info.device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = list(state["history"])
+        start = state["epoch"] + 1
+
+    data = SliceData.from_manifest(manifest, roles, profile, train=True)
+    val = SliceData.from_manifest(manifest, "val", profile, train=False) if manifest.files("val") else None
+    loader = make_loader(data, profile, train=True, rank=info.rank, world_size=info.world_size)
+    ddp_model = distributed.wrap(model, info)
+    n = len(data)
+    bar = tqdm(total=(profile.epochs - start) * n, unit="slice", file=sys.stderr, dynamic_ncols=True,
+               disable=not (progress and info.is_main), desc=f"train {'+'.join(roles)} ({profile.name})")
+    try:
+        for epoch in range(start, profile.epochs):
+            set_epoch(loader, epoch)
+            ddp_model.train()
+            t0 = time.perf_counter()
+            total = torch.zeros(2, dtype=torch.float64)
+            for global_batch in loader.batch_sampler.global_batches():  # type: ignore[union-attr]
+                mine = global_batch[info.rank::info.world_size]
+                if mine:
+                    batch = loader.collate_fn([data[i] for i in mine])
+                    total[0] += train_step(ddp_model, optimizer, batch, profile,
+                                           global_count=len(global_batch), world_size=info.world_size)
+                    total[1] += len(mine)
+                else:
+                    _dummy_step(ddp_model, optimizer, loader.collate_fn([data[global_batch[0]]]), profile)
+                bar.update(len(global_batch))
+                if total[1] > 0:
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{float(total[0] / total[1]):.4f}", refresh=False)
+            distributed.all_reduce_sum(total, info)
+            train_loss = float(total[0] / total[1])
+            val_loss, val_psnr = validate(model, val, profile, info) if val is not None else (math.nan, math.nan)
+            scheduler.step(val_loss if val is not None else train_loss)
+            record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                      "val_psnr": val_psnr, "lr": optimizer.param_groups[0]["lr"],
+                      "seconds": time.perf_counter() - t0, "slices": n}
+            history.append(record)
+            if entry is not None and info.is_main:
+                save_checkpoint(entry.checkpoint_path, model, optimizer, scheduler, epoch,
+                                entry.identity(), history=history)
+            distributed.barrier(info)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, record)
+    finally:
+        bar.close()
+
+    hist = pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss", "val_psnr", "lr",
+                                          "seconds", "slices"])
+    wall = float(hist.seconds.sum())
+    slice_steps = int(hist.slices.sum())
+    if entry is not None and info.is_main:
+        entry.save_model(model)
+        entry.write_csv(HISTORY_CSV, hist)
+        entry.write_json(SUMMARY_JSON, {"wall_time_s": wall, "slice_steps": slice_steps,
+                                        "profile": profile.to_dict(), "roles": list(roles),
+                                        "world_size": info.world_size,
+                                        "manifest": str(manifest.source)})
+        entry.mark_done()
+    distributed.barrier(info)
+    model.eval()
+    return TrainResult(model, entry, hist, wall, slice_steps, profile, roles, cached=False)
+
+
+def load_result(entry: CacheEntry, profile: Profile, roles: Sequence[str],
+                device: torch.device | str = "cpu") -> TrainResult:
+    """A :class:`TrainResult` from a finished cache entry (no training)."""
+    model = build_model(profile)
+    model.load_state_dict(entry.load_state_dict())
+    model.to(device).eval()
+    hist = entry.read_csv(HISTORY_CSV)
+    summary = entry.read_json(SUMMARY_JSON)
+    return TrainResult(model, entry, hist, float(summary["wall_time_s"]), int(summary["slice_steps"]),
+                       profile, tuple(roles), cached=True)
+
+
+def train_original(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | None = None,
+                   **kwargs: Any) -> TrainResult:
+    """G: trained on retain + forget (see :func:`train` for the keyword arguments)."""
+    return train(profile, manifest, ("retain", "forget"), **kwargs)
+
+
+def train_oracle(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | None = None,
+                 **kwargs: Any) -> TrainResult:
+    """Ĝ, the oracle: trained on retain only (see :func:`train` for the keyword arguments)."""
+    return train(profile, manifest, ("retain",), **kwargs)

@@ -1,0 +1,85 @@
+"""Run cache (hit / miss / half-written entries) and checkpoints (config check, corruption)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mriunlearn import train as train_mod
+from mriunlearn.cache import RunCache
+from mriunlearn.checkpoint import load_checkpoint, save_checkpoint
+from mriunlearn.errors import CheckpointError
+from mriunlearn.model import build_model
+from mriunlearn.train import train
+
+
+def test_cache_miss_then_hit_loads_without_training(smoke_manifest, smoke_profile, run_cache, monkeypatch):
+    first = train(smoke_profile, smoke_manifest, ["retain"], cache=run_cache, progress=False)
+    assert not first.cached and first.entry.is_done()
+    for name in ("config.json", "model.pt", "checkpoint.pt", "history.csv", "summary.json", "DONE"):
+        assert (first.entry.path / name).exists(), name
+    monkeypatch.setattr(train_mod, "train_step", lambda *a, **k: pytest.fail("trained on a cache hit"))
+    second = train(smoke_profile, smoke_manifest, ["retain"], cache=run_cache, progress=False)
+    assert second.cached and second.entry.path == first.entry.path
+    sa, sb = first.model.state_dict(), second.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert second.history.equals(first.history) or second.history.round(10).equals(first.history.round(10))
+    assert second.slice_steps == first.slice_steps
+
+
+def test_half_written_entry_is_not_taken_as_finished(smoke_manifest, smoke_profile, run_cache):
+    first = train(smoke_profile, smoke_manifest, ["retain"], cache=run_cache, progress=False)
+    first.entry.reset()  # as if killed before DONE
+    (first.entry.path / "model.pt").unlink()
+    again = train(smoke_profile, smoke_manifest, ["retain"], cache=run_cache, progress=False)
+    assert not again.cached and again.entry.is_done() and (again.entry.path / "model.pt").exists()
+
+
+def test_key_depends_on_config_manifest_and_seed(tmp_path):
+    cache = RunCache(tmp_path)
+    base = cache.key("train", {"a": 1}, "m1", 42)
+    assert base == cache.key("train", {"a": 1}, "m1", 42)
+    assert len({base, cache.key("train", {"a": 2}, "m1", 42), cache.key("train", {"a": 1}, "m2", 42),
+                cache.key("train", {"a": 1}, "m1", 43), cache.key("unlearn", {"a": 1}, "m1", 42)}) == 5
+
+
+def test_generic_run_builds_once(tmp_path):
+    cache = RunCache(tmp_path)
+    calls = []
+
+    def build(entry):
+        calls.append(entry.key)
+        entry.write_json("result.json", {"x": 1})
+
+    entry, hit = cache.run("unlearn", {"method": "ft"}, "m", 0, build)
+    assert not hit and entry.is_done() and entry.read_json("result.json") == {"x": 1}
+    entry2, hit2 = cache.run("unlearn", {"method": "ft"}, "m", 0, build)
+    assert hit2 and entry2.path == entry.path and len(calls) == 1
+    assert [e.key for e in cache.entries("unlearn")] == [entry.key]
+
+    def broken(entry):
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        cache.run("unlearn", {"method": "ga"}, "m", 0, broken)
+    assert not cache.entry("unlearn", {"method": "ga"}, "m", 0).is_done()
+
+
+def test_checkpoint_for_another_config_is_refused(tmp_path, smoke_profile):
+    model = build_model(smoke_profile)
+    opt = torch.optim.Adam(model.parameters())
+    path = save_checkpoint(tmp_path / "ck.pt", model, opt, None, 3, {"profile": "smoke", "epochs": 2})
+    assert load_checkpoint(path, {"profile": "smoke", "epochs": 2})["epoch"] == 3
+    with pytest.raises(CheckpointError, match=r"ck\.pt.*written for config \w+.*requested config \w+.*epochs=2->5"):
+        load_checkpoint(path, {"profile": "smoke", "epochs": 5})
+
+
+def test_corrupt_checkpoint_names_the_file(tmp_path, smoke_profile):
+    path = save_checkpoint(tmp_path / "ck.pt", build_model(smoke_profile), None, None, 0, {})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"ck\.pt.*corrupt"):
+        load_checkpoint(path)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
