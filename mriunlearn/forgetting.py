@@ -1,0 +1,289 @@
+"""Forgetting metrics beyond PSNR/SSIM, one table per run beside BTA/KTA/UA.
+
+- :func:`oracle_gap`: per paper column (BTA, KTA, UA), the model's mean minus the oracle Ĝ's, and
+  :func:`oracle_distance`, the mean absolute PSNR gap over the three columns (0 = Ĝ's numbers).
+- :func:`membership_inference`: a loss-based membership-inference attack. Per-slice loss features
+  of the forget slices (members of G's training set) and of unseen knee test slices (non-members)
+  are separated by a logistic regression, cross-validated over stratified folds with balanced
+  classes (the larger class subsampled); the score is the mean held-out accuracy: 0.5 means nothing
+  is left to detect, 1.0 means the forget slices are recognisable.
+  :func:`membership_inference_from_losses` is the pure function on two arrays of features.
+- :func:`relearn_time`: fine-tuning steps on D_f until the model's forget-set PSNR (UA) is back to
+  G's, checked every ``check_every`` steps, capped (the cap hit is reported).
+- :func:`cost`: wall time and slice-steps as fractions of retraining Ĝ (the paper's RTE is the
+  reciprocal of run time, normalised).
+- :func:`summarise_seeds`: mean ± 95% t-interval over seeds.
+- :func:`forgetting_row` / :func:`forgetting_table`: all of the above for several models.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from .dataset import SliceData, make_loader, set_epoch
+from .errors import ConfigError
+from .losses import recon_loss
+from .manifest import PAPER_COLUMNS, Manifest
+from .metrics import eval_data, evaluate, paper_table
+from .model import reconstruct
+from .profiles import Profile
+
+#: feature names of :func:`slice_loss_features`
+LOSS_FEATURES: tuple[str, ...] = ("loss", "log_nmse")
+
+
+def _column_means(per_volume: pd.DataFrame, metric: str) -> pd.Series:
+    tidy = paper_table(per_volume, by=[], metrics=(metric,))
+    return tidy.set_index("column")["mean"].reindex(list(PAPER_COLUMNS.values()))
+
+
+def oracle_gap(per_volume: pd.DataFrame, oracle_per_volume: pd.DataFrame,
+               metrics: Sequence[str] = ("psnr", "ssim")) -> pd.DataFrame:
+    """Gap to the oracle per paper column: ``model mean - oracle mean`` over volumes.
+
+    Args:
+        per_volume, oracle_per_volume: rows from :func:`mriunlearn.metrics.evaluate` (roles
+            ``test_brain``, ``test_knee``, ``forget``).
+
+    Returns:
+        One row per column (BTA, KTA, UA) with ``<metric>``, ``<metric>_oracle``, ``<metric>_gap``.
+    """
+    out = pd.DataFrame(index=pd.Index(list(PAPER_COLUMNS.values()), name="column"))
+    for m in metrics:
+        a, b = _column_means(per_volume, m), _column_means(oracle_per_volume, m)
+        out[m], out[f"{m}_oracle"], out[f"{m}_gap"] = a, b, a - b
+    return out.reset_index()
+
+
+def oracle_distance(per_volume: pd.DataFrame, oracle_per_volume: pd.DataFrame) -> float:
+    """Mean absolute PSNR gap to the oracle over BTA, KTA and UA (dB; 0 = the oracle's numbers)."""
+    return float(oracle_gap(per_volume, oracle_per_volume, ("psnr",))["psnr_gap"].abs().mean())
+
+
+@torch.no_grad()
+def slice_loss_features(model: torch.nn.Module, data: SliceData, profile: Profile) -> np.ndarray:
+    """Per-slice loss features ``(n_slices, 2)``: the profile's loss and ``log10`` of the slice NMSE,
+    with evaluation masks (seeded by file name)."""
+    was = model.training
+    model.eval()
+    feats = np.zeros((len(data), len(LOSS_FEATURES)), dtype=np.float64)
+    try:
+        loader = make_loader(data, profile, train=False)
+        for idx in loader.batch_sampler:  # type: ignore[union-attr]
+            batch = loader.collate_fn([data[i] for i in idx])
+            pred = reconstruct(model, batch, profile)
+            target = batch.target.to(pred.device)
+            loss = recon_loss(pred, target, batch.max_value, profile, reduction="none")
+            nmse = ((pred - target) ** 2).flatten(1).sum(1) / (target ** 2).flatten(1).sum(1).clamp_min(1e-30)
+            feats[idx, 0] = loss.double().cpu().numpy()
+            feats[idx, 1] = np.log10(nmse.double().cpu().numpy().clip(1e-30))
+    finally:
+        model.train(was)
+    return feats
+
+
+def membership_inference_from_losses(members: np.ndarray, nonmembers: np.ndarray, *, seed: int = 0,
+                                     folds: int = 5) -> float:
+    """Cross-validated accuracy of a logistic regression separating two samples of loss features.
+
+    Args:
+        members: ``(n,)`` or ``(n, k)`` features of training (forget) slices.
+        nonmembers: ``(m,)`` or ``(m, k)`` features of unseen slices of the same organ.
+        seed: seeds the class-balancing subsample and the fold split.
+        folds: stratified folds (reduced to the smaller class size when it is smaller).
+
+    Returns:
+        Mean held-out accuracy on balanced classes: 0.5 = indistinguishable.
+
+    Raises:
+        ConfigError: fewer than 2 samples in a class, or feature counts that differ.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    a = np.asarray(members, dtype=np.float64).reshape(len(members), -1)
+    b = np.asarray(nonmembers, dtype=np.float64).reshape(len(nonmembers), -1)
+    if a.shape[1] != b.shape[1]:
+        raise ConfigError(f"members have {a.shape[1]} features, non-members {b.shape[1]}")
+    n = min(len(a), len(b))
+    if n < 2:
+        raise ConfigError(f"membership inference needs >= 2 slices per class, got {len(a)} and {len(b)}")
+    rng = np.random.default_rng(seed)
+    a = a[np.sort(rng.choice(len(a), n, replace=False))]
+    b = b[np.sort(rng.choice(len(b), n, replace=False))]
+    x = np.concatenate([a, b])
+    y = np.concatenate([np.ones(n, dtype=int), np.zeros(n, dtype=int)])
+    cv = StratifiedKFold(n_splits=max(2, min(folds, n)), shuffle=True, random_state=seed)
+    clf = make_pipeline(StandardScaler(), LogisticRegression())
+    return float(np.mean(cross_val_score(clf, x, y, cv=cv, scoring="accuracy")))
+
+
+def membership_inference(model: torch.nn.Module, manifest: Manifest, profile: Profile, seed: int = 0,
+                         *, folds: int = 5) -> float:
+    """Loss-based membership inference: forget slices vs unseen knee test slices (``test_knee``).
+
+    Returns the cross-validated balanced accuracy (0.5 = nothing left to detect); see
+    :func:`membership_inference_from_losses`.
+    """
+    members = slice_loss_features(model, eval_data(manifest, "forget", profile), profile)
+    nonmembers = slice_loss_features(model, eval_data(manifest, "test_knee", profile), profile)
+    return membership_inference_from_losses(members, nonmembers, seed=seed, folds=folds)
+
+
+@dataclass
+class Relearn:
+    """Result of :func:`relearn_time`: optimiser ``steps`` and ``slice_steps`` until the forget-set
+    PSNR reached ``target_psnr`` (the cap if ``cap_hit``), and the ``trace`` of (steps, UA PSNR)."""
+
+    steps: int
+    slice_steps: int
+    cap_hit: bool
+    target_psnr: float
+    trace: list[tuple[int, float]]
+
+
+def _ua_psnr(model: torch.nn.Module, manifest: Manifest, profile: Profile) -> float:
+    return float(evaluate(model, manifest, "forget", profile).psnr.mean())
+
+
+def relearn_time(model: torch.nn.Module, manifest: Manifest, profile: Profile, target_psnr: float, *,
+                 max_steps: int = 200, check_every: int = 5, seed: int | None = None) -> Relearn:
+    """Fine-tuning steps on D_f until the forget-set PSNR (UA) is back to ``target_psnr`` (G's).
+
+    A copy of ``model`` is trained with Adam(``profile.lr``), the profile's loss, gradient clipping
+    and training masks (batches of ``profile.batch_size``, reshuffled every pass); UA is checked
+    before the first step and every ``check_every`` steps. ``model`` itself is not changed.
+    """
+    from .train import train_step
+
+    if max_steps < 0 or check_every < 1:
+        raise ConfigError(f"max_steps must be >= 0 and check_every >= 1, got {max_steps}, {check_every}")
+    seed = profile.seed if seed is None else seed
+    net = copy.deepcopy(model)
+    opt = torch.optim.Adam(net.parameters(), lr=profile.lr)
+    data = SliceData.from_manifest(manifest, "forget", profile, train=True, seed=seed)
+    loader = make_loader(data, profile, train=True, seed=seed)
+    trace = [(0, _ua_psnr(net, manifest, profile))]
+    steps, slices, epoch = 0, 0, 0
+    if trace[-1][1] >= target_psnr:
+        return Relearn(0, 0, False, float(target_psnr), trace)
+    while steps < max_steps:
+        set_epoch(loader, profile.epochs + epoch)
+        for batch in loader:
+            net.train()
+            train_step(net, opt, batch, profile)
+            steps += 1
+            slices += len(batch.fname)
+            if steps % check_every == 0 or steps == max_steps:
+                trace.append((steps, _ua_psnr(net, manifest, profile)))
+                if trace[-1][1] >= target_psnr:
+                    return Relearn(steps, slices, False, float(target_psnr), trace)
+            if steps >= max_steps:
+                break
+        epoch += 1
+    return Relearn(steps, slices, True, float(target_psnr), trace)
+
+
+def cost(wall_time_s: float, slice_steps: int, oracle_wall_time_s: float,
+         oracle_slice_steps: int) -> dict[str, float]:
+    """Cost as fractions of retraining Ĝ: ``time_fraction`` and ``slice_fraction``."""
+    return {"time_fraction": wall_time_s / oracle_wall_time_s if oracle_wall_time_s > 0 else math.nan,
+            "slice_fraction": slice_steps / oracle_slice_steps if oracle_slice_steps > 0 else math.nan}
+
+
+def summarise_seeds(df: pd.DataFrame, by: str | Sequence[str], value: str | Sequence[str],
+                    confidence: float = 0.95) -> pd.DataFrame:
+    """Mean ± t-interval of ``value`` over the rows (seeds) of each group of ``by``.
+
+    Returns:
+        ``[*by, value, mean, half_width, low, high, n]`` per group and value column;
+        ``half_width = t_{(1+confidence)/2, n-1} · sd / sqrt(n)`` (NaN for one seed).
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    values = [value] if isinstance(value, str) else list(value)
+    missing = [c for c in [*by, *values] if c not in df.columns]
+    if missing:
+        raise ConfigError(f"summarise_seeds: unknown column(s) {missing}; columns: {list(df.columns)}")
+    rows = []
+    for keys, group in df.groupby(by, sort=False, dropna=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        for v in values:
+            x = group[v].dropna().to_numpy(dtype=np.float64)
+            n = len(x)
+            mean = float(x.mean()) if n else math.nan
+            if n > 1:
+                half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+            else:
+                half = math.nan
+            rows.append({**dict(zip(by, keys)), "value": v, "mean": mean, "half_width": half,
+                         "low": mean - half, "high": mean + half, "n": n})
+    return pd.DataFrame(rows, columns=[*by, "value", "mean", "half_width", "low", "high", "n"])
+
+
+def forgetting_row(name: str, model: torch.nn.Module, per_volume: pd.DataFrame, *,
+                   oracle_per_volume: pd.DataFrame, manifest: Manifest, profile: Profile,
+                   wall_time_s: float | None = None, slice_steps: int | None = None,
+                   oracle_cost: tuple[float, int] | None = None, g_forget_psnr: float | None = None,
+                   mia: bool = True, relearn: bool = False, relearn_kwargs: Mapping[str, Any] | None = None,
+                   seed: int = 0) -> dict[str, Any]:
+    """One row of the forgetting table for one model (G, Ĝ or an unlearned model).
+
+    Columns: ``model``, ``BTA``/``KTA``/``UA`` PSNR means and their ``*_gap`` to Ĝ,
+    ``oracle_distance``, ``mia`` (if asked), ``relearn_steps`` / ``relearn_cap_hit`` (if asked, needs
+    ``g_forget_psnr``), ``wall_time_s``, ``slice_steps``, ``time_fraction``, ``slice_fraction``.
+    """
+    gap = oracle_gap(per_volume, oracle_per_volume, ("psnr",)).set_index("column")
+    row: dict[str, Any] = {"model": name}
+    for col in PAPER_COLUMNS.values():
+        row[col] = float(gap.loc[col, "psnr"])
+        row[f"{col}_gap"] = float(gap.loc[col, "psnr_gap"])
+    row["oracle_distance"] = float(gap["psnr_gap"].abs().mean())
+    if mia:
+        row["mia"] = membership_inference(model, manifest, profile, seed)
+    if relearn:
+        if g_forget_psnr is None:
+            raise ConfigError("relearn=True needs g_forget_psnr (G's forget-set PSNR)")
+        r = relearn_time(model, manifest, profile, g_forget_psnr, seed=seed, **dict(relearn_kwargs or {}))
+        row["relearn_steps"], row["relearn_cap_hit"] = r.steps, r.cap_hit
+    row["wall_time_s"] = wall_time_s
+    row["slice_steps"] = slice_steps
+    if oracle_cost is not None and wall_time_s is not None and slice_steps is not None:
+        row.update(cost(wall_time_s, slice_steps, *oracle_cost))
+    return row
+
+
+def forgetting_table(results: Mapping[str, Any], *, original: Any, oracle: Any, manifest: Manifest,
+                     profile: Profile, mia: bool = True, relearn: bool = False,
+                     relearn_kwargs: Mapping[str, Any] | None = None, seed: int = 0) -> pd.DataFrame:
+    """The forgetting table: one row for G, one for Ĝ and one per unlearning result.
+
+    Args:
+        results: name -> :class:`~mriunlearn.unlearning.UnlearnResult`.
+        original, oracle: :class:`~mriunlearn.train.TrainResult` of G and Ĝ (their per-volume
+            metrics are computed here; their wall time and slice-steps give the cost columns).
+    """
+    roles = list(PAPER_COLUMNS)
+    g_pv = evaluate(original.model, manifest, roles, profile)
+    o_pv = evaluate(oracle.model, manifest, roles, profile)
+    g_ua = float(g_pv.loc[g_pv.role == "forget", "psnr"].mean())
+    oc = (float(oracle.wall_time_s), int(oracle.slice_steps))
+    common = dict(oracle_per_volume=o_pv, manifest=manifest, profile=profile, oracle_cost=oc,
+                  g_forget_psnr=g_ua, mia=mia, relearn=relearn, relearn_kwargs=relearn_kwargs, seed=seed)
+    rows = [forgetting_row("G", original.model, g_pv, wall_time_s=float(original.wall_time_s),
+                           slice_steps=int(original.slice_steps), **common),
+            forgetting_row("oracle", oracle.model, o_pv, wall_time_s=oc[0], slice_steps=oc[1], **common)]
+    for name, res in results.items():
+        rows.append(forgetting_row(name, res.model, res.final, wall_time_s=res.wall_time_s,
+                                   slice_steps=res.slice_steps, **common))
+    return pd.DataFrame(rows)

@@ -1,0 +1,123 @@
+"""Machine unlearning for MRI reconstruction: one interface, a registry of methods, a cached runner.
+
+Every method is called the same way::
+
+    from mriunlearn.unlearning import unlearn, UnlearnConfig
+    model = unlearn(model, retain, forget, UnlearnConfig("nl_ft", profile, params={"noise_std": 1e-5}))
+
+``retain`` / ``forget`` are training loaders (:func:`mriunlearn.dataset.make_loader`) or lists of
+volume paths (made into loaders with the run's seed); ``retain`` is whatever part of D_r the method
+may see (the runner passes the seeded subset D'_r, or all of D_r for ``full_ft``/``retrain``).
+The model is updated in place and returned.
+
+Methods are found by name in :data:`METHODS`; each declares its hyper-parameters
+(:class:`~mriunlearn.unlearning.base.Param`, defaults from its source). :func:`validate_params`
+rejects unknown methods, unknown parameter names and out-of-range values with a
+:class:`~mriunlearn.errors.ConfigError` that lists the valid ones. Adding a method is one file with a
+:class:`~mriunlearn.unlearning.base.Method` subclass decorated with :func:`register`, plus its import
+below.
+
+:func:`~mriunlearn.unlearning.runner.run_unlearning` runs a method from G's cached final checkpoint,
+evaluates after every epoch, caches the result and records time, slice-steps, subset and seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from .base import Method, MethodRun, Param, UnlearnConfig, as_loader, describe_params
+
+#: registry: method name -> Method subclass, in registration order
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator adding a :class:`Method` subclass to :data:`METHODS` under ``cls.name``."""
+    if not cls.name or cls.name in METHODS:
+        raise ConfigError(f"method name {cls.name!r} is empty or already registered")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type[Method]:
+    """The method class registered as ``name``.
+
+    Raises:
+        ConfigError: unknown name (lists the registered methods).
+    """
+    if name not in METHODS:
+        raise ConfigError(f"unknown unlearning method {name!r}; valid methods: {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def validate_params(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``params`` completed with the defaults of method ``name`` and checked.
+
+    Raises:
+        ConfigError: unknown method, unknown parameter (lists the valid ones with their defaults and
+            ranges), wrong type or out-of-range value (names the parameter and the range).
+    """
+    cls = get_method(name)
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(cls.params))
+    if unknown:
+        raise ConfigError(f"method {name!r}: unknown parameter(s) {unknown}; valid parameters: "
+                          f"{describe_params(cls.params)}")
+    return {k: spec.check(name, k, params.get(k, spec.default)) for k, spec in cls.params.items()}
+
+
+def method_table() -> list[dict[str, Any]]:
+    """One row per method: name, retain scope, whether it trains, its parameters and source."""
+    return [{"method": n, "retain": c.retain_scope, "forget": c.uses_forget, "trains": c.trains,
+             "params": describe_params(c.params), "source": c.source} for n, c in METHODS.items()]
+
+
+def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnConfig) -> MethodRun:
+    """:func:`unlearn` that also returns the slice-steps taken, resolved parameters, epochs and lr."""
+    params = validate_params(cfg.method, cfg.params)
+    cls = get_method(cfg.method)
+    seed = cfg.run_seed
+    retain_l: Iterable[Any] = as_loader(retain, cfg.profile, seed) if cls.retain_scope != "none" else []
+    forget_l: Iterable[Any] = as_loader(forget, cfg.profile, seed) if cls.uses_forget else []
+    impl = cls(model, cfg, params)
+    model.train()
+    impl.setup(retain_l, forget_l)
+    n = impl.num_epochs()
+    for epoch in range(n):
+        model.train()
+        impl.run_epoch(epoch, retain_l, forget_l)
+        if cfg.on_epoch is not None:
+            cfg.on_epoch(epoch + 1, model, impl.slice_steps)
+    lr = impl.optimizer.param_groups[0]["lr"] if impl.optimizer is not None else None
+    model.eval()
+    return MethodRun(model, impl.slice_steps, params, n, lr, impl.info())
+
+
+def unlearn(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnConfig) -> torch.nn.Module:
+    """Apply unlearning method ``cfg.method`` to ``model`` (in place) and return it.
+
+    Args:
+        model: G, a ``VarNet`` (any module :func:`mriunlearn.model.reconstruct` can run).
+        retain: loader or list of volume paths of the retain data the method may see.
+        forget: loader or list of volume paths of D_f.
+        cfg: method, parameters, profile, budget, seed, optimiser state (:class:`UnlearnConfig`).
+
+    Raises:
+        ConfigError: unknown method or parameter, out-of-range value.
+    """
+    return run_method(model, retain, forget, cfg).model
+
+
+# Method files register themselves on import (order = listing order).
+from . import (  # noqa: E402,F401
+    retrain, full_ft, ft, ga, ga_l1, nl, ga_l1_ft, nl_ft,
+    neggrad_plus, bad_teacher, scrub, ssd, salun, l1_sparse,
+)
+from .runner import UnlearnResult, run_unlearning  # noqa: E402
+
+__all__ = ["METHODS", "Method", "MethodRun", "Param", "UnlearnConfig", "UnlearnResult", "get_method",
+           "method_table", "register", "run_method", "run_unlearning", "unlearn", "validate_params"]

@@ -1,0 +1,390 @@
+"""Building blocks shared by every unlearning method.
+
+- :class:`Param`: one declared hyper-parameter (default from the method's source, type, range).
+- :class:`UnlearnConfig`: what a call of :func:`mriunlearn.unlearning.unlearn` needs besides the
+  model and the data (method name, parameters, profile, budget, seed, optimiser state, callbacks).
+- :class:`Method`: the base class a method file subclasses; it owns the optimiser, the
+  reconstruction loss ``J``, the step (gradient clipping as in training) and the slice-step counter.
+- Helpers: :func:`as_loader`, :func:`epoch_batches`, :func:`paired_steps`, :func:`l1_norm`,
+  :func:`noisy_target`.
+
+Data: ``retain`` / ``forget`` are either training loaders from :func:`mriunlearn.dataset.make_loader`
+(re-iterable, yielding collated ``VarNetSample`` batches: ``masked_kspace (B, C, H, W, 2)``,
+``mask (B, 1, 1, W, 1)``, ``target (B, h, w)``, ``max_value (B,)``) or plain lists of volume paths,
+which are turned into such loaders (training masks, ``profile.batch_size``, the run's seed).
+
+Unlearning epoch ``e`` (0-based) draws its training masks as epoch ``profile.epochs + e`` of the
+dataset, i.e. it continues G's training schedule (the authors resumed G at epoch 50 and report
+epoch 55); a loader re-read within one epoch (the shorter loader of a pair schedule) draws the
+masks of a distinct epoch id so no (slice, mask) pair repeats.
+
+Slice-steps: the number of slices that went through a forward *and* backward pass of the model being
+unlearned (a pair step of one forget and one retain batch of 8 counts 16). Teacher forwards
+(SCRUB, Bad-Teacher) are not counted; SSD's and SalUn's importance/saliency passes are.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..profiles import Profile
+
+#: the two variants of a method whose paper text and authors' code differ
+VARIANTS: tuple[str, ...] = ("paper", "code")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared hyper-parameter.
+
+    ``kind`` is ``float``, ``int``, ``bool`` or ``str``; ``low``/``high`` bound numbers (inclusive);
+    ``choices`` lists the valid strings; ``doc`` says what it is and where the default comes from.
+    """
+
+    default: Any
+    kind: type
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def describe(self) -> str:
+        """``default`` plus the valid range/choices, for error messages and tables."""
+        if self.choices is not None:
+            return f"{self.default!r} (one of {', '.join(map(repr, self.choices))})"
+        if self.low is not None or self.high is not None:
+            return f"{self.default!r} (in [{self.low}, {self.high}])"
+        return repr(self.default)
+
+    def check(self, method: str, name: str, value: Any) -> Any:
+        """``value`` converted to ``kind``; raises :class:`ConfigError` naming method and parameter."""
+        where = f"method {method!r}: parameter {name}={value!r}"
+        if self.kind is bool:
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"{where} must be a bool")
+            return bool(value)
+        if self.kind is str:
+            if not isinstance(value, str) or (self.choices is not None and value not in self.choices):
+                raise ConfigError(f"{where} is not valid; valid: {', '.join(map(repr, self.choices or ()))}")
+            return value
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"{where} must be a number")
+        if self.kind is int:
+            if float(value) != int(value):
+                raise ConfigError(f"{where} must be an integer")
+            value = int(value)
+        else:
+            value = float(value)
+        if not np.isfinite(value):
+            raise ConfigError(f"{where} must be finite")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ConfigError(f"{where} is out of range [{self.low}, {self.high}]")
+        return value
+
+
+EpochCallback = Callable[[int, torch.nn.Module, int], None]
+
+
+@dataclass
+class UnlearnConfig:
+    """Everything an unlearning call needs besides the model and the data.
+
+    Args:
+        method: registry name (see :data:`mriunlearn.unlearning.METHODS`).
+        profile: loss, lr, gradient clipping, batch size, precision and the default budget.
+        params: the method's hyper-parameters; missing ones take their declared defaults.
+        epochs: unlearning epochs (default ``profile.unlearn_epochs``; ``retrain``: ``profile.epochs``).
+        seed: seeds noise, teacher initialisation and file-list loaders (default ``profile.seed``).
+        resume_optimizer: start Adam from ``optimizer_state`` (G's final optimiser state, as the
+            authors did); with ``False`` or no state a fresh Adam(``profile.lr``) is used.
+        optimizer_state: ``torch.optim.Adam.state_dict()`` of G's last training step.
+        original: a frozen copy of G for the teacher-based methods (default: a copy of the model
+            taken before the first update).
+        on_epoch: called as ``on_epoch(epoch, model, slice_steps)`` after every epoch (1-based).
+        retain_total_slices: slices in all of D_r when ``retain`` is a subset (SSD weighs its
+            importance estimate on "all data" with it); default: the slices of ``retain``.
+    """
+
+    method: str
+    profile: Profile
+    params: Mapping[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    seed: int | None = None
+    resume_optimizer: bool = True
+    optimizer_state: dict[str, Any] | None = None
+    original: torch.nn.Module | None = None
+    on_epoch: EpochCallback | None = None
+    retain_total_slices: int | None = None
+
+    @property
+    def run_seed(self) -> int:
+        return int(self.profile.seed if self.seed is None else self.seed)
+
+
+def as_loader(data: Any, profile: Profile, seed: int) -> Iterable[Any]:
+    """``data`` itself if it is a loader (any re-iterable of batches), or a training loader over a
+    list of volume paths (:func:`mriunlearn.dataset.make_loader`, ``profile.batch_size``)."""
+    if isinstance(data, (list, tuple)) and all(isinstance(f, (str, Path)) for f in data):
+        from ..dataset import SliceData, make_loader
+
+        if not data:
+            raise ConfigError("an empty file list was given as unlearning data")
+        return make_loader(SliceData(list(data), profile, train=True, seed=seed), profile,
+                           train=True, seed=seed)
+    if data is None:
+        return []
+    return data
+
+
+def _set_epoch(loader: Any, epoch_id: int) -> None:
+    sampler = getattr(loader, "batch_sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch_id)
+    dataset = getattr(loader, "dataset", None)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch_id)
+
+
+def epoch_batches(loader: Iterable[Any], epoch_id: int) -> Iterator[Any]:
+    """The batches of ``loader`` for shuffling/mask epoch ``epoch_id`` (empty batches skipped)."""
+    _set_epoch(loader, epoch_id)
+    for batch in loader:
+        if batch is not None:
+            yield batch
+
+
+def _cycle(loader: Iterable[Any], epoch_id: int) -> Iterator[Any]:
+    """Endless batches: pass 0 uses ``epoch_id``, pass ``c`` >= 1 uses ``1000 * epoch_id + c``."""
+    c = 0
+    while True:
+        got = False
+        for batch in epoch_batches(loader, epoch_id if c == 0 else 1000 * epoch_id + c):
+            got = True
+            yield batch
+        if not got:
+            return
+        c += 1
+
+
+def paired_steps(forget: Iterable[Any], retain: Iterable[Any], epoch_id: int, schedule: str,
+                 rng: np.random.Generator) -> Iterator[tuple[Any | None, Any | None]]:
+    """Steps of one epoch over a forget and a retain loader.
+
+    ``schedule="pair"`` (the paper: "per pair of forget and retain sample"): ``max(len_f, len_r)``
+    steps each holding one forget and one retain batch; the shorter loader is cycled so that every
+    batch of both is seen at least once. ``schedule="alternate"`` (the authors' code: one shuffled
+    loader over D_f ∪ D'_r): ``len_f + len_r`` steps holding one batch each, forget or retain, in
+    an order drawn from ``rng``. Yields ``(forget_batch | None, retain_batch | None)``.
+    """
+    n_f, n_r = len(forget), len(retain)  # type: ignore[arg-type]
+    if schedule == "pair":
+        f_it, r_it = _cycle(forget, epoch_id), _cycle(retain, epoch_id)
+        for _ in range(max(n_f, n_r)):
+            yield next(f_it, None), next(r_it, None)
+    elif schedule == "alternate":
+        order = rng.permutation(np.array([0] * n_f + [1] * n_r, dtype=np.int8))
+        f_it, r_it = _cycle(forget, epoch_id), _cycle(retain, epoch_id)
+        for which in order.tolist():
+            yield (next(f_it, None), None) if which == 0 else (None, next(r_it, None))
+    else:
+        raise ConfigError(f"unknown schedule {schedule!r}; valid: 'pair', 'alternate'")
+
+
+def l1_norm(model: torch.nn.Module) -> torch.Tensor:
+    """‖θ‖₁ over all trainable parameters (scalar, differentiable)."""
+    return torch.stack([p.abs().sum() for p in model.parameters() if p.requires_grad]).sum()
+
+
+def noisy_target(target: torch.Tensor, std: float, generator: torch.Generator, *,
+                 positive: bool = False) -> torch.Tensor:
+    """``target (B, h, w) + std·ε`` with ``ε ~ N(0, I)`` (the paper) or ``|N(0, I)|`` (``positive``,
+    the authors' code), drawn from ``generator`` on the CPU (replayable)."""
+    eps = torch.randn(target.shape, generator=generator, dtype=torch.float32)
+    if positive:
+        eps = eps.abs()
+    return target + std * eps.to(target.device)
+
+
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy in eval mode with gradients off (teacher)."""
+    teacher = copy.deepcopy(model)
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+class Method:
+    """Base class of an unlearning method; subclasses live one per file and are registered with
+    :func:`mriunlearn.unlearning.register`.
+
+    Class attributes a subclass sets:
+        name: registry name. params: declared hyper-parameters. source: citation.
+        retain_scope: ``"subset"`` (D'_r, the default), ``"all"`` (all of D_r) or ``"none"``.
+        uses_forget: whether the forget data is read.
+        trains: ``False`` for one-shot methods (SSD): no optimiser, one "epoch".
+        budget: ``"unlearn"`` (``profile.unlearn_epochs``) or ``"train"`` (``profile.epochs``).
+
+    A subclass implements :meth:`run_epoch` (and optionally :meth:`setup`); inside, ``self.J`` gives
+    the reconstruction loss of a batch and ``self.step`` one optimiser step.
+    """
+
+    name: ClassVar[str] = ""
+    params: ClassVar[Mapping[str, Param]] = {}
+    source: ClassVar[str] = ""
+    retain_scope: ClassVar[str] = "subset"
+    uses_forget: ClassVar[bool] = True
+    trains: ClassVar[bool] = True
+    budget: ClassVar[str] = "unlearn"
+
+    def __init__(self, model: torch.nn.Module, cfg: UnlearnConfig, params: Mapping[str, Any]) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.profile = cfg.profile
+        self.p = dict(params)
+        self.seed = cfg.run_seed
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.rng = np.random.default_rng([self.seed, 104729])
+        self.slice_steps = 0
+        self.epoch = 0
+        self._original = cfg.original
+        self.optimizer: torch.optim.Optimizer | None = self._make_optimizer() if self.trains else None
+
+    # ---- set-up -------------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.profile.lr)
+        if self.cfg.resume_optimizer and self.cfg.optimizer_state is not None:
+            opt.load_state_dict(self.cfg.optimizer_state)
+        return opt
+
+    @property
+    def original(self) -> torch.nn.Module:
+        """Frozen G (the teacher); a copy of the model taken at the first access if none was given."""
+        if self._original is None:
+            self._original = frozen_copy(self.model)
+        return self._original
+
+    def num_epochs(self) -> int:
+        if not self.trains:
+            return 1
+        if self.cfg.epochs is not None:
+            return int(self.cfg.epochs)
+        return self.profile.epochs if self.budget == "train" else self.profile.unlearn_epochs
+
+    def epoch_id(self, epoch: int) -> int:
+        """Mask/shuffle epoch of unlearning epoch ``epoch`` (continues G's schedule)."""
+        return self.profile.epochs + epoch
+
+    # ---- maths --------------------------------------------------------------------------------
+    def predict(self, batch: Any, model: torch.nn.Module | None = None) -> torch.Tensor:
+        """``(B, h, w)`` reconstruction by ``model`` (default: the model being unlearned)."""
+        from ..model import reconstruct
+
+        return reconstruct(self.model if model is None else model, batch, self.profile)
+
+    def J(self, batch: Any, target: torch.Tensor | None = None, pred: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstruction loss J of the model being unlearned on ``batch`` (scalar), against
+        ``target (B, h, w)`` (default ``batch.target``); counts the batch's slices as slice-steps."""
+        from ..losses import recon_loss
+
+        if pred is None:
+            pred = self.predict(batch)
+        self.slice_steps += int(pred.shape[0])
+        tgt = batch.target if target is None else target
+        return recon_loss(pred, tgt.to(pred.device), batch.max_value, self.profile)
+
+    def distance(self, pred: torch.Tensor, reference: torch.Tensor, batch: Any) -> torch.Tensor:
+        """The profile's loss between two reconstructions ``(B, h, w)`` (teacher matching)."""
+        from ..losses import recon_loss
+
+        return recon_loss(pred, reference.detach().to(pred.device), batch.max_value, self.profile)
+
+    def step(self, loss: torch.Tensor) -> None:
+        """One optimiser step on ``loss``: backward, :meth:`before_step`, clip (``profile.grad_clip``)."""
+        assert self.optimizer is not None
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.before_step()
+        if self.profile.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.profile.grad_clip)
+        self.optimizer.step()
+        self.after_step()
+
+    def before_step(self) -> None:
+        """Hook between backward and the optimiser step."""
+
+    def after_step(self) -> None:
+        """Hook after the optimiser step (SalUn restores the non-salient weights here)."""
+
+    def info(self) -> dict[str, Any]:
+        """Method-specific facts recorded with the result (e.g. weights dampened by SSD)."""
+        return {}
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def setup(self, retain: Iterable[Any], forget: Iterable[Any]) -> None:
+        """Work done once before the first epoch (saliency mask, importances)."""
+
+    def forget_term(self, batch: Any) -> torch.Tensor:
+        """The loss term of a forget batch (methods that read D_f)."""
+        raise NotImplementedError
+
+    def retain_term(self, batch: Any) -> torch.Tensor:
+        """The loss term of a retain batch (default: fine-tuning, ``J(x_r, y_r)``)."""
+        return self.J(batch)
+
+    def schedule(self) -> str:
+        """``"pair"`` (paper) or ``"alternate"`` (authors' code, ``variant="code"``)."""
+        return "alternate" if self.p.get("variant") == "code" else "pair"
+
+    def run_epoch(self, epoch: int, retain: Iterable[Any], forget: Iterable[Any]) -> None:
+        """One unlearning epoch (``epoch`` is 0-based; also stored as ``self.epoch``).
+
+        Default loop: retain-only methods step on :meth:`retain_term` per retain batch, forget-only
+        methods on :meth:`forget_term` per forget batch, methods reading both step on the sum of a
+        forget and a retain term per :func:`paired_steps` step.
+        """
+        self.epoch = epoch
+        eid = self.epoch_id(epoch)
+        if self.uses_forget and self.retain_scope != "none":
+            for f, r in paired_steps(forget, retain, eid, self.schedule(), self.rng):
+                terms = ([self.forget_term(f)] if f is not None else []) + \
+                        ([self.retain_term(r)] if r is not None else [])
+                if terms:
+                    self.step(torch.stack(terms).sum())
+        elif self.uses_forget:
+            for f in epoch_batches(forget, eid):
+                self.step(self.forget_term(f))
+        else:
+            for r in epoch_batches(retain, eid):
+                self.step(self.retain_term(r))
+
+
+@dataclass
+class MethodRun:
+    """What :func:`mriunlearn.unlearning.run_method` returns: the model, the slice-steps taken, the
+    resolved parameters and the epochs run."""
+
+    model: torch.nn.Module
+    slice_steps: int
+    params: dict[str, Any]
+    epochs: int
+    lr: float | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_params(params: Mapping[str, Param]) -> str:
+    """``name=default (range)`` for each parameter, or ``(none)``."""
+    return "; ".join(f"{k}={v.describe()}" for k, v in params.items()) or "(none)"
+
+
+def file_names(files: Sequence[str | Path]) -> list[str]:
+    """Base names of volume paths (what results record)."""
+    return [Path(f).name for f in files]

@@ -1,0 +1,41 @@
+"""``nl``: noisy labels on D_f, ``J(x_f, y_f + λ·ε)`` (Xue et al., MIDL 2024, "NL"; the
+random/noisy-label family of Graves et al., AAAI 2021).
+
+Variants (recorded in every result): ``variant="paper"`` (default) draws ``ε ~ N(0, I)``
+(zero mean); ``variant="code"`` draws ``ε ~ |N(0, I)|`` (always positive), as the authors' code does.
+The noise is drawn from the run's seed, so a run replays exactly.
+
+Scale: λ = 1e-5 is absolute, in the units of the target. fastMRI brain multicoil RSS targets have
+maxima of about 1e-4..1e-3, so λ = 1e-5 is noise of ~1-10% of the peak (and far more than that
+relative to the dark background): large, not a small perturbation. The embedded simulated data
+(:mod:`mriunlearn.simulate`) is written on a similar intensity scale, so the same λ has a similar
+effect here; on data of another scale λ must be rescaled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from . import register
+from .base import VARIANTS, Method, Param, noisy_target
+
+NL_PARAMS = {
+    "noise_std": Param(1e-5, float, "λ, the noise scale in target units (paper and code: 1e-5)",
+                       0.0, 1e3),
+    "variant": Param("paper", str, "'paper': λ·N(0,I); 'code': λ·|N(0,I)|", choices=VARIANTS),
+}
+
+
+@register
+class NL(Method):
+    name = "nl"
+    source = "Noisy labels (Xue et al., MIDL 2024, Sec. 3; Graves et al., AAAI 2021)."
+    retain_scope = "none"
+    params = NL_PARAMS
+
+    def forget_term(self, batch: Any) -> torch.Tensor:
+        target = noisy_target(batch.target, self.p["noise_std"], self.generator,
+                              positive=self.p["variant"] == "code")
+        return self.J(batch, target)

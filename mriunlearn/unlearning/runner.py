@@ -1,0 +1,297 @@
+"""Run an unlearning method from G's final checkpoint, evaluate every epoch, cache the result.
+
+:func:`run_unlearning` is what notebooks and the CLI call:
+
+1. G comes from the engine's cache (:func:`mriunlearn.train.train_original`, trained if missing) or
+   from ``original``; the run starts from G's final weights and, with ``resume_optimizer=True`` (the
+   authors' choice), from G's final Adam state (moments and learning rate).
+2. The retain data the method sees: a seeded per-volume draw
+   ``manifest.subset("retain", fraction, seed)`` (``profile.retain_fraction`` by default, any
+   fraction on request), an explicit ``retain_files`` list, all of D_r (``full_ft``, ``retrain``) or
+   none (``ga``, ``ga_l1``, ``nl``).
+3. After every unlearning epoch the model is evaluated on ``test_brain``, ``test_knee`` and
+   ``forget`` (BTA / KTA / UA, the paper's Table 2 dynamics); evaluation time is excluded from the
+   recorded wall time.
+4. The result is stored in the run cache (kind ``"unlearn"``) under a key hashed from the method,
+   its resolved parameters, the profile, the retain files, G's identity, the optimiser option, the
+   budget, the manifest content and the seed; a second call with the same inputs loads it.
+
+``retrain`` delegates to :func:`mriunlearn.train.train_oracle` (the engine's recipe and cache,
+with the profile's seed replaced by ``seed`` when they differ).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..cache import CacheEntry, RunCache
+from ..checkpoint import load_checkpoint
+from ..errors import CheckpointError, ConfigError
+from ..manifest import Manifest
+from ..metrics import evaluate, paper_table
+from ..model import build_model
+from ..profiles import Profile, get_profile
+from ..train import TrainResult, resolve_manifest, state_hash, train_oracle, train_original
+from . import get_method, run_method, validate_params
+from .base import UnlearnConfig, file_names, frozen_copy
+
+KIND = "unlearn"
+#: roles evaluated after every epoch: BTA, KTA, UA
+EVAL_ROLES: tuple[str, ...] = ("test_brain", "test_knee", "forget")
+PER_EPOCH_CSV = "per_epoch.csv"
+FINAL_CSV = "final_per_volume.csv"
+SUMMARY_JSON = "summary.json"
+
+
+@dataclass
+class UnlearnResult:
+    """What :func:`run_unlearning` returns.
+
+    Attributes:
+        model: the unlearned VarNet (eval mode, CPU).
+        per_epoch: tidy BTA/KTA/UA table per epoch: ``epoch, slice_steps, seconds, column, metric,
+            mean, std, n`` (:func:`mriunlearn.metrics.paper_table` of each epoch's evaluation).
+        final: per-volume metrics after the last epoch (``file, role, organ, slices, psnr, ssim,
+            nmse``), the rows behind the final BTA/KTA/UA.
+        wall_time_s: unlearning seconds (evaluation excluded; for ``retrain``: the engine's
+            training seconds).
+        slice_steps: slices through forward + backward passes (see :mod:`.base`).
+        retain_files: names of the retain volumes the method saw (``[]`` for forget-only methods).
+        config: method, resolved parameters (``variant`` included where it exists), seed, retain
+            fraction and files, resume option, epochs, lr, G's identity, profile, cache key.
+        entry: the cache entry (``None`` with ``cache=False``). cached: loaded from the cache.
+    """
+
+    model: torch.nn.Module
+    per_epoch: pd.DataFrame
+    final: pd.DataFrame
+    wall_time_s: float
+    slice_steps: int
+    retain_files: list[str]
+    config: dict[str, Any]
+    entry: CacheEntry | None = None
+    cached: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return str(self.config["method"])
+
+    def table(self) -> pd.DataFrame:
+        """The final BTA/KTA/UA table (mean ± std over volumes, PSNR and SSIM)."""
+        return paper_table(self.final.assign(model=self.method))
+
+
+def _resolve_original(profile: Profile, manifest: Manifest, original: Any, cache: Any,
+                      progress: bool) -> tuple[torch.nn.Module, str, dict[str, Any] | None]:
+    """G's model, identity string and final optimiser state (``None`` if unavailable)."""
+    if original is None:
+        original = train_original(profile, manifest, cache=cache, progress=progress)
+    if isinstance(original, TrainResult):
+        model = original.model
+        entry = original.entry
+    elif isinstance(original, torch.nn.Module):
+        model, entry = original, None
+    else:
+        raise ConfigError(f"original must be a TrainResult or a model, got {type(original).__name__}")
+    state = None
+    if entry is not None:
+        ident = f"{entry.kind}/{entry.key}"
+        if entry.checkpoint_path.exists():
+            try:
+                state = load_checkpoint(entry.checkpoint_path)["optimizer"] or None
+            except CheckpointError:
+                state = None
+    else:
+        ident = "sha256:" + state_hash(getattr(model, "module", model).state_dict())
+    return getattr(model, "module", model), ident, state
+
+
+def _retain_files(cls: Any, method: str, manifest: Manifest, profile: Profile,
+                  retain_fraction: float | None, retain_files: Sequence[str | os.PathLike[str]] | None,
+                  seed: int) -> tuple[list[Path], float | None]:
+    if cls.retain_scope in ("all", "none"):
+        if retain_fraction is not None or retain_files is not None:
+            what = "all of D_r" if cls.retain_scope == "all" else "no retain data"
+            raise ConfigError(f"method {method!r} uses {what}: retain_fraction / retain_files "
+                              "cannot be given (use 'ft' for a retain subset)")
+        return (manifest.files("retain") if cls.retain_scope == "all" else []), \
+            (1.0 if cls.retain_scope == "all" else None)
+    if retain_files is not None:
+        if retain_fraction is not None:
+            raise ConfigError("give either retain_fraction or retain_files, not both")
+        pool = {p.name: p for p in manifest.files("retain")}
+        chosen = []
+        for f in retain_files:
+            name = Path(f).name
+            if name not in pool:
+                raise ConfigError(f"retain file {f} is not a retain volume of "
+                                  f"{manifest.source or 'the manifest'}")
+            chosen.append(pool[name])
+        if not chosen:
+            raise ConfigError("retain_files is empty")
+        return chosen, len(chosen) / len(pool)
+    fraction = profile.retain_fraction if retain_fraction is None else retain_fraction
+    return manifest.subset("retain", fraction, seed), float(fraction)
+
+
+def _evaluate(model: torch.nn.Module, manifest: Manifest, profile: Profile) -> pd.DataFrame:
+    return evaluate(model, manifest, list(EVAL_ROLES), profile)
+
+
+def _epoch_table(per_volume: pd.DataFrame, epoch: int, slice_steps: int, seconds: float) -> pd.DataFrame:
+    tidy = paper_table(per_volume.assign(epoch=epoch), by="epoch", metrics=("psnr", "ssim", "nmse"))
+    tidy.insert(1, "slice_steps", slice_steps)
+    tidy.insert(2, "seconds", seconds)
+    return tidy
+
+
+def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | None = None,
+                   method: str = "nl_ft", *, params: Mapping[str, Any] | None = None,
+                   retain_fraction: float | None = None,
+                   retain_files: Sequence[str | os.PathLike[str]] | None = None,
+                   seed: int | None = None, cache: RunCache | bool | None = None,
+                   progress: bool = True, original: Any = None, resume_optimizer: bool = True,
+                   epochs: int | None = None, eval_every_epoch: bool = True) -> UnlearnResult:
+    """Unlearn D_f from G with ``method`` and evaluate it (cached).
+
+    Args:
+        profile: :class:`Profile` or name; gives the loss, lr, clipping, budget and defaults.
+        manifest: :class:`Manifest`, CSV path or ``None`` (the profile's).
+        method: a name in :data:`mriunlearn.unlearning.METHODS`.
+        params: the method's hyper-parameters (validated; defaults filled in and recorded).
+        retain_fraction: fraction of the retain volumes drawn with ``seed`` (default
+            ``profile.retain_fraction``); only for methods that take a retain subset.
+        retain_files: an explicit retain subset (volume paths or names of retain volumes).
+        seed: unlearning seed (retain draw, noise, loaders, teachers; default ``profile.seed``).
+        cache: a :class:`RunCache`, ``None`` (the default cache) or ``False`` (no caching).
+        progress: a tqdm bar over epochs on stderr.
+        original: G as a :class:`~mriunlearn.train.TrainResult` (its cache entry gives the
+            optimiser state) or a model; ``None``: ``train_original(profile, manifest, cache=cache)``.
+        resume_optimizer: start from G's final Adam state (the authors' choice) when available.
+        epochs: unlearning epochs (default ``profile.unlearn_epochs``).
+        eval_every_epoch: evaluate BTA/KTA/UA after every epoch (else only after the last).
+
+    Raises:
+        ConfigError: unknown method or parameter, out-of-range value, retain options a method does
+            not take, a retain file outside the manifest's retain role.
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    cls = get_method(method)
+    params = validate_params(method, params)
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+    manifest = resolve_manifest(profile, manifest)
+    seed = profile.seed if seed is None else int(seed)
+    files, fraction = _retain_files(cls, method, manifest, profile, retain_fraction, retain_files, seed)
+    if cls.budget == "train":
+        n_epochs = profile.epochs if epochs is None else epochs
+    else:
+        n_epochs = 1 if not cls.trains else (profile.unlearn_epochs if epochs is None else epochs)
+    use_cache = cache is not False
+    run_cache = cache if isinstance(cache, RunCache) else RunCache()
+
+    if method == "retrain":
+        g_model, g_id, g_opt = None, None, None
+    else:
+        g_model, g_id, g_opt = _resolve_original(profile, manifest, original, cache, progress)
+    config = {
+        "task": "unlearn", "method": method, "params": params, "profile": profile.identity(),
+        "retain_files": file_names(files), "retain_fraction": fraction, "original": g_id,
+        "resume_optimizer": bool(resume_optimizer), "epochs": n_epochs,
+        "eval_every_epoch": bool(eval_every_epoch), "eval_roles": list(EVAL_ROLES),
+    }
+    entry = run_cache.entry(KIND, config, manifest.content_hash(), seed) if use_cache else None
+    if entry is not None and entry.is_done():
+        return load_unlearn_result(entry, profile)
+
+    if method == "retrain":
+        prof = profile if seed == profile.seed else profile.replace(seed=seed)
+        res = train_oracle(prof, manifest, cache=cache, progress=progress)
+        model = res.model.cpu().eval()
+        final = _evaluate(model, manifest, profile)
+        per_epoch = _epoch_table(final, n_epochs, res.slice_steps, res.wall_time_s)
+        wall, steps, lr, info = res.wall_time_s, res.slice_steps, profile.lr, {
+            "oracle_entry": f"{res.entry.kind}/{res.entry.key}" if res.entry is not None else None}
+        resumed = False
+    else:
+        assert g_model is not None
+        model = build_model(profile)
+        model.load_state_dict(g_model.state_dict())
+        teacher = frozen_copy(model)
+        eval_seconds = 0.0
+        epoch_tables: list[pd.DataFrame] = []
+        last_eval: dict[str, pd.DataFrame] = {}
+        t_start = time.perf_counter()
+        bar = tqdm(total=n_epochs, unit="epoch", file=sys.stderr, disable=not progress,
+                   desc=f"unlearn {method} ({profile.name})")
+
+        def on_epoch(epoch: int, m: torch.nn.Module, slice_steps: int) -> None:
+            nonlocal eval_seconds
+            bar.update(1)
+            if not eval_every_epoch and epoch < n_epochs:
+                return
+            t0 = time.perf_counter()
+            seconds = t0 - t_start - eval_seconds
+            per_volume = _evaluate(m, manifest, profile)
+            last_eval["final"] = per_volume
+            epoch_tables.append(_epoch_table(per_volume, epoch, slice_steps, seconds))
+            eval_seconds += time.perf_counter() - t0
+            ua = per_volume.loc[per_volume.role == "forget", "psnr"].mean()
+            bar.set_postfix(UA=f"{ua:.2f}", refresh=False)
+
+        ucfg = UnlearnConfig(method=method, profile=profile, params=params, epochs=n_epochs,
+                             seed=seed, resume_optimizer=resume_optimizer, optimizer_state=g_opt,
+                             original=teacher, on_epoch=on_epoch,
+                             retain_total_slices=manifest.num_slices("retain"))
+        try:
+            run = run_method(model, files, manifest.files("forget") if cls.uses_forget else [], ucfg)
+        finally:
+            bar.close()
+        wall = time.perf_counter() - t_start - eval_seconds
+        steps, lr = run.slice_steps, run.lr
+        final = last_eval["final"]
+        per_epoch = pd.concat(epoch_tables, ignore_index=True)
+        resumed = bool(resume_optimizer and g_opt is not None and cls.trains)
+        info = dict(run.info)
+    model = model.cpu().eval()
+    summary = {
+        "method": method, "params": params, "variant": params.get("variant"), "seed": seed,
+        "retain_seed": seed if cls.retain_scope == "subset" and retain_files is None else None,
+        "retain_fraction": fraction, "retain_files": file_names(files),
+        "resume_optimizer": bool(resume_optimizer), "optimizer_resumed": resumed, "lr": lr,
+        "epochs": n_epochs, "original": g_id, "wall_time_s": wall, "slice_steps": steps,
+        "profile": profile.to_dict(), "manifest": str(manifest.source), "info": info,
+        "key": entry.key if entry is not None else None,
+    }
+    if entry is not None:
+        entry.create()
+        entry.save_model(model)
+        entry.write_csv(PER_EPOCH_CSV, per_epoch)
+        entry.write_csv(FINAL_CSV, final)
+        entry.write_json(SUMMARY_JSON, summary)
+        entry.mark_done()
+    return UnlearnResult(model, per_epoch, final, float(wall), int(steps), file_names(files),
+                         summary, entry, cached=False, info=info)
+
+
+def load_unlearn_result(entry: CacheEntry, profile: Profile) -> UnlearnResult:
+    """An :class:`UnlearnResult` from a finished cache entry (no computation)."""
+    model = build_model(profile)
+    model.load_state_dict(entry.load_state_dict())
+    model.eval()
+    summary = entry.read_json(SUMMARY_JSON)
+    return UnlearnResult(model, entry.read_csv(PER_EPOCH_CSV), entry.read_csv(FINAL_CSV),
+                         float(summary["wall_time_s"]), int(summary["slice_steps"]),
+                         list(summary["retain_files"]), summary, entry, cached=True,
+                         info=dict(summary.get("info") or {}))
