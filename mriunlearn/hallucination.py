@@ -818,6 +818,26 @@ def volume_hallucination(
     return VolumeHallucination(table, summary)
 
 
+def acquisition(path: str | os.PathLike[str], profile: Any, image_size: tuple[int, int]
+                ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, str]:
+    """The evaluation acquisition of one volume, as the hallucination maps need it.
+
+    Returns:
+        ``(mask, sens, phase, sens_source)``: the eval mask (W,) bool (seeded by file name, the one
+        :func:`mriunlearn.metrics.evaluate` uses); coil maps (S, C, H, W) complex (stored or
+        estimated, ``sens_source`` says which); the phase image (S, h, w) complex of the fully
+        sampled data combined with those maps, centre-cropped to ``image_size``.
+    """
+    from .dataset import SliceData
+
+    data = SliceData([path], profile, train=False)
+    mask = data[0].mask.reshape(-1)  # (W,) one eval mask per volume (seeded by file name)
+    kspace = torch.view_as_complex(data.kspace[0])  # (S, C, H, W)
+    sens, source = load_sensitivities(path, kspace.numpy())
+    phase = _crop_to(torch.from_numpy(complex_image(kspace, sens)), image_size)
+    return mask, sens, phase, source
+
+
 def hallucination_table(
     model: torch.nn.Module | None, manifest: Any, role: str, profile: Any, *, method: str = "eig",
     tol: float = DEFAULT_TOL, n_iter: int = DEFAULT_N_ITER, files: Any = None,
@@ -847,7 +867,6 @@ def hallucination_table(
     """
     from pathlib import Path
 
-    from .dataset import SliceData
     from .metrics import reconstruct_volume
 
     _check_method(method, tol, n_iter)
@@ -860,12 +879,8 @@ def hallucination_table(
     table = manifest.table.set_index("path")
     rows = []
     for path in paths:
-        data = SliceData([path], profile, train=False)
-        mask = data[0].mask.reshape(-1)  # (W,) one eval mask per volume (seeded by file name)
-        kspace = torch.view_as_complex(data.kspace[0])  # (S, C, H, W)
-        sens, source = load_sensitivities(path, kspace.numpy())
         target, recon, _ = reconstruct_volume(model, path, profile)
-        phase = _crop_to(torch.from_numpy(complex_image(kspace, sens)), tuple(target.shape[-2:]))
+        mask, sens, phase, source = acquisition(path, profile, tuple(target.shape[-2:]))
         vol = volume_hallucination(recon, target, sens, mask, phases=phase, method=method, tol=tol,
                                    n_iter=n_iter)
         meta = table.loc[str(path)]
@@ -879,7 +894,7 @@ def hallucination_table(
 
 __all__ = [
     "DEFAULT_N_ITER", "DEFAULT_TOL", "METHODS", "SENS_KEY", "HallucinationResult", "Region", "VolumeHallucination",
-    "adjoint_operator", "complex_image", "default_num_low_freqs", "estimate_sensitivities", "forward_operator",
+    "acquisition", "adjoint_operator", "complex_image", "default_num_low_freqs", "estimate_sensitivities", "forward_operator",
     "hallucinated_regions", "hallucination_map", "hallucination_score", "hallucination_table", "label_regions",
     "load_sensitivities", "measurement_null_split", "volume_hallucination",
 ]

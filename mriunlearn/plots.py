@@ -23,7 +23,7 @@ from .atomic import atomic_path, atomic_write_text  # noqa: E402
 
 #: colours used for every method across figures
 METHOD_COLOURS: dict[str, str] = {
-    "original": "#444444", "oracle": "#2a9d8f", "full_ft": "#8ab17d", "ft": "#5e8c31",
+    "zero_filled": "#bbbbbb", "original": "#444444", "oracle": "#2a9d8f", "full_ft": "#8ab17d", "ft": "#5e8c31",
     "ga": "#e76f51", "ga_l1": "#d62828", "nl": "#f4a261", "ga_l1_ft": "#9d4edd", "nl_ft": "#1d4ed8",
     "neggrad_plus": "#b5838d", "bad_teacher": "#6d6875", "scrub": "#0096c7", "ssd": "#ffb703",
     "salun": "#fb8500", "l1_sparse": "#023047",
@@ -31,6 +31,7 @@ METHOD_COLOURS: dict[str, str] = {
 
 #: display names of the methods
 METHOD_LABELS: dict[str, str] = {
+    "zero_filled": "zero-filled",
     "original": "G (original)", "oracle": "Ĝ (oracle)", "full_ft": "Full FT", "ft": "FT", "ga": "GA",
     "ga_l1": "GA-ℓ1", "nl": "NL", "ga_l1_ft": "GA-ℓ1-FT", "nl_ft": "NL-FT", "neggrad_plus": "NegGrad+",
     "bad_teacher": "Bad-Teacher", "scrub": "SCRUB", "ssd": "SSD (label-free)", "salun": "SalUn",
@@ -192,3 +193,165 @@ def quadratic_fit_band(x: np.ndarray, y: np.ndarray, grid: np.ndarray, level: fl
     se = np.sqrt(np.einsum("ij,jk,ik->i", g, cov, g))
     t = stats.t.ppf(0.5 + level / 2, dof)
     return fit, fit - t * se, fit + t * se
+
+
+def data_examples_figure(examples: Mapping[str, Mapping[str, object]]) -> plt.Figure:
+    """Per organ (rows): ground truth, zero-filled input, mask, and the coil-map magnitudes.
+
+    ``examples`` as returned by :func:`mriunlearn.experiments.data_examples`.
+    """
+    organs = list(examples)
+    n_coils = max(np.asarray(e["sens"]).shape[0] for e in examples.values())
+    ncols = 3 + n_coils
+    fig, axes = plt.subplots(len(organs), ncols, figsize=(2.0 * ncols, 2.2 * len(organs)), squeeze=False)
+    for i, organ in enumerate(organs):
+        e = examples[organ]
+        target, zf = np.asarray(e["target"]), np.asarray(e["zero_filled"])
+        mask = np.asarray(e["mask"], dtype=float)
+        vmax = float(target.max())
+        panels = [(target, "gray", f"{organ}: ground truth", vmax), (zf, "gray", "zero-filled (8×)", vmax),
+                  (np.tile(mask[None, :], (target.shape[0], 1)), "gray", f"mask ({int(mask.sum())}/{mask.size} lines)", 1.0)]
+        panels += [(s, "viridis", f"|S{c}|", None) for c, s in enumerate(np.asarray(e["sens"]))]
+        for j, ax in enumerate(axes[i]):
+            ax.axis("off")
+            if j < len(panels):
+                img, cmap, title, vm = panels[j]
+                ax.imshow(img, cmap=cmap, vmin=0, vmax=vm)
+                ax.set_title(title, fontsize=8)
+        axes[i, 0].text(0, -0.2, str(e["name"]), transform=axes[i, 0].transAxes, fontsize=6, va="top")
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(histories: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    """Training loss and validation PSNR per epoch for several runs (engine histories)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for name, h in histories.items():
+        a.plot(h.epoch, h.train_loss, marker="o", ms=3, label=name)
+        b.plot(h.epoch, h.val_psnr, marker="o", ms=3, label=name)
+    a.set(xlabel="epoch", ylabel="training loss (1 − SSIM + λ·L1)", title="training loss")
+    b.set(xlabel="epoch", ylabel="PSNR (dB)", title="validation PSNR (brain)")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def shared_knowledge_figure(tidy: pd.DataFrame) -> plt.Figure:
+    """Grouped bars of PSNR (mean ± std over volumes) per paper column for each model."""
+    t = tidy[tidy.metric == "psnr"]
+    models = list(dict.fromkeys(t.model))
+    cols = list(dict.fromkeys(t.column))
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    width = 0.8 / len(models)
+    for k, m in enumerate(models):
+        sub = t[t.model == m].set_index("column").reindex(cols)
+        x = np.arange(len(cols)) + (k - (len(models) - 1) / 2) * width
+        ax.bar(x, sub["mean"], width, yerr=sub["std"].fillna(0), capsize=3, label=label(m),
+               color=METHOD_COLOURS.get(m, "#bbbbbb"))
+        for xi, v in zip(x, sub["mean"]):
+            ax.text(xi, v + 0.3, f"{v:.1f}", ha="center", fontsize=7)
+    ax.set_xticks(np.arange(len(cols)), cols)
+    ax.set_ylabel("PSNR (dB)")
+    lo = float((t["mean"] - t["std"].fillna(0)).min())
+    ax.set_ylim(max(0.0, lo - 3), float(t["mean"].max()) + 2.5)
+    ax.legend(fontsize=8, ncol=len(models))
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title("shared knowledge: original G vs oracle Ĝ")
+    fig.tight_layout()
+    return fig
+
+
+def null_space_figure(rows: Sequence[Mapping[str, object]]) -> plt.Figure:
+    """Per chosen slice (column blocks): full error |x̂ − x| (top) and its null-space part (bottom)
+    for G, Ĝ and Gᵁ; rows as returned by :func:`mriunlearn.experiments.hallucination_examples`."""
+    models = (("original", "null_G", "G"), (None, "null_oracle", "Ĝ"), ("unlearned", "null_GU", "Gᵁ"))
+    fig, axes = plt.subplots(2, 3 * len(rows), figsize=(2.1 * 3 * len(rows), 4.6), squeeze=False)
+    for i, row in enumerate(rows):
+        gt = np.asarray(row["target"])
+        errs = []
+        for key, null_key, name in models:
+            err = np.abs(np.asarray(row[key]) - gt) if key else None
+            errs.append((err, np.asarray(row[null_key]), name))
+        vmax = max(float(e.max()) for e, _, _ in errs if e is not None) or 1.0
+        for j, (err, null, name) in enumerate(errs):
+            top, bottom = axes[0, 3 * i + j], axes[1, 3 * i + j]
+            for ax in (top, bottom):
+                ax.set_xticks([]), ax.set_yticks([])
+            if err is not None:
+                top.imshow(err, cmap="inferno", vmin=0, vmax=vmax)
+            else:
+                top.text(0.5, 0.5, "(see panel)", ha="center", va="center", fontsize=7, transform=top.transAxes)
+            top.set_title(f"{name}: |x̂ − x|", fontsize=8)
+            bottom.imshow(null, cmap="inferno", vmin=0, vmax=vmax)
+            bottom.set_title(f"{name}: |P_null e|", fontsize=8)
+        axes[0, 3 * i].set_ylabel(str(row.get("title", "")), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def dynamics_figure(dyn: pd.DataFrame, oracle: pd.DataFrame | None = None) -> plt.Figure:
+    """The paper's Table 2 as line plots: PSNR per unlearning epoch, one panel per paper column.
+
+    ``dyn`` from :func:`mriunlearn.experiments.dynamics`; ``oracle`` (a summary table with an
+    ``oracle`` model) draws Ĝ's level as a dashed line.
+    """
+    cols = ["BTA", "KTA", "UA"]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharex=True)
+    mean = dyn.groupby(["model", "epoch", "column"], sort=False).psnr.mean().reset_index()
+    for ax, c in zip(axes, cols):
+        for m in dict.fromkeys(mean.model):
+            t = mean[(mean.model == m) & (mean.column == c)]
+            ax.plot(t.epoch, t.psnr, marker="o", ms=3, color=METHOD_COLOURS.get(m), label=label(m))
+        if oracle is not None:
+            o = oracle[(oracle.model == "oracle") & (oracle.column == c) & (oracle.metric == "psnr")]
+            if len(o):
+                ax.axhline(float(o["mean"].iloc[0]), ls="--", color=METHOD_COLOURS["oracle"], lw=1, label="Ĝ oracle")
+        ax.set(title=c, xlabel="unlearning epoch (0 = G)", ylabel="PSNR (dB)")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def radar_grid(radar: pd.DataFrame, methods: Sequence[str], ncols: int = 3) -> plt.Figure:
+    """One radar chart per method over the oracle's polygon (``radar`` from
+    :func:`mriunlearn.experiments.radar_values`, indexed by model, columns UA, KTA, BTA, RTE)."""
+    axes_keys = ["UA", "KTA", "BTA", "RTE"]
+    ref = {k: float(radar.loc["oracle", k]) for k in axes_keys}
+    nrows = int(np.ceil(len(methods) / ncols))
+    fig = plt.figure(figsize=(3.6 * ncols, 3.4 * nrows))
+    for i, m in enumerate(methods):
+        ax = fig.add_subplot(nrows, ncols, i + 1, polar=True)
+        radar_chart(ax, {k: float(radar.loc[m, k]) for k in axes_keys}, ref, label(m), METHOD_COLOURS.get(m, "#1d4ed8"))
+    fig.tight_layout()
+    return fig
+
+
+def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt.Figure:
+    """The paper's Fig. 5: BTA against unlearning cost per method, with a quadratic fit and its 95%
+    band; left x = wall time (s), right x = slice-steps. One row per method."""
+    methods = list(dict.fromkeys(sweep.method))
+    fig, axes = plt.subplots(len(methods), 2, figsize=(10, 3.0 * len(methods)), squeeze=False)
+    for i, m in enumerate(methods):
+        t = sweep[sweep.method == m]
+        for j, xcol in enumerate(("wall_time_s", "slice_steps")):
+            ax = axes[i, j]
+            x, y = t[xcol].to_numpy(float), t.BTA.to_numpy(float)
+            ax.scatter(x, y, color=METHOD_COLOURS.get(m), zorder=3)
+            for xi, yi, f in zip(x, y, t.fraction):
+                ax.annotate(f"{f:.0%}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            if len(np.unique(x)) >= 3:
+                grid = np.linspace(x.min(), x.max(), 100)
+                fit, lo, hi = quadratic_fit_band(x, y, grid)
+                ax.plot(grid, fit, color=METHOD_COLOURS.get(m), lw=1.2)
+                ax.fill_between(grid, lo, hi, color=METHOD_COLOURS.get(m), alpha=0.15)
+            if oracle_bta is not None:
+                ax.axhline(oracle_bta, ls="--", color=METHOD_COLOURS["oracle"], lw=1, label="Ĝ oracle")
+            ax.set(xlabel="unlearning wall time (s, this machine)" if j == 0 else "slice-steps",
+                   ylabel="BTA PSNR (dB)", title=label(m))
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
