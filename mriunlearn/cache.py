@@ -79,8 +79,12 @@ class CacheEntry:
         return self
 
     def mark_done(self) -> None:
-        """Write the ``DONE`` marker (last step of a run)."""
+        """Write the ``DONE`` marker (last step of a run), then delete temporary files that a write
+        killed part-way left behind (``.<name>.*.tmp``, see :func:`mriunlearn.atomic.atomic_path`;
+        never read, only their space is reclaimed)."""
         atomic_write_text(self.path / DONE, "done\n")
+        for stale in self.path.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
     def reset(self) -> None:
         """Forget a finished state (remove ``DONE``) so the run is redone; other files stay."""

@@ -112,9 +112,15 @@ class SliceData(torch.utils.data.Dataset):
         return len(self._index)
 
     def shape(self, i: int) -> tuple[int, ...]:
-        """k-space shape ``(C, H, W)`` of slice ``i`` (the batching key)."""
+        """k-space shape ``(C, H, W)`` of slice ``i``."""
         v, _ = self._index[i]
         return tuple(self.kspace[v].shape[1:4])
+
+    def batch_key(self, i: int) -> tuple[int, ...]:
+        """The batching key of slice ``i``: k-space shape ``(C, H, W)`` then target size ``(h, w)``
+        (slices batch together only when both agree)."""
+        v, _ = self._index[i]
+        return self.shape(i) + tuple(self.targets[v].shape[1:3])
 
     def mask_seed(self, i: int) -> tuple[int, ...]:
         """The seed of slice ``i``'s mask: (seed, epoch, i) in training, the file name's ords in eval."""
@@ -184,7 +190,7 @@ class ShapeBatchSampler(torch.utils.data.Sampler[list[int]]):
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i in order.tolist():
-            groups.setdefault(self.dataset.shape(i), []).append(i)
+            groups.setdefault(self.dataset.batch_key(i), []).append(i)
         batches = [idx[k:k + self.batch_size] for idx in groups.values()
                    for k in range(0, len(idx), self.batch_size)]
         if self.shuffle and len(groups) > 1:

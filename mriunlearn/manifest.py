@@ -13,7 +13,9 @@ A manifest is a CSV with one row per volume and the columns
 
 Loading refuses, with an error naming the file: a volume listed in two roles, a missing file, a file
 whose hash differs from the recorded one, test or validation volumes inside a training role
-(leakage), unknown roles or organs, and a role asked for that holds no volume.
+(leakage), two rows with identical recorded hashes (one volume copied under another name; leakage
+when the copy crosses training and evaluation roles), unknown roles or organs, and a role asked
+for that holds no volume.
 """
 
 from __future__ import annotations
@@ -145,6 +147,14 @@ def _check_table(table: pd.DataFrame, source: Path | None) -> None:
             raise ManifestError(f"{where}: leakage: volume {first.file} is in training role(s) "
                                 f"{[r for r in roles if r in TRAIN_ROLES]} and in {eval_roles}")
         raise ManifestError(f"{where}: volume {first.file} is listed more than once (roles {roles})")
+    hashes = table.sha256.map(lambda h: str(h).strip().lower() if isinstance(h, str) else "")
+    same = table[(hashes != "") & hashes.duplicated(keep=False)]
+    if len(same):  # one volume copied under another name: leakage when it crosses train/eval roles
+        group = same[hashes[same.index] == hashes[same.index[0]]]
+        kind = ("leakage: " if len(set(group.role) & set(TRAIN_ROLES)) and len(set(group.role) - set(TRAIN_ROLES))
+                else "")
+        raise ManifestError(f"{where}: {kind}volumes {list(group.file)} (roles {list(group.role)}) have "
+                            f"identical content (sha256 {hashes[group.index[0]][:12]}…)")
 
 
 def load_manifest(

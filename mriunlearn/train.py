@@ -42,6 +42,13 @@ from .profiles import Profile, get_profile
 KIND = "train"
 HISTORY_CSV = "history.csv"
 SUMMARY_JSON = "summary.json"
+#: how every random choice of a run is derived from its seed (recorded in each ``summary.json``)
+SAMPLING: dict[str, str] = {
+    "init": "model weights: torch.manual_seed(profile.seed) in a forked RNG (model.build_model)",
+    "train_masks": "EquiSpacedMaskFunc seeded by (seed, epoch, slice index in manifest order)",
+    "shuffle": "numpy default_rng([seed, epoch, 7919]) permutation of the slices",
+    "eval_masks": "EquiSpacedMaskFunc seeded by tuple(map(ord, file name)) (fastMRI convention)",
+}
 
 
 @dataclass
@@ -285,7 +292,11 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
     history: list[dict[str, Any]] = []
     start = 0
     if entry is not None and entry.checkpoint_path.exists():
-        state = load_checkpoint(entry.checkpoint_path, config=entry.identity(), map_location=info.device)
+        try:
+            state = load_checkpoint(entry.checkpoint_path, config=entry.identity(), map_location=info.device)
+        except CheckpointError as exc:  # refuse: never resume from, nor silently drop, a bad file
+            raise CheckpointError(f"cannot resume the run in {entry.path}: {exc}. Delete "
+                                  f"{entry.checkpoint_path} to restart this run from epoch 1") from exc
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -344,7 +355,8 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
         entry.write_json(SUMMARY_JSON, {"wall_time_s": wall, "slice_steps": slice_steps,
                                         "profile": profile.to_dict(), "roles": list(roles),
                                         "world_size": info.world_size,
-                                        "manifest": str(manifest.source)})
+                                        "manifest": str(manifest.source), "seed": profile.seed,
+                                        "sampling": SAMPLING})
         entry.mark_done()
     distributed.barrier(info)
     model.eval()

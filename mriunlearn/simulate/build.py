@@ -225,7 +225,7 @@ def build_dataset(
     key = spec.volume_key()
     plan = spec.plan()
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         plan_iter = tqdm(plan, desc="simulating volumes", unit="vol")
     else:

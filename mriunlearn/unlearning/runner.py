@@ -32,16 +32,17 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..cache import CacheEntry, RunCache
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, ConfigError
+from ..fastmri_h5 import inspect_volume
 from ..manifest import Manifest
-from ..metrics import evaluate, paper_table
+from ..metrics import eval_data, evaluate, paper_table
 from ..model import build_model
 from ..profiles import Profile, get_profile
-from ..train import TrainResult, resolve_manifest, state_hash, train_oracle, train_original
+from ..train import SAMPLING, TrainResult, resolve_manifest, state_hash, train_oracle, train_original
 from . import get_method, run_method, validate_params
 from .base import UnlearnConfig, file_names, frozen_copy
 
@@ -94,7 +95,12 @@ class UnlearnResult:
 
 def _resolve_original(profile: Profile, manifest: Manifest, original: Any, cache: Any,
                       progress: bool) -> tuple[torch.nn.Module, str, dict[str, Any] | None]:
-    """G's model, identity string and final optimiser state (``None`` if unavailable)."""
+    """G's model, identity string and final optimiser state (``None`` without a cache entry).
+
+    Raises:
+        CheckpointError: G's cache entry has a corrupt final checkpoint or one written for another
+            config (the optimiser state would otherwise be dropped silently under the same key).
+    """
     if original is None:
         original = train_original(profile, manifest, cache=cache, progress=progress)
     if isinstance(original, TrainResult):
@@ -109,9 +115,10 @@ def _resolve_original(profile: Profile, manifest: Manifest, original: Any, cache
         ident = f"{entry.kind}/{entry.key}"
         if entry.checkpoint_path.exists():
             try:
-                state = load_checkpoint(entry.checkpoint_path)["optimizer"] or None
-            except CheckpointError:
-                state = None
+                state = load_checkpoint(entry.checkpoint_path, config=entry.identity())["optimizer"] or None
+            except CheckpointError as exc:
+                raise CheckpointError(f"G's final checkpoint cannot be used ({exc}); delete the "
+                                      f"entry {entry.path} to retrain G") from exc
     else:
         ident = "sha256:" + state_hash(getattr(model, "module", model).state_dict())
     return getattr(model, "module", model), ident, state
@@ -143,6 +150,26 @@ def _retain_files(cls: Any, method: str, manifest: Manifest, profile: Profile,
         return chosen, len(chosen) / len(pool)
     fraction = profile.retain_fraction if retain_fraction is None else retain_fraction
     return manifest.subset("retain", fraction, seed), float(fraction)
+
+
+def _check_inputs(method: str, cls: Any, manifest: Manifest) -> None:
+    """Before any work: every role the run reads holds a volume and every volume of those roles
+    opens with a valid structure (:func:`~mriunlearn.fastmri_h5.inspect_volume`, no arrays read), so
+    a bad volume is reported now and not after G's training or the first unlearning epoch. (NaN/Inf
+    values need the arrays: evaluation volumes are loaded before the first unlearning step.)
+
+    Raises:
+        ConfigError: a needed role is empty (names the role and the method).
+        DataError: an unreadable or malformed volume (names the file).
+    """
+    roles = ["forget", *EVAL_ROLES] + (["retain"] if cls.retain_scope != "none" else [])
+    for role in dict.fromkeys(roles):
+        if not manifest.files(role):
+            raise ConfigError(f"role {role!r} holds no volume in {manifest.source or 'the manifest'} "
+                              f"(method {method!r} needs {', '.join(dict.fromkeys(roles))})")
+    for role in dict.fromkeys(roles):
+        for path in manifest.files(role):
+            inspect_volume(path)
 
 
 def _evaluate(model: torch.nn.Module, manifest: Manifest, profile: Profile) -> pd.DataFrame:
@@ -192,6 +219,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
     manifest = resolve_manifest(profile, manifest)
+    _check_inputs(method, cls, manifest)
     seed = profile.seed if seed is None else int(seed)
     files, fraction = _retain_files(cls, method, manifest, profile, retain_fraction, retain_files, seed)
     if cls.budget == "train":
@@ -214,6 +242,8 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
     entry = run_cache.entry(KIND, config, manifest.content_hash(), seed) if use_cache else None
     if entry is not None and entry.is_done():
         return load_unlearn_result(entry, profile)
+    for role in EVAL_ROLES:  # load + validate (NaN/Inf) now, kept in memory for every evaluation
+        eval_data(manifest, role, profile)
 
     if method == "retrain":
         prof = profile if seed == profile.seed else profile.replace(seed=seed)
@@ -273,6 +303,11 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
         "epochs": n_epochs, "original": g_id, "wall_time_s": wall, "slice_steps": steps,
         "profile": profile.to_dict(), "manifest": str(manifest.source), "info": info,
         "key": entry.key if entry is not None else None,
+        "sampling": {**SAMPLING,
+                     "retain_subset": "Manifest.subset('retain', retain_fraction, seed): numpy "
+                                      "default_rng(seed) draw of volumes",
+                     "method_noise": "torch.Generator().manual_seed(seed) and numpy "
+                                     "default_rng([seed, 104729]) (unlearning.base.Method)"},
     }
     if entry is not None:
         entry.create()
