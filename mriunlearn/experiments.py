@@ -525,7 +525,8 @@ def hallucination_examples(study: Study, unlearned: Any, n: int = 2, box: int = 
         r, c = np.unravel_index(int(np.argmax(excess)), excess.shape)
         h, w = target.shape
         r0, c0 = int(min(max(r - box // 2, 0), h - box)), int(min(max(c - box // 2, 0), w - box))
-        rows.append({"target": target, "original": vol["G"][rec.slice], "unlearned": vol["GU"][rec.slice],
+        rows.append({"target": target, "original": vol["G"][rec.slice], "oracle": vol["oracle"][rec.slice],
+                     "unlearned": vol["GU"][rec.slice],
                      "box": (r0, c0, box, box), "title": f"{rec.file.removesuffix('.h5')} #{rec.slice}",
                      "regions": [(g.centroid[0], g.centroid[1], max(2.0, math.sqrt(g.area / math.pi) + 1.5)) for g in regions[:3]],
                      "null_G": null_g, "null_GU": np.abs(maps["GU"].null_map), "null_oracle": np.abs(maps["oracle"].null_map)})
@@ -695,3 +696,59 @@ def fraction_verdict(sweep: pd.DataFrame, oracle_summary: pd.DataFrame) -> str:
         lines.append(f"{m}: BTA closest to the oracle at {best:.0%} ({g.BTA[best]:.2f} dB); highest BTA at {top:.0%} "
                      f"({g.BTA[top]:.2f} dB) -> {'an intermediate fraction is best, as the paper reports for NL-FT' if interior else 'no intermediate optimum on this data'}.")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook 03: Fig. 4, a measured loss landscape
+
+@dataclass
+class Landscape:
+    """Fig. 4: the figure, the models' plane coordinates (``points``) and both loss grids."""
+
+    figure: Any
+    points: pd.DataFrame
+    retain: Any
+    forget: Any
+
+
+def loss_landscape(study: Study, results: Mapping[tuple[str, int], Any], seed: int, *, first: str = "ga_l1",
+                   second: str = "nl_ft", grid_num: int = 11, max_slices: int = 8) -> Landscape:
+    """Loss on the plane through G spanned by the directions to two unlearned models.
+
+    Retain loss on the validation brain volumes, forget loss on D_f, both with evaluation masks;
+    every model of ``results`` (this ``seed``) and Ĝ is projected onto the plane. The grids are
+    cached as CSV in the entry of ``results[(second, seed)]`` (keyed by the other model's entry).
+
+    Raises:
+        ConfigError: ``first`` or ``second`` was not run for ``seed`` (add them to METHODS).
+    """
+    from .landscape import LossPlane, plane_through, plot_loss_planes
+
+    missing = [m for m in (first, second) if (m, seed) not in results]
+    if missing:
+        raise ConfigError(f"the loss landscape needs the methods {missing} for seed {seed}: add them to METHODS")
+    states = {"original": study.original, "oracle": study.oracle,
+              **{m: r for (m, s), r in results.items() if s == seed}}
+    labels = {k: _label(k) for k in states}
+    plane = plane_through(states, "original", first, second, labels=labels)
+    anchor = _run_entry(results[(second, seed)])
+    other = getattr(_run_entry(results[(first, seed)]), "key", "nocache")
+    grids = {}
+    for name, role, title in (("retain", "val", "retain loss: brain (validation volumes)"),
+                              ("forget", "forget", "forget loss: knee (D_f)")):
+        files = study.manifest.files(role)
+        table = cached_table(anchor, f"landscape_{name}_{first}-{other}_{grid_num}x{max_slices}",
+                             lambda files=files: plane.loss_plane(files, study.profile, grid=plane.grid(grid_num),
+                                                                  max_slices=max_slices).to_frame())
+        grids[name] = LossPlane.from_frame(table, axis_labels=plane.axis_labels, title=f"{title} · {max_slices} slices")
+    fig = plot_loss_planes(grids["retain"], grids["forget"], plane.points)
+    points = pd.DataFrame([{"model": k, "alpha": p.alpha, "beta": p.beta, "off_plane": p.residual / p.distance if p.distance else 0.0,
+                            "retain_loss": grids["retain"].at(p.alpha, p.beta), "forget_loss": grids["forget"].at(p.alpha, p.beta)}
+                           for k, p in plane.points.items()])
+    return Landscape(fig, points, grids["retain"], grids["forget"])
+
+
+def _label(name: str) -> str:
+    from .plots import label
+
+    return label(name)  # plots imports pyplot: only when a figure is drawn

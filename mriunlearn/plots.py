@@ -10,16 +10,13 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
-
-from . import paths  # noqa: E402
-from .atomic import atomic_path, atomic_write_text  # noqa: E402
+from . import paths
+from .atomic import atomic_path, atomic_write_text
 
 #: colours used for every method across figures
 METHOD_COLOURS: dict[str, str] = {
@@ -266,23 +263,19 @@ def shared_knowledge_figure(tidy: pd.DataFrame) -> plt.Figure:
 def null_space_figure(rows: Sequence[Mapping[str, object]]) -> plt.Figure:
     """Per chosen slice (column blocks): full error |x̂ − x| (top) and its null-space part (bottom)
     for G, Ĝ and Gᵁ; rows as returned by :func:`mriunlearn.experiments.hallucination_examples`."""
-    models = (("original", "null_G", "G"), (None, "null_oracle", "Ĝ"), ("unlearned", "null_GU", "Gᵁ"))
+    models = (("original", "null_G", "G"), ("oracle", "null_oracle", "Ĝ"), ("unlearned", "null_GU", "Gᵁ"))
     fig, axes = plt.subplots(2, 3 * len(rows), figsize=(2.1 * 3 * len(rows), 4.6), squeeze=False)
     for i, row in enumerate(rows):
         gt = np.asarray(row["target"])
         errs = []
         for key, null_key, name in models:
-            err = np.abs(np.asarray(row[key]) - gt) if key else None
-            errs.append((err, np.asarray(row[null_key]), name))
-        vmax = max(float(e.max()) for e, _, _ in errs if e is not None) or 1.0
+            errs.append((np.abs(np.asarray(row[key]) - gt), np.asarray(row[null_key]), name))
+        vmax = max(float(e.max()) for e, _, _ in errs) or 1.0
         for j, (err, null, name) in enumerate(errs):
             top, bottom = axes[0, 3 * i + j], axes[1, 3 * i + j]
             for ax in (top, bottom):
                 ax.set_xticks([]), ax.set_yticks([])
-            if err is not None:
-                top.imshow(err, cmap="inferno", vmin=0, vmax=vmax)
-            else:
-                top.text(0.5, 0.5, "(see panel)", ha="center", va="center", fontsize=7, transform=top.transAxes)
+            top.imshow(err, cmap="inferno", vmin=0, vmax=vmax)
             top.set_title(f"{name}: |x̂ − x|", fontsize=8)
             bottom.imshow(null, cmap="inferno", vmin=0, vmax=vmax)
             bottom.set_title(f"{name}: |P_null e|", fontsize=8)
