@@ -593,7 +593,7 @@ def loss_plane(center_state: StateLike, dir1: StateLike, dir2: StateLike,
     dirs1 = {k: d1[k].to(device, c[k].dtype) for k in keys}
     dirs2 = {k: d2[k].to(device, c[k].dtype) for k in keys}
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     loss = np.zeros((len(betas), len(alphas)), dtype=np.float64)
     t0 = time.perf_counter()
