@@ -1,0 +1,111 @@
+"""``python -m benchmarks [MODE ...]`` (``make bench``): run benchmarks, print tables, write results.
+
+Modes: ``throughput`` (training step vs the authors' loop, ablation), ``precision`` (bf16 vs fp32
+PSNR), ``datapath`` (loader vs training), ``unlearning`` (cost of every method vs retraining),
+``e2e`` (``make reproduce`` first run and cached re-run; only on request, ~20 minutes).
+Default: ``throughput precision datapath unlearning`` (~8 minutes here once G and the oracle are in
+the run cache; their first training adds ~7 minutes).
+
+Results go to ``benchmarks/results/latest.json`` and ``latest.md`` (sections of modes not run are
+kept from the previous file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_MODES = ("throughput", "precision", "datapath", "unlearning")
+MODES = (*DEFAULT_MODES, "e2e")
+#: the default run cache of the unlearning benchmark (outside the repository's runs/)
+DEFAULT_RUNS = Path(tempfile.gettempdir()) / "mriunlearn-bench-runs"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("modes", nargs="*", metavar="MODE",
+                   help=f"any of {', '.join(MODES)} (default: {' '.join(DEFAULT_MODES)})")
+    p.add_argument("--profile", default="default", help="profile name (default: default)")
+    p.add_argument("--manifest", default=None, help="manifest CSV (default: the profile's)")
+    p.add_argument("--data-root", default=None, help="data root of --manifest")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for every timed run (default 1: on this shared 2-core machine two "
+                        "OpenMP threads stall whenever another process runs; 0 = the engine's default)")
+    p.add_argument("--reps", type=int, default=10, help="interleaved repetitions of the throughput ablation")
+    p.add_argument("--datapath-reps", type=int, default=6)
+    p.add_argument("--precision-epochs", type=int, default=3,
+                   help="epochs of the bf16-vs-fp32 runs (reduced from the profile's to stay short)")
+    p.add_argument("--runs", default=str(DEFAULT_RUNS),
+                   help=f"run cache for G and the oracle (default {DEFAULT_RUNS}; 'repo' = the repository's runs/)")
+    p.add_argument("--methods", default=None, help="comma-separated unlearning methods (default: all)")
+    p.add_argument("--e2e-command", default=None, help="command timed by e2e (default: make reproduce)")
+    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    args = p.parse_args(argv)
+    bad = [m for m in args.modes if m not in MODES]
+    if bad:
+        p.error(f"unknown mode(s) {bad}; valid modes: {', '.join(MODES)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from mriunlearn import paths
+    from mriunlearn.profiles import get_profile
+
+    from . import common
+
+    modes = list(dict.fromkeys(args.modes or DEFAULT_MODES))
+    overrides = {}
+    if args.manifest:
+        overrides["manifest"] = args.manifest
+        overrides["data_root"] = args.data_root or str(Path(args.manifest).parent)
+    if args.threads < 0:
+        raise SystemExit("--threads must be >= 0")
+    if args.threads > 0:
+        overrides["num_threads"] = args.threads
+    profile = get_profile(args.profile, **overrides)
+    out = Path(args.out) if args.out else common.RESULTS_DIR
+    sections = {}
+    manifest = profile.load_manifest() if any(m != "e2e" for m in modes) else None
+    if profile.num_threads > 0:
+        torch.set_num_threads(profile.num_threads)
+    for mode in modes:
+        t0 = time.perf_counter()
+        print(f"[bench] {mode} ...", flush=True)
+        if mode == "throughput":
+            from . import throughput
+            sec = throughput.run(profile, manifest, reps=args.reps,
+                                 threads=profile.num_threads or None)
+        elif mode == "precision":
+            from . import precision
+            sec = precision.run(profile, manifest, epochs=args.precision_epochs)
+        elif mode == "datapath":
+            from . import datapath
+            sec = datapath.run(profile, manifest, reps=args.datapath_reps)
+        elif mode == "unlearning":
+            from . import unlearning_cost
+            runs = paths.RUNS_DIR if args.runs == "repo" else Path(args.runs)
+            methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+            sec = unlearning_cost.run(profile, manifest, runs, methods=methods)
+        else:
+            from . import e2e
+            sec = e2e.run(args.e2e_command)
+        sec["seconds"] = time.perf_counter() - t0
+        sections[mode] = sec
+        print(f"\n## {mode} ({sec['seconds']:.0f} s)\n\n{sec['markdown']}\n", flush=True)
+        common.write_results({mode: sec}, out)  # keep what is done if a later mode fails
+    json_path, md_path = common.write_results(sections, out)
+    print(f"[bench] wrote {json_path} and {md_path}")
+    failed = [m for m, s in sections.items() if s.get("pass") is False or s.get("ok") is False]
+    if failed:
+        print(f"[bench] targets missed: {', '.join(failed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The benchmark code runs on the smoke profile and produces the expected tables (no timing checks)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import common, datapath, e2e, gpu_smoke, precision, throughput, unlearning_cost
+from benchmarks.__main__ import main as bench_main
+
+torch.set_num_threads(1)
+
+
+def test_interleave_rotates_order_and_counts_items():
+    calls = []
+    units = {name: (lambda name=name: calls.append(name) or 4) for name in "abc"}
+    ticks = iter(range(1000))
+    rates = common.interleave(units, reps=3, warmup=1, clock=lambda: float(next(ticks)))
+    assert calls[:3] == ["a", "b", "c"]  # warm-up
+    assert calls[3:6] == ["a", "b", "c"] and calls[6:9] == ["b", "c", "a"] and calls[9:] == ["c", "a", "b"]
+    assert {k: len(v) for k, v in rates.items()} == {"a": 3, "b": 3, "c": 3}
+    assert all(r == 4.0 for v in rates.values() for r in v)  # 4 items per 1-tick unit
+    s = common.summarize([1.0, 2.0, 3.0, 10.0])
+    assert s["median"] == 2.5 and s["min"] == 1.0 and s["max"] == 10.0 and s["n"] == 4
+    assert common.paired_ratios([2.0, 6.0], [1.0, 3.0]) == [2.0, 2.0]
+
+
+def test_throughput_ablation_rows_and_columns(smoke_profile, smoke_manifest, tmp_path):
+    stray = Path.cwd() / "dataset_cache.pkl"
+    had_stray = stray.exists()
+    sec = throughput.run(smoke_profile, smoke_manifest, reps=1, warmup=0, threads=1, workdir=tmp_path)
+    names = [r["row"] for r in sec["rows"]]
+    assert names == ["reference", "+ in-memory data", f"+ batch {smoke_profile.batch_size}",
+                     "+ bf16 autocast", "+ channels-last", "engine (as shipped)"]
+    for row in sec["rows"]:
+        assert set(throughput.COLUMNS) <= set(row)
+        assert row["slices_per_s"] > 0
+    assert sec["rows"][0]["x_reference"] == 1.0
+    assert isinstance(sec["pass"], bool) and "target >= 3x" in sec["check"]
+    assert "| reference |" in sec["markdown"]
+    assert stray.exists() == had_stray  # fastMRI's dataset cache file never lands in the cwd
+
+
+def test_datapath_and_precision_sections(smoke_profile, smoke_manifest):
+    dp = datapath.run(smoke_profile, smoke_manifest, reps=1, warmup=0, train_batches=1)
+    assert [r["unit"] for r in dp["rows"]] == ["loader epoch (alone)", "training step"]
+    assert dp["rows"][0]["slices_per_unit"] == smoke_manifest.num_slices("retain")
+    assert dp["ratio"]["median"] > 0 and "target >= 10x" in dp["check"]
+    pr = precision.run(smoke_profile, smoke_manifest, epochs=1)
+    assert [r["precision"] for r in pr["rows"]] == ["fp32", "bf16", "bf16 (eval)"]
+    assert pr["diff_db"] == pytest.approx(pr["rows"][1]["val_psnr_db"] - pr["rows"][0]["val_psnr_db"])
+    assert all(set(precision.COLUMNS) <= set(r) for r in pr["rows"])
+
+
+def test_unlearning_cost_table(smoke_profile, smoke_manifest, tmp_path):
+    sec = unlearning_cost.run(smoke_profile, smoke_manifest, tmp_path / "runs", methods=["nl_ft", "ft"])
+    rows = {r["method"]: r for r in sec["rows"]}
+    assert list(rows) == ["retrain", "nl_ft", "ft"]
+    assert rows["retrain"]["steps_fraction"] == 1.0
+    assert all(set(unlearning_cost.COLUMNS) <= set(r) for r in rows.values())
+    assert rows["nl_ft"]["slice_steps"] > 0 and rows["nl_ft"]["check"] in ("PASS", "FAIL")
+    assert rows["nl_ft"]["steps_fraction"] == rows["nl_ft"]["slice_steps"] / sec["oracle"]["slice_steps"]
+    # a second call finds G and the oracle in the benchmark's cache
+    again = unlearning_cost.run(smoke_profile, smoke_manifest, tmp_path / "runs", methods=["nl"])
+    assert again["oracle"]["cached"] and again["original_cached"]
+
+
+def test_e2e_with_a_dummy_command(tmp_path):
+    cmd = (f"{sys.executable} -c \"import os, pathlib; b = bytearray(40 * 2**20); "
+           f"pathlib.Path(os.environ['MRIUNLEARN_RUNS'], 'x').touch()\"")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    sec = e2e.run(cmd, runs_dir=runs)
+    assert [r["run"] for r in sec["rows"]] == ["first (empty run cache)", "re-run (cached)"]
+    assert sec["ok"] and (runs / "x").exists()  # the command saw the benchmark's run cache
+    assert all(r["peak_rss_mib"] >= 40 for r in sec["rows"])  # the child's 40 MiB buffer is counted
+    with pytest.raises(ValueError, match="not empty"):
+        e2e.run(cmd, runs_dir=runs)
+
+
+def test_main_writes_results_and_keeps_other_sections(tmp_path, capsys):
+    out = tmp_path / "results"
+    (out).mkdir()
+    (out / "latest.json").write_text(json.dumps({"throughput": {"markdown": "old table", "machine": {}}}))
+    cmd = f"{sys.executable} -c pass"
+    assert bench_main(["e2e", "--e2e-command", cmd, "--out", str(out)]) == 0
+    data = json.loads((out / "latest.json").read_text())
+    assert set(data) == {"throughput", "e2e"} and data["throughput"]["markdown"] == "old table"
+    assert data["e2e"]["machine"]["cpu"] and data["e2e"]["machine"]["torch"] == torch.__version__
+    md = (out / "latest.md").read_text()
+    assert "## e2e" in md and "old table" in md and "first (empty run cache)" in md
+    with pytest.raises(SystemExit):
+        bench_main(["no-such-mode"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the skip path of a machine without CUDA")
+def test_gpu_smoke_skips_cleanly_without_cuda(capsys):
+    assert gpu_smoke.main(["--steps", "1", "--coils", "2"]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_gpu_smoke_synthetic_batch_trains_on_cpu(smoke_profile):
+    from mriunlearn.model import build_model
+    from mriunlearn.train import make_optimizer, train_step
+
+    batch = gpu_smoke.synthetic_batch(2, 3, 32, smoke_profile)
+    assert batch.masked_kspace.shape == (2, 3, 32, 32, 2) and batch.target.shape == (2, 32, 32)
+    model = build_model(smoke_profile).train()
+    loss = train_step(model, make_optimizer(model, smoke_profile), batch, smoke_profile)
+    assert loss == loss and loss > 0  # finite, positive
