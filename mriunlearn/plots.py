@@ -48,7 +48,9 @@ def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list
     for ext in ("png", "pdf"):
         target = out_dir / f"{name}.{ext}"
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+            # no creation date in the PDF: the same figure gives the same bytes on every run
+            meta = {"CreationDate": None} if ext == "pdf" else None
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight", metadata=meta)
         written.append(target)
     return written
 
