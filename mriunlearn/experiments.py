@@ -31,7 +31,7 @@ from .forgetting import membership_inference, relearn_time, summarise_seeds
 from .manifest import PAPER_COLUMNS, Manifest
 from .metrics import evaluate_run, paper_table, zero_filled
 from .profiles import PROFILES, Profile, get_profile
-from .train import TrainResult, in_notebook, train_oracle, train_original
+from .train import TrainResult, in_notebook, set_threads, train_oracle, train_original
 
 #: the paper's six unlearning methods (Table 1 order)
 PAPER_METHODS: tuple[str, ...] = ("full_ft", "ft", "ga_l1", "nl", "ga_l1_ft", "nl_ft")
@@ -43,14 +43,22 @@ FRACTION_METHODS: tuple[str, ...] = ("ft", "nl_ft", "ga_l1_ft")
 EVAL_ROLES: tuple[str, ...] = tuple(PAPER_COLUMNS)
 
 
-def _listed(value: Any) -> Any:
+def _listed(value: Any, name: str) -> Any:
     """A list given as JSON text (``papermill -p SEEDS "[42, 43]"`` passes a string) as a list."""
     if isinstance(value, str) and value.strip().startswith("["):
         try:
             return json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"cannot read {value!r} as a JSON list: {exc}") from exc
+            raise ConfigError(f"{name}: cannot read {value!r} as a JSON list: {exc}") from exc
     return value
+
+
+def _nonempty_list(name: str, value: Any, what: str) -> list[Any]:
+    """``value`` (a list, or a JSON list string) as a non-empty list, else a ConfigError naming ``name``."""
+    value = _listed(value, name)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise ConfigError(f"{name} must be a non-empty list of {what}, got {value!r}")
+    return list(value)
 
 
 def check_choices(name: str, values: Sequence[Any], valid: Sequence[Any]) -> list[Any]:
@@ -59,30 +67,24 @@ def check_choices(name: str, values: Sequence[Any], valid: Sequence[Any]) -> lis
     Raises:
         ConfigError: naming the parameter, the bad values and the valid ones.
     """
-    values = _listed(values)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-        raise ConfigError(f"{name} must be a non-empty list, got {values!r}; valid values: {list(valid)}")
+    values = _nonempty_list(name, values, f"values from {list(valid)}")
     bad = [v for v in values if v not in valid]
     if bad:
         raise ConfigError(f"{name}: unknown value(s) {bad}; valid values: {list(valid)}")
-    return list(values)
+    return values
 
 
 def check_seeds(seeds: Sequence[Any]) -> list[int]:
     """Validate the ``SEEDS`` parameter: a non-empty list of distinct non-negative integers."""
-    seeds = _listed(seeds)
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
-        raise ConfigError(f"SEEDS must be a non-empty list of integers, got {seeds!r}")
+    seeds = _nonempty_list("SEEDS", seeds, "integers")
     if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ConfigError(f"SEEDS must hold distinct non-negative integers, got {seeds!r}")
-    return list(seeds)
+    return seeds
 
 
 def check_fractions(fractions: Sequence[Any]) -> list[float]:
     """Validate retain fractions: each in (0, 1]."""
-    fractions = _listed(fractions)
-    if isinstance(fractions, (str, bytes)) or not isinstance(fractions, Sequence) or not fractions:
-        raise ConfigError(f"FRACTIONS must be a non-empty list of numbers in (0, 1], got {fractions!r}")
+    fractions = _nonempty_list("FRACTIONS", fractions, "numbers in (0, 1]")
     for f in fractions:
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or not 0 < f <= 1:
             raise ConfigError(f"FRACTIONS: {f!r} is not in (0, 1]; valid: numbers in (0, 1], e.g. {list(FRACTIONS)}")
@@ -170,6 +172,7 @@ def load_study(profile: str = "default", *, data_dir: str | os.PathLike[str] | N
     if data_dir is not None:
         opts["data_root"] = str(Path(data_dir).expanduser().resolve())
     prof = get_profile(profile, **opts)
+    set_threads(prof)  # results depend on the thread count: never inherit it from the environment
     return Study(prof, prof.load_manifest(), RunCache(runs_dir))
 
 

@@ -32,6 +32,8 @@ from .errors import DataError
 KSPACE_KEY = "kspace"
 TARGET_KEY = "reconstruction_rss"
 HEADER_KEY = "ismrmrd_header"
+#: optional extra dataset of simulated files: true coil maps, complex64 (slices, coils, H, W)
+SENS_KEY = "sens_maps"
 
 _HEADER_TEMPLATE = """<?xml version="1.0" encoding="utf-8"?>
 <ismrmrdHeader xmlns="http://www.ismrm.org/ISMRMRD">

@@ -130,11 +130,10 @@ import torch
 from scipy import ndimage
 
 from .errors import ConfigError, DataError
+from .fastmri_h5 import SENS_KEY
 
 ArrayLike = Any  # numpy.ndarray or torch.Tensor
 
-#: HDF5 dataset holding the true coil sensitivities of simulated volumes, (slices, coils, H, W) complex64
-SENS_KEY = "sens_maps"
 #: default spectral threshold of the ``"eig"`` projector (share of a direction's energy that is measured)
 DEFAULT_TOL = 1e-3
 #: default CG iterations of the ``"cg"`` method

@@ -221,7 +221,13 @@ def validate(model: torch.nn.Module, data: SliceData, profile: Profile,
     return float(loss[0] / loss[1]), float(psnr.mean())
 
 
-def _set_threads(profile: Profile) -> None:
+def set_threads(profile: Profile) -> None:
+    """Set torch's intra-op threads from the profile (0 = all cores, split across local DDP ranks).
+
+    Float summation order, hence the last digits of every result, depends on the thread count, so
+    every entry point (training, unlearning, the notebooks' study) sets it the same way instead of
+    inheriting it from the environment (e.g. ``OMP_NUM_THREADS``).
+    """
     if profile.num_threads > 0:
         torch.set_num_threads(profile.num_threads)
         return
@@ -282,7 +288,7 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
             entry.create()
         distributed.barrier(info)
 
-    _set_threads(profile)
+    set_threads(profile)
     model = build_model(profile)
     if init_state is not None:
         model.load_state_dict(init_state)

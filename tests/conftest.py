@@ -8,14 +8,15 @@ roles retain / forget / val / test_brain / test_knee) with :mod:`mriunlearn.fast
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-# keep the shared 2-core machine usable while tests run
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# keep the shared 2-core machine usable while unit tests run. Not OMP_NUM_THREADS: an environment
+# variable would leak into the nbval notebook kernels started from this process.
+torch.set_num_threads(1)
 
 
 def _phantom(rng: np.random.Generator, n: int, organ: str) -> np.ndarray:

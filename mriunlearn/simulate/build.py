@@ -33,7 +33,7 @@ import pandas as pd
 from .. import paths
 from ..atomic import atomic_path, sha256_file
 from ..errors import ConfigError, ManifestError
-from ..fastmri_h5 import write_volume
+from ..fastmri_h5 import SENS_KEY, write_volume
 from ..manifest import file_row, load_manifest, write_manifest
 from . import brain, knee
 from .coils import noise_sigma, sample_coil_geometry, simulate_multicoil
@@ -41,7 +41,6 @@ from .coils import noise_sigma, sample_coil_geometry, simulate_multicoil
 #: bump when the generators change, so files built by an older generator are rebuilt
 SIM_VERSION = 1
 #: extra HDF5 dataset holding the true coil sensitivities, complex64 (slices, coils, H, W)
-SENS_KEY = "sens_maps"
 ORGAN_CODE: dict[str, int] = {"brain": 0, "knee": 1}
 ACQUISITION: dict[str, str] = {"brain": "AXT2", "knee": "CORPD_FBK"}
 FILE_STEM: dict[str, str] = {"brain": "file_brain_AXT2_sim", "knee": "file_knee_PD_sim"}

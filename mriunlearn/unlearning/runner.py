@@ -42,7 +42,7 @@ from ..manifest import Manifest
 from ..metrics import eval_data, evaluate, paper_table
 from ..model import build_model
 from ..profiles import Profile, get_profile
-from ..train import SAMPLING, TrainResult, resolve_manifest, state_hash, train_oracle, train_original
+from ..train import SAMPLING, TrainResult, resolve_manifest, set_threads, state_hash, train_oracle, train_original
 from . import get_method, run_method, validate_params
 from .base import UnlearnConfig, file_names, frozen_copy
 
@@ -214,6 +214,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             not take, a retain file outside the manifest's retain role.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    set_threads(profile)
     cls = get_method(method)
     params = validate_params(method, params)
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):

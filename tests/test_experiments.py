@@ -1,0 +1,86 @@
+"""The experiments layer the notebooks call, on the smoke profile (fresh run cache per session)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mriunlearn import experiments as ex
+from mriunlearn.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    st = ex.load_study("smoke", runs_dir=tmp_path_factory.mktemp("runs"))
+    st.progress = False
+    return st
+
+
+@pytest.mark.parametrize("bad", [[], "nl_ft", ["nl_ft", "nope"], '["nope"]', "[not json"])
+def test_check_choices_names_parameter_and_valid_values(bad):
+    with pytest.raises(ConfigError, match="METHODS"):
+        ex.check_choices("METHODS", bad, ["ft", "nl_ft"])
+
+
+def test_check_choices_accepts_json_list_text():
+    assert ex.check_choices("METHODS", '["ft"]', ["ft", "nl_ft"]) == ["ft"]
+
+
+@pytest.mark.parametrize("bad", [[], [1, 1], [-1], [True], ["a"], "42"])
+def test_check_seeds_rejects(bad):
+    with pytest.raises(ConfigError, match="SEEDS"):
+        ex.check_seeds(bad)
+
+
+@pytest.mark.parametrize("bad", [[0.0], [1.5], [math.nan], [True], []])
+def test_check_fractions_rejects(bad):
+    with pytest.raises(ConfigError, match="FRACTIONS"):
+        ex.check_fractions(bad)
+
+
+def test_unknown_profile_lists_valid_ones():
+    with pytest.raises(ConfigError, match="valid profiles: smoke, default, paper"):
+        ex.load_study("big")
+
+
+def test_shared_knowledge_has_the_three_models_and_paper_gaps(study):
+    table, gaps = ex.shared_knowledge(study)
+    assert set(table.model) == {"zero_filled", "oracle", "original"}
+    assert list(gaps.column) == ["BTA", "KTA", "UA"]
+    assert gaps["G − Ĝ (paper, dB)"].round(2).tolist() == [-0.29, 4.83, 5.39]
+    text = ex.shared_knowledge_verdict(table)
+    assert "Knee (KTA)" in text and "Brain (BTA)" in text
+
+
+def test_table1_pipeline_marks_closest_and_judges_claims(study):
+    results = ex.run_methods(study, ["ft", "nl_ft"], [42])
+    per_volume = ex.final_per_volume(study, results)
+    summary = ex.summary_table(per_volume, ["original", "oracle", "ft", "nl_ft"])
+    wide = ex.wide_table(summary)
+    assert list(wide.index) == ["original", "oracle", "ft", "nl_ft"]
+    # exactly one unlearning method is marked closest to the oracle in each column
+    for col in wide.columns:
+        assert sum(cell.endswith("*") for cell in wide[col]) == 1
+    claims = ex.judge_claims(summary, ["ft", "nl_ft"])
+    assert set(claims.reproduced) <= {"yes", "no"} and len(claims) >= 4
+    dyn = ex.dynamics(study, results)
+    assert set(dyn.epoch) == {0, 1}  # G, then the smoke profile's single unlearning epoch
+    radar = ex.radar_values(summary, ex.costs(study, results))
+    assert ((radar[["UA", "KTA", "BTA"]] >= 0) & (radar[["UA", "KTA", "BTA"]] <= 1)).all().all()
+    rec = ex.run_records(study, results)
+    assert rec["runs"]["nl_ft@seed42"]["retain_files"]  # the sampled subset is recorded
+
+
+def test_seed_intervals_with_two_seeds(study):
+    results = ex.run_methods(study, ["ft"], [42, 43])
+    summary = ex.summary_table(ex.final_per_volume(study, results), ["original", "oracle", "ft"])
+    ft = summary[summary.model == "ft"]
+    assert (ft.spread_kind == "ci95").all() and (ft.n_seeds == 2).all()
+
+
+def test_fraction_sweep_records_volumes_and_cost(study):
+    sweep, runs = ex.fraction_sweep(study, ["ft"], [0.25, 1.0], [42])
+    assert sweep.retain_volumes.tolist() == [1, 4]
+    assert sweep.slice_steps.iloc[1] > sweep.slice_steps.iloc[0]
+    assert ex.best_fraction(sweep, "ft", oracle_bta=0.0) in (0.25, 1.0)
