@@ -38,7 +38,7 @@ from mriunlearn.losses import recon_loss
 from mriunlearn.manifest import Manifest
 from mriunlearn.model import build_model
 from mriunlearn.profiles import Profile
-from mriunlearn.train import _set_threads, make_optimizer, train_step
+from mriunlearn.train import set_threads, make_optimizer, train_step
 
 from .common import interleave, machine_info, md_table, paired_ratios, summarize, verdict
 
@@ -193,7 +193,7 @@ def run(profile: Profile, manifest: Manifest, *, reps: int = 12, warmup: int = 1
     ``profile.num_threads`` or all cores).
     """
     if threads is None:
-        _set_threads(profile)
+        set_threads(profile)
     else:
         torch.set_num_threads(threads)
     threads = torch.get_num_threads()
