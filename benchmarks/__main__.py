@@ -31,9 +31,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", default="default", help="profile name (default: default)")
     p.add_argument("--manifest", default=None, help="manifest CSV (default: the profile's)")
     p.add_argument("--data-root", default=None, help="data root of --manifest")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads for every timed run (default 1: on this shared 2-core machine two "
-                        "OpenMP threads stall whenever another process runs; 0 = the engine's default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads for every timed run (default 0: what training uses, i.e. the "
+                        "profile's num_threads or all cores; run on an idle machine, since OpenMP threads "
+                        "stall whenever another process competes for the cores)")
     p.add_argument("--reps", type=int, default=10, help="interleaved repetitions of the throughput ablation")
     p.add_argument("--datapath-reps", type=int, default=6)
     p.add_argument("--precision-epochs", type=int, default=3,

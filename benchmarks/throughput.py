@@ -10,10 +10,13 @@ Rows (cumulative levers, all timed side by side in one process, interleaved batc
    slices (``B`` = the profile's batch size), fp32, NCHW;
 4. ``+ bf16 autocast``: bf16 autocast of the forward pass, fp32 master weights and loss;
 5. ``+ channels-last``: conv weights (hence activations) in channels-last memory format;
-6. ``engine (as shipped)``: exactly :func:`~mriunlearn.model.build_model`,
+6. ``+ complex forward``: the engine's :class:`~mriunlearn.varnet.VarNet` (same weights, native
+   complex FFTs and coil products instead of fastMRI's real-pair arithmetic); rows 1-5 run
+   ``fastmri.models.VarNet`` itself;
+7. ``engine (as shipped)``: exactly :func:`~mriunlearn.model.build_model`,
    :func:`~mriunlearn.train.make_optimizer` and :func:`~mriunlearn.train.train_step` with the
    profile as configured (should match the last lever row);
-7. ``engine, 1 thread`` (informational): row 6 with ``torch.set_num_threads(1)``.
+8. ``engine, 1 thread`` (informational): row 6 with ``torch.set_num_threads(1)``.
 
 Every row processes one batch worth of slices (``B``) per timing unit; rates are slices per second
 (wall clock), ratios are per-repetition paired ratios against the reference and against the row
@@ -29,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import fastmri.models
 import torch
 from fastmri.data import SliceDataset
 from fastmri.data.transforms import VarNetDataTransform, VarNetSample, center_crop_to_smallest
@@ -99,8 +103,15 @@ def reference_loader(profile: Profile, files: list[Path], workdir: Path) -> torc
                                        generator=torch.Generator().manual_seed(profile.seed))
 
 
-def _model(profile: Profile, channels_last: bool) -> torch.nn.Module:
+def _model(profile: Profile, channels_last: bool, fastmri_forward: bool = True) -> torch.nn.Module:
+    """The profile's VarNet with the engine's initial weights: ``fastmri.models.VarNet`` itself
+    (``fastmri_forward``) or the engine's :class:`~mriunlearn.varnet.VarNet` (complex forward)."""
     model = build_model(profile)
+    if fastmri_forward:
+        plain = fastmri.models.VarNet(num_cascades=profile.num_cascades, sens_chans=profile.sens_chans,
+                                      sens_pools=profile.sens_pools, chans=profile.chans, pools=profile.pools)
+        plain.load_state_dict(model.state_dict())
+        model = plain
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     return model.to(memory_format=fmt).train()
 
@@ -147,8 +158,10 @@ def make_units(profile: Profile, manifest: Manifest, workdir: Path, *, threads: 
 
     add("+ in-memory data", "engine SliceData (volumes read once), same loop", 1, "fp32", "NCHW", in_memory)
 
-    def engine_unit(prof: Profile, channels_last: bool | None, n_threads: int | None = None) -> Callable[[], int]:
-        model = build_model(prof).train() if channels_last is None else _model(prof, channels_last)
+    def engine_unit(prof: Profile, channels_last: bool | None, n_threads: int | None = None,
+                    fastmri_forward: bool = True) -> Callable[[], int]:
+        model = (build_model(prof).train() if channels_last is None
+                 else _model(prof, channels_last, fastmri_forward))
         opt = make_optimizer(model, prof)
         it = _endless(make_loader(data, prof, train=True), engine=True)
 
@@ -171,6 +184,8 @@ def make_units(profile: Profile, manifest: Manifest, workdir: Path, *, threads: 
         engine_unit(bf16, channels_last=False))
     add("+ channels-last", "conv weights/activations channels-last", bs, "bf16", "channels_last",
         engine_unit(bf16, channels_last=True))
+    add("+ complex forward", "mriunlearn.varnet.VarNet: same weights, native complex FFTs/products",
+        bs, "bf16", "channels_last", engine_unit(bf16, channels_last=True, fastmri_forward=False))
     shipped_fmt = "channels_last" if _is_channels_last(build_model(profile)) else "NCHW"
     add("engine (as shipped)", "build_model + make_optimizer + train_step, profile as is", bs,
         profile.precision, shipped_fmt, engine_unit(profile, channels_last=None))

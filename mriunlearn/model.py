@@ -1,4 +1,8 @@
-"""E2E-VarNet construction and forward passes (``fastmri.models.VarNet``)."""
+"""E2E-VarNet construction and forward passes.
+
+The model is :class:`mriunlearn.varnet.VarNet`: ``fastmri.models.VarNet`` with the same modules and
+weights and a faster complex-arithmetic forward (see that module).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import contextlib
 
 import torch
 from fastmri.data.transforms import VarNetSample, center_crop
-from fastmri.models import VarNet
 
 from .profiles import Profile
+from .varnet import VarNet
 
 
 def build_model(profile: Profile, seed: int | None = None) -> VarNet:
@@ -20,7 +24,8 @@ def build_model(profile: Profile, seed: int | None = None) -> VarNet:
     The 4-D convolution weights are stored channels-last (``torch.channels_last``), so the U-Nets'
     convolutions run on channels-last activations: a bf16 training step is ~15% faster on a CPU
     (oneDNN), fp32 inference is unchanged (``benchmarks/throughput.py`` measures it). Values,
-    parameter names and shapes are those of a plain ``VarNet``; only the strides differ.
+    parameter names and shapes are those of a plain ``fastmri.models.VarNet`` (the ``state_dict``
+    loads into one); only the strides and the forward's arithmetic differ.
     """
     seed = profile.seed if seed is None else seed
     with torch.random.fork_rng(devices=[]):

@@ -35,7 +35,8 @@ def test_throughput_ablation_rows_and_columns(smoke_profile, smoke_manifest, tmp
     sec = throughput.run(smoke_profile, smoke_manifest, reps=1, warmup=0, threads=1, workdir=tmp_path)
     names = [r["row"] for r in sec["rows"]]
     assert names == ["reference", "+ in-memory data", f"+ batch {smoke_profile.batch_size}",
-                     "+ bf16 autocast", "+ channels-last", "engine (as shipped)"]
+                     "+ bf16 autocast", "+ channels-last", "+ complex forward",
+                     "engine (as shipped)"]
     for row in sec["rows"]:
         assert set(throughput.COLUMNS) <= set(row)
         assert row["slices_per_s"] > 0

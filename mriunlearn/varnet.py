@@ -1,0 +1,149 @@
+"""E2E-VarNet with fastMRI's modules and weights, and a forward pass in native complex arithmetic.
+
+:class:`VarNet` *is* ``fastmri.models.VarNet`` (a subclass): the same sub-modules, parameter names,
+shapes and initialisation, so a ``state_dict`` moves freely between the two classes and a checkpoint
+of one loads into the other. Only ``forward`` differs, and only in how it computes:
+
+- fastMRI stores complex images as real tensors ``(..., 2)`` and multiplies them with
+  ``x[..., 0] * y[..., 0] - x[..., 1] * y[..., 1]`` etc. Every ``x[..., 0]`` is a ``select`` whose
+  backward allocates and zero-fills a full-size gradient, and every ``torch.stack`` copies; on a
+  2-core CPU this book-keeping costs about a quarter of a training step.
+- Here k-space and coil images stay complex (``torch.complex64``) from the first FFT to the final
+  root-sum-of-squares: coil expansion/reduction are complex multiplies, data consistency is one
+  ``torch.where``, the FFTs run directly on complex tensors. The U-Nets still see fastMRI's layout
+  (``torch.view_as_real`` is a free view), and run unchanged (``NormUnet`` and ``Unet`` are called
+  as they are).
+
+The maths is identical; results agree with ``fastmri.models.VarNet`` to float32 rounding (outputs and
+gradients, checked in ``tests/test_varnet.py``). Autocast never lowers complex ops or FFTs, so under
+bf16 autocast only the U-Net convolutions run in bf16, exactly as in fastMRI's forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from fastmri.data.transforms import batched_mask_center
+from fastmri.models import varnet as fastmri_varnet
+
+_IMAGE_DIMS = (-2, -1)
+
+
+def _checkerboard(h: int, w: int, like: torch.Tensor, offset: int = 0) -> torch.Tensor:
+    """Real ``(h, w)`` of ``(-1)^(i + j + offset)``, in the real dtype and device of ``like``."""
+    i = torch.arange(h, device=like.device).view(h, 1)
+    j = torch.arange(w, device=like.device).view(1, w)
+    return (1 - 2 * ((i + j + offset) % 2)).to(like.real.dtype)
+
+
+def _centred(x: torch.Tensor, transform: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """``fftshift(transform(ifftshift(x)))`` over the last two axes of complex ``(..., H, W)``.
+
+    For even ``N`` both shifts are a roll by ``N/2``, and a roll by ``N/2`` on one side of a DFT is a
+    ``(-1)^k`` modulation on the other, so per axis ``fftshift(F(ifftshift(x)))[k] =
+    (-1)^(k + N/2) F((-1)^n x)[k]``. The two rolls (four copies) become one multiplication by a fixed
+    checkerboard before and one after the transform. Odd sizes use the rolls.
+    """
+    h, w = x.shape[-2:]
+    if h % 2 or w % 2:
+        x = torch.fft.ifftshift(x, dim=_IMAGE_DIMS)
+        return torch.fft.fftshift(transform(x, dim=_IMAGE_DIMS, norm="ortho"), dim=_IMAGE_DIMS)
+    before = _checkerboard(h, w, x)
+    after = _checkerboard(h, w, x, offset=h // 2 + w // 2)
+    return transform(x * before, dim=_IMAGE_DIMS, norm="ortho") * after
+
+
+def fft2c(x: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 2-D FFT of complex ``(..., H, W)`` (``fastmri.fft2c`` without the ``(..., 2)``)."""
+    return _centred(x, torch.fft.fftn)
+
+
+def ifft2c(x: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 2-D inverse FFT of complex ``(..., H, W)`` (``fastmri.ifft2c``)."""
+    return _centred(x, torch.fft.ifftn)
+
+
+def abs_sq(x: torch.Tensor) -> torch.Tensor:
+    """``|x|^2`` of a complex tensor, as a real tensor of the same shape."""
+    return torch.view_as_real(x).square().sum(dim=-1)
+
+
+def norm_unet(model: fastmri_varnet.NormUnet, x: torch.Tensor) -> torch.Tensor:
+    """Apply fastMRI's ``NormUnet`` to complex ``(B, 1, H, W)``; returns complex ``(B, 1, H, W)``."""
+    return torch.view_as_complex(model(torch.view_as_real(x)))
+
+
+def sensitivity_maps(sens_net: fastmri_varnet.SensitivityModel, masked_kspace: torch.Tensor,
+                     mask: torch.Tensor, num_low_frequencies: int | torch.Tensor | None) -> torch.Tensor:
+    """``SensitivityModel.forward`` in complex form.
+
+    Args:
+        sens_net: the VarNet's sensitivity model.
+        masked_kspace: real ``(B, C, H, W, 2)`` (fastMRI layout).
+        mask: ``(B, 1, 1, W, 1)``; num_low_frequencies: as for fastMRI.
+
+    Returns:
+        complex ``(B, C, H, W)`` coil maps with unit root-sum-of-squares over ``C``.
+    """
+    if sens_net.mask_center:
+        pad, num_low = sens_net.get_pad_and_num_low_freqs(mask, num_low_frequencies)
+        masked_kspace = batched_mask_center(masked_kspace, pad, pad + num_low)
+    images = ifft2c(torch.view_as_complex(masked_kspace))              # (B, C, H, W)
+    b, c, h, w = images.shape
+    maps = norm_unet(sens_net.norm_unet, images.reshape(b * c, 1, h, w)).reshape(b, c, h, w)
+    return maps / abs_sq(maps).sum(dim=1, keepdim=True).sqrt()
+
+
+def cascade(block: fastmri_varnet.VarNetBlock, kspace: torch.Tensor, ref_kspace: torch.Tensor,
+            mask: torch.Tensor, sens_maps: torch.Tensor) -> torch.Tensor:
+    """``VarNetBlock.forward`` in complex form: soft data consistency minus the U-Net's k-space term.
+
+    Args:
+        block: one cascade of the VarNet.
+        kspace, ref_kspace, sens_maps: complex ``(B, C, H, W)``.
+        mask: bool ``(B, 1, 1, W)``.
+
+    Returns:
+        complex ``(B, C, H, W)``, the cascade's new k-space estimate.
+    """
+    soft_dc = torch.where(mask, kspace - ref_kspace, 0) * block.dc_weight
+    image = (ifft2c(kspace) * sens_maps.conj()).sum(dim=1, keepdim=True)   # sens_reduce
+    model_term = fft2c(norm_unet(block.model, image) * sens_maps)           # sens_expand
+    return kspace - soft_dc - model_term
+
+
+class VarNet(fastmri_varnet.VarNet):
+    """``fastmri.models.VarNet`` with the complex-arithmetic forward described in the module docstring.
+
+    Constructor arguments, sub-modules and ``state_dict`` are those of ``fastmri.models.VarNet``.
+    """
+
+    def forward(self, masked_kspace: torch.Tensor, mask: torch.Tensor,
+                num_low_frequencies: int | torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstruct.
+
+        Args:
+            masked_kspace: real ``(B, C, H, W, 2)`` undersampled multi-coil k-space.
+            mask: ``(B, 1, 1, W, 1)`` sampling mask (bool or 0/1).
+            num_low_frequencies: fully sampled centre lines (``None``/0: read from ``mask``).
+
+        Returns:
+            real ``(B, H, W)`` root-sum-of-squares magnitude image.
+        """
+        if masked_kspace.shape[-1] != 2:
+            raise ValueError(f"masked_kspace must end in a real/imaginary axis of 2, got shape "
+                             f"{tuple(masked_kspace.shape)}")
+        sens_maps = self.sens_net_complex(masked_kspace, mask, num_low_frequencies)
+        ref = torch.view_as_complex(masked_kspace.contiguous())
+        mask_c = mask[..., 0].bool()
+        kspace = ref
+        for block in self.cascades:
+            kspace = cascade(block, kspace, ref, mask_c, sens_maps)
+        return abs_sq(ifft2c(kspace)).sum(dim=1).sqrt()
+
+    def sens_net_complex(self, masked_kspace: torch.Tensor, mask: torch.Tensor,
+                         num_low_frequencies: int | torch.Tensor | None = None) -> torch.Tensor:
+        """The estimated coil maps as complex ``(B, C, H, W)`` (see :func:`sensitivity_maps`)."""
+        return sensitivity_maps(self.sens_net, masked_kspace.contiguous(), mask,
+                                num_low_frequencies)
