@@ -9,7 +9,8 @@ Layout: ``<root>/<kind>/<key>/`` with
 - ``DONE``: written last; only an entry with ``DONE`` counts as finished.
 
 A half-written entry (no ``DONE``) is never taken for a finished one; training resumes from its
-checkpoint. The key is ``sha256(kind, config, manifest hash, seed)``; the cache is generic so the
+checkpoint. The key is ``sha256(kind, config, manifest hash, seed, NUMERICS_VERSION)``; the cache is
+generic so the
 unlearning runner stores its runs the same way (``RunCache.run(kind, config, manifest_hash, seed,
 build_fn)``).
 """
@@ -33,6 +34,11 @@ from .checkpoint import canonical_config
 from .errors import CheckpointError
 
 DONE = "DONE"
+#: Version of the engine's numerics, part of every key: bump it in any change that alters what a run
+#: computes for the same config (model forward, loss, masks, data path, optimiser), so an existing
+#: ``runs/`` folder retrains instead of silently serving models made by the old code.
+#: 2: complex-arithmetic VarNet forward (``mriunlearn.varnet``).
+NUMERICS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class CacheEntry:
     def identity(self) -> dict[str, Any]:
         """What the key hashes (also what checkpoints of this entry must have been written for)."""
         return {"kind": self.kind, "config": self.config, "manifest_hash": self.manifest_hash,
-                "seed": self.seed}
+                "seed": self.seed, "numerics": NUMERICS_VERSION}
 
     def is_done(self) -> bool:
         return (self.path / DONE).exists()
@@ -141,8 +147,10 @@ class RunCache:
 
     @staticmethod
     def key(kind: str, config: dict[str, Any], manifest_hash: str, seed: int) -> str:
-        """24 hex digits of ``sha256`` over the canonical JSON of (kind, config, manifest, seed)."""
-        ident = {"kind": kind, "config": config, "manifest_hash": manifest_hash, "seed": int(seed)}
+        """24 hex digits of ``sha256`` over the canonical JSON of (kind, config, manifest, seed,
+        :data:`NUMERICS_VERSION`)."""
+        ident = {"kind": kind, "config": config, "manifest_hash": manifest_hash, "seed": int(seed),
+                 "numerics": NUMERICS_VERSION}
         return sha256_text(canonical_config(ident))[:24]
 
     def entry(self, kind: str, config: dict[str, Any], manifest_hash: str, seed: int) -> CacheEntry:

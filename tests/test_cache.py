@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -41,6 +43,18 @@ def test_key_depends_on_config_manifest_and_seed(tmp_path):
     assert base == cache.key("train", {"a": 1}, "m1", 42)
     assert len({base, cache.key("train", {"a": 2}, "m1", 42), cache.key("train", {"a": 1}, "m2", 42),
                 cache.key("train", {"a": 1}, "m1", 43), cache.key("unlearn", {"a": 1}, "m1", 42)}) == 5
+
+
+def test_key_changes_with_numerics_version(tmp_path, monkeypatch):
+    """A runs/ folder made by code with other numerics is not served as a cache hit."""
+    from mriunlearn import cache as cache_mod
+
+    cache = RunCache(tmp_path)
+    entry, _ = cache.run("train", {"a": 1}, "m1", 42, lambda e: None)
+    assert json.loads(entry.config_path.read_text())["numerics"] == cache_mod.NUMERICS_VERSION
+    monkeypatch.setattr(cache_mod, "NUMERICS_VERSION", cache_mod.NUMERICS_VERSION + 1)
+    newer = cache.entry("train", {"a": 1}, "m1", 42)
+    assert newer.key != entry.key and not newer.is_done()
 
 
 def test_generic_run_builds_once(tmp_path):
