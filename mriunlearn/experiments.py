@@ -91,6 +91,15 @@ def check_fractions(fractions: Sequence[Any]) -> list[float]:
     return [float(f) for f in fractions]
 
 
+def check_noise_scales(scales: Sequence[Any]) -> list[float]:
+    """Validate noisy-label scales λ: finite numbers >= 0 (0 = the same schedule without noise)."""
+    scales = _nonempty_list("NOISE_SCALES", scales, "numbers >= 0")
+    for x in scales:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
+            raise ConfigError(f"NOISE_SCALES: {x!r} is not a finite number >= 0 (λ in target units, e.g. 1e-5)")
+    return [float(x) for x in scales]
+
+
 def cached_table(entry: CacheEntry | None, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     """A derived table stored as ``<name>.csv`` in a finished cache entry: computed once, read after.
 
@@ -452,11 +461,15 @@ def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[flo
             for f in fractions:
                 r = study.unlearn(m, s, f)
                 runs[(m, f, s)] = r
-                means = paper_table(r.final, by=[], metrics=("psnr",)).set_index("column")["mean"]
-                rows.append({"method": m, "fraction": f, "seed": s, **{c: float(means[c]) for c in PAPER_COLUMNS.values()},
-                             "wall_time_s": r.wall_time_s, "slice_steps": r.slice_steps,
-                             "retain_volumes": len(r.retain_files)})
+                rows.append({"method": m, "fraction": f, "seed": s, **_run_row(r)})
     return pd.DataFrame(rows), runs
+
+
+def _run_row(result: Any) -> dict[str, Any]:
+    """BTA/KTA/UA PSNR means of one unlearning run, its wall time, slice-steps and retain volumes."""
+    means = paper_table(result.final, by=[], metrics=("psnr",)).set_index("column")["mean"]
+    return {**{c: float(means[c]) for c in PAPER_COLUMNS.values()}, "wall_time_s": result.wall_time_s,
+            "slice_steps": result.slice_steps, "retain_volumes": len(result.retain_files)}
 
 
 def best_fraction(sweep: pd.DataFrame, method: str, oracle_bta: float) -> float:
@@ -698,6 +711,103 @@ def fraction_verdict(sweep: pd.DataFrame, oracle_summary: pd.DataFrame) -> str:
         interior = top not in (float(g.index.min()), float(g.index.max()))
         lines.append(f"{m}: BTA closest to the oracle at {best:.0%} ({g.BTA[best]:.2f} dB); highest BTA at {top:.0%} "
                      f"({g.BTA[top]:.2f} dB) -> {'an intermediate fraction is best, as the paper reports for NL-FT' if interior else 'no intermediate optimum on this data'}.")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook 03: how large must the noisy labels be?
+
+#: the methods whose forget term is a noisy label (their ``noise_std`` is λ)
+NOISE_METHODS: tuple[str, ...] = ("nl", "nl_ft")
+
+
+def target_scale(study: Study, role: str = "forget") -> float:
+    """The median over ``role``'s volumes of the target maximum (the fastMRI ``max`` attribute), in
+    target units: the yardstick that makes an absolute λ comparable across datasets."""
+    from .fastmri_h5 import inspect_volume
+
+    maxima = [float(inspect_volume(f).attrs["max"]) for f in study.manifest.files(role)]
+    if not maxima:
+        raise ConfigError(f"role {role!r} has no volumes; cannot measure the target scale")
+    return float(np.median(maxima))
+
+
+def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float],
+                seeds: Sequence[int]) -> tuple[pd.DataFrame, dict[tuple[str, float, int], Any]]:
+    """Every noisy-label method × λ × seed, at the profile's budget and retain fraction.
+
+    Returns:
+        ``(table, runs)``: per (method, λ, seed) the BTA/KTA/UA PSNR means, ``noise_rel`` (λ over
+        :func:`target_scale`), ``gap`` (mean absolute PSNR gap to Ĝ over BTA, KTA, UA), wall time,
+        slice-steps, retain volumes; and the runs themselves.
+
+    Raises:
+        ConfigError: a method without a noise scale, or a negative or non-numeric λ.
+    """
+    methods = check_choices("NOISE_METHODS", methods, NOISE_METHODS)
+    scales = check_noise_scales(scales)
+    scale = target_scale(study)
+    oracle = _column_means(study.per_volume("oracle"))
+    runs: dict[tuple[str, float, int], Any] = {}
+    rows = []
+    for s in seeds:
+        for m in methods:
+            for lam in scales:
+                r = study.unlearn(m, s, params={"noise_std": lam})
+                runs[(m, lam, s)] = r
+                row = _run_row(r)
+                rows.append({"method": m, "noise_std": lam, "noise_rel": lam / scale, "seed": s, **row,
+                             "gap": _mean_gap(row, oracle)})
+    return pd.DataFrame(rows), runs
+
+
+def _column_means(per_volume: pd.DataFrame) -> dict[str, float]:
+    """``{BTA, KTA, UA: mean PSNR over volumes}`` of one model's per-volume metrics."""
+    means = paper_table(per_volume, by=[], metrics=("psnr",)).set_index("column")["mean"]
+    return {c: float(means[c]) for c in PAPER_COLUMNS.values()}
+
+
+def _mean_gap(means: Mapping[str, float], oracle: Mapping[str, float]) -> float:
+    """Mean absolute PSNR difference to the oracle over BTA, KTA and UA (0 = Ĝ's numbers)."""
+    return float(np.mean([abs(means[c] - oracle[c]) for c in PAPER_COLUMNS.values()]))
+
+
+def reference_gaps(study: Study) -> pd.DataFrame:
+    """G and Ĝ as rows of the noise-sweep table's columns (``BTA, KTA, UA, gap``)."""
+    oracle = _column_means(study.per_volume("oracle"))
+    rows = []
+    for name in ("original", "oracle"):
+        means = oracle if name == "oracle" else _column_means(study.per_volume(name))
+        rows.append({"model": name, **means, "gap": _mean_gap(means, oracle)})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def noise_table(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The sweep per (method, λ): λ relative to the target peak, BTA/KTA/UA, gap to Ĝ (seed means)."""
+    cols = ["noise_rel", "BTA", "KTA", "UA", "gap"]
+    return sweep.groupby(["method", "noise_std"], sort=False)[cols].mean()
+
+
+def noise_verdict(sweep: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5) -> str:
+    """Per method: does any λ bring it nearer Ĝ than G is (mean |gap|), and does the paper's λ?"""
+    g_gap = float(refs.loc["original", "gap"])
+    lines = [f"G's mean |gap| to the oracle over BTA/KTA/UA: {g_gap:.2f} dB "
+             f"(UA: G {refs.loc['original', 'UA']:.2f}, oracle {refs.loc['oracle', 'UA']:.2f} dB)."]
+    t = noise_table(sweep).reset_index()
+    for m in dict.fromkeys(sweep.method):
+        g = t[t.method == m].set_index("noise_std")
+        best = float(g.gap.idxmin())
+        b = g.loc[best]
+        moves = b.gap < g_gap
+        line = (f"{m}: closest to the oracle at λ = {best:g} ({b.noise_rel:.2g} x the target peak): gap "
+                f"{b.gap:.2f} dB, UA {b.UA:.2f}, KTA {b.KTA:.2f}, BTA {b.BTA:.2f} -> "
+                + ("moves toward the oracle (smaller gap than G)." if moves
+                   else "never nearer the oracle than G on this data."))
+        if paper_lambda in g.index:
+            p = g.loc[paper_lambda]
+            line += (f" At the paper's λ = {paper_lambda:g} ({p.noise_rel:.2g} x the peak): gap {p.gap:.2f} dB, "
+                     f"UA {p.UA:.2f} dB ({'nearer' if p.gap < g_gap else 'not nearer'} than G).")
+        lines.append(line)
     return "\n".join(lines)
 
 

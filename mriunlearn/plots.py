@@ -350,3 +350,45 @@ def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt
             ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def noise_figure(sweep: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5) -> plt.Figure:
+    """BTA, KTA, UA and the mean |gap| to Ĝ against the noisy-label scale λ, one line per method.
+
+    Args:
+        sweep: :func:`mriunlearn.experiments.noise_sweep`'s table (``noise_std``, ``noise_rel``,
+            ``BTA``, ``KTA``, ``UA``, ``gap``; several seeds are averaged).
+        refs: :func:`mriunlearn.experiments.reference_gaps` (rows ``original`` and ``oracle``),
+            drawn as horizontal lines.
+
+    The x axis is λ relative to the forget targets' peak (log scale); λ = 0 (the same schedule
+    without noise) sits at the left edge, and the paper's λ is marked.
+    """
+    t = sweep.groupby(["method", "noise_std"], sort=False)[["noise_rel", "BTA", "KTA", "UA", "gap"]].mean().reset_index()
+    nonzero = t.noise_rel[t.noise_rel > 0]
+    zero_x = float(nonzero.min()) / 4 if len(nonzero) else 1.0
+    per_unit = float((t.noise_rel / t.noise_std).dropna().iloc[0]) if (t.noise_std > 0).any() else None
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    panels = [("BTA", "BTA PSNR (dB)"), ("KTA", "KTA PSNR (dB)"), ("UA", "UA PSNR (dB): forget set"),
+              ("gap", "mean |gap| to Ĝ (dB)")]
+    for ax, (col, ylabel) in zip(axes, panels):
+        for m in dict.fromkeys(t.method):
+            g = t[t.method == m].sort_values("noise_std")
+            x = np.where(g.noise_rel > 0, g.noise_rel, zero_x)
+            ax.plot(x, g[col], marker="o", color=METHOD_COLOURS.get(m), label=label(m))
+        for name, ls in (("original", ":"), ("oracle", "--")):
+            ax.axhline(refs.loc[name, col], ls=ls, lw=1.2, color=METHOD_COLOURS[name], label=label(name))
+        if per_unit is not None:
+            ax.axvline(paper_lambda * per_unit, color="#999999", lw=0.8)
+            ax.annotate("paper λ", (paper_lambda * per_unit, 1), xycoords=("data", "axes fraction"),
+                        xytext=(2, -10), textcoords="offset points", fontsize=7, color="#666666")
+        ax.set_xscale("log")
+        ticks = [zero_x, *sorted(set(nonzero.round(12)))]
+        ax.set_xticks(ticks, ["0", *[f"{v:.2g}" for v in ticks[1:]]], fontsize=7)
+        ax.minorticks_off()
+        ax.set(xlabel="λ / forget-target peak", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("Noisy labels: how large must λ be before the forget set is forgotten?", fontsize=11)
+    fig.tight_layout()
+    return fig
