@@ -691,12 +691,13 @@ def compare_fractions_with_paper(sweep: pd.DataFrame) -> pd.DataFrame:
     return out.set_index(["method", "fraction"])[["BTA ours", "BTA paper", "KTA ours", "KTA paper"]]
 
 
-def sweep_records(study: Study, runs: Mapping[tuple[str, float, int], Any]) -> dict[str, Any]:
-    """Like :func:`run_records` for the fraction sweep (retain files drawn per run)."""
+def sweep_records(study: Study, runs: Mapping[tuple[str, float, int], Any], swept: str = "fraction") -> dict[str, Any]:
+    """Like :func:`run_records` for a sweep keyed ``(method, value, seed)``: per run the swept value
+    (named ``swept``: ``"fraction"``, ``"noise_std"``), the retain files drawn and the cache key."""
     rec = study_record(study)
-    rec["runs"] = {f"{m}@{f:g}@seed{s}": {"method": m, "fraction": f, "seed": s, "retain_files": list(r.retain_files),
+    rec["runs"] = {f"{m}@{v:g}@seed{s}": {"method": m, swept: v, "seed": s, "retain_files": list(r.retain_files),
                                            "cache_key": getattr(_run_entry(r), "key", None)}
-                   for (m, f, s), r in runs.items()}
+                   for (m, v, s), r in runs.items()}
     return rec
 
 
@@ -747,7 +748,7 @@ def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float],
     methods = check_choices("NOISE_METHODS", methods, NOISE_METHODS)
     scales = check_noise_scales(scales)
     scale = target_scale(study)
-    oracle = _column_means(study.per_volume("oracle"))
+    oracle = column_means(study.per_volume("oracle"))
     runs: dict[tuple[str, float, int], Any] = {}
     rows = []
     for s in seeds:
@@ -757,28 +758,28 @@ def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float],
                 runs[(m, lam, s)] = r
                 row = _run_row(r)
                 rows.append({"method": m, "noise_std": lam, "noise_rel": lam / scale, "seed": s, **row,
-                             "gap": _mean_gap(row, oracle)})
+                             "gap": mean_gap(row, oracle)})
     return pd.DataFrame(rows), runs
 
 
-def _column_means(per_volume: pd.DataFrame) -> dict[str, float]:
+def column_means(per_volume: pd.DataFrame) -> dict[str, float]:
     """``{BTA, KTA, UA: mean PSNR over volumes}`` of one model's per-volume metrics."""
     means = paper_table(per_volume, by=[], metrics=("psnr",)).set_index("column")["mean"]
     return {c: float(means[c]) for c in PAPER_COLUMNS.values()}
 
 
-def _mean_gap(means: Mapping[str, float], oracle: Mapping[str, float]) -> float:
+def mean_gap(means: Mapping[str, float], oracle: Mapping[str, float]) -> float:
     """Mean absolute PSNR difference to the oracle over BTA, KTA and UA (0 = Ĝ's numbers)."""
     return float(np.mean([abs(means[c] - oracle[c]) for c in PAPER_COLUMNS.values()]))
 
 
 def reference_gaps(study: Study) -> pd.DataFrame:
     """G and Ĝ as rows of the noise-sweep table's columns (``BTA, KTA, UA, gap``)."""
-    oracle = _column_means(study.per_volume("oracle"))
+    oracle = column_means(study.per_volume("oracle"))
     rows = []
     for name in ("original", "oracle"):
-        means = oracle if name == "oracle" else _column_means(study.per_volume(name))
-        rows.append({"model": name, **means, "gap": _mean_gap(means, oracle)})
+        means = oracle if name == "oracle" else column_means(study.per_volume(name))
+        rows.append({"model": name, **means, "gap": mean_gap(means, oracle)})
     return pd.DataFrame(rows).set_index("model")
 
 

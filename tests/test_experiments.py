@@ -39,6 +39,12 @@ def test_check_fractions_rejects(bad):
         ex.check_fractions(bad)
 
 
+@pytest.mark.parametrize("bad", [[-1e-5], [math.inf], [True], ["1e-5"], []])
+def test_check_noise_scales_rejects(bad):
+    with pytest.raises(ConfigError, match="NOISE_SCALES"):
+        ex.check_noise_scales(bad)
+
+
 def test_unknown_profile_lists_valid_ones():
     with pytest.raises(ConfigError, match="valid profiles: smoke, default, paper"):
         ex.load_study("big")
@@ -84,3 +90,28 @@ def test_fraction_sweep_records_volumes_and_cost(study):
     assert sweep.retain_volumes.tolist() == [1, 4]
     assert sweep.slice_steps.iloc[1] > sweep.slice_steps.iloc[0]
     assert ex.best_fraction(sweep, "ft", oracle_bta=0.0) in (0.25, 1.0)
+
+
+def test_noise_sweep_table_gaps_and_figure(study):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mriunlearn import plots
+
+    with pytest.raises(ConfigError, match="NOISE_METHODS"):
+        ex.noise_sweep(study, ["ft"], [1e-5], [42])
+    peak = ex.target_scale(study)
+    assert 0 < peak < 1
+    sweep, runs = ex.noise_sweep(study, ["nl_ft"], [0.0, 2 * peak], [42])
+    assert sorted(runs) == [("nl_ft", 0.0, 42), ("nl_ft", 2 * peak, 42)]
+    assert sweep.noise_rel.tolist() == pytest.approx([0.0, 2.0])
+    assert runs[("nl_ft", 2 * peak, 42)].config["params"]["noise_std"] == 2 * peak
+    refs = ex.reference_gaps(study)
+    assert refs.loc["oracle", "gap"] == 0.0 and refs.loc["original", "gap"] > 0
+    for _, row in sweep.iterrows():  # gap = mean |PSNR - oracle| over the three columns
+        want = sum(abs(row[c] - refs.loc["oracle", c]) for c in ("BTA", "KTA", "UA")) / 3
+        assert row.gap == pytest.approx(want)
+    verdict = ex.noise_verdict(sweep, refs)
+    assert "nl_ft: closest to the oracle at" in verdict and "G's mean |gap|" in verdict
+    fig = plots.noise_figure(sweep, refs)
+    assert len(fig.axes) == 4 and [a.get_xticklabels()[0].get_text() for a in fig.axes] == ["0"] * 4

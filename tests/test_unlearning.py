@@ -9,13 +9,17 @@ therefore chosen to hold in that regime and say what they check:
 - GA alone lowers the retain (brain test) PSNR (fresh Adam, lr 1e-2, so that one epoch is visible);
 - FT alone leaves the forget-set PSNR within 1 dB of G's;
 - NL-FT: its forget term is exactly J(x_f, y_f + λ·ε) with seeded noise (both variants) and its
-  update differs from the noise-free run. "NL-FT moves toward Ĝ" is *not* asserted: on the smoke
-  profile G and Ĝ are both barely better than zero-filled and any supervised step raises every PSNR
-  (measured: NL-FT vs λ = 0 UA differences of ±0.2 dB, sign changing with the seed).
+  update differs from the noise-free run.
+- NL-FT moves toward Ĝ: checked in a regime where there is something to forget. The 2-epoch smoke G
+  has not learned D_f (G and Ĝ score alike on it), so that test trains its own G and Ĝ on the smoke
+  data for 30 epochs at lr 3e-3 (~10 s): G then scores ~2.8 dB higher than Ĝ on D_f. λ is set
+  relative to the targets' peak: the paper's absolute λ = 1e-5 is ~2% of the peak on this data and
+  measurably does nothing in a short run (notebook 03's noise sweep); λ = 1 x peak does.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,8 +142,8 @@ def test_ft_keeps_forget_psnr_near_g(G, smoke_profile, smoke_manifest, cache):
 
 def test_nl_ft_forget_term_uses_seeded_noisy_targets(G, smoke_profile, smoke_manifest):
     """NL-FT's forget term is J(x_f, y_f + λ·ε), ε ~ N(0, I) (paper) or |N(0, I)| (code), drawn
-    from the run seed; the retain term is plain FT. (Whether NL-FT lands nearer Ĝ than FT cannot be
-    seen on the smoke profile, whose G is barely better than zero-filled: checked on ``default``.)"""
+    from the run seed; the retain term is plain FT. (Whether it lands nearer Ĝ:
+    :func:`test_nl_ft_moves_toward_oracle`.)"""
     import copy
 
     from mriunlearn.dataset import SliceData, collate
@@ -167,6 +171,38 @@ def test_nl_ft_forget_term_uses_seeded_noisy_targets(G, smoke_profile, smoke_man
     clean_run = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", params={"noise_std": 0.0}, **kw)
     assert not _same(noisy.model, clean_run.model)
     assert noisy.slice_steps == clean_run.slice_steps
+
+
+@pytest.fixture(scope="module")
+def learned(smoke_profile, smoke_manifest, cache):
+    """(profile, G, Ĝ) trained long enough on the smoke data that G has learned D_f and Ĝ has not."""
+    from mriunlearn.train import train_oracle
+
+    prof = smoke_profile.replace(epochs=30, lr=3e-3)
+    return (prof, train_original(prof, smoke_manifest, cache=cache, progress=False),
+            train_oracle(prof, smoke_manifest, cache=cache, progress=False))
+
+
+def test_nl_ft_moves_toward_oracle(learned, smoke_manifest):
+    """With λ at the scale of the targets, NL-FT lowers the forget-set PSNR below G's and below the
+    same schedule without noise, and lands nearer Ĝ than G is (mean |PSNR gap| over BTA, KTA, UA).
+    Three unlearning seeds, each compared with its own noise-free twin (same retain draw, same order)."""
+    from mriunlearn.experiments import column_means, mean_gap
+    from mriunlearn.metrics import evaluate_run
+
+    prof, G, oracle = learned
+    roles = ["test_brain", "test_knee", "forget"]
+    g, o = column_means(evaluate_run(G, smoke_manifest, roles)), column_means(evaluate_run(oracle, smoke_manifest, roles))
+    assert g["UA"] - o["UA"] > 1.0, (g, o)  # the premise: G remembers D_f, Ĝ never saw it
+    peak = float(np.median([inspect_volume(f).attrs["max"] for f in smoke_manifest.files("forget")]))
+    for seed in (0, 1, 2):
+        kw = dict(cache=False, progress=False, original=G, epochs=5, eval_every_epoch=False, seed=seed)
+        noisy = column_means(run_unlearning(prof, smoke_manifest, "nl_ft", params={"noise_std": peak}, **kw).final)
+        clean = column_means(run_unlearning(prof, smoke_manifest, "nl_ft", params={"noise_std": 0.0}, **kw).final)
+        assert noisy["UA"] < g["UA"] - 0.1, (seed, noisy, g)
+        assert noisy["UA"] < clean["UA"] - 0.1, (seed, noisy, clean)
+        assert mean_gap(noisy, o) < mean_gap(g, o) - 0.05, (seed, noisy, g, o)
+        assert mean_gap(noisy, o) < mean_gap(clean, o), (seed, noisy, clean, o)
 
 
 # ---- determinism, caching, retain subsets ------------------------------------------------------

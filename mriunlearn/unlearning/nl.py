@@ -5,11 +5,15 @@ Variants (recorded in every result): ``variant="paper"`` (default) draws ``ε ~ 
 (zero mean); ``variant="code"`` draws ``ε ~ |N(0, I)|`` (always positive), as the authors' code does.
 The noise is drawn from the run's seed, so a run replays exactly.
 
-Scale: λ = 1e-5 is absolute, in the units of the target. fastMRI brain multicoil RSS targets have
-maxima of about 1e-4..1e-3, so λ = 1e-5 is noise of ~1-10% of the peak (and far more than that
-relative to the dark background): large, not a small perturbation. The embedded simulated data
-(:mod:`mriunlearn.simulate`) is written on a similar intensity scale, so the same λ has a similar
-effect here; on data of another scale λ must be rescaled.
+Scale: λ = 1e-5 is absolute, in the units of the target. fastMRI multicoil RSS targets have maxima
+of about 1e-4..1e-3, so λ = 1e-5 is noise of ~1-10% of the peak. The embedded simulated data
+(:mod:`mriunlearn.simulate`) is on a similar scale: its forget targets peak at ~5.5e-4, so λ = 1e-5
+is ~2% of the peak. Measured there (notebook 03's noise sweep, 2 unlearning epochs from G's Adam
+state), that changes nothing: NL-FT at λ = 1e-5 scores as the noise-free schedule does, and it
+starts to forget only from λ ≈ 0.2x the peak (closest to the oracle at ~0.5x). Adam normalises
+gradient magnitudes, so how far a run moves depends on its number of steps as much as on λ: the paper
+took ~2,700 batch-1 steps per run, the default profile 6 batch-8 steps. Use
+:func:`mriunlearn.experiments.target_scale` to put λ on a dataset's scale.
 """
 
 from __future__ import annotations
