@@ -37,8 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "stall whenever another process competes for the cores)")
     p.add_argument("--reps", type=int, default=10, help="interleaved repetitions of the throughput ablation")
     p.add_argument("--datapath-reps", type=int, default=6)
-    p.add_argument("--precision-epochs", type=int, default=3,
-                   help="epochs of the bf16-vs-fp32 runs (reduced from the profile's to stay short)")
+    p.add_argument("--precision-epochs", type=int, default=None,
+                   help="epochs of the bf16-vs-fp32 runs (default: the profile's)")
     p.add_argument("--runs", default=str(DEFAULT_RUNS),
                    help=f"run cache for G and the oracle (default {DEFAULT_RUNS}; 'repo' = the repository's runs/)")
     p.add_argument("--methods", default=None, help="comma-separated unlearning methods (default: all)")

@@ -52,8 +52,12 @@ def test_datapath_and_precision_sections(smoke_profile, smoke_manifest):
     assert dp["rows"][0]["slices_per_unit"] == smoke_manifest.num_slices("retain")
     assert dp["ratio"]["median"] > 0 and "target >= 10x" in dp["check"]
     pr = precision.run(smoke_profile, smoke_manifest, epochs=1)
-    assert [r["precision"] for r in pr["rows"]] == ["fp32", "bf16", "bf16 (eval)"]
+    assert [r["precision"] for r in pr["rows"]] == ["fp32", "bf16", "fp32", "bf16 (eval)"]
+    seed = smoke_profile.seed
+    assert [r["seed"] for r in pr["rows"]] == [seed, seed, seed + 1, seed]
     assert pr["diff_db"] == pytest.approx(pr["rows"][1]["val_psnr_db"] - pr["rows"][0]["val_psnr_db"])
+    assert pr["seed_diff_db"] == pytest.approx(pr["rows"][2]["val_psnr_db"] - pr["rows"][0]["val_psnr_db"])
+    assert pr["epochs"] == 1 and "yardstick" in pr["check"]
     assert all(set(precision.COLUMNS) <= set(r) for r in pr["rows"])
 
 
