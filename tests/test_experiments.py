@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from mriunlearn import experiments as ex
@@ -57,6 +58,28 @@ def test_shared_knowledge_has_the_three_models_and_paper_gaps(study):
     assert gaps["G − Ĝ (paper, dB)"].round(2).tolist() == [-0.29, 4.83, 5.39]
     text = ex.shared_knowledge_verdict(table)
     assert "Knee (KTA)" in text and "Brain (BTA)" in text
+    pv = pd.concat([study.per_volume(w) for w in ("oracle", "original")], ignore_index=True)
+    assert "paired 95% interval" in ex.shared_knowledge_verdict(table, pv)
+
+
+def _two_models(diffs, base=30.0):
+    """Per-volume BTA rows of G ('original') and Ĝ ('oracle') with the given G − Ĝ per volume."""
+    rows = []
+    for i, d in enumerate(diffs):
+        rows += [{"file": f"v{i}.h5", "role": "test_brain", "model": "oracle", "psnr": base + i},
+                 {"file": f"v{i}.h5", "role": "test_brain", "model": "original", "psnr": base + i + d}]
+    return pd.DataFrame(rows)
+
+
+def test_paired_difference_interval_decides_the_brain_claim():
+    d = ex.paired_difference(_two_models([-0.3, -0.2, -0.25, -0.35]), "original", "oracle")
+    assert d["mean"] == pytest.approx(-0.275) and d["n"] == 4 and d["high"] < 0
+    assert "costs brain quality" in ex._brain_cost(d)
+    mixed = ex.paired_difference(_two_models([-0.5, 0.4, -0.3, 0.3]), "original", "oracle")
+    assert mixed["low"] < 0 < mixed["high"]
+    assert "no measurable" in ex._brain_cost(mixed)
+    with pytest.raises(ConfigError, match="valid: BTA, KTA, UA"):
+        ex.paired_difference(_two_models([0.1]), "original", "oracle", column="XTA")
 
 
 def test_table1_pipeline_marks_closest_and_judges_claims(study):
@@ -70,6 +93,9 @@ def test_table1_pipeline_marks_closest_and_judges_claims(study):
         assert sum(cell.endswith("*") for cell in wide[col]) == 1
     claims = ex.judge_claims(summary, ["ft", "nl_ft"])
     assert set(claims.reproduced) <= {"yes", "no"} and len(claims) >= 4
+    paired = ex.judge_claims(summary, ["ft", "nl_ft"], per_volume=per_volume)
+    brain = paired[paired.claim.str.startswith("Joint training costs")].iloc[0]
+    assert "paired 95% interval" in brain.evidence
     dyn = ex.dynamics(study, results)
     assert set(dyn.epoch) == {0, 1}  # G, then the smoke profile's single unlearning epoch
     radar = ex.radar_values(summary, ex.costs(study, results))
