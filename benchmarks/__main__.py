@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--datapath-reps", type=int, default=6)
     p.add_argument("--precision-epochs", type=int, default=None,
                    help="epochs of the bf16-vs-fp32 runs (default: the profile's)")
+    p.add_argument("--precision-seeds", type=int, default=1,
+                   help="seeds of the bf16-vs-fp32 comparison (>1: mean paired difference and its 95%% interval)")
     p.add_argument("--runs", default=str(DEFAULT_RUNS),
                    help=f"run cache for G and the oracle (default {DEFAULT_RUNS}; 'repo' = the repository's runs/)")
     p.add_argument("--methods", default=None, help="comma-separated unlearning methods (default: all)")
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                                  threads=profile.num_threads or None)
         elif mode == "precision":
             from . import precision
-            sec = precision.run(profile, manifest, epochs=args.precision_epochs)
+            sec = precision.run(profile, manifest, epochs=args.precision_epochs, seeds=args.precision_seeds)
         elif mode == "datapath":
             from . import datapath
             sec = datapath.run(profile, manifest, reps=args.datapath_reps)

@@ -47,6 +47,46 @@ def synthetic_batch(batch: int, coils: int, size: int, profile, seed: int = 0):
     return collate(samples)
 
 
+def run_steps(device, *, steps: int = 10, coils: int = 16, size: int = 320, batch: int = 1,
+              cascades: int = 12, precision: str = "bf16", warmup: int = 2, **profile_overrides) -> dict:
+    """Time ``steps`` training steps (after ``warmup``) of the ``paper`` model on ``device``.
+
+    Returns the result record: device name, settings, ``slices_per_s``, ``ms_per_step`` and
+    ``peak_memory_gib`` (``torch.cuda.max_memory_allocated``; ``None`` off CUDA). ``profile_overrides``
+    shrink the model for a CPU check of this code path (the tests use it).
+    """
+    import torch
+
+    from mriunlearn.model import build_model
+    from mriunlearn.profiles import get_profile
+    from mriunlearn.train import make_optimizer, train_step
+
+    cuda = device.type == "cuda"
+    profile = get_profile("paper", precision=precision, num_cascades=cascades, batch_size=batch,
+                          **profile_overrides)
+    model = build_model(profile).to(device).train()
+    optimizer = make_optimizer(model, profile)
+    data = synthetic_batch(batch, coils, size, profile)
+    data = data._replace(masked_kspace=data.masked_kspace.to(device), mask=data.mask.to(device),
+                         target=data.target.to(device), max_value=data.max_value.to(device))
+    for _ in range(warmup):
+        train_step(model, optimizer, data, profile)
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        train_step(model, optimizer, data, profile)
+    if cuda:
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    return {"device": torch.cuda.get_device_name(device) if cuda else str(device), "torch": torch.__version__,
+            "profile": "paper", "cascades": cascades, "size": size, "coils": coils, "batch": batch,
+            "precision": precision, "steps": steps, "slices_per_s": steps * batch / wall,
+            "ms_per_step": 1000 * wall / steps,
+            "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10, help="timed training steps (after 2 warm-up steps)")
@@ -62,32 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("gpu_smoke: no CUDA device here (torch.cuda.is_available() is False); skipped.")
         return 0
-    from mriunlearn.model import build_model
-    from mriunlearn.profiles import get_profile
-    from mriunlearn.train import make_optimizer, train_step
-
-    device = torch.device("cuda")
-    profile = get_profile("paper", precision=args.precision, num_cascades=args.cascades,
-                          batch_size=args.batch)
-    model = build_model(profile).to(device).train()
-    optimizer = make_optimizer(model, profile)
-    batch = synthetic_batch(args.batch, args.coils, args.size, profile)
-    batch = batch._replace(masked_kspace=batch.masked_kspace.to(device), mask=batch.mask.to(device),
-                           target=batch.target.to(device), max_value=batch.max_value.to(device))
-    for _ in range(2):
-        train_step(model, optimizer, batch, profile)
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        train_step(model, optimizer, batch, profile)
-    torch.cuda.synchronize()
-    wall = time.perf_counter() - t0
-    result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "profile": "paper",
-              "cascades": args.cascades, "size": args.size, "coils": args.coils, "batch": args.batch,
-              "precision": args.precision, "steps": args.steps,
-              "slices_per_s": args.steps * args.batch / wall, "ms_per_step": 1000 * wall / args.steps,
-              "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30}
+    result = run_steps(torch.device("cuda"), steps=args.steps, coils=args.coils, size=args.size,
+                       batch=args.batch, cascades=args.cascades, precision=args.precision)
     print(json.dumps(result, indent=2))
     return 0
 

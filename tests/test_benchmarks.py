@@ -58,6 +58,13 @@ def test_datapath_and_precision_sections(smoke_profile, smoke_manifest):
     assert pr["diff_db"] == pytest.approx(pr["rows"][1]["val_psnr_db"] - pr["rows"][0]["val_psnr_db"])
     assert pr["seed_diff_db"] == pytest.approx(pr["rows"][2]["val_psnr_db"] - pr["rows"][0]["val_psnr_db"])
     assert pr["epochs"] == 1 and "yardstick" in pr["check"]
+    two = precision.run(smoke_profile, smoke_manifest, epochs=1, seeds=2)
+    assert [(r["precision"], r["seed"]) for r in two["rows"]] == [
+        ("fp32", seed), ("bf16", seed), ("fp32", seed + 1), ("bf16", seed + 1), ("bf16 (eval)", seed)]
+    assert two["paired_diffs_db"][0] == pytest.approx(pr["diff_db"])  # same seed, same numbers
+    assert two["paired_mean_db"] == pytest.approx(sum(two["paired_diffs_db"]) / 2)
+    assert two["paired_low_db"] <= two["paired_mean_db"] <= two["paired_high_db"]
+    assert "over 2 seeds" in two["check"]
     assert all(set(precision.COLUMNS) <= set(r) for r in pr["rows"])
 
 
@@ -117,3 +124,11 @@ def test_gpu_smoke_synthetic_batch_trains_on_cpu(smoke_profile):
     model = build_model(smoke_profile).train()
     loss = train_step(model, make_optimizer(model, smoke_profile), batch, smoke_profile)
     assert loss == loss and loss > 0  # finite, positive
+
+
+def test_gpu_smoke_step_loop_runs_on_cpu():
+    """The timed loop of the GPU smoke (everything but the CUDA calls) on a tiny paper-shaped model."""
+    res = gpu_smoke.run_steps(torch.device("cpu"), steps=1, coils=2, size=32, batch=1, cascades=1,
+                              precision="fp32", warmup=0, chans=2, pools=1, sens_chans=2, sens_pools=1)
+    assert res["device"] == "cpu" and res["cascades"] == 1 and res["size"] == 32
+    assert res["slices_per_s"] > 0 and res["ms_per_step"] > 0 and res["peak_memory_gib"] is None
