@@ -10,10 +10,9 @@ of about 1e-4..1e-3, so λ = 1e-5 is noise of ~1-10% of the peak. The embedded s
 (:mod:`mriunlearn.simulate`) is on a similar scale: its forget targets peak at ~5.5e-4, so λ = 1e-5
 is ~2% of the peak. Measured there (notebook 03's noise sweep, 2 unlearning epochs from G's Adam
 state), that changes nothing: NL-FT at λ = 1e-5 scores as the noise-free schedule does, and it
-starts to forget only from λ ≈ 0.2x the peak (closest to the oracle at ~0.5x). Adam normalises
-gradient magnitudes, so how far a run moves depends on its number of steps as much as on λ: the paper
-took ~2,700 batch-1 steps per run, the default profile 6 batch-8 steps. Use
-:func:`mriunlearn.experiments.target_scale` to put λ on a dataset's scale.
+starts to forget only from λ ≈ 0.2x the peak (closest to the oracle at ~0.5x). More steps do not
+change that (batch 1 for 10 epochs, 200 steps: λ = 1e-5 still equals λ = 0), so on data of another
+scale put λ on the targets' scale with :func:`mriunlearn.experiments.target_scale`.
 """
 
 from __future__ import annotations
