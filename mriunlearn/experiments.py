@@ -777,19 +777,26 @@ def target_scale(study: Study, role: str = "forget") -> float:
     return float(np.median(maxima))
 
 
-def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float],
-                seeds: Sequence[int]) -> tuple[pd.DataFrame, dict[tuple[str, float, int], Any]]:
-    """Every noisy-label method × λ × seed, at the profile's budget and retain fraction.
+def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float], seeds: Sequence[int],
+                variants: Sequence[str] = ("paper",)) -> tuple[pd.DataFrame, dict[tuple[str, float, int], Any]]:
+    """Every noisy-label method × variant × λ × seed, at the profile's budget and retain fraction.
+
+    ``variants``: ``"paper"`` (zero-mean noise, pair-summed steps) and/or ``"code"`` (the authors' code:
+    |N| noise, alternating steps). A code-variant run is labelled ``"<method>:code"`` in the table.
 
     Returns:
-        ``(table, runs)``: per (method, λ, seed) the BTA/KTA/UA PSNR means, ``noise_rel`` (λ over
-        :func:`target_scale`), ``gap`` (mean absolute PSNR gap to Ĝ over BTA, KTA, UA), wall time,
-        slice-steps, retain volumes; and the runs themselves.
+        ``(table, runs)``: per (label, λ, seed) the BTA/KTA/UA PSNR means, ``variant``, ``noise_rel``
+        (λ over :func:`target_scale`), ``gap`` (mean absolute PSNR gap to Ĝ over BTA, KTA, UA), wall
+        time, slice-steps, retain volumes; and the runs themselves, keyed ``(label, λ, seed)``.
 
     Raises:
-        ConfigError: a method without a noise scale, or a negative or non-numeric λ.
+        ConfigError: a method without a noise scale, an unknown variant, or a negative or
+            non-numeric λ.
     """
+    from .unlearning.base import VARIANTS
+
     methods = check_choices("NOISE_METHODS", methods, NOISE_METHODS)
+    variants = check_choices("NOISE_VARIANTS", variants, VARIANTS)
     scales = check_noise_scales(scales)
     scale = target_scale(study)
     oracle = column_means(study.per_volume("oracle"))
@@ -797,12 +804,14 @@ def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float],
     rows = []
     for s in seeds:
         for m in methods:
-            for lam in scales:
-                r = study.unlearn(m, s, params={"noise_std": lam})
-                runs[(m, lam, s)] = r
-                row = _run_row(r)
-                rows.append({"method": m, "noise_std": lam, "noise_rel": lam / scale, "seed": s, **row,
-                             "gap": mean_gap(row, oracle)})
+            for v in variants:
+                name = m if v == "paper" else f"{m}:{v}"
+                for lam in scales:
+                    r = study.unlearn(m, s, params={"noise_std": lam, "variant": v})
+                    runs[(name, lam, s)] = r
+                    row = _run_row(r)
+                    rows.append({"method": name, "variant": v, "noise_std": lam, "noise_rel": lam / scale,
+                                 "seed": s, **row, "gap": mean_gap(row, oracle)})
     return pd.DataFrame(rows), runs
 
 

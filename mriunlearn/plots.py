@@ -37,8 +37,10 @@ METHOD_LABELS: dict[str, str] = {
 
 
 def label(method: str) -> str:
-    """Display name of a method (falls back to the registry name)."""
-    return METHOD_LABELS.get(method, method)
+    """Display name of a method (falls back to the registry name); ``"nl_ft:code"`` -> ``"NL-FT (code)"``."""
+    base, _, variant = method.partition(":")
+    name = METHOD_LABELS.get(base, base)
+    return f"{name} ({variant})" if variant else name
 
 
 def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list[Path]:
@@ -353,7 +355,8 @@ def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt
 
 
 def noise_figure(sweep: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5) -> plt.Figure:
-    """BTA, KTA, UA and the mean |gap| to Ĝ against the noisy-label scale λ, one line per method.
+    """BTA, KTA, UA and the mean |gap| to Ĝ against the noisy-label scale λ, one line per method
+    (dashed: the authors' code variant).
 
     Args:
         sweep: :func:`mriunlearn.experiments.noise_sweep`'s table (``noise_std``, ``noise_rel``,
@@ -375,8 +378,9 @@ def noise_figure(sweep: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
         for m in dict.fromkeys(t.method):
             g = t[t.method == m].sort_values("noise_std")
             x = np.where(g.noise_rel > 0, g.noise_rel, zero_x)
-            ax.plot(x, g[col], marker="o", color=METHOD_COLOURS.get(m), label=label(m))
-        for name, ls in (("original", ":"), ("oracle", "--")):
+            ax.plot(x, g[col], marker="o", color=METHOD_COLOURS.get(m.partition(":")[0]),
+                    ls="--" if ":" in m else "-", label=label(m))
+        for name, ls in (("original", ":"), ("oracle", "-.")):
             ax.axhline(refs.loc[name, col], ls=ls, lw=1.2, color=METHOD_COLOURS[name], label=label(name))
         if per_unit is not None:
             ax.axvline(paper_lambda * per_unit, color="#999999", lw=0.8)

@@ -128,16 +128,23 @@ def test_noise_sweep_table_gaps_and_figure(study):
         ex.noise_sweep(study, ["ft"], [1e-5], [42])
     peak = ex.target_scale(study)
     assert 0 < peak < 1
-    sweep, runs = ex.noise_sweep(study, ["nl_ft"], [0.0, 2 * peak], [42])
-    assert sorted(runs) == [("nl_ft", 0.0, 42), ("nl_ft", 2 * peak, 42)]
-    assert sweep.noise_rel.tolist() == pytest.approx([0.0, 2.0])
+    with pytest.raises(ConfigError, match="NOISE_VARIANTS"):
+        ex.noise_sweep(study, ["nl_ft"], [1e-5], [42], variants=["authors"])
+    sweep, runs = ex.noise_sweep(study, ["nl_ft"], [0.0, 2 * peak], [42], variants=["paper", "code"])
+    assert sorted(runs) == [("nl_ft", 0.0, 42), ("nl_ft", 2 * peak, 42),
+                            ("nl_ft:code", 0.0, 42), ("nl_ft:code", 2 * peak, 42)]
+    assert sweep.noise_rel.tolist() == pytest.approx([0.0, 2.0, 0.0, 2.0])
+    assert sweep.variant.tolist() == ["paper", "paper", "code", "code"]
     assert runs[("nl_ft", 2 * peak, 42)].config["params"]["noise_std"] == 2 * peak
+    assert runs[("nl_ft:code", 2 * peak, 42)].config["params"]["variant"] == "code"
+    assert plots.label("nl_ft:code") == "NL-FT (code)" and plots.label("nl_ft") == "NL-FT"
     refs = ex.reference_gaps(study)
     assert refs.loc["oracle", "gap"] == 0.0 and refs.loc["original", "gap"] > 0
     for _, row in sweep.iterrows():  # gap = mean |PSNR - oracle| over the three columns
         want = sum(abs(row[c] - refs.loc["oracle", c]) for c in ("BTA", "KTA", "UA")) / 3
         assert row.gap == pytest.approx(want)
     verdict = ex.noise_verdict(sweep, refs)
-    assert "nl_ft: closest to the oracle at" in verdict and "G's mean |gap|" in verdict
+    assert "nl_ft: closest to the oracle at" in verdict and "nl_ft:code: closest" in verdict
+    assert "G's mean |gap|" in verdict
     fig = plots.noise_figure(sweep, refs)
     assert len(fig.axes) == 4 and [a.get_xticklabels()[0].get_text() for a in fig.axes] == ["0"] * 4
