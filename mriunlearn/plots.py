@@ -367,7 +367,9 @@ def noise_figure(sweep: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
     The x axis is λ relative to the forget targets' peak (log scale); λ = 0 (the same schedule
     without noise) sits at the left edge, and the paper's λ is marked.
     """
-    t = sweep.groupby(["method", "noise_std"], sort=False)[["noise_rel", "BTA", "KTA", "UA", "gap"]].mean().reset_index()
+    from .experiments import noise_table
+
+    t = noise_table(sweep).reset_index()
     nonzero = t.noise_rel[t.noise_rel > 0]
     zero_x = float(nonzero.min()) / 4 if len(nonzero) else 1.0
     per_unit = float((t.noise_rel / t.noise_std).dropna().iloc[0]) if (t.noise_std > 0).any() else None

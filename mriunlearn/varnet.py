@@ -7,7 +7,7 @@ of one loads into the other. Only ``forward`` differs, and only in how it comput
 - fastMRI stores complex images as real tensors ``(..., 2)`` and multiplies them with
   ``x[..., 0] * y[..., 0] - x[..., 1] * y[..., 1]`` etc. Every ``x[..., 0]`` is a ``select`` whose
   backward allocates and zero-fills a full-size gradient, and every ``torch.stack`` copies; on a
-  2-core CPU this book-keeping costs about a quarter of a training step.
+  2-core CPU this book-keeping cost ~17% of a bf16 training step (profiled).
 - Here k-space and coil images stay complex (``torch.complex64``) from the first FFT to the final
   root-sum-of-squares: coil expansion/reduction are complex multiplies, data consistency is one
   ``torch.where``, the FFTs run directly on complex tensors. The U-Nets still see fastMRI's layout
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import fastmri
 import torch
 from fastmri.data.transforms import batched_mask_center
 from fastmri.models import varnet as fastmri_varnet
@@ -64,9 +65,9 @@ def ifft2c(x: torch.Tensor) -> torch.Tensor:
     return _centred(x, torch.fft.ifftn)
 
 
-def abs_sq(x: torch.Tensor) -> torch.Tensor:
-    """``|x|^2`` of a complex tensor, as a real tensor of the same shape."""
-    return torch.view_as_real(x).square().sum(dim=-1)
+def rss(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Root-sum-of-squares of complex ``x`` over ``dim`` (``fastmri.rss_complex`` on a free real view)."""
+    return fastmri.rss_complex(torch.view_as_real(x), dim=dim)
 
 
 def norm_unet(model: fastmri_varnet.NormUnet, x: torch.Tensor) -> torch.Tensor:
@@ -92,7 +93,7 @@ def sensitivity_maps(sens_net: fastmri_varnet.SensitivityModel, masked_kspace: t
     images = ifft2c(torch.view_as_complex(masked_kspace))              # (B, C, H, W)
     b, c, h, w = images.shape
     maps = norm_unet(sens_net.norm_unet, images.reshape(b * c, 1, h, w)).reshape(b, c, h, w)
-    return maps / abs_sq(maps).sum(dim=1, keepdim=True).sqrt()
+    return maps / rss(maps).unsqueeze(1)
 
 
 def cascade(block: fastmri_varnet.VarNetBlock, kspace: torch.Tensor, ref_kspace: torch.Tensor,
@@ -134,16 +135,12 @@ class VarNet(fastmri_varnet.VarNet):
         if masked_kspace.shape[-1] != 2:
             raise ValueError(f"masked_kspace must end in a real/imaginary axis of 2, got shape "
                              f"{tuple(masked_kspace.shape)}")
-        sens_maps = self.sens_net_complex(masked_kspace, mask, num_low_frequencies)
-        ref = torch.view_as_complex(masked_kspace.contiguous())
+        masked_kspace = masked_kspace.contiguous()
+        sens_maps = sensitivity_maps(self.sens_net, masked_kspace, mask, num_low_frequencies)
+        ref = torch.view_as_complex(masked_kspace)
         mask_c = mask[..., 0].bool()
         kspace = ref
         for block in self.cascades:
             kspace = cascade(block, kspace, ref, mask_c, sens_maps)
-        return abs_sq(ifft2c(kspace)).sum(dim=1).sqrt()
+        return rss(ifft2c(kspace))
 
-    def sens_net_complex(self, masked_kspace: torch.Tensor, mask: torch.Tensor,
-                         num_low_frequencies: int | torch.Tensor | None = None) -> torch.Tensor:
-        """The estimated coil maps as complex ``(B, C, H, W)`` (see :func:`sensitivity_maps`)."""
-        return sensitivity_maps(self.sens_net, masked_kspace.contiguous(), mask,
-                                num_low_frequencies)
