@@ -3,8 +3,8 @@
 Modes: ``throughput`` (training step vs the authors' loop, ablation), ``precision`` (bf16 vs fp32
 PSNR), ``datapath`` (loader vs training), ``unlearning`` (cost of every method vs retraining),
 ``e2e`` (``make reproduce`` first run and cached re-run; only on request, ~20 minutes).
-Default: ``throughput precision datapath unlearning`` (~8 minutes here once G and the oracle are in
-the run cache; their first training adds ~7 minutes).
+Default: ``throughput precision datapath unlearning`` (~13 minutes here once G and the oracle are in
+the run cache, most of it precision's three 15-epoch trainings; their first training adds ~5 minutes).
 
 Results go to ``benchmarks/results/latest.json`` and ``latest.md`` (sections of modes not run are
 kept from the previous file).

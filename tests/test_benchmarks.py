@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -52,20 +53,37 @@ def test_datapath_and_precision_sections(smoke_profile, smoke_manifest):
     assert dp["rows"][0]["slices_per_unit"] == smoke_manifest.num_slices("retain")
     assert dp["ratio"]["median"] > 0 and "target >= 10x" in dp["check"]
     pr = precision.run(smoke_profile, smoke_manifest, epochs=1)
-    assert [r["precision"] for r in pr["rows"]] == ["fp32", "bf16", "fp32", "bf16 (eval)"]
+    assert [r["precision"] for r in pr["rows"]] == ["fp32", "bf16", precision.NUDGED, "bf16 (eval)"]
     seed = smoke_profile.seed
-    assert [r["seed"] for r in pr["rows"]] == [seed, seed, seed + 1, seed]
-    assert pr["diff_db"] == pytest.approx(pr["rows"][1]["val_psnr_db"] - pr["rows"][0]["val_psnr_db"])
-    assert pr["seed_diff_db"] == pytest.approx(pr["rows"][2]["val_psnr_db"] - pr["rows"][0]["val_psnr_db"])
-    assert pr["epochs"] == 1 and "yardstick" in pr["check"]
+    assert [r["seed"] for r in pr["rows"]] == [seed] * 4
+    psnr = [r["val_psnr_db"] for r in pr["rows"]]
+    assert pr["diff_db"] == pytest.approx(psnr[1] - psnr[0])
+    assert pr["floor_diff_db"] == pytest.approx(psnr[2] - psnr[0])
+    assert pr["floor_diff_db"] != 0.0  # the nudge reaches the result (1 epoch: chaos has not grown yet)
+    assert abs(pr["floor_diff_db"]) < 0.05
+    assert pr["seed_diff_db"] is None and pr["epochs"] == 1 and "noise floor" in pr["check"]
     two = precision.run(smoke_profile, smoke_manifest, epochs=1, seeds=2)
     assert [(r["precision"], r["seed"]) for r in two["rows"]] == [
-        ("fp32", seed), ("bf16", seed), ("fp32", seed + 1), ("bf16", seed + 1), ("bf16 (eval)", seed)]
+        ("fp32", seed), ("bf16", seed), (precision.NUDGED, seed),
+        ("fp32", seed + 1), ("bf16", seed + 1), (precision.NUDGED, seed + 1), ("bf16 (eval)", seed)]
     assert two["paired_diffs_db"][0] == pytest.approx(pr["diff_db"])  # same seed, same numbers
+    assert two["floor_diffs_db"][0] == pytest.approx(pr["floor_diff_db"])
+    assert two["seed_diff_db"] == pytest.approx(two["rows"][3]["val_psnr_db"] - two["rows"][0]["val_psnr_db"])
     assert two["paired_mean_db"] == pytest.approx(sum(two["paired_diffs_db"]) / 2)
     assert two["paired_low_db"] <= two["paired_mean_db"] <= two["paired_high_db"]
-    assert "over 2 seeds" in two["check"]
+    assert "over 2 seeds" in two["check"] and "mean |nudged fp32 - fp32|" in two["check"]
+    bare = precision.run(smoke_profile, smoke_manifest, epochs=1, control=False)
+    assert [r["precision"] for r in bare["rows"]] == ["fp32", "bf16", "bf16 (eval)"]
+    assert bare["floor_diff_db"] is None and bare["diff_db"] == pytest.approx(pr["diff_db"])
     assert all(set(precision.COLUMNS) <= set(r) for r in pr["rows"])
+
+
+def test_nudge_one_ulp_moves_every_float_by_one_ulp():
+    state = {"w": torch.tensor([0.0, 1.0, -2.5, 3e-30]), "n": torch.tensor([3, 4])}
+    out = precision.nudge_one_ulp(state)
+    assert torch.equal(out["n"], state["n"])
+    assert bool((out["w"] > state["w"]).all())
+    assert torch.equal(torch.nextafter(out["w"], torch.full_like(out["w"], -math.inf)), state["w"])
 
 
 def test_unlearning_cost_table(smoke_profile, smoke_manifest, tmp_path):
