@@ -15,11 +15,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pandas as pd
 import torch
 
 from mriunlearn.dataset import SliceData
-from mriunlearn.forgetting import summarise_seeds
+from mriunlearn.forgetting import mean_interval
 from mriunlearn.manifest import Manifest
 from mriunlearn.model import build_model
 from mriunlearn.profiles import Profile, get_profile
@@ -38,11 +37,6 @@ def nudge_one_ulp(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     +inf (one ulp: a relative change of ~6e-8 in fp32); other entries are returned as they are."""
     return {k: torch.nextafter(v, torch.full_like(v, math.inf)) if v.is_floating_point() else v
             for k, v in state.items()}
-
-
-def _mean_interval(values: list[float]) -> pd.Series:
-    """Mean and 95% t-interval of ``values`` (one per seed; NaN interval for one seed)."""
-    return summarise_seeds(pd.DataFrame({"key": 0, "v": values}), by="key", value="v").iloc[0]
 
 
 def run(profile: Profile, manifest: Manifest, *, epochs: int | None = None, seeds: int = 1,
@@ -81,7 +75,7 @@ def run(profile: Profile, manifest: Manifest, *, epochs: int | None = None, seed
     diff = paired[0]
     floor_diff = floor[0] if control else None
     seed_diff = psnr[("fp32", profile.seed + 1)] - psnr[("fp32", profile.seed)] if seeds > 1 else None
-    spread = _mean_interval(paired)
+    spread = mean_interval(paired)
     if manifest.files("val"):
         val = SliceData.from_manifest(manifest, "val", profile, train=False)
         loss16, psnr16 = validate(models[("fp32", profile.seed)], val, profile.replace(precision="bf16"))

@@ -27,7 +27,7 @@ import pandas as pd
 from . import paper_numbers
 from .cache import CacheEntry, RunCache
 from .errors import ConfigError
-from .forgetting import membership_inference, relearn_time, summarise_seeds
+from .forgetting import mean_interval, membership_inference, relearn_time, summarise_seeds
 from .manifest import PAPER_COLUMNS, Manifest
 from .metrics import evaluate_run, paper_table, zero_filled
 from .profiles import PROFILES, Profile, get_profile
@@ -203,9 +203,8 @@ def paired_difference(per_volume: pd.DataFrame, a: str, b: str, column: str = "B
     wide = pv.pivot_table(index="file", columns="model", values=metric, aggfunc="mean", observed=True)
     if a not in wide or b not in wide:
         raise ConfigError(f"paired_difference: need per-volume rows of both {a!r} and {b!r} on {column}")
-    diff = (wide[a] - wide[b]).dropna().to_numpy(dtype=np.float64)
-    s = summarise_seeds(pd.DataFrame({"key": 0, "diff": diff}), by="key", value="diff").iloc[0]
-    return {"mean": float(s["mean"]), "low": float(s["low"]), "high": float(s["high"]), "n": int(s["n"])}
+    s = mean_interval(wide[a] - wide[b])
+    return {k: s[k] for k in ("mean", "low", "high", "n")}
 
 
 def _brain_cost(d: Mapping[str, float]) -> str:
@@ -506,8 +505,7 @@ def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[flo
 
 def _run_row(result: Any) -> dict[str, Any]:
     """BTA/KTA/UA PSNR means of one unlearning run, its wall time, slice-steps and retain volumes."""
-    means = paper_table(result.final, by=[], metrics=("psnr",)).set_index("column")["mean"]
-    return {**{c: float(means[c]) for c in PAPER_COLUMNS.values()}, "wall_time_s": result.wall_time_s,
+    return {**column_means(result.final), "wall_time_s": result.wall_time_s,
             "slice_steps": result.slice_steps, "retain_volumes": len(result.retain_files)}
 
 
@@ -766,12 +764,14 @@ def fraction_verdict(sweep: pd.DataFrame, oracle_summary: pd.DataFrame) -> str:
 NOISE_METHODS: tuple[str, ...] = ("nl", "nl_ft")
 
 
-def target_scale(study: Study, role: str = "forget") -> float:
-    """The median over ``role``'s volumes of the target maximum (the fastMRI ``max`` attribute), in
-    target units: the yardstick that makes an absolute λ comparable across datasets."""
+def target_scale(source: Study | Manifest, role: str = "forget") -> float:
+    """The median over ``role``'s volumes (of a study's or a manifest's) of the target maximum (the
+    fastMRI ``max`` attribute), in target units: the yardstick that makes an absolute λ comparable
+    across datasets."""
     from .fastmri_h5 import inspect_volume
 
-    maxima = [float(inspect_volume(f).attrs["max"]) for f in study.manifest.files(role)]
+    manifest = source.manifest if isinstance(source, Study) else source
+    maxima = [float(inspect_volume(f).attrs["max"]) for f in manifest.files(role)]
     if not maxima:
         raise ConfigError(f"role {role!r} has no volumes; cannot measure the target scale")
     return float(np.median(maxima))

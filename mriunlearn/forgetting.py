@@ -219,16 +219,23 @@ def summarise_seeds(df: pd.DataFrame, by: str | Sequence[str], value: str | Sequ
     for keys, group in df.groupby(by, sort=False, dropna=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
         for v in values:
-            x = group[v].dropna().to_numpy(dtype=np.float64)
-            n = len(x)
-            mean = float(x.mean()) if n else math.nan
-            if n > 1:
-                half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-            else:
-                half = math.nan
-            rows.append({**dict(zip(by, keys)), "value": v, "mean": mean, "half_width": half,
-                         "low": mean - half, "high": mean + half, "n": n})
+            rows.append({**dict(zip(by, keys)), "value": v, **mean_interval(group[v], confidence)})
     return pd.DataFrame(rows, columns=[*by, "value", "mean", "half_width", "low", "high", "n"])
+
+
+def mean_interval(values: Sequence[float] | np.ndarray | pd.Series, confidence: float = 0.95) -> dict[str, Any]:
+    """Mean and t-interval of ``values`` (NaNs dropped), e.g. one number per seed or per volume.
+
+    Returns:
+        ``{"mean", "half_width", "low", "high", "n"}`` with ``half_width = t_{(1+confidence)/2, n-1} ·
+        sd / sqrt(n)`` (NaN bounds for fewer than two values; NaN mean for none).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return {"mean": mean, "half_width": half, "low": mean - half, "high": mean + half, "n": n}
 
 
 def forgetting_row(name: str, model: torch.nn.Module, per_volume: pd.DataFrame, *,
