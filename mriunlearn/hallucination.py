@@ -12,8 +12,8 @@ no measured k-space sample could confirm or refute. ``‖P_null e‖² / ‖x‖
 **hallucination score**; ``‖P_null e‖² / ‖e‖²`` (the *null fraction*) says which share of the
 error lies in the null space.
 
-Forward operator (fastMRI multi-coil, Cartesian column mask)
-------------------------------------------------------------
+Forward operator (fastMRI multi-coil, Cartesian column mask; :mod:`mriunlearn.physics`)
+--------------------------------------------------------------------------------------
 For an image ``x`` on the k-space grid (H, W), coil sensitivities ``S_c`` (C, H, W), the centred
 orthonormal 2-D FFT ``F`` (``fastmri.fft2c``) and the column mask ``M`` (W,) (sampled
 phase-encode columns)::
@@ -72,10 +72,10 @@ Images, crops and phase
 - VarNet outputs the RSS magnitude and targets are magnitudes, while the operator acts on complex
   images. The choice made here: magnitude images get the *ground truth's phase* φ (``phase=``),
   ``x = target·e^{iφ}``, ``x̂ = recon·e^{iφ}``, with φ the angle of the coil-combined fully sampled
-  image ``S^H F^H k`` (:func:`complex_image`). Consequences: only magnitude errors are scored
+  image ``S^H F^H k`` (:func:`mriunlearn.physics.complex_image`). Consequences: only magnitude errors are scored
   (VarNet's phase errors are invisible to the metrics too); for the simulated data (true maps,
   ``Σ_c|S_c|² = 1``) ``|S^H F^H k| ≈`` the RSS target up to noise. With maps *estimated* by
-  :func:`estimate_sensitivities`, the maps absorb the object's smooth phase
+  :func:`mriunlearn.physics.estimate_sensitivities`, the maps absorb the object's smooth phase
   (``S_est ≈ S·e^{iφ_lowres}``), so ``S^H F^H k`` is nearly real and ``phase=None`` (real images)
   is the consistent choice there.
 - Complex inputs are used as they are (no phase is applied).
@@ -86,19 +86,20 @@ Public API (every function accepts numpy arrays or torch tensors, one slice or a
 sens, mask) -> HallucinationResult``, ``hallucination_score(...) -> float``,
 ``hallucinated_regions(null_map, target) -> bool mask``, ``label_regions(mask) -> [Region]``,
 ``volume_hallucination(recons, targets, sens, masks) -> VolumeHallucination``,
-``hallucination_table(model, manifest, role, profile) -> DataFrame`` (one row per volume; uses
-:mod:`mriunlearn.metrics` and :mod:`mriunlearn.dataset`, imported only when called),
-``estimate_sensitivities(kspace, num_low_freqs)``, ``load_sensitivities(path)``,
-``complex_image(kspace, sens)``, ``forward_operator`` / ``adjoint_operator`` (A and A^H).
+``acquisition(path, profile, size)`` and ``hallucination_table(model, manifest, role, profile) ->
+DataFrame`` (one row per volume; use :mod:`mriunlearn.metrics` and :mod:`mriunlearn.dataset`,
+imported only when called). The operators themselves (``A``, ``A^H``, ``A^H A``, the centred FFTs)
+and the coil sensitivities (``estimate_sensitivities``, ``load_sensitivities``, ``complex_image``)
+live in :mod:`mriunlearn.physics`.
 
 Sensitivities: where they come from
 -----------------------------------
 - Simulated (embedded) data: the true maps, stored per file as the dataset ``sens_maps``
-  ``(slices, coils, H, W)`` complex64 (:func:`load_sensitivities` reads them).
-- Real fastMRI data (no stored maps): :func:`estimate_sensitivities` from the fully sampled
+  ``(slices, coils, H, W)`` complex64 (:func:`mriunlearn.physics.load_sensitivities` reads them).
+- Real fastMRI data (no stored maps): :func:`mriunlearn.physics.estimate_sensitivities` from the fully sampled
   k-space centre (ESPIRiT-like low-resolution estimate: Hann-windowed central k-space block,
-  inverse FFT, division by the RSS, so ``Σ_c |S_c|² = 1``), with ``SENS_ACS_FRACTION`` of the
-  columns (at least ``SENS_MIN_ACS`` lines). VarNet's own ``model.sens_net(masked_kspace, mask,
+  inverse FFT, division by the RSS, so ``Σ_c |S_c|² = 1``), with ``physics.SENS_ACS_FRACTION`` of the
+  columns (at least ``physics.SENS_MIN_ACS`` lines). VarNet's own ``model.sens_net(masked_kspace, mask,
   num_low_frequencies)`` also returns RSS-normalised maps, but they are trained implicitly and
   model-dependent: using them would make the operator, and hence the score, depend on the model
   being scored, so they are not used.
@@ -129,8 +130,9 @@ import pandas as pd
 import torch
 from scipy import ndimage
 
-from .errors import ConfigError, DataError
-from .fastmri_h5 import SENS_KEY
+from .errors import ConfigError
+from .physics import (as_column_mask, as_complex, as_images, as_sens, as_tensor, complex_image, crop_to, fft1c,
+                      load_sensitivities, normal_operator, pad_to)
 
 ArrayLike = Any  # numpy.ndarray or torch.Tensor
 
@@ -139,99 +141,8 @@ DEFAULT_TOL = 1e-3
 #: default CG iterations of the ``"cg"`` method
 DEFAULT_N_ITER = 30
 METHODS: tuple[str, ...] = ("eig", "cg")
-#: share of the k-space columns used to estimate sensitivities from fully sampled data
-SENS_ACS_FRACTION = 0.08
-#: minimum number of central columns used to estimate sensitivities
-SENS_MIN_ACS = 8
 #: bytes of row matrices (complex128) the ``"eig"`` method builds at once
 _EIG_CHUNK_BYTES = 128 * 2**20
-
-
-# ----------------------------------------------------------------------------- input handling
-def _as_tensor(x: ArrayLike, name: str) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        t = x.detach().cpu()
-    else:
-        try:
-            t = torch.from_numpy(np.ascontiguousarray(np.asarray(x)))
-        except TypeError as exc:
-            raise ConfigError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}") from exc
-    if t.dtype == torch.bool:
-        return t
-    if not (t.is_complex() or t.is_floating_point() or t.dtype in (torch.int32, torch.int64, torch.uint8)):
-        raise ConfigError(f"{name} has unsupported dtype {t.dtype}")
-    return t
-
-
-def _complex(x: ArrayLike, name: str) -> torch.Tensor:
-    """complex128 tensor of ``x`` (real inputs get zero imaginary part); rejects NaN/Inf."""
-    t = _as_tensor(x, name)
-    t = t.to(torch.complex128)
-    if not torch.isfinite(torch.view_as_real(t)).all():
-        raise ConfigError(f"{name} holds NaN or Inf values")
-    return t
-
-
-def _images(x: ArrayLike, name: str) -> tuple[torch.Tensor, bool]:
-    """``x`` as complex128 (B, H, W); also whether the input was a single (H, W) image."""
-    t = _complex(x, name)
-    if t.ndim == 2:
-        return t[None], True
-    if t.ndim == 3:
-        if t.shape[0] == 0:
-            raise ConfigError(f"{name} is an empty batch (shape {tuple(t.shape)})")
-        return t, False
-    raise ConfigError(f"{name} must have shape (H, W) or (B, H, W), got {tuple(t.shape)}")
-
-
-def _sens(sens: ArrayLike, batch: int, grid: tuple[int, int]) -> torch.Tensor:
-    """Sensitivities as complex128 (B, C, H, W), checked against ``batch`` and ``grid`` (H, W)."""
-    s = _complex(sens, "sens")
-    if s.ndim == 3:
-        s = s[None].expand(batch, *s.shape)
-    elif s.ndim != 4:
-        raise ConfigError(f"sens must have shape (C, H, W) or (B, C, H, W), got {tuple(s.shape)}")
-    if s.shape[0] != batch:
-        raise ConfigError(f"sens holds {s.shape[0]} slices but the images hold {batch}")
-    if s.shape[1] == 0:
-        raise ConfigError("sens has zero coils")
-    if tuple(s.shape[-2:]) != tuple(grid):
-        raise ConfigError(f"sens has grid (H, W) = {tuple(s.shape[-2:])} but the images need {tuple(grid)}")
-    if not (s.abs() > 0).any():
-        raise ConfigError("sens is zero everywhere")
-    return s
-
-
-def _mask(mask: ArrayLike, batch: int, width: int) -> torch.Tensor:
-    """Column mask as bool (B, W).
-
-    Accepts (W,), (B, W) (a (1, W) mask is shared by the batch) and fastMRI's layouts
-    (1, 1, W, 1) (one slice) and (B, 1, 1, W, 1) (a batch).
-    """
-    m = _as_tensor(mask, "mask")
-    shape = tuple(m.shape)
-    if m.is_complex():
-        raise ConfigError("mask must be real (boolean or 0/1), got a complex array")
-    if m.ndim in (4, 5):  # fastMRI layouts
-        if shape[-1] != 1 or any(d != 1 for d in shape[-4 if m.ndim == 5 else 0:-2]):
-            raise ConfigError(f"mask must have shape (W,), (B, W), (1, 1, W, 1) or (B, 1, 1, W, 1), got {shape}")
-        m = m.reshape(-1, shape[-2]) if m.ndim == 5 else m.reshape(shape[-2])
-    if m.ndim not in (1, 2) or m.shape[-1] != width:
-        raise ConfigError(f"mask has shape {shape}; it must hold one entry per k-space column (W = {width}) "
-                          f"as (W,) or ({batch}, W)")
-    if m.dtype != torch.bool:
-        mf = m.to(torch.float64)
-        if not ((mf == 0) | (mf == 1)).all():
-            raise ConfigError("mask must be boolean or hold only 0 and 1")
-        m = mf > 0
-    if m.ndim == 1 or m.shape[0] == 1:
-        m = m.reshape(1, width).expand(batch, width)
-    if m.shape[0] != batch:
-        raise ConfigError(f"mask holds {m.shape[0]} rows but the images hold {batch} slices")
-    empty = (~m.any(dim=1)).nonzero().flatten().tolist()
-    if empty:
-        raise ConfigError(f"mask samples no k-space column (empty mask) for batch item(s) {empty}")
-    return m
 
 
 def _check_method(method: str, tol: float, n_iter: int) -> None:
@@ -243,109 +154,12 @@ def _check_method(method: str, tol: float, n_iter: int) -> None:
         raise ConfigError(f"n_iter must be a positive integer, got {n_iter!r}")
 
 
-def _crop_offsets(grid: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
-    """Top-left offsets of ``fastmri.data.transforms.center_crop`` of ``size`` out of ``grid``."""
-    return (grid[0] - size[0]) // 2, (grid[1] - size[1]) // 2
-
-
-def _pad_to(x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """Zero-pad (..., h, w) to (..., H, W): the inverse of fastMRI's centre crop."""
-    h, w = x.shape[-2:]
-    if (h, w) == tuple(grid):
-        return x
-    top, left = _crop_offsets(grid, (h, w))
-    out = x.new_zeros(*x.shape[:-2], *grid)
-    out[..., top:top + h, left:left + w] = x
-    return out
-
-
-def _crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    grid = tuple(x.shape[-2:])
-    if grid == tuple(size):
-        return x
-    top, left = _crop_offsets(grid, size)  # type: ignore[arg-type]
-    return x[..., top:top + size[0], left:left + size[1]]
-
-
-# ----------------------------------------------------------------------------- operators
-def _fft1c(x: torch.Tensor) -> torch.Tensor:
-    """Centred orthonormal FFT along the last dim (W), fastMRI's convention."""
-    return torch.fft.fftshift(torch.fft.fft(torch.fft.ifftshift(x, dim=-1), dim=-1, norm="ortho"), dim=-1)
-
-
-def _ifft1c(x: torch.Tensor) -> torch.Tensor:
-    return torch.fft.fftshift(torch.fft.ifft(torch.fft.ifftshift(x, dim=-1), dim=-1, norm="ortho"), dim=-1)
-
-
-def _fft2c(x: torch.Tensor) -> torch.Tensor:
-    """Centred orthonormal 2-D FFT on complex tensors (= ``fastmri.fft2c`` on the real view)."""
-    dims = (-2, -1)
-    return torch.fft.fftshift(torch.fft.fftn(torch.fft.ifftshift(x, dim=dims), dim=dims, norm="ortho"), dim=dims)
-
-
-def _ifft2c(x: torch.Tensor) -> torch.Tensor:
-    dims = (-2, -1)
-    return torch.fft.fftshift(torch.fft.ifftn(torch.fft.ifftshift(x, dim=dims), dim=dims, norm="ortho"), dim=dims)
-
-
-def _normal(x: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``A^H A x`` for x (B, H, W), sens (B, C, H, W), mask (B, W); uses 1-D FFTs along W only."""
-    m = mask[:, None, None, :].to(x.dtype)
-    coil = _ifft1c(m * _fft1c(sens * x[:, None]))
-    return (sens.conj() * coil).sum(dim=1)
-
-
-def forward_operator(image: ArrayLike, sens: ArrayLike, mask: ArrayLike) -> np.ndarray:
-    """``A x``: masked multi-coil k-space of an image.
-
-    Args:
-        image: complex or real, (H, W) or (B, H, W).
-        sens: complex, (C, H, W) or (B, C, H, W).
-        mask: bool, (W,) or (B, W) (or fastMRI's (B, 1, 1, W, 1)).
-
-    Returns:
-        complex128 numpy, (C, H, W) or (B, C, H, W): ``M F (S_c x)`` with zeros on unsampled columns.
-    """
-    x, single = _images(image, "image")
-    s = _sens(sens, x.shape[0], tuple(x.shape[-2:]))
-    m = _mask(mask, x.shape[0], x.shape[-1])
-    k = m[:, None, None, :].to(x.dtype) * _fft2c(s * x[:, None])
-    out = k.numpy()
-    return out[0] if single else out
-
-
-def adjoint_operator(kspace: ArrayLike, sens: ArrayLike, mask: ArrayLike) -> np.ndarray:
-    """``A^H y = Σ_c conj(S_c) F^H M y_c``.
-
-    Args:
-        kspace: complex, (C, H, W) or (B, C, H, W).
-        sens: complex, same shape as ``kspace`` (or (C, H, W) shared by the batch).
-        mask: bool, (W,) or (B, W).
-
-    Returns:
-        complex128 numpy image, (H, W) or (B, H, W).
-    """
-    k = _complex(kspace, "kspace")
-    single = k.ndim == 3
-    if single:
-        k = k[None]
-    if k.ndim != 4:
-        raise ConfigError(f"kspace must have shape (C, H, W) or (B, C, H, W), got {tuple(k.shape)}")
-    s = _sens(sens, k.shape[0], tuple(k.shape[-2:]))
-    if s.shape[1] != k.shape[1]:
-        raise ConfigError(f"sens has {s.shape[1]} coils but kspace has {k.shape[1]}")
-    m = _mask(mask, k.shape[0], k.shape[-1])
-    img = (s.conj() * _ifft2c(m[:, None, None, :].to(k.dtype) * k)).sum(dim=1)
-    out = img.numpy()
-    return out[0] if single else out
-
-
 # ----------------------------------------------------------------------------- projectors
 def _project_eig(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: float) -> torch.Tensor:
     """``P_meas e`` by per-row eigendecomposition of ``G_h = Q ∘ K_h`` (see module docstring)."""
     b, c, h, w = sens.shape
     eye = torch.eye(w, dtype=torch.complex128)
-    fw = _fft1c(eye.T).T  # (W, W): column j is the centred DFT of e_j, i.e. the DFT matrix F_W
+    fw = fft1c(eye.T).T  # (W, W): column j is the centred DFT of e_j, i.e. the DFT matrix F_W
     out = torch.empty_like(e)
     chunk = max(1, _EIG_CHUNK_BYTES // (16 * w * w * 3))
     smax = (sens.abs() ** 2).sum(dim=1).flatten(1).amax(dim=1)  # (B,)
@@ -373,10 +187,10 @@ def _project_cg(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: fl
     damp = tol * smax
 
     def op(v: torch.Tensor) -> torch.Tensor:
-        return _normal(v, sens, mask) + damp * v
+        return normal_operator(v, sens, mask) + damp * v
 
     z = torch.zeros_like(e)
-    r = _normal(e, sens, mask)
+    r = normal_operator(e, sens, mask)
     p = r.clone()
     rs = (r.abs() ** 2).sum(dim=-1, keepdim=True)  # (B, H, 1)
     stop = 1e-28 * rs.clamp_min(torch.finfo(torch.float64).tiny)
@@ -426,9 +240,9 @@ def measurement_null_split(
             unknown ``method`` or out-of-range ``tol`` / ``n_iter`` (the message names the argument).
     """
     _check_method(method, tol, n_iter)
-    e, single = _images(error, "error")
-    s = _sens(sens, e.shape[0], tuple(e.shape[-2:]))
-    m = _mask(mask, e.shape[0], e.shape[-1])
+    e, single = as_images(error, "error")
+    s = as_sens(sens, e.shape[0], tuple(e.shape[-2:]))
+    m = as_column_mask(mask, e.shape[0], e.shape[-1])
     meas, null = _split(e, s, m, method, float(tol), n_iter)
     meas_np, null_np = meas.numpy(), null.numpy()
     return (meas_np[0], null_np[0]) if single else (meas_np, null_np)
@@ -474,7 +288,7 @@ def _phase(phase: ArrayLike | None, shape: tuple[int, ...]) -> torch.Tensor | No
     """Unit-modulus complex (B, h, w) from radians (real) or complex values (their angle)."""
     if phase is None:
         return None
-    p = _as_tensor(phase, "phase")
+    p = as_tensor(phase, "phase")
     if p.ndim == 2:
         p = p[None]
     if tuple(p.shape) != shape:
@@ -512,11 +326,11 @@ def hallucination_map(
             and everything :func:`measurement_null_split` refuses.
     """
     _check_method(method, tol, n_iter)
-    xh, single = _images(recon, "recon")
-    x, _ = _images(target, "target")
+    xh, single = as_images(recon, "recon")
+    x, _ = as_images(target, "target")
     if xh.shape != x.shape:
         raise ConfigError(f"recon has shape {tuple(xh.shape)} but target has {tuple(x.shape)}")
-    s_t = _complex(sens, "sens")
+    s_t = as_complex(sens, "sens")
     if s_t.ndim not in (3, 4):
         raise ConfigError(f"sens must have shape (C, H, W) or (B, C, H, W), got {tuple(s_t.shape)}")
     grid = tuple(s_t.shape[-2:])
@@ -525,9 +339,9 @@ def hallucination_map(
         raise ConfigError(f"target is {size} but the sens grid is only {grid}")
     ph = _phase(phase, tuple(x.shape))
     xh, x = _with_phase(xh, ph, _is_complex_input(recon)), _with_phase(x, ph, _is_complex_input(target))
-    e = _pad_to(xh - x, grid)  # type: ignore[arg-type]
-    s = _sens(s_t, e.shape[0], grid)  # type: ignore[arg-type]
-    m = _mask(mask, e.shape[0], grid[1])
+    e = pad_to(xh - x, grid)  # type: ignore[arg-type]
+    s = as_sens(s_t, e.shape[0], grid)  # type: ignore[arg-type]
+    m = as_column_mask(mask, e.shape[0], grid[1])
     meas, null = _split(e, s, m, method, float(tol), n_iter)
     err_en = (e.abs() ** 2).sum(dim=(-2, -1))
     meas_en = (meas.abs() ** 2).sum(dim=(-2, -1))
@@ -539,8 +353,8 @@ def hallucination_map(
     score = null_en / tgt_en
     frac = torch.where(err_en > 0, null_en / torch.where(err_en > 0, err_en, torch.ones_like(err_en)),
                        torch.zeros_like(err_en))
-    null_map = _crop_to(null, size).numpy()  # type: ignore[arg-type]
-    meas_map = _crop_to(meas, size).numpy()  # type: ignore[arg-type]
+    null_map = crop_to(null, size).numpy()  # type: ignore[arg-type]
+    meas_map = crop_to(meas, size).numpy()  # type: ignore[arg-type]
 
     def out(v: torch.Tensor) -> Any:
         a = v.numpy()
@@ -593,8 +407,8 @@ def hallucinated_regions(
     if not (sigma >= 0 and k >= 0 and 0 <= frac < 1 and int(min_size) >= 1):
         raise ConfigError(f"need sigma >= 0, k >= 0, 0 <= frac < 1, min_size >= 1; got "
                           f"sigma={sigma}, k={k}, frac={frac}, min_size={min_size}")
-    nm, single = _images(null_map, "null_map")
-    tg, _ = _images(target, "target")
+    nm, single = as_images(null_map, "null_map")
+    tg, _ = as_images(target, "target")
     if nm.shape != tg.shape:
         raise ConfigError(f"null_map has shape {tuple(nm.shape)} but target has {tuple(tg.shape)}")
     mag = nm.abs().numpy()
@@ -644,126 +458,6 @@ def label_regions(regions: ArrayLike, null_map: ArrayLike | None = None) -> list
     return sorted(found, key=lambda g: (-g.area, g.label))
 
 
-# ----------------------------------------------------------------------------- sensitivities
-def _kspace_complex(kspace: ArrayLike) -> tuple[torch.Tensor, bool]:
-    """k-space as complex128 (B, C, H, W) and whether a single slice was given.
-
-    Accepts complex (C, H, W) / (B, C, H, W) or fastMRI's real view (C, H, W, 2) / (B, C, H, W, 2).
-    """
-    t = _as_tensor(kspace, "kspace")
-    if not t.is_complex():
-        if t.ndim in (4, 5) and t.shape[-1] == 2:
-            t = torch.view_as_complex(t.to(torch.float64).contiguous())
-        else:
-            raise ConfigError(f"kspace must be complex (C, H, W) / (B, C, H, W) or fastMRI's real view "
-                              f"(C, H, W, 2) / (B, C, H, W, 2), got real shape {tuple(t.shape)}")
-    t = _complex(t, "kspace")
-    single = t.ndim == 3
-    if single:
-        t = t[None]
-    if t.ndim != 4 or min(t.shape) == 0:
-        raise ConfigError(f"kspace must have shape (C, H, W) or (B, C, H, W), got {tuple(t.shape)}")
-    return t, single
-
-
-def default_num_low_freqs(width: int) -> int:
-    """Central columns used to estimate sensitivities from fully sampled k-space of width W."""
-    return min(width, max(SENS_MIN_ACS, int(round(SENS_ACS_FRACTION * width))))
-
-
-def estimate_sensitivities(kspace: ArrayLike, num_low_freqs: int | None = None) -> np.ndarray:
-    """ESPIRiT-like low-resolution coil sensitivities from (fully sampled) k-space.
-
-    The central ``num_low_freqs`` columns (and the same share of rows, at least as many as the
-    columns allow) are kept under a separable Hann window, inverse FFT'd and divided by their RSS,
-    so that ``Σ_c |S_c|² = 1`` at every pixel (pixels where the low-resolution RSS is below 1e-6
-    of its maximum get zero maps). The maps absorb the object's low-resolution phase.
-
-    Args:
-        kspace: complex (C, H, W) or (B, C, H, W), or fastMRI's real view (..., 2).
-        num_low_freqs: central columns to use (``default_num_low_freqs(W)`` if None); with
-            undersampled data use at most the mask's fully sampled centre.
-
-    Returns:
-        complex64 numpy, (C, H, W) or (B, C, H, W).
-    """
-    k, single = _kspace_complex(kspace)
-    _, _, h, w = k.shape
-    n = default_num_low_freqs(w) if num_low_freqs is None else num_low_freqs
-    if not (isinstance(n, (int, np.integer)) and 1 <= int(n) <= w):
-        raise ConfigError(f"num_low_freqs must be an integer in [1, {w}], got {num_low_freqs!r}")
-    n = int(n)
-    nh = min(h, max(n, int(round(n * h / w))))
-
-    def window(size: int, keep: int) -> torch.Tensor:
-        win = torch.zeros(size, dtype=torch.float64)
-        start = size // 2 - keep // 2  # the k-space centre (index size // 2) is the window's centre
-        taper = torch.from_numpy(np.hanning(keep + 2)[1:-1].copy())
-        win[start:start + keep] = taper
-        return win
-
-    win = window(h, nh)[:, None] * window(w, n)[None, :]
-    low = _ifft2c(k * win.to(k.dtype))
-    rss = torch.sqrt((low.abs() ** 2).sum(dim=1, keepdim=True))
-    floor = 1e-6 * rss.flatten(1).amax(dim=1)[:, None, None, None]
-    sens = torch.where(rss > floor, low / torch.where(rss > floor, rss, torch.ones_like(rss)), torch.zeros_like(low))
-    out = sens.to(torch.complex64).numpy()
-    return out[0] if single else out
-
-
-def complex_image(kspace: ArrayLike, sens: ArrayLike) -> np.ndarray:
-    """Coil-combined complex image ``S^H F^H k`` of fully sampled k-space.
-
-    Args:
-        kspace: complex (C, H, W) / (B, C, H, W) or fastMRI's real view (..., 2).
-        sens: complex, (C, H, W) or (B, C, H, W).
-
-    Returns:
-        complex128 numpy, (H, W) or (B, H, W). With ``Σ_c|S_c|² = 1`` its magnitude is the
-        SENSE-combined image (≈ the RSS target) and its angle the phase to give magnitude images.
-    """
-    k, single = _kspace_complex(kspace)
-    s = _sens(sens, k.shape[0], tuple(k.shape[-2:]))
-    if s.shape[1] != k.shape[1]:
-        raise ConfigError(f"sens has {s.shape[1]} coils but kspace has {k.shape[1]}")
-    img = (s.conj() * _ifft2c(k)).sum(dim=1).numpy()
-    return img[0] if single else img
-
-
-def load_sensitivities(path: str | os.PathLike[str], kspace: ArrayLike | None = None,
-                       num_low_freqs: int | None = None) -> tuple[np.ndarray, str]:
-    """Coil sensitivities of a volume: the stored ``sens_maps`` when present, else an estimate.
-
-    Args:
-        path: fastMRI-format HDF5 volume.
-        kspace: its k-space (slices, coils, H, W), to skip re-reading it when an estimate is needed.
-        num_low_freqs: see :func:`estimate_sensitivities`.
-
-    Returns:
-        ``(sens (slices, coils, H, W) complex64, source)`` with source ``"stored"`` or ``"estimated"``.
-
-    Raises:
-        DataError: naming ``path`` when stored maps do not match the k-space shape.
-    """
-    import h5py
-
-    from .fastmri_h5 import KSPACE_KEY, inspect_volume
-
-    info = inspect_volume(path)
-    with h5py.File(info.path, "r") as hf:
-        if SENS_KEY in hf:
-            sens = np.asarray(hf[SENS_KEY][()], dtype=np.complex64)
-            expect = (info.num_slices, info.num_coils, *info.kspace_shape)
-            if sens.shape != expect:
-                raise DataError(f"{info.path}: {SENS_KEY} has shape {sens.shape}, expected {expect}")
-            if not np.isfinite(sens.view(np.float32)).all():
-                raise DataError(f"{info.path}: {SENS_KEY} holds NaN or Inf values")
-            return sens, "stored"
-        if kspace is None:
-            kspace = np.asarray(hf[KSPACE_KEY][()], dtype=np.complex64)
-    return estimate_sensitivities(kspace, num_low_freqs), "estimated"
-
-
 # ----------------------------------------------------------------------------- volumes
 @dataclass(frozen=True)
 class VolumeHallucination:
@@ -796,11 +490,11 @@ def volume_hallucination(
     Returns:
         :class:`VolumeHallucination`.
     """
-    r = _complex(recons, "recons")
+    r = as_complex(recons, "recons")
     if r.ndim != 3:
         raise ConfigError(f"recons must have shape (S, h, w), got {tuple(r.shape)}")
     res = hallucination_map(recons, targets, sens, masks, phase=phases, method=method, tol=tol, n_iter=n_iter)
-    regions = hallucinated_regions(res.null_map, np.asarray(_complex(targets, "targets")), **(region_kwargs or {}))
+    regions = hallucinated_regions(res.null_map, np.asarray(as_complex(targets, "targets")), **(region_kwargs or {}))
     table = pd.DataFrame({
         "slice": np.arange(r.shape[0]), "score": res.score, "null_fraction": res.null_fraction,
         "error_energy": res.error_energy, "meas_energy": res.meas_energy, "null_energy": res.null_energy,
@@ -833,7 +527,7 @@ def acquisition(path: str | os.PathLike[str], profile: Any, image_size: tuple[in
     mask = data[0].mask.reshape(-1)  # (W,) one eval mask per volume (seeded by file name)
     kspace = torch.view_as_complex(data.kspace[0])  # (S, C, H, W)
     sens, source = load_sensitivities(path, kspace.numpy())
-    phase = _crop_to(torch.from_numpy(complex_image(kspace, sens)), image_size)
+    phase = crop_to(torch.from_numpy(complex_image(kspace, sens)), image_size)
     return mask, sens, phase, source
 
 
@@ -892,8 +586,7 @@ def hallucination_table(
 
 
 __all__ = [
-    "DEFAULT_N_ITER", "DEFAULT_TOL", "METHODS", "SENS_KEY", "HallucinationResult", "Region", "VolumeHallucination",
-    "acquisition", "adjoint_operator", "complex_image", "default_num_low_freqs", "estimate_sensitivities", "forward_operator",
-    "hallucinated_regions", "hallucination_map", "hallucination_score", "hallucination_table", "label_regions",
-    "load_sensitivities", "measurement_null_split", "volume_hallucination",
+    "DEFAULT_N_ITER", "DEFAULT_TOL", "METHODS", "HallucinationResult", "Region", "VolumeHallucination",
+    "acquisition", "hallucinated_regions", "hallucination_map", "hallucination_score", "hallucination_table",
+    "label_regions", "measurement_null_split", "volume_hallucination",
 ]

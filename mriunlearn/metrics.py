@@ -13,7 +13,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
-import fastmri
 import numpy as np
 import pandas as pd
 import torch
@@ -24,6 +23,7 @@ from .dataset import SliceData, collate, make_loader
 from .errors import DataError
 from .manifest import PAPER_COLUMNS, Manifest
 from .model import reconstruct
+from .physics import zero_filled_image
 from .profiles import Profile
 
 METRICS: tuple[str, ...] = ("psnr", "ssim", "nmse")
@@ -52,13 +52,6 @@ def volume_metrics(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 def _scalar(x: object) -> float:
     return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
-
-
-def zero_filled_recon(batch: VarNetSample) -> torch.Tensor:
-    """The model-free baseline: RSS of the inverse FFT of the masked k-space, cropped to the
-    target: ``masked_kspace (B, C, H, W, 2)`` -> ``(B, h, w)``."""
-    image = fastmri.rss(fastmri.complex_abs(fastmri.ifft2c(batch.masked_kspace)), dim=1)
-    return center_crop(image, tuple(batch.crop_size))
 
 
 _EVAL_DATA: OrderedDict[tuple, SliceData] = OrderedDict()
@@ -96,7 +89,7 @@ def _volumes(model: torch.nn.Module | None, data: SliceData, profile: Profile,
     try:
         for batch_idx in make_loader(data, profile, train=False, batch_size=batch_size).batch_sampler:
             batch = _collate(data, batch_idx)
-            zf = zero_filled_recon(batch).cpu().numpy()
+            zf = zero_filled_image(batch.masked_kspace, batch.crop_size).cpu().numpy()
             out = reconstruct(model, batch, profile).cpu().numpy() if model is not None else zf
             for j, i in enumerate(batch_idx):
                 m = data.meta[i]

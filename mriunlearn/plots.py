@@ -7,16 +7,24 @@ Images passed in are 2-D float arrays ``(h, w)``; tables are tidy pandas DataFra
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
+from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
 
 from . import paths
 from .atomic import atomic_path, atomic_write_text
+from .labels import label
+
+if TYPE_CHECKING:  # the plane types only annotate: plots imports no computation
+    from .landscape import LossPlane, PlanePoint
 
 #: colours used for every method across figures
 METHOD_COLOURS: dict[str, str] = {
@@ -25,23 +33,6 @@ METHOD_COLOURS: dict[str, str] = {
     "neggrad_plus": "#b5838d", "bad_teacher": "#6d6875", "scrub": "#0096c7", "ssd": "#ffb703",
     "salun": "#fb8500", "l1_sparse": "#023047",
 }
-
-#: display names of the methods
-METHOD_LABELS: dict[str, str] = {
-    "zero_filled": "zero-filled",
-    "original": "G (original)", "oracle": "Ĝ (oracle)", "full_ft": "Full FT", "ft": "FT", "ga": "GA",
-    "ga_l1": "GA-ℓ1", "nl": "NL", "ga_l1_ft": "GA-ℓ1-FT", "nl_ft": "NL-FT", "neggrad_plus": "NegGrad+",
-    "bad_teacher": "Bad-Teacher", "scrub": "SCRUB", "ssd": "SSD (label-free)", "salun": "SalUn",
-    "l1_sparse": "ℓ1-sparse FT", "retrain": "Retrain",
-}
-
-
-def label(method: str) -> str:
-    """Display name of a method (falls back to the registry name); ``"nl_ft:code"`` -> ``"NL-FT (code)"``."""
-    base, _, variant = method.partition(":")
-    name = METHOD_LABELS.get(base, base)
-    return f"{name} ({variant})" if variant else name
-
 
 def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list[Path]:
     """Save ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.pdf``; returns both paths."""
@@ -199,7 +190,7 @@ def quadratic_fit_band(x: np.ndarray, y: np.ndarray, grid: np.ndarray, level: fl
 def data_examples_figure(examples: Mapping[str, Mapping[str, object]]) -> plt.Figure:
     """Per organ (rows): ground truth, zero-filled input, mask, and the coil-map magnitudes.
 
-    ``examples`` as returned by :func:`mriunlearn.experiments.data_examples`.
+    ``examples`` as returned by :func:`mriunlearn.experiments.data_overlap.data_examples`.
     """
     organs = list(examples)
     n_coils = max(np.asarray(e["sens"]).shape[0] for e in examples.values())
@@ -266,7 +257,7 @@ def shared_knowledge_figure(tidy: pd.DataFrame) -> plt.Figure:
 
 def null_space_figure(rows: Sequence[Mapping[str, object]]) -> plt.Figure:
     """Per chosen slice (column blocks): full error |x̂ − x| (top) and its null-space part (bottom)
-    for G, Ĝ and Gᵁ; rows as returned by :func:`mriunlearn.experiments.hallucination_examples`."""
+    for G, Ĝ and Gᵁ; rows as returned by :func:`mriunlearn.experiments.hallucinations.hallucination_examples`."""
     models = (("original", "null_G", "G"), ("oracle", "null_oracle", "Ĝ"), ("unlearned", "null_GU", "Gᵁ"))
     fig, axes = plt.subplots(2, 3 * len(rows), figsize=(2.1 * 3 * len(rows), 4.6), squeeze=False)
     for i, row in enumerate(rows):
@@ -291,7 +282,7 @@ def null_space_figure(rows: Sequence[Mapping[str, object]]) -> plt.Figure:
 def dynamics_figure(dyn: pd.DataFrame, oracle: pd.DataFrame | None = None) -> plt.Figure:
     """The paper's Table 2 as line plots: PSNR per unlearning epoch, one panel per paper column.
 
-    ``dyn`` from :func:`mriunlearn.experiments.dynamics`; ``oracle`` (a summary table with an
+    ``dyn`` from :func:`mriunlearn.experiments.unlearning.dynamics`; ``oracle`` (a summary table with an
     ``oracle`` model) draws Ĝ's level as a dashed line.
     """
     cols = ["BTA", "KTA", "UA"]
@@ -314,7 +305,7 @@ def dynamics_figure(dyn: pd.DataFrame, oracle: pd.DataFrame | None = None) -> pl
 
 def radar_grid(radar: pd.DataFrame, methods: Sequence[str], ncols: int = 3) -> plt.Figure:
     """One radar chart per method over the oracle's polygon (``radar`` from
-    :func:`mriunlearn.experiments.radar_values`, indexed by model, columns UA, KTA, BTA, RTE)."""
+    :func:`mriunlearn.experiments.unlearning.radar_values`, indexed by model, columns UA, KTA, BTA, RTE)."""
     axes_keys = ["UA", "KTA", "BTA", "RTE"]
     ref = {k: float(radar.loc["oracle", k]) for k in axes_keys}
     nrows = int(np.ceil(len(methods) / ncols))
@@ -354,22 +345,20 @@ def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt
     return fig
 
 
-def noise_figure(sweep: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5) -> plt.Figure:
+def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5) -> plt.Figure:
     """BTA, KTA, UA and the mean |gap| to Ĝ against the noisy-label scale λ, one line per method
     (dashed: the authors' code variant).
 
     Args:
-        sweep: :func:`mriunlearn.experiments.noise_sweep`'s table (``noise_std``, ``noise_rel``,
-            ``BTA``, ``KTA``, ``UA``, ``gap``; several seeds are averaged).
-        refs: :func:`mriunlearn.experiments.reference_gaps` (rows ``original`` and ``oracle``),
-            drawn as horizontal lines.
+        table: :func:`mriunlearn.experiments.noise_sweep.noise_table` of the sweep (indexed by
+            ``method, noise_std``; columns ``noise_rel``, ``BTA``, ``KTA``, ``UA``, ``gap``, means over seeds).
+        refs: :func:`mriunlearn.experiments.noise_sweep.reference_gaps` (rows ``original`` and
+            ``oracle``), drawn as horizontal lines.
 
     The x axis is λ relative to the forget targets' peak (log scale); λ = 0 (the same schedule
     without noise) sits at the left edge, and the paper's λ is marked.
     """
-    from .experiments import noise_table
-
-    t = noise_table(sweep).reset_index()
+    t = table.reset_index()
     nonzero = t.noise_rel[t.noise_rel > 0]
     zero_x = float(nonzero.min()) / 4 if len(nonzero) else 1.0
     per_unit = float((t.noise_rel / t.noise_std).dropna().iloc[0]) if (t.noise_std > 0).any() else None
@@ -398,3 +387,147 @@ def noise_figure(sweep: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
     fig.suptitle("Noisy labels: how large must λ be before the forget set is forgotten?", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# Fig. 4: measured loss landscape
+
+def _smooth(lp: LossPlane, upsample: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(alphas, betas, loss)`` on a grid ``upsample`` times finer: a cubic spline through the
+    measured ``log(loss)`` (it passes through every measured value); the grid itself when
+    ``upsample <= 1`` or an axis has fewer than 4 points."""
+    z = np.log(np.clip(lp.loss, 1e-12, None))
+    if upsample <= 1 or len(lp.alphas) < 4 or len(lp.betas) < 4:
+        return lp.alphas, lp.betas, lp.loss
+    from scipy.interpolate import RectBivariateSpline
+
+    spline = RectBivariateSpline(lp.betas, lp.alphas, z, kx=3, ky=3, s=0)
+    fa = np.linspace(lp.alphas.min(), lp.alphas.max(), (len(lp.alphas) - 1) * upsample + 1)
+    fb = np.linspace(lp.betas.min(), lp.betas.max(), (len(lp.betas) - 1) * upsample + 1)
+    return fa, fb, np.exp(spline(fb, fa))
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 6) -> np.ndarray:
+    """About ``n`` log-spaced ticks in ``[lo, hi]`` rounded to 2 significant digits (the end
+    ticks rounded inwards, so they stay inside the range)."""
+    def rnd(x: float, how: Any) -> float:
+        scale = 10.0 ** (1 - math.floor(math.log10(x)))
+        return float(how(x * scale) / scale)
+
+    inner = [rnd(float(t), round) for t in np.geomspace(lo, hi, n)[1:-1]]
+    ticks = np.array([rnd(lo, math.ceil), *inner, rnd(hi, math.floor)])
+    return np.unique(ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))])
+
+
+def _label_offsets(xy: np.ndarray, near: float = 0.12) -> list[tuple[float, float]]:
+    """Label offsets (points) for markers at axes-fraction positions ``xy (N, 2)``: up-right by
+    default, pushed away from the nearest other marker when it is closer than ``near``."""
+    out = []
+    for i, p in enumerate(xy):
+        d = np.linalg.norm(xy - p, axis=1)
+        d[i] = np.inf
+        j = int(d.argmin()) if len(xy) > 1 else -1
+        if j >= 0 and d[j] < near:
+            v = p - xy[j]
+            v = v / np.linalg.norm(v) if np.linalg.norm(v) > 1e-9 else np.array([1.0, 1.0]) * (1 if i < j else -1)
+            out.append((float(11 * v[0]), float(11 * v[1])))
+        else:
+            out.append((7.0, 7.0))
+    return out
+
+
+def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
+                     points: Mapping[str, PlanePoint | tuple[float, float]],
+                     trajectories: Mapping[str, np.ndarray | Sequence[PlanePoint]] | None = None, *,
+                     titles: tuple[str, str] | None = None, levels: int = 16, upsample: int = 4,
+                     cmap: str = "viridis", size: float = 4.4):
+    """Two contour panels side by side: retain loss (left) and forget loss (right).
+
+    Each panel: filled contours of the loss on a log colour scale (its own colour bar), thin
+    contour lines, every model of ``points`` marked and labelled (colours and display names of
+    this module when the names are registry names such as ``original``, ``oracle``,
+    ``ga_l1``, ``nl_ft``), and ``trajectories`` drawn as polylines with a dot per epoch. Markers
+    of models lying mostly off the plane (relative residual > 0.5) are hollow, and the legend gives
+    every model's off-plane fraction. Contours are drawn through a cubic spline of ``log(loss)``
+    on a grid ``upsample`` times finer than the measured one (the spline passes through every
+    measured value; ``upsample=1`` draws the raw grid); the colour scale spans the drawn values. Axes get an equal aspect when their spans
+    are within a factor 3 (distances in the plot are then true parameter-space distances).
+
+    Args:
+        points: ``{name: PlanePoint or (alpha, beta)}``.
+        trajectories: ``{name: (N, 2+) array of (alpha, beta, …) or list of PlanePoint}``.
+
+    Returns:
+        A matplotlib ``Figure``.
+    """
+    titles = titles or (plane_retain.title or "retain loss", plane_forget.title or "forget loss")
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 2.2, size + 0.5), constrained_layout=True)
+    markers = {"original": "o", "oracle": "*", "nl_ft": "D", "ga_l1": "X", "ga": "X"}
+    handles: dict[str, Line2D] = {}
+    traj = {k: (np.array([[p.alpha, p.beta] for p in v]) if len(v) and hasattr(v[0], "alpha")
+                else np.asarray(v, dtype=np.float64)[:, :2]) for k, v in (trajectories or {}).items()}
+    pts = {k: ((p.alpha, p.beta), p) if hasattr(p, "alpha") else ((float(p[0]), float(p[1])), None)
+           for k, p in points.items()}
+    for ax, lp, title in ((axes[0], plane_retain, titles[0]), (axes[1], plane_forget, titles[1])):
+        fa, fb, z = _smooth(lp, upsample)
+        zmin, zmax = float(np.nanmin(z)), float(np.nanmax(z))
+        aa, bb = np.meshgrid(fa, fb)
+        flat = not zmax > zmin * 1.0001
+        lv = None if flat else np.geomspace(zmin, zmax, levels)
+        norm_ = None if flat else LogNorm(vmin=zmin, vmax=zmax)
+        cs = ax.contourf(aa, bb, z, levels=lv, norm=norm_, cmap=cmap)
+        if not flat:
+            ax.contour(aa, bb, z, levels=lv[1:-1], colors="white", linewidths=0.4, alpha=0.5)
+        cb = fig.colorbar(cs, ax=ax, shrink=0.9, pad=0.02)
+        if not flat:
+            ticks = _nice_ticks(zmin, zmax)
+            cb.ax.yaxis.set_major_locator(plt.FixedLocator(ticks))
+            cb.ax.yaxis.set_major_formatter(plt.FixedFormatter([f"{t:g}" for t in ticks]))
+            cb.ax.yaxis.set_minor_locator(plt.NullLocator())
+        cb.set_label("loss: 1 − SSIM + 10⁻⁵·L1 (log scale)", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+        for name, arr in traj.items():
+            colour = METHOD_COLOURS.get(name, "white")
+            ax.plot(arr[:, 0], arr[:, 1], "-", color="white", lw=3.4, alpha=0.6, zorder=3,
+                    solid_capstyle="round")
+            ax.plot(arr[:, 0], arr[:, 1], "-", color=colour, lw=1.7, zorder=4, solid_capstyle="round")
+            ax.plot(arr[1:-1, 0], arr[1:-1, 1], "o", ms=4, mfc=colour, mec="white", mew=0.7, zorder=5)
+        x0, x1, y0, y1 = lp.alphas.min(), lp.alphas.max(), lp.betas.min(), lp.betas.max()
+        frac = np.array([[(a - x0) / (x1 - x0 or 1), (b - y0) / (y1 - y0 or 1)] for (a, b), _ in pts.values()])
+        offsets = _label_offsets(frac.reshape(-1, 2))
+        for (name, ((a, b), p)), (dx, dy) in zip(pts.items(), offsets):
+            colour = METHOD_COLOURS.get(name, "#ffffff")
+            far = p is not None and p.relative_residual > 0.5
+            mk = markers.get(name, "o")
+            ax.plot(a, b, mk, ms=13 if mk == "*" else 8.5, mfc="none" if far else colour,
+                    mec=colour if far else "white", mew=2.0 if far else 1.2, zorder=6)
+            ax.annotate(label(name), (a, b), xytext=(dx, dy), textcoords="offset points",
+                        fontsize=8, color="white", fontweight="bold", zorder=7,
+                        ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top",
+                        bbox=dict(boxstyle="round,pad=0.18", fc=colour, ec="none", alpha=0.88))
+            if name not in handles:
+                extra = (f" — {p.relative_residual:.0%} off-plane" if p is not None and p.distance > 0
+                         and p.relative_residual >= 0.005 else "")
+                handles[name] = Line2D([], [], ls="none", marker=mk, ms=10 if mk == "*" else 7,
+                                       mfc="none" if far else colour, mec=colour if far else "#333333",
+                                       mew=1.5 if far else 0.8, label=label(name) + extra)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        if max(x1 - x0, y1 - y0) <= 3 * min(x1 - x0, y1 - y0):
+            ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel(lp.axis_labels[0], fontsize=9)
+        ax.set_ylabel(lp.axis_labels[1], fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.set_title(title + (f" · {lp.n_slices} slices" if lp.n_slices else ""), fontsize=10)
+    if traj:
+        handles["_traj"] = Line2D([], [], color="#666666", lw=1.7, marker="o", ms=4,
+                                  label="trajectory (dot = epoch)")
+    fig.legend(handles=list(handles.values()), loc="outside lower center", ncol=min(len(handles), 5),
+               fontsize=8, frameon=False)
+    return fig
+
+
+def loss_landscape_figure(landscape: Any, **kwargs: Any) -> plt.Figure:
+    """Fig. 4 from :func:`mriunlearn.experiments.unlearning.loss_landscape`'s result: :func:`plot_loss_planes`
+    of its retain and forget grids with every model's position (``kwargs`` go to it)."""
+    return plot_loss_planes(landscape.retain, landscape.forget, landscape.plane_points, **kwargs)

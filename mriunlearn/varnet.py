@@ -10,7 +10,8 @@ of one loads into the other. Only ``forward`` differs, and only in how it comput
   2-core CPU this book-keeping cost ~17% of a bf16 training step (profiled).
 - Here k-space and coil images stay complex (``torch.complex64``) from the first FFT to the final
   root-sum-of-squares: coil expansion/reduction are complex multiplies, data consistency is one
-  ``torch.where``, the FFTs run directly on complex tensors. The U-Nets still see fastMRI's layout
+  ``torch.where``, the FFTs run directly on complex tensors (:func:`mriunlearn.physics.fft2c_modulated`:
+  checkerboard modulations instead of fastMRI's rolls). The U-Nets still see fastMRI's layout
   (``torch.view_as_real`` is a free view), and run unchanged (``NormUnet`` and ``Unet`` are called
   as they are).
 
@@ -21,54 +22,11 @@ bf16 autocast only the U-Net convolutions run in bf16, exactly as in fastMRI's f
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import fastmri
 import torch
 from fastmri.data.transforms import batched_mask_center
 from fastmri.models import varnet as fastmri_varnet
 
-_IMAGE_DIMS = (-2, -1)
-
-
-def _checkerboard(h: int, w: int, like: torch.Tensor, offset: int = 0) -> torch.Tensor:
-    """Real ``(h, w)`` of ``(-1)^(i + j + offset)``, in the real dtype and device of ``like``."""
-    i = torch.arange(h, device=like.device).view(h, 1)
-    j = torch.arange(w, device=like.device).view(1, w)
-    return (1 - 2 * ((i + j + offset) % 2)).to(like.real.dtype)
-
-
-def _centred(x: torch.Tensor, transform: Callable[..., torch.Tensor]) -> torch.Tensor:
-    """``fftshift(transform(ifftshift(x)))`` over the last two axes of complex ``(..., H, W)``.
-
-    For even ``N`` both shifts are a roll by ``N/2``, and a roll by ``N/2`` on one side of a DFT is a
-    ``(-1)^k`` modulation on the other, so per axis ``fftshift(F(ifftshift(x)))[k] =
-    (-1)^(k + N/2) F((-1)^n x)[k]``. The two rolls (four copies) become one multiplication by a fixed
-    checkerboard before and one after the transform. Odd sizes use the rolls.
-    """
-    h, w = x.shape[-2:]
-    if h % 2 or w % 2:
-        x = torch.fft.ifftshift(x, dim=_IMAGE_DIMS)
-        return torch.fft.fftshift(transform(x, dim=_IMAGE_DIMS, norm="ortho"), dim=_IMAGE_DIMS)
-    before = _checkerboard(h, w, x)
-    after = _checkerboard(h, w, x, offset=h // 2 + w // 2)
-    return transform(x * before, dim=_IMAGE_DIMS, norm="ortho") * after
-
-
-def fft2c(x: torch.Tensor) -> torch.Tensor:
-    """Centred orthonormal 2-D FFT of complex ``(..., H, W)`` (``fastmri.fft2c`` without the ``(..., 2)``)."""
-    return _centred(x, torch.fft.fftn)
-
-
-def ifft2c(x: torch.Tensor) -> torch.Tensor:
-    """Centred orthonormal 2-D inverse FFT of complex ``(..., H, W)`` (``fastmri.ifft2c``)."""
-    return _centred(x, torch.fft.ifftn)
-
-
-def rss(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
-    """Root-sum-of-squares of complex ``x`` over ``dim`` (``fastmri.rss_complex`` on a free real view)."""
-    return fastmri.rss_complex(torch.view_as_real(x), dim=dim)
-
+from .physics import fft2c_modulated, ifft2c_modulated, rss, sense_expand, sense_reduce
 
 def norm_unet(model: fastmri_varnet.NormUnet, x: torch.Tensor) -> torch.Tensor:
     """Apply fastMRI's ``NormUnet`` to complex ``(B, 1, H, W)``; returns complex ``(B, 1, H, W)``."""
@@ -90,7 +48,7 @@ def sensitivity_maps(sens_net: fastmri_varnet.SensitivityModel, masked_kspace: t
     if sens_net.mask_center:
         pad, num_low = sens_net.get_pad_and_num_low_freqs(mask, num_low_frequencies)
         masked_kspace = batched_mask_center(masked_kspace, pad, pad + num_low)
-    images = ifft2c(torch.view_as_complex(masked_kspace))              # (B, C, H, W)
+    images = ifft2c_modulated(torch.view_as_complex(masked_kspace))    # (B, C, H, W)
     b, c, h, w = images.shape
     maps = norm_unet(sens_net.norm_unet, images.reshape(b * c, 1, h, w)).reshape(b, c, h, w)
     return maps / rss(maps).unsqueeze(1)
@@ -109,8 +67,8 @@ def cascade(block: fastmri_varnet.VarNetBlock, kspace: torch.Tensor, ref_kspace:
         complex ``(B, C, H, W)``, the cascade's new k-space estimate.
     """
     soft_dc = torch.where(mask, kspace - ref_kspace, 0) * block.dc_weight
-    image = (ifft2c(kspace) * sens_maps.conj()).sum(dim=1, keepdim=True)   # sens_reduce
-    model_term = fft2c(norm_unet(block.model, image) * sens_maps)           # sens_expand
+    image = sense_reduce(kspace, sens_maps, ifft=ifft2c_modulated)
+    model_term = sense_expand(norm_unet(block.model, image), sens_maps, fft=fft2c_modulated)
     return kspace - soft_dc - model_term
 
 
@@ -142,5 +100,5 @@ class VarNet(fastmri_varnet.VarNet):
         kspace = ref
         for block in self.cascades:
             kspace = cascade(block, kspace, ref, mask_c, sens_maps)
-        return rss(ifft2c(kspace))
+        return rss(ifft2c_modulated(kspace))
 

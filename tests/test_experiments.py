@@ -7,59 +7,64 @@ import math
 import pandas as pd
 import pytest
 
-from mriunlearn import experiments as ex
+from mriunlearn.experiments import data_overlap as overlap
+from mriunlearn.experiments import noise_sweep as ns
+from mriunlearn.experiments import results as res
+from mriunlearn.experiments import retain_fraction as frac
+from mriunlearn.experiments import study as st
+from mriunlearn.experiments import unlearning as unl
 from mriunlearn.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    st = ex.load_study("smoke", runs_dir=tmp_path_factory.mktemp("runs"))
-    st.progress = False
-    return st
+    bound = st.load_study("smoke", runs_dir=tmp_path_factory.mktemp("runs"))
+    bound.progress = False
+    return bound
 
 
 @pytest.mark.parametrize("bad", [[], "nl_ft", ["nl_ft", "nope"], '["nope"]', "[not json"])
 def test_check_choices_names_parameter_and_valid_values(bad):
     with pytest.raises(ConfigError, match="METHODS"):
-        ex.check_choices("METHODS", bad, ["ft", "nl_ft"])
+        st.check_choices("METHODS", bad, ["ft", "nl_ft"])
 
 
 def test_check_choices_accepts_json_list_text():
-    assert ex.check_choices("METHODS", '["ft"]', ["ft", "nl_ft"]) == ["ft"]
+    assert st.check_choices("METHODS", '["ft"]', ["ft", "nl_ft"]) == ["ft"]
 
 
 @pytest.mark.parametrize("bad", [[], [1, 1], [-1], [True], ["a"], "42"])
 def test_check_seeds_rejects(bad):
     with pytest.raises(ConfigError, match="SEEDS"):
-        ex.check_seeds(bad)
+        st.check_seeds(bad)
 
 
 @pytest.mark.parametrize("bad", [[0.0], [1.5], [math.nan], [True], []])
 def test_check_fractions_rejects(bad):
     with pytest.raises(ConfigError, match="FRACTIONS"):
-        ex.check_fractions(bad)
+        st.check_fractions(bad)
 
 
 @pytest.mark.parametrize("bad", [[-1e-5], [math.inf], [True], ["1e-5"], []])
 def test_check_noise_scales_rejects(bad):
     with pytest.raises(ConfigError, match="NOISE_SCALES"):
-        ex.check_noise_scales(bad)
+        st.check_noise_scales(bad)
 
 
 def test_unknown_profile_lists_valid_ones():
     with pytest.raises(ConfigError, match="valid profiles: smoke, default, paper"):
-        ex.load_study("big")
+        st.load_study("big")
 
 
 def test_shared_knowledge_has_the_three_models_and_paper_gaps(study):
-    table, gaps = ex.shared_knowledge(study)
+    table, gaps = overlap.shared_knowledge(study)
     assert set(table.model) == {"zero_filled", "oracle", "original"}
     assert list(gaps.column) == ["BTA", "KTA", "UA"]
     assert gaps["G − Ĝ (paper, dB)"].round(2).tolist() == [-0.29, 4.83, 5.39]
-    text = ex.shared_knowledge_verdict(table)
+    text = overlap.shared_knowledge_verdict(table)
     assert "Knee (KTA)" in text and "Brain (BTA)" in text
     pv = pd.concat([study.per_volume(w) for w in ("oracle", "original")], ignore_index=True)
-    assert "paired 95% interval" in ex.shared_knowledge_verdict(table, pv)
+    assert "paired 95% interval" in overlap.shared_knowledge_verdict(table, pv)
 
 
 def _two_models(diffs, base=30.0):
@@ -72,50 +77,50 @@ def _two_models(diffs, base=30.0):
 
 
 def test_paired_difference_interval_decides_the_brain_claim():
-    d = ex.paired_difference(_two_models([-0.3, -0.2, -0.25, -0.35]), "original", "oracle")
+    d = res.paired_difference(_two_models([-0.3, -0.2, -0.25, -0.35]), "original", "oracle")
     assert d["mean"] == pytest.approx(-0.275) and d["n"] == 4 and d["high"] < 0
-    assert "costs brain quality" in ex._brain_cost(d)
-    mixed = ex.paired_difference(_two_models([-0.5, 0.4, -0.3, 0.3]), "original", "oracle")
+    assert "costs brain quality" in overlap._brain_cost(d)
+    mixed = res.paired_difference(_two_models([-0.5, 0.4, -0.3, 0.3]), "original", "oracle")
     assert mixed["low"] < 0 < mixed["high"]
-    assert "no measurable" in ex._brain_cost(mixed)
+    assert "no measurable" in overlap._brain_cost(mixed)
     with pytest.raises(ConfigError, match="valid: BTA, KTA, UA"):
-        ex.paired_difference(_two_models([0.1]), "original", "oracle", column="XTA")
+        res.paired_difference(_two_models([0.1]), "original", "oracle", column="XTA")
 
 
 def test_table1_pipeline_marks_closest_and_judges_claims(study):
-    results = ex.run_methods(study, ["ft", "nl_ft"], [42])
-    per_volume = ex.final_per_volume(study, results)
-    summary = ex.summary_table(per_volume, ["original", "oracle", "ft", "nl_ft"])
-    wide = ex.wide_table(summary)
+    results = unl.run_methods(study, ["ft", "nl_ft"], [42])
+    per_volume = res.final_per_volume(study, results)
+    summary = res.summary_table(per_volume, ["original", "oracle", "ft", "nl_ft"])
+    wide = unl.wide_table(summary)
     assert list(wide.index) == ["original", "oracle", "ft", "nl_ft"]
     # exactly one unlearning method is marked closest to the oracle in each column
     for col in wide.columns:
         assert sum(cell.endswith("*") for cell in wide[col]) == 1
-    claims = ex.judge_claims(summary, ["ft", "nl_ft"])
+    claims = unl.judge_claims(summary, ["ft", "nl_ft"])
     assert set(claims.reproduced) <= {"yes", "no"} and len(claims) >= 4
-    paired = ex.judge_claims(summary, ["ft", "nl_ft"], per_volume=per_volume)
+    paired = unl.judge_claims(summary, ["ft", "nl_ft"], per_volume=per_volume)
     brain = paired[paired.claim.str.startswith("Joint training costs")].iloc[0]
     assert "paired 95% interval" in brain.evidence
-    dyn = ex.dynamics(study, results)
+    dyn = unl.dynamics(study, results)
     assert set(dyn.epoch) == {0, 1}  # G, then the smoke profile's single unlearning epoch
-    radar = ex.radar_values(summary, ex.costs(study, results))
+    radar = unl.radar_values(summary, unl.costs(study, results))
     assert ((radar[["UA", "KTA", "BTA"]] >= 0) & (radar[["UA", "KTA", "BTA"]] <= 1)).all().all()
-    rec = ex.run_records(study, results)
+    rec = st.run_records(study, results)
     assert rec["runs"]["nl_ft@seed42"]["retain_files"]  # the sampled subset is recorded
 
 
 def test_seed_intervals_with_two_seeds(study):
-    results = ex.run_methods(study, ["ft"], [42, 43])
-    summary = ex.summary_table(ex.final_per_volume(study, results), ["original", "oracle", "ft"])
+    results = unl.run_methods(study, ["ft"], [42, 43])
+    summary = res.summary_table(res.final_per_volume(study, results), ["original", "oracle", "ft"])
     ft = summary[summary.model == "ft"]
     assert (ft.spread_kind == "ci95").all() and (ft.n_seeds == 2).all()
 
 
 def test_fraction_sweep_records_volumes_and_cost(study):
-    sweep, runs = ex.fraction_sweep(study, ["ft"], [0.25, 1.0], [42])
+    sweep, runs = frac.fraction_sweep(study, ["ft"], [0.25, 1.0], [42])
     assert sweep.retain_volumes.tolist() == [1, 4]
     assert sweep.slice_steps.iloc[1] > sweep.slice_steps.iloc[0]
-    assert ex.best_fraction(sweep, "ft", oracle_bta=0.0) in (0.25, 1.0)
+    assert frac.best_fraction(sweep, "ft", oracle_bta=0.0) in (0.25, 1.0)
 
 
 def test_noise_sweep_table_gaps_and_figure(study):
@@ -125,12 +130,12 @@ def test_noise_sweep_table_gaps_and_figure(study):
     from mriunlearn import plots
 
     with pytest.raises(ConfigError, match="NOISE_METHODS"):
-        ex.noise_sweep(study, ["ft"], [1e-5], [42])
-    peak = ex.target_scale(study)
+        ns.noise_sweep(study, ["ft"], [1e-5], [42])
+    peak = ns.target_scale(study)
     assert 0 < peak < 1
     with pytest.raises(ConfigError, match="NOISE_VARIANTS"):
-        ex.noise_sweep(study, ["nl_ft"], [1e-5], [42], variants=["authors"])
-    sweep, runs = ex.noise_sweep(study, ["nl_ft"], [0.0, 2 * peak], [42], variants=["paper", "code"])
+        ns.noise_sweep(study, ["nl_ft"], [1e-5], [42], variants=["authors"])
+    sweep, runs = ns.noise_sweep(study, ["nl_ft"], [0.0, 2 * peak], [42], variants=["paper", "code"])
     assert sorted(runs) == [("nl_ft", 0.0, 42), ("nl_ft", 2 * peak, 42),
                             ("nl_ft:code", 0.0, 42), ("nl_ft:code", 2 * peak, 42)]
     assert sweep.noise_rel.tolist() == pytest.approx([0.0, 2.0, 0.0, 2.0])
@@ -138,13 +143,13 @@ def test_noise_sweep_table_gaps_and_figure(study):
     assert runs[("nl_ft", 2 * peak, 42)].config["params"]["noise_std"] == 2 * peak
     assert runs[("nl_ft:code", 2 * peak, 42)].config["params"]["variant"] == "code"
     assert plots.label("nl_ft:code") == "NL-FT (code)" and plots.label("nl_ft") == "NL-FT"
-    refs = ex.reference_gaps(study)
+    refs = ns.reference_gaps(study)
     assert refs.loc["oracle", "gap"] == 0.0 and refs.loc["original", "gap"] > 0
     for _, row in sweep.iterrows():  # gap = mean |PSNR - oracle| over the three columns
         want = sum(abs(row[c] - refs.loc["oracle", c]) for c in ("BTA", "KTA", "UA")) / 3
         assert row.gap == pytest.approx(want)
-    verdict = ex.noise_verdict(sweep, refs)
+    verdict = ns.noise_verdict(sweep, refs)
     assert "nl_ft: closest to the oracle at" in verdict and "nl_ft:code: closest" in verdict
     assert "G's mean |gap|" in verdict
-    fig = plots.noise_figure(sweep, refs)
+    fig = plots.noise_figure(ns.noise_table(sweep), refs)
     assert len(fig.axes) == 4 and [a.get_xticklabels()[0].get_text() for a in fig.axes] == ["0"] * 4

@@ -9,6 +9,8 @@ import torch
 
 import fastmri
 from mriunlearn import hallucination as hl
+from mriunlearn import physics
+from mriunlearn.fastmri_h5 import SENS_KEY
 from mriunlearn.errors import ConfigError, DataError
 from mriunlearn.fastmri_h5 import write_volume
 
@@ -80,13 +82,13 @@ def dense_operator(sens: np.ndarray, mask: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- operators
 def test_forward_operator_matches_fastmri_and_adjoint_is_adjoint():
     s, m, x = smooth_maps(), column_mask(), phantom()
-    k = hl.forward_operator(x, s, m)
+    k = physics.forward_operator(x, s, m)
     ref = fastmri.fft2c(torch.view_as_real(torch.from_numpy(s * x[None])))
     ref = torch.view_as_complex(ref.contiguous()).numpy() * m[None, None, :]
     np.testing.assert_allclose(k, ref, atol=1e-12)
     y = rand_complex((C, H, W), 3)
     lhs = np.vdot(y, k)
-    rhs = np.vdot(hl.adjoint_operator(y, s, m), x)
+    rhs = np.vdot(physics.adjoint_operator(y, s, m), x)
     assert abs(lhs - rhs) < 1e-9 * abs(lhs)
 
 
@@ -108,7 +110,7 @@ def test_readout_maps_reduce_to_single_coil_null_space(method):
 def test_error_in_range_of_adjoint_has_no_null_part(method):
     s, m = smooth_maps(), column_mask()
     y = rand_complex((C, H, W), 7) * m[None, None, :]
-    e = hl.adjoint_operator(y, s, m)  # A^H y: what the measurements can explain
+    e = physics.adjoint_operator(y, s, m)  # A^H y: what the measurements can explain
     kwargs = {"tol": 1e-9} if method == "eig" else {"tol": 1e-9, "n_iter": 300}
     _, null = hl.measurement_null_split(e, s, m, method=method, **kwargs)
     assert np.linalg.norm(null) < 1e-5 * np.linalg.norm(e)
@@ -146,13 +148,13 @@ def test_split_sums_idempotent_and_orthogonal():
 def test_cg_against_exact_projector():
     """Quantifies the matrix-free (damped) CG method against the exact eigen-projector."""
     s2, m = smooth_maps(2), column_mask()  # 2 coils, 4x: a non-trivial exact null space
-    e = hl.adjoint_operator(rand_complex((2, H, W), 17), s2, m) + rand_complex((H, W), 19)
+    e = physics.adjoint_operator(rand_complex((2, H, W), 17), s2, m) + rand_complex((H, W), 19)
     _, exact = hl.measurement_null_split(e, s2, m, tol=1e-10)
     assert np.linalg.norm(exact) > 0.1 * np.linalg.norm(e)
     _, cg_long = hl.measurement_null_split(e, s2, m, method="cg", tol=1e-10, n_iter=100)
     assert np.linalg.norm(cg_long - exact) / np.linalg.norm(e) < 1e-4  # converges to A⁺A
     s = smooth_maps()
-    e = hl.adjoint_operator(rand_complex((C, H, W), 17), s, m) + rand_complex((H, W), 19)
+    e = physics.adjoint_operator(rand_complex((C, H, W), 17), s, m) + rand_complex((H, W), 19)
     _, default = hl.measurement_null_split(e, s, m)
     _, cg_short = hl.measurement_null_split(e, s, m, method="cg")
     # soft vs hard threshold: measured 0.075 here, 0.024-0.035 on 128² / 8x / 4-16 coils
@@ -288,7 +290,7 @@ def test_volume_hallucination_table():
 def test_estimated_sensitivities_match_true_maps():
     s, x = smooth_maps(), phantom()
     k = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(s * x[None], axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
-    est = hl.estimate_sensitivities(k, 8)
+    est = physics.estimate_sensitivities(k, 8)
     assert est.shape == (C, H, W) and est.dtype == np.complex64
     np.testing.assert_allclose((np.abs(est) ** 2).sum(0), 1.0, atol=1e-5)
     yy, xx = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
@@ -297,13 +299,13 @@ def test_estimated_sensitivities_match_true_maps():
     assert coherence[support].mean() > 0.97
     # fastMRI real view and batches give the same maps
     real_view = np.stack([k.real, k.imag], axis=-1)
-    np.testing.assert_allclose(hl.estimate_sensitivities(real_view, 8), est, atol=1e-6)
-    assert hl.estimate_sensitivities(k[None], 8).shape == (1, C, H, W)
+    np.testing.assert_allclose(physics.estimate_sensitivities(real_view, 8), est, atol=1e-6)
+    assert physics.estimate_sensitivities(k[None], 8).shape == (1, C, H, W)
     # with the estimated maps the coil-combined image is almost real (maps absorb the phase)
-    img = hl.complex_image(k, est)
+    img = physics.complex_image(k, est)
     assert np.abs(img.imag)[support].mean() < 0.15 * np.abs(img)[support].mean()
     # with the true maps it is the object itself
-    np.testing.assert_allclose(hl.complex_image(k, s), x, atol=1e-10)
+    np.testing.assert_allclose(physics.complex_image(k, s), x, atol=1e-10)
 
 
 def test_load_sensitivities_stored_or_estimated(tmp_path):
@@ -312,19 +314,19 @@ def test_load_sensitivities_stored_or_estimated(tmp_path):
     kv, sv = np.stack([k, k]), np.stack([s, s]).astype(np.complex64)
     path = tmp_path / "vol.h5"
     write_volume(path, kv, np.abs(np.stack([x, x])), patient_id="p", acquisition="AXT2")
-    est, source = hl.load_sensitivities(path)
+    est, source = physics.load_sensitivities(path)
     assert source == "estimated" and est.shape == (2, C, H, W)
     with h5py.File(path, "a") as hf:
-        hf.create_dataset(hl.SENS_KEY, data=sv)
-    stored, source = hl.load_sensitivities(path)
+        hf.create_dataset(SENS_KEY, data=sv)
+    stored, source = physics.load_sensitivities(path)
     assert source == "stored"
     np.testing.assert_array_equal(stored, sv)
     bad = tmp_path / "bad.h5"
     write_volume(bad, kv, np.abs(np.stack([x, x])), patient_id="p", acquisition="AXT2")
     with h5py.File(bad, "a") as hf:
-        hf.create_dataset(hl.SENS_KEY, data=sv[:1])
+        hf.create_dataset(SENS_KEY, data=sv[:1])
     with pytest.raises(DataError, match="bad.h5"):
-        hl.load_sensitivities(bad)
+        physics.load_sensitivities(bad)
 
 
 # ----------------------------------------------------------------------------- bad inputs
@@ -361,11 +363,11 @@ def test_bad_inputs_raise_errors_naming_the_argument():
     with pytest.raises(ConfigError, match="sens"):
         hl.hallucination_map(x[None].repeat(2, 0), x[None].repeat(2, 0), s[None].repeat(3, 0), m)
     with pytest.raises(ConfigError, match="coils"):
-        hl.adjoint_operator(np.zeros((C + 1, H, W), complex), s, m)
+        physics.adjoint_operator(np.zeros((C + 1, H, W), complex), s, m)
     with pytest.raises(ConfigError, match="num_low_freqs"):
-        hl.estimate_sensitivities(np.ones((C, H, W), complex), 0)
+        physics.estimate_sensitivities(np.ones((C, H, W), complex), 0)
     with pytest.raises(ConfigError, match="kspace"):
-        hl.estimate_sensitivities(np.ones((C, H, W)), 8)
+        physics.estimate_sensitivities(np.ones((C, H, W)), 8)
     with pytest.raises(ConfigError, match="null_map"):
         hl.hallucinated_regions(np.zeros((H, W)), np.zeros((H, W - 1)))
     with pytest.raises(ValueError):  # ConfigError is a ValueError
@@ -392,7 +394,7 @@ def test_hallucination_table_on_tiny_volumes(tmp_path):
         write_volume(path, k, target, patient_id=f"p{i}", acquisition="AXT2")
         if i == 0:  # simulated data store the true maps
             with h5py.File(path, "a") as hf:
-                hf.create_dataset(hl.SENS_KEY, data=sens.astype(np.complex64))
+                hf.create_dataset(SENS_KEY, data=sens.astype(np.complex64))
         rows.append(file_row(path, tmp_path, "brain", "test_brain", 2))
     write_manifest(rows, tmp_path / "m.csv")
     manifest = load_manifest(tmp_path / "m.csv", tmp_path)

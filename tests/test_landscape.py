@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from mriunlearn import landscape as L  # noqa: E402
+from mriunlearn import plots  # noqa: E402
 from mriunlearn.dataset import SliceData, make_loader  # noqa: E402
 from mriunlearn.errors import ConfigError  # noqa: E402
 from mriunlearn.losses import recon_loss  # noqa: E402
@@ -200,7 +201,7 @@ def test_plot_loss_planes(tmp_path):
     forget = L.LossPlane(alphas, betas, np.exp(-aa) + 0.1 * bb ** 2 + 0.3, n_slices=4, title="forget")
     points = {"original": L.PlanePoint(0, 0, 0, 0), "ga_l1": L.PlanePoint(1.5, 0, 0, 1.5),
               "oracle": L.PlanePoint(0.5, 1.0, 3.0, 3.2), "nl_ft": (0.1, 0.9)}
-    fig = L.plot_loss_planes(retain, forget, points, {"ga_l1": np.array([[0, 0], [0.8, 0.1], [1.5, 0]])})
+    fig = plots.plot_loss_planes(retain, forget, points, {"ga_l1": np.array([[0, 0], [0.8, 0.1], [1.5, 0]])})
     axes = fig.get_axes()
     assert len(axes) == 4  # two panels and their colour bars
     texts = {t.get_text() for t in axes[0].texts}
@@ -210,5 +211,5 @@ def test_plot_loss_planes(tmp_path):
     assert any("off-plane" in t for t in legend) and any("trajectory" in t for t in legend)
     fig.savefig(tmp_path / "plane.png")
     assert (tmp_path / "plane.png").stat().st_size > 10_000
-    assert L._nice_ticks(0.179, 0.63).min() >= 0.179 and L._nice_ticks(0.179, 0.63).max() <= 0.63
-    assert math.isclose(L._smooth(retain, 3)[2][0, 0], retain.loss[0, 0], rel_tol=1e-9)
+    assert plots._nice_ticks(0.179, 0.63).min() >= 0.179 and plots._nice_ticks(0.179, 0.63).max() <= 0.63
+    assert math.isclose(plots._smooth(retain, 3)[2][0, 0], retain.loss[0, 0], rel_tol=1e-9)

@@ -23,7 +23,8 @@ from mriunlearn.manifest import load_manifest
 from mriunlearn.simulate import SENS_KEY, DatasetSpec, build_dataset, ensure_dataset, simulate_multicoil
 from mriunlearn.simulate import build as build_mod
 from mriunlearn.simulate.brain import BRAIN_LABELS, brain_volume, sample_brain_params
-from mriunlearn.simulate.coils import fft2c, ifft2c, rss, sample_coil_geometry, sensitivity_maps
+from mriunlearn.physics import fft2c, ifft2c, rss
+from mriunlearn.simulate.coils import sample_coil_geometry, sensitivity_maps
 from mriunlearn.simulate.knee import KNEE_LABELS, knee_volume
 
 SMOKE = DatasetSpec.smoke()
@@ -296,3 +297,4 @@ def test_committed_manifests_match_the_builder(smoke_build):
     plan = DatasetSpec.default().plan()
     assert list(zip(default.file, default.role)) == [(p.file, p.role) for p in plan]
     assert (default.num_slices == 4).all() and default.sha256.str.len().eq(64).all()
+

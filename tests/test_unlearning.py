@@ -186,7 +186,8 @@ def test_nl_ft_moves_toward_oracle(learned, smoke_manifest):
     """With λ at the scale of the targets, NL-FT lowers the forget-set PSNR below G's and below the
     same schedule without noise, and lands nearer Ĝ than G is (mean |PSNR gap| over BTA, KTA, UA).
     Three unlearning seeds, each compared with its own noise-free twin (same retain draw, same order)."""
-    from mriunlearn.experiments import column_means, mean_gap, target_scale
+    from mriunlearn.experiments.noise_sweep import target_scale
+    from mriunlearn.experiments.results import column_means, mean_gap
     from mriunlearn.metrics import evaluate_run
 
     prof, G, oracle = learned

@@ -1,6 +1,6 @@
 """Multi-coil acquisition model: coil sensitivities, image phase, centred FFT, k-space noise.
 
-Deterministic operators (:func:`sensitivity_maps`, :func:`fft2c`, :func:`ifft2c`, :func:`rss`) are
+Deterministic operators (:func:`sensitivity_maps`; the centred FFTs and RSS of :mod:`mriunlearn.physics`) are
 kept apart from the random draws of their parameters (:func:`sample_coil_geometry`,
 :func:`smooth_phase`), so a volume is replayable from its generator.
 
@@ -12,8 +12,8 @@ loop's own phase plus a gentle linear ramp. The maps are then normalised so that
 ``sum_c |S_c|^2 = 1`` at every pixel, hence the noise-free RSS of the coil images equals the object
 magnitude exactly.
 
-FFT convention (as ``fastmri.fft2c``): ``ifftshift -> fft2(norm="ortho") -> fftshift`` over the last
-two axes. With the orthonormal FFT, complex white noise of standard deviation ``sigma`` per k-space
+FFT convention (as ``fastmri.fft2c``; :func:`mriunlearn.physics.fft2c` on numpy arrays):
+``ifftshift -> fft2(norm="ortho") -> fftshift`` over the last two axes. With the orthonormal FFT, complex white noise of standard deviation ``sigma`` per k-space
 sample has the same standard deviation per image pixel.
 """
 
@@ -25,23 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ConfigError
-
-
-def fft2c(x: np.ndarray) -> np.ndarray:
-    """Centred orthonormal 2-D FFT over the last two axes; ``(..., H, W)`` complex -> same shape."""
-    x = np.fft.ifftshift(x, axes=(-2, -1))
-    return np.fft.fftshift(np.fft.fft2(x, axes=(-2, -1), norm="ortho"), axes=(-2, -1))
-
-
-def ifft2c(k: np.ndarray) -> np.ndarray:
-    """Centred orthonormal 2-D inverse FFT over the last two axes; ``(..., H, W)`` -> same shape."""
-    k = np.fft.ifftshift(k, axes=(-2, -1))
-    return np.fft.fftshift(np.fft.ifft2(k, axes=(-2, -1), norm="ortho"), axes=(-2, -1))
-
-
-def rss(coil_images: np.ndarray, axis: int = -3) -> np.ndarray:
-    """Root-sum-of-squares over the coil axis: ``(..., C, H, W)`` -> ``(..., H, W)`` real."""
-    return np.sqrt(np.sum(np.abs(coil_images) ** 2, axis=axis))
+from ..physics import fft2c, ifft2c, rss
 
 
 @dataclass(frozen=True)

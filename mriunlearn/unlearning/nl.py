@@ -12,7 +12,7 @@ is ~2% of the peak. Measured there (notebook 03's noise sweep, 2 unlearning epoc
 state), that changes nothing: NL-FT at λ = 1e-5 scores as the noise-free schedule does, and it
 starts to forget only from λ ≈ 0.2x the peak (closest to the oracle at ~0.5x). More steps do not
 change that (batch 1 for 10 epochs, 200 steps: λ = 1e-5 still equals λ = 0), so on data of another
-scale put λ on the targets' scale with :func:`mriunlearn.experiments.target_scale`.
+scale put λ on the targets' scale with :func:`mriunlearn.experiments.noise_sweep.target_scale`.
 """
 
 from __future__ import annotations

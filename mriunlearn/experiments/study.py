@@ -1,0 +1,225 @@
+"""The study a notebook works on, and the checks of its parameters.
+
+A :class:`Study` binds a profile, its manifest and the run cache. Everything expensive is cached:
+models by the engine's :class:`~mriunlearn.cache.RunCache`; the derived per-model tables
+(hallucination scores, membership inference, relearn time) as CSV files inside the model's cache
+entry (:func:`cached_table`), so a second run of the notebooks recomputes nothing.
+
+Seeds: ``SEEDS`` in the notebooks are *unlearning* seeds (retain-subset draw, label noise, batch
+order, teachers). G and Ĝ are trained once with the profile's seed; every sampled choice (retain
+files, seeds, method variant) is recorded next to the results (:func:`run_records`,
+:func:`sweep_records`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..cache import CacheEntry, RunCache
+from ..errors import ConfigError
+from ..manifest import PAPER_COLUMNS, Manifest
+from ..metrics import evaluate_run, zero_filled
+from ..profiles import PROFILES, Profile, get_profile
+from ..train import TrainResult, in_notebook, set_threads, train_oracle, train_original
+from ..unlearning import get_method, run_unlearning
+
+
+#: the paper's six unlearning methods (Table 1 order)
+PAPER_METHODS: tuple[str, ...] = ("full_ft", "ft", "ga_l1", "nl", "ga_l1_ft", "nl_ft")
+
+
+#: baselines beyond the paper
+EXTRA_METHODS: tuple[str, ...] = ("ga", "neggrad_plus", "bad_teacher", "scrub", "ssd", "salun", "l1_sparse")
+
+
+#: the paper's retain fractions (Table 3) and the methods swept over them
+FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20, 0.50, 1.00)
+
+
+EVAL_ROLES: tuple[str, ...] = tuple(PAPER_COLUMNS)
+
+
+def _listed(value: Any, name: str) -> Any:
+    """A list given as JSON text (``papermill -p SEEDS "[42, 43]"`` passes a string) as a list."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name}: cannot read {value!r} as a JSON list: {exc}") from exc
+    return value
+
+
+def _nonempty_list(name: str, value: Any, what: str) -> list[Any]:
+    """``value`` (a list, or a JSON list string) as a non-empty list, else a ConfigError naming ``name``."""
+    value = _listed(value, name)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise ConfigError(f"{name} must be a non-empty list of {what}, got {value!r}")
+    return list(value)
+
+
+def check_choices(name: str, values: Sequence[Any], valid: Sequence[Any]) -> list[Any]:
+    """Validate a notebook parameter holding a list of choices (a JSON list string is accepted).
+
+    Raises:
+        ConfigError: naming the parameter, the bad values and the valid ones.
+    """
+    values = _nonempty_list(name, values, f"values from {list(valid)}")
+    bad = [v for v in values if v not in valid]
+    if bad:
+        raise ConfigError(f"{name}: unknown value(s) {bad}; valid values: {list(valid)}")
+    return values
+
+
+def check_seeds(seeds: Sequence[Any]) -> list[int]:
+    """Validate the ``SEEDS`` parameter: a non-empty list of distinct non-negative integers."""
+    seeds = _nonempty_list("SEEDS", seeds, "integers")
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"SEEDS must hold distinct non-negative integers, got {seeds!r}")
+    return seeds
+
+
+def check_fractions(fractions: Sequence[Any]) -> list[float]:
+    """Validate retain fractions: each in (0, 1]."""
+    fractions = _nonempty_list("FRACTIONS", fractions, "numbers in (0, 1]")
+    for f in fractions:
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or not 0 < f <= 1:
+            raise ConfigError(f"FRACTIONS: {f!r} is not in (0, 1]; valid: numbers in (0, 1], e.g. {list(FRACTIONS)}")
+    return [float(f) for f in fractions]
+
+
+def check_noise_scales(scales: Sequence[Any]) -> list[float]:
+    """Validate noisy-label scales λ: finite numbers >= 0 (0 = the same schedule without noise)."""
+    scales = _nonempty_list("NOISE_SCALES", scales, "numbers >= 0")
+    for x in scales:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
+            raise ConfigError(f"NOISE_SCALES: {x!r} is not a finite number >= 0 (λ in target units, e.g. 1e-5)")
+    return [float(x) for x in scales]
+
+
+def cached_table(entry: CacheEntry | None, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A derived table stored as ``<name>.csv`` in a finished cache entry: computed once, read after.
+
+    Without an entry (no cache) the table is computed every time.
+    """
+    if entry is not None and entry.is_done() and entry.file(f"{name}.csv").exists():
+        return entry.read_csv(f"{name}.csv")
+    table = compute()
+    if entry is not None and entry.is_done():
+        entry.write_csv(f"{name}.csv", table)
+    return table
+
+
+@dataclass
+class Study:
+    """One profile's experiment: data, cache, G and Ĝ, and the unlearning runs asked for."""
+
+    profile: Profile
+    manifest: Manifest
+    cache: RunCache
+    progress: bool = field(default_factory=lambda: not in_notebook())
+
+    @cached_property
+    def original(self) -> TrainResult:
+        """G, trained on retain + forget (cached)."""
+        return train_original(self.profile, self.manifest, cache=self.cache, progress=self.progress)
+
+    @cached_property
+    def oracle(self) -> TrainResult:
+        """Ĝ, the oracle, trained on retain only (cached)."""
+        return train_oracle(self.profile, self.manifest, cache=self.cache, progress=self.progress)
+
+    def per_volume(self, which: str) -> pd.DataFrame:
+        """Per-volume BTA/KTA/UA metrics of ``"original"``, ``"oracle"`` or ``"zero_filled"``."""
+        if which == "zero_filled":
+            return zero_filled(self.manifest, list(EVAL_ROLES), self.profile).assign(model="zero_filled")
+        if which not in ("original", "oracle"):
+            raise ConfigError(f"unknown model {which!r}; valid: original, oracle, zero_filled")
+        return evaluate_run(getattr(self, which), self.manifest, EVAL_ROLES).assign(model=which)
+
+    def unlearn(self, method: str, seed: int, fraction: float | None = None, **kwargs: Any):
+        """One cached unlearning run from G (see :func:`mriunlearn.unlearning.run_unlearning`).
+
+        ``fraction`` applies to methods that take a retain subset (``None``: the profile's 10%).
+        """
+        cls = get_method(method)
+        takes_subset = cls.retain_scope == "subset"
+        return run_unlearning(self.profile, self.manifest, method, seed=seed, cache=self.cache,
+                              original=self.original, progress=self.progress,
+                              retain_fraction=fraction if takes_subset else None, **kwargs)
+
+
+def load_study(profile: str = "default", *, data_dir: str | os.PathLike[str] | None = None,
+               manifest: str | os.PathLike[str] | None = None, runs_dir: str | os.PathLike[str] | None = None,
+               overrides: Mapping[str, Any] | None = None) -> Study:
+    """Validate the notebook parameters and bind the study (builds the embedded data if missing).
+
+    Args:
+        profile: ``smoke``, ``default`` or ``paper``.
+        data_dir: root of the data the manifest's paths are relative to (required for ``paper``).
+        manifest: the split CSV (required for ``paper``; the embedded one otherwise).
+        runs_dir: run-cache root (default ``paths.RUNS_DIR``).
+        overrides: profile fields to override (validated).
+
+    Raises:
+        ConfigError: unknown profile (lists the valid ones), missing data for ``paper``, bad overrides.
+    """
+    if profile not in PROFILES:
+        raise ConfigError(f"PROFILE: unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    opts = dict(overrides or {})
+    if profile in ("default", "smoke") and manifest is None:
+        from ..simulate import ensure_dataset  # nilearn is heavy: only when the embedded data are needed
+
+        ensure_dataset(profile)
+    if manifest is not None:
+        opts["manifest"] = str(Path(manifest).expanduser().resolve())
+    if data_dir is not None:
+        opts["data_root"] = str(Path(data_dir).expanduser().resolve())
+    prof = get_profile(profile, **opts)
+    set_threads(prof)  # results depend on the thread count: never inherit it from the environment
+    return Study(prof, prof.load_manifest(), RunCache(runs_dir))
+
+
+def run_entry(result: Any) -> CacheEntry | None:
+    return getattr(result, "entry", None)
+
+
+def run_records(study: Study, results: Mapping[tuple[str, int], Any]) -> dict[str, Any]:
+    """Every sampled choice behind the results: profile, manifest hash, G/Ĝ cache keys, and per run
+    the seed, retain files drawn, resolved parameters (variant included) and cache key."""
+    runs = {}
+    for (m, s), r in results.items():
+        cfg = dict(r.config)
+        runs[f"{m}@seed{s}"] = {"method": m, "seed": s, "retain_files": list(r.retain_files),
+                                "params": cfg.get("params"), "cache_key": getattr(run_entry(r), "key", None),
+                                "wall_time_s": r.wall_time_s, "slice_steps": r.slice_steps}
+    return {"profile": study.profile.to_dict(), "manifest": str(study.manifest.source),
+            "manifest_hash": study.manifest.content_hash(),
+            "original_key": getattr(study.original.entry, "key", None),
+            "oracle_key": getattr(study.oracle.entry, "key", None),
+            "eval_masks": "fastMRI EquiSpacedMaskFunc seeded by tuple(map(ord, file name))",
+            "runs": runs}
+
+
+def study_record(study: Study) -> dict[str, Any]:
+    """Profile, manifest and G/Ĝ cache keys: what the numbers of a notebook came from."""
+    return run_records(study, {})
+
+
+def sweep_records(study: Study, runs: Mapping[tuple[str, float, int], Any], swept: str = "fraction") -> dict[str, Any]:
+    """Like :func:`run_records` for a sweep keyed ``(method, value, seed)``: per run the swept value
+    (named ``swept``: ``"fraction"``, ``"noise_std"``), the retain files drawn and the cache key."""
+    rec = study_record(study)
+    rec["runs"] = {f"{m}@{v:g}@seed{s}": {"method": m, swept: v, "seed": s, "retain_files": list(r.retain_files),
+                                           "cache_key": getattr(run_entry(r), "key", None)}
+                   for (m, v, s), r in runs.items()}
+    return rec
+

@@ -1,0 +1,285 @@
+"""Notebook 03, unlearning: Table 1 (methods vs G and Ĝ), the paper's claims judged on our numbers,
+Table 2 (dynamics), Fig. 3 (radar values and costs), forgetting metrics and Fig. 4 (a measured loss
+landscape). The noise-scale sweep of the same notebook is :mod:`mriunlearn.experiments.noise_sweep`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import paper_numbers
+from ..errors import ConfigError
+from ..forgetting import membership_inference, relearn_time
+from ..labels import label
+from ..landscape import LossPlane, PlanePoint, plane_through
+from ..manifest import PAPER_COLUMNS
+from ..metrics import paper_table
+from .results import final_per_volume, hallucination_scores, paired_difference, summary_table
+from .study import Study, cached_table, run_entry, run_records
+
+__all__ = ["Landscape", "compare_with_paper", "costs", "dynamics", "dynamics_table", "final_per_volume",
+           "forgetting", "forgetting_summary", "hallucination_scores", "judge_claims", "loss_landscape",
+           "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
+
+
+def run_methods(study: Study, methods: Sequence[str], seeds: Sequence[int], fraction: float | None = None) -> dict[tuple[str, int], Any]:
+    """Run (or load) every method for every seed; returns ``{(method, seed): UnlearnResult}``."""
+    return {(m, s): study.unlearn(m, s, fraction) for s in seeds for m in methods}
+
+
+def wide_table(summary: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """Printable Table 1: one row per model, ``BTA psnr`` … cells ``"mean ± spread"``; the model
+    closest to Ĝ in each column is marked with ``*`` (smallest absolute difference of means)."""
+    t = summary.copy()
+    fmt = {"psnr": digits, "ssim": 3}
+    oracle = t[t.model == "oracle"].set_index(["column", "metric"])["mean"]
+    t["cell"] = [f"{m:.{fmt[k]}f} ± {s:.{fmt[k]}f}" if not math.isnan(s) else f"{m:.{fmt[k]}f}"
+                 for m, s, k in zip(t["mean"], t["spread"], t.metric)]
+    t["dist"] = [abs(m - oracle.get((c, k), np.nan)) for m, c, k in zip(t["mean"], t.column, t.metric)]
+    cand = t[~t.model.isin(["oracle", "original"])]
+    best = cand.loc[cand.groupby(["column", "metric"], observed=True)["dist"].idxmin()]
+    t.loc[best.index, "cell"] = t.loc[best.index, "cell"] + " *"
+    t["col"] = t.column + " " + t.metric
+    wide = t.pivot_table(index="model", columns="col", values="cell", aggfunc="first", observed=True)
+    cols = [f"{c} {m}" for c in PAPER_COLUMNS.values() for m in ("psnr", "ssim") if f"{c} {m}" in wide.columns]
+    return wide[cols]
+
+
+def compare_with_paper(summary: pd.DataFrame) -> pd.DataFrame:
+    """Our PSNR means beside the paper's Table 1, and each relative to its own G and Ĝ.
+
+    ``pos`` = (PSNR − Ĝ) / (G − Ĝ) per column: 0 = at the oracle, 1 = at G (no forgetting),
+    computed for ours and for the paper's numbers so the patterns can be compared.
+    """
+    p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
+    paper = paper_numbers.table1_frame()
+    rows = []
+    for model in p.index:
+        row: dict[str, Any] = {"model": str(model)}
+        for c in ("BTA", "KTA", "UA"):
+            row[f"{c} ours"] = p.loc[model, c]
+            row[f"{c} paper"] = paper.loc[model, f"{c}_psnr"] if model in paper.index else math.nan
+        for c in ("KTA", "UA"):
+            og, oo = p.loc["original", c], p.loc["oracle", c]
+            pg, po = paper.loc["original", f"{c}_psnr"], paper.loc["oracle", f"{c}_psnr"]
+            row[f"{c} pos ours"] = (row[f"{c} ours"] - oo) / (og - oo) if og != oo else math.nan
+            row[f"{c} pos paper"] = (row[f"{c} paper"] - po) / (pg - po)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def dynamics(study: Study, results: Mapping[tuple[str, int], Any]) -> pd.DataFrame:
+    """Table 2: BTA/KTA/UA PSNR after every unlearning epoch (epoch 0 = G), per method and seed."""
+    g = paper_table(study.per_volume("original"), by=[], metrics=("psnr",))
+    frames = []
+    for (m, s), r in results.items():
+        frames.append(g.assign(model=m, seed=s, epoch=0))
+        pe = r.per_epoch[r.per_epoch.metric == "psnr"]
+        frames.append(pe.assign(model=m, seed=s)[["model", "seed", "epoch", "column", "metric", "mean", "std", "n"]])
+    out = pd.concat(frames, ignore_index=True)
+    return out[["model", "seed", "epoch", "column", "mean"]].rename(columns={"mean": "psnr"})
+
+
+def dynamics_table(dyn: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 wide: rows (model, epoch), columns BTA/KTA/UA PSNR (mean over seeds)."""
+    return dyn.pivot_table(index=["model", "epoch"], columns="column", values="psnr", aggfunc="mean", sort=False)[["BTA", "KTA", "UA"]]
+
+
+def costs(study: Study, results: Mapping[tuple[str, int], Any]) -> pd.DataFrame:
+    """Wall time and slice-steps of every run, as fractions of retraining Ĝ."""
+    o = study.oracle
+    rows = [{"model": "oracle", "seed": study.profile.seed, "wall_time_s": o.wall_time_s, "slice_steps": o.slice_steps}]
+    rows += [{"model": m, "seed": s, "wall_time_s": r.wall_time_s, "slice_steps": r.slice_steps} for (m, s), r in results.items()]
+    df = pd.DataFrame(rows)
+    df["time_fraction"] = df.wall_time_s / o.wall_time_s
+    df["slice_fraction"] = df.slice_steps / o.slice_steps
+    return df
+
+
+def radar_values(summary: pd.DataFrame, cost_table: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Fig. 3 axes per model, each normalised to [0, 1] over the models shown.
+
+    UA, KTA, BTA: PSNR min-max normalised over all models (G, Ĝ, methods); RTE: reciprocal wall
+    time divided by its maximum (1 = the fastest run).
+    """
+    p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
+    out = pd.DataFrame(index=p.index)
+    for c in ("UA", "KTA", "BTA"):
+        lo, hi = p[c].min(), p[c].max()
+        out[c] = (p[c] - lo) / (hi - lo) if hi > lo else 1.0
+    t = cost_table.groupby("model").wall_time_s.mean()
+    rte = 1.0 / t
+    out["RTE"] = (rte / rte.max()).reindex(out.index)
+    return out
+
+
+def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_steps: int = 15,
+               check_every: int = 3, relearn_methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """Membership inference and relearn time for G, Ĝ and every run (cached in each entry).
+
+    ``mia``: cross-validated accuracy separating forget slices from unseen knee slices by their
+    loss (0.5 = nothing left to detect). ``relearn_steps``: optimiser steps of fine-tuning on D_f
+    until UA is back to G's, capped at ``relearn_steps`` (``relearn_cap_hit``); computed only for
+    the models in ``relearn_methods`` (default: all; names ``original``/``oracle`` included).
+    """
+    p = study.profile
+    g_ua = float(study.per_volume("original").query("role == 'forget'").psnr.mean())
+    models = {("original", p.seed): study.original, ("oracle", p.seed): study.oracle, **results}
+    rows = []
+    for (m, s), r in models.items():
+        entry = run_entry(r)
+        row: dict[str, Any] = {"model": m, "seed": s}
+        row["mia"] = float(cached_table(entry, "forgetting_mia", lambda r=r, s=s: pd.DataFrame(
+            [{"mia": membership_inference(r.model, study.manifest, p, seed=s)}]))["mia"].iloc[0])
+        if relearn_methods is None or m in relearn_methods:
+            def relearn(r: Any = r, s: int = s) -> pd.DataFrame:
+                rl = relearn_time(r.model, study.manifest, p, g_ua, max_steps=relearn_steps,
+                                  check_every=check_every, seed=s)
+                return pd.DataFrame([{"relearn_steps": rl.steps, "relearn_cap_hit": rl.cap_hit}])
+            rl = cached_table(entry, f"forgetting_relearn{relearn_steps}_every{check_every}", relearn).iloc[0]
+            row["relearn"] = f">{relearn_steps} (cap)" if bool(rl.relearn_cap_hit) else str(int(rl.relearn_steps))
+        else:
+            row["relearn"] = "-"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def forgetting_summary(study: Study, results: Mapping[tuple[str, int], Any], summary: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """Gap to Ĝ per column (PSNR), mean absolute gap, MIA and relearn time, one row per model
+    (means over seeds; relearn shown for the first seed)."""
+    p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
+    gaps = p.sub(p.loc["oracle"], axis=1)[["BTA", "KTA", "UA"]].add_suffix(" gap")
+    gaps["mean |gap|"] = gaps.abs().mean(axis=1)
+    f = forgetting(study, results, **kwargs)
+    mia = f.groupby("model", sort=False).mia.mean()
+    relearn = f.groupby("model", sort=False).relearn.first()
+    out = gaps.join(mia).join(relearn).reset_index()
+    out["model"] = out.model.astype(str)
+    return out
+
+
+def _interval(summary: pd.DataFrame, model: str, column: str, metric: str = "psnr") -> tuple[float, float, float]:
+    row = summary[(summary.model == model) & (summary.column == column) & (summary.metric == metric)].iloc[0]
+    half = row.spread if row.spread_kind == "ci95" and not math.isnan(row.spread) else 0.0
+    return float(row["mean"]), float(row["mean"] - half), float(row["mean"] + half)
+
+
+def judge_claims(summary: pd.DataFrame, methods: Sequence[str], tol_db: float = 1.0,
+                 per_volume: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's Table 1 claims, each marked reproduced or not on our numbers.
+
+    With several seeds a claim holds only if it holds for the whole 95% interval (one seed: the
+    mean). ``tol_db`` is the margin for "stays near" / "destroys" statements. With ``per_volume``
+    (G's and Ĝ's per-volume metrics) the brain-cost claim needs the paired 95% interval of G − Ĝ over
+    the BTA volumes to lie below 0, not just a negative mean.
+    """
+    rows = []
+
+    def add(claim: str, holds: bool, evidence: str) -> None:
+        rows.append({"claim": claim, "reproduced": "yes" if holds else "no", "evidence": evidence})
+
+    g_ua, *_ = _interval(summary, "original", "UA")
+    o_ua, *_ = _interval(summary, "oracle", "UA")
+    g_bta, *_ = _interval(summary, "original", "BTA")
+    o_bta, *_ = _interval(summary, "oracle", "BTA")
+    g_kta, *_ = _interval(summary, "original", "KTA")
+    o_kta, *_ = _interval(summary, "oracle", "KTA")
+    add("G is better than Ĝ on knee (shared knowledge)", g_kta > o_kta and g_ua > o_ua,
+        f"KTA G−Ĝ = {g_kta - o_kta:+.2f} dB, UA G−Ĝ = {g_ua - o_ua:+.2f} dB (paper +4.83, +5.39)")
+    if per_volume is not None:
+        d = paired_difference(per_volume, "original", "oracle")
+        add("Joint training costs brain quality (G below Ĝ on BTA)", d["high"] < 0,
+            f"BTA G−Ĝ = {d['mean']:+.2f} dB, paired 95% interval [{d['low']:+.2f}, {d['high']:+.2f}] "
+            f"over {d['n']} volumes (paper −0.29)")
+    else:
+        add("Joint training costs brain quality (G below Ĝ on BTA)", g_bta < o_bta,
+            f"BTA G−Ĝ = {g_bta - o_bta:+.2f} dB (paper −0.29)")
+    if "ft" in methods:
+        m, lo, hi = _interval(summary, "ft", "UA")
+        add("FT alone does not forget (UA stays near G's)", abs(m - g_ua) < tol_db and lo > o_ua,
+            f"FT UA = {m:.2f} dB vs G {g_ua:.2f}, Ĝ {o_ua:.2f}")
+    for meth in ("ga_l1", "nl"):
+        if meth in methods:
+            m, lo, hi = _interval(summary, meth, "BTA")
+            add(f"{meth} alone destroys the model (BTA far below Ĝ)", hi < o_bta - 5 * tol_db,
+                f"{meth} BTA = {m:.2f} dB vs Ĝ {o_bta:.2f}")
+    cand = [m for m in methods if m in set(summary.model)]
+    if "nl_ft" in cand and len(cand) > 1:
+        dist = {}
+        for m in cand:
+            dist[m] = np.mean([abs(_interval(summary, m, c)[0] - _interval(summary, "oracle", c)[0]) for c in ("BTA", "KTA", "UA")])
+        best = min(dist, key=dist.get)
+        add("NL-FT comes closest to the oracle (mean |PSNR − Ĝ| over BTA, KTA, UA)", best == "nl_ft",
+            "distance to Ĝ: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(dist.items(), key=lambda kv: kv[1])))
+        m, lo, hi = _interval(summary, "nl_ft", "UA")
+        g_gap = abs(g_ua - o_ua)
+        add("NL-FT forgets: UA moves from G's toward Ĝ's", abs(m - o_ua) < g_gap,
+            f"|UA − Ĝ|: NL-FT {abs(m - o_ua):.2f} dB vs G {g_gap:.2f} dB")
+    return pd.DataFrame(rows)
+
+
+def unlearning_verdict(summary: pd.DataFrame, claims: pd.DataFrame) -> str:
+    """One paragraph: which claims hold, and which method is closest to Ĝ overall."""
+    p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
+    dist = (p.sub(p.loc["oracle"], axis=1)[["BTA", "KTA", "UA"]].abs().mean(axis=1)).drop(["oracle", "original"], errors="ignore")
+    best = dist.idxmin()
+    held = (claims.reproduced == "yes").sum()
+    lines = [f"{held} of {len(claims)} claims of the paper hold on this data.",
+             f"Closest to the oracle overall (mean |PSNR gap| over BTA, KTA, UA): {best} ({dist[best]:.2f} dB); "
+             f"NL-FT: {dist.get('nl_ft', math.nan):.2f} dB; G itself: "
+             f"{p.sub(p.loc['oracle'], axis=1).loc['original', ['BTA', 'KTA', 'UA']].abs().mean():.2f} dB."]
+    for row in claims.itertuples():
+        lines.append(f"- [{'x' if row.reproduced == 'yes' else ' '}] {row.claim}: {row.evidence}")
+    return "\n".join(lines)
+
+
+@dataclass
+class Landscape:
+    """Fig. 4's data: both loss grids, every model's position on the plane (``plane_points``) and the
+    same positions as a table with the loss there (``points``). :func:`mriunlearn.plots.loss_landscape_figure`
+    draws it."""
+
+    points: pd.DataFrame
+    retain: LossPlane
+    forget: LossPlane
+    plane_points: dict[str, PlanePoint]
+
+
+def loss_landscape(study: Study, results: Mapping[tuple[str, int], Any], seed: int, *, first: str = "ga_l1",
+                   second: str = "nl_ft", grid_num: int = 11, max_slices: int = 8) -> Landscape:
+    """Loss on the plane through G spanned by the directions to two unlearned models.
+
+    Retain loss on the validation brain volumes, forget loss on D_f, both with evaluation masks;
+    every model of ``results`` (this ``seed``) and Ĝ is projected onto the plane. The grids are
+    cached as CSV in the entry of ``results[(second, seed)]`` (keyed by the other model's entry).
+
+    Raises:
+        ConfigError: ``first`` or ``second`` was not run for ``seed`` (add them to METHODS).
+    """
+    missing = [m for m in (first, second) if (m, seed) not in results]
+    if missing:
+        raise ConfigError(f"the loss landscape needs the methods {missing} for seed {seed}: add them to METHODS")
+    states = {"original": study.original, "oracle": study.oracle,
+              **{m: r for (m, s), r in results.items() if s == seed}}
+    labels = {k: label(k) for k in states}
+    plane = plane_through(states, "original", first, second, labels=labels)
+    anchor = run_entry(results[(second, seed)])
+    other = getattr(run_entry(results[(first, seed)]), "key", "nocache")
+    grids = {}
+    for name, role, title in (("retain", "val", "retain loss: brain (validation volumes)"),
+                              ("forget", "forget", "forget loss: knee (D_f)")):
+        files = study.manifest.files(role)
+        table = cached_table(anchor, f"landscape_{name}_{first}-{other}_{grid_num}x{max_slices}",
+                             lambda files=files: plane.loss_plane(files, study.profile, grid=plane.grid(grid_num),
+                                                                  max_slices=max_slices).to_frame())
+        grids[name] = LossPlane.from_frame(table, axis_labels=plane.axis_labels, title=f"{title} · {max_slices} slices")
+    points = pd.DataFrame([{"model": k, "alpha": p.alpha, "beta": p.beta, "off_plane": p.residual / p.distance if p.distance else 0.0,
+                            "retain_loss": grids["retain"].at(p.alpha, p.beta), "forget_loss": grids["forget"].at(p.alpha, p.beta)}
+                           for k, p in plane.points.items()])
+    return Landscape(points, grids["retain"], grids["forget"], dict(plane.points))
+
