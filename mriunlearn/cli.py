@@ -1,4 +1,4 @@
-"""Command line: ``python -m mriunlearn {data,train,evaluate,unlearn,methods,split}``.
+"""Command line: ``python -m mriunlearn {data,train,evaluate,unlearn,methods,export,split}``.
 
 Everything the notebooks do can be run from here (progress bars go to stderr)::
 
@@ -7,6 +7,7 @@ Everything the notebooks do can be run from here (progress bars go to stderr)::
     python -m mriunlearn evaluate --profile default --model oracle --out oracle.csv
     python -m mriunlearn methods                  # unlearning methods, parameters, sources
     python -m mriunlearn unlearn --profile default --method nl_ft --retain-fraction 0.2
+    python -m mriunlearn export --profile default --model original --out original.ts
     python -m mriunlearn split import /data/fastmri/brain /data/fastmri/knee
 
 Profile fields can be changed with ``--set key=value`` (repeatable; values parsed as JSON when
@@ -30,6 +31,11 @@ from .profiles import PROFILES, Profile, get_profile
 MODELS: tuple[str, ...] = ("original", "oracle")
 MODEL_ROLES: dict[str, tuple[str, ...]] = {"original": ("retain", "forget"), "oracle": ("retain",)}
 EVAL_ROLES: tuple[str, ...] = ("test_brain", "test_knee", "forget")
+EXPORT_DESCRIPTION = """\
+Load a model's weights into a plain fastmri.models.VarNet (same state dict as the engine's VarNet)
+and write it as TorchScript (default; loads with torch.jit.load alone) or as its state dict. The
+file is written under a temporary name, read back and checked against the engine's VarNet on a
+random input, and only then renamed into place (see mriunlearn.export)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -157,6 +163,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="METHOD", help="only these methods (default: all)")
     p.set_defaults(func=cmd_methods)
 
+    p = sub.add_parser("export", help="write a trained or unlearned model as TorchScript or a fastMRI state dict",
+                       description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog_fn=_methods_epilog(False))
+    _add_profile_args(p)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", choices=MODELS, default=None,
+                       help="export G (original, the default) or the oracle (trained first if not cached)")
+    which.add_argument("--checkpoint", type=Path, default=None,
+                       help="export this file: a run cache's model.pt or a checkpoint.pt (--profile and "
+                       "--set give its architecture)")
+    _add_unlearn_args(p, which, method_default=None)
+    # no choices=: they would import torch for every command; export_varnet rejects others
+    p.add_argument("--format", default="torchscript",
+                   help="torchscript (default) or state_dict (mriunlearn.export.FORMATS)")
+    p.add_argument("--out", type=Path, required=True, help="the file to write (atomically)")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("split", help="make manifests of real fastMRI data (import the authors' split or draw one)")
     try:
         from . import splits
@@ -274,9 +297,46 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
+    """Print the registered unlearning methods (or those named): summary, parameters, source."""
     from .unlearning import describe_methods
 
     print(describe_methods(args.names or None))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export G, the oracle, an unlearned model (cached runs, trained if missing) or a weights file
+    with :func:`mriunlearn.export.export_varnet`."""
+    from .checkpoint import read_model_weights
+    from .export import check_format, export_varnet
+
+    check_format(args.format)  # before any training
+    profile = _profile(args)
+    run_options = [option for option, dest in (("--param", "params"), ("--retain-fraction", "retain_fraction"),
+                                               ("--seed", "seed"), ("--epochs", "epochs"))
+                   if getattr(args, dest) is not None]
+    if run_options and args.method is None:
+        raise MriUnlearnError(f"{', '.join(run_options)}: only for an unlearned model (give --method)")
+    if args.checkpoint is not None:
+        weights: Any = read_model_weights(args.checkpoint)
+        what = str(args.checkpoint)
+    else:
+        if args.method is not None:
+            result = _unlearned(args, profile)
+            what = f"unlearned model {args.method}"
+        else:
+            from .train import resolve_manifest
+
+            model = args.model or "original"
+            result = _trained(args, profile, resolve_manifest(profile, None), model)
+            what = f"{model} model"
+        weights = result.model
+        if result.entry is not None:
+            what += f" ({result.entry.model_path})"
+    if not _is_main_rank():
+        return 0
+    out = export_varnet(weights, profile, args.out, fmt=args.format, source=what)
+    print(f"{what} -> {out} ({args.format}, fastmri.models.VarNet, profile {profile.name})")
     return 0
 
 
