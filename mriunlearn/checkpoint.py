@@ -57,6 +57,47 @@ def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module,
     return Path(path)
 
 
+def read_torch_file(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt, truncated or holds more than tensors and plain
+            types (message names it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} {'is a folder' if path.exists() else 'not found'}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {exc}") from exc
+
+
+def _is_checkpoint(state: Any) -> bool:
+    return isinstance(state, dict) and state.get("format") == FORMAT and "model" in state
+
+
+def read_model_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The model weights in ``path``: the ``"model"`` of a checkpoint (:func:`save_checkpoint`,
+    a run's ``checkpoint.pt``) or a bare state dict (a run cache's ``model.pt``).
+
+    Raises:
+        CheckpointError: missing, corrupt or unreadable file, or one holding neither (names it).
+    """
+    state = read_torch_file(path)
+    if _is_checkpoint(state):
+        state = state["model"]
+    elif isinstance(state, dict) and state.get("format") is not None:
+        raise CheckpointError(f"checkpoint {path} has format {state.get('format')!r}; this version "
+                              f"reads format {FORMAT}")
+    if not (isinstance(state, dict) and state
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
+        raise CheckpointError(f"{path} holds neither a mriunlearn checkpoint nor a model state dict "
+                              "(a dict of parameter names to tensors)")
+    return state
+
+
 def load_checkpoint(path: str | os.PathLike[str], config: dict[str, Any] | None = None,
                     map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``.
@@ -69,14 +110,8 @@ def load_checkpoint(path: str | os.PathLike[str], config: dict[str, Any] | None 
         written for another config (message names both config hashes and the differing keys).
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} not found")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError, KeyError, AttributeError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {exc}") from exc
-    if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
+    state = read_torch_file(path, map_location)
+    if not _is_checkpoint(state):
         raise CheckpointError(f"checkpoint {path} is not a mriunlearn checkpoint (format {FORMAT})")
     if config is not None:
         wanted = canonical_config(config)

@@ -1,11 +1,13 @@
-"""Command line: ``python -m mriunlearn {data,train,evaluate,unlearn,split}``.
+"""Command line: ``python -m mriunlearn {data,train,evaluate,unlearn,methods,export,split}``.
 
 Everything the notebooks do can be run from here (progress bars go to stderr)::
 
     python -m mriunlearn data --name default
     python -m mriunlearn train --profile default --model original
     python -m mriunlearn evaluate --profile default --model oracle --out oracle.csv
+    python -m mriunlearn methods                  # unlearning methods, parameters, sources
     python -m mriunlearn unlearn --profile default --method nl_ft --retain-fraction 0.2
+    python -m mriunlearn export --profile default --model original --out original.ts
     python -m mriunlearn split import /data/fastmri/brain /data/fastmri/knee
 
 Profile fields can be changed with ``--set key=value`` (repeatable; values parsed as JSON when
@@ -19,7 +21,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,26 @@ from .profiles import PROFILES, Profile, get_profile
 MODELS: tuple[str, ...] = ("original", "oracle")
 MODEL_ROLES: dict[str, tuple[str, ...]] = {"original": ("retain", "forget"), "oracle": ("retain",)}
 EVAL_ROLES: tuple[str, ...] = ("test_brain", "test_knee", "forget")
+EXPORT_DESCRIPTION = """\
+Load a model's weights into a plain fastmri.models.VarNet (same state dict as the engine's VarNet)
+and write it as TorchScript (default; loads with torch.jit.load alone) or as its state dict. The
+file is written under a temporary name, read back and checked against the engine's VarNet on a
+random input, and only then renamed into place (see mriunlearn.export)."""
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that lists the valid options when it meets an unknown one."""
+    """argparse that lists the valid options when it meets an unknown one, and whose epilog can be
+    computed only when the help is shown (``epilog_fn``: listing the unlearning methods imports
+    torch and every method, which ``--help`` of other commands should not pay for)."""
+
+    def __init__(self, *args: Any, epilog_fn: Callable[[], str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._epilog_fn = epilog_fn
+
+    def format_help(self) -> str:
+        if self._epilog_fn is not None:
+            self.epilog = self._epilog_fn()
+        return super().format_help()
 
     def error(self, message: str) -> None:  # type: ignore[override]
         if "unrecognized arguments" in message:
@@ -87,11 +105,33 @@ def _cache(args: argparse.Namespace):
     return False if args.no_cache else RunCache(args.runs)
 
 
+def _add_unlearn_args(p: argparse.ArgumentParser, method_into: Any = None,
+                      method_default: str | None = "nl_ft") -> None:
+    """The options of one unlearning run; ``--method`` goes into ``method_into`` (a mutually
+    exclusive group) when given."""
+    default = f"default: {method_default}; " if method_default else ""
+    (method_into or p).add_argument("--method", default=method_default,
+                                    help=f"unlearning method ({default}listed below and by "
+                                    "python -m mriunlearn methods)")
+    p.add_argument("--param", dest="params", action="append", metavar="KEY=VALUE",
+                   help="method hyper-parameter (repeatable; listed below with defaults and ranges)")
+    p.add_argument("--retain-fraction", type=float, default=None, help="fraction of retain volumes")
+    p.add_argument("--seed", type=int, default=None, help="unlearning seed (default: the profile's)")
+    p.add_argument("--epochs", type=int, default=None, help="unlearning epochs (default: profile.unlearn_epochs)")
+
+
+def _methods_epilog(source: bool) -> Callable[[], str]:
+    def epilog() -> str:
+        from .unlearning import describe_methods
+
+        return "unlearning methods (--method) and their --param KEY=VALUE:\n\n" + describe_methods(source=source)
+    return epilog
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m mriunlearn", description=__doc__.splitlines()[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{data,train,evaluate,unlearn,split}",
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     parser.commands = sub.choices  # type: ignore[attr-defined]
     p = sub.add_parser("data", help="build the embedded simulated dataset (if missing)")
@@ -112,16 +152,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="write the per-volume table to this CSV")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("unlearn", help="unlearn the forget set from G with one method (cached)")
+    p = sub.add_parser("unlearn", help="unlearn the forget set from G with one method (cached)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog_fn=_methods_epilog(False))
     _add_profile_args(p)
-    p.add_argument("--method", default="nl_ft", help="unlearning method (see mriunlearn.unlearning.METHODS)")
-    p.add_argument("--param", dest="params", action="append", metavar="KEY=VALUE",
-                   help="method hyper-parameter (repeatable)")
-    p.add_argument("--retain-fraction", type=float, default=None, help="fraction of retain volumes")
-    p.add_argument("--seed", type=int, default=None, help="unlearning seed (default: the profile's)")
-    p.add_argument("--epochs", type=int, default=None, help="unlearning epochs (default: profile.unlearn_epochs)")
+    _add_unlearn_args(p)
     p.add_argument("--out", type=Path, default=None, help="write the final per-volume table to this CSV")
     p.set_defaults(func=cmd_unlearn)
+
+    p = sub.add_parser("methods", help="list the unlearning methods, their parameters and sources")
+    p.add_argument("names", nargs="*", metavar="METHOD", help="only these methods (default: all)")
+    p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("export", help="write a trained or unlearned model as TorchScript or a fastMRI state dict",
+                       description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog_fn=_methods_epilog(False))
+    _add_profile_args(p)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", choices=MODELS, default=None,
+                       help="export G (original, the default) or the oracle (trained first if not cached)")
+    which.add_argument("--checkpoint", type=Path, default=None,
+                       help="export this file: a run cache's model.pt or a checkpoint.pt (--profile and "
+                       "--set give its architecture)")
+    _add_unlearn_args(p, which, method_default=None)
+    # no choices=: they would import torch for every command; export_varnet rejects others
+    p.add_argument("--format", default="torchscript",
+                   help="torchscript (default) or state_dict (mriunlearn.export.FORMATS)")
+    p.add_argument("--out", type=Path, required=True, help="the file to write (atomically)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("split", help="make manifests of real fastMRI data (import the authors' split or draw one)")
     try:
@@ -134,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         splits.configure_draw_parser(ss.add_parser("draw", help="draw a fresh seeded split"))
         p.set_defaults(func=lambda a: splits.import_tree_main(a) if a.split_command == "import"
                        else splits.draw_main(a))
+    sub.metavar = "{" + ",".join(sub.choices) + "}"
     return parser
 
 
@@ -208,7 +266,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_unlearn(args: argparse.Namespace) -> int:
+def _unlearned(args: argparse.Namespace, profile: Profile):
+    """The cached (or new) :class:`~mriunlearn.unlearning.runner.UnlearnResult` of the run the
+    unlearning options describe."""
     try:
         from .unlearning import run_unlearning  # type: ignore[attr-defined]
     except ImportError:
@@ -218,11 +278,14 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
             raise MriUnlearnError(f"unlearning is not available (mriunlearn.unlearning.run_unlearning): {exc}") from exc
     from .train import resolve_manifest
 
-    profile = _profile(args)
     manifest = resolve_manifest(profile, None)
-    result = run_unlearning(profile, manifest, args.method, params=_key_values(args.params, "--param") or None,
-                            retain_fraction=args.retain_fraction, seed=args.seed, cache=_cache(args),
-                            progress=not args.no_progress, epochs=args.epochs)
+    return run_unlearning(profile, manifest, args.method, params=_key_values(args.params, "--param") or None,
+                          retain_fraction=args.retain_fraction, seed=args.seed, cache=_cache(args),
+                          progress=not args.no_progress, epochs=args.epochs)
+
+
+def cmd_unlearn(args: argparse.Namespace) -> int:
+    result = _unlearned(args, _profile(args))
     if args.out is not None:
         from .atomic import atomic_write_text
 
@@ -230,6 +293,50 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     _print_tables(result.final, args.method)
     print(f"{args.method}: {result.wall_time_s:.1f} s, {result.slice_steps} slice steps"
           f"{' (cached)' if result.cached else ''}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    """Print the registered unlearning methods (or those named): summary, parameters, source."""
+    from .unlearning import describe_methods
+
+    print(describe_methods(args.names or None))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export G, the oracle, an unlearned model (cached runs, trained if missing) or a weights file
+    with :func:`mriunlearn.export.export_varnet`."""
+    from .checkpoint import read_model_weights
+    from .export import check_format, export_varnet
+
+    check_format(args.format)  # before any training
+    profile = _profile(args)
+    run_options = [option for option, dest in (("--param", "params"), ("--retain-fraction", "retain_fraction"),
+                                               ("--seed", "seed"), ("--epochs", "epochs"))
+                   if getattr(args, dest) is not None]
+    if run_options and args.method is None:
+        raise MriUnlearnError(f"{', '.join(run_options)}: only for an unlearned model (give --method)")
+    if args.checkpoint is not None:
+        weights: Any = read_model_weights(args.checkpoint)
+        what = str(args.checkpoint)
+    else:
+        if args.method is not None:
+            result = _unlearned(args, profile)
+            what = f"unlearned model {args.method}"
+        else:
+            from .train import resolve_manifest
+
+            model = args.model or "original"
+            result = _trained(args, profile, resolve_manifest(profile, None), model)
+            what = f"{model} model"
+        weights = result.model
+        if result.entry is not None:
+            what += f" ({result.entry.model_path})"
+    if not _is_main_rank():
+        return 0
+    out = export_varnet(weights, profile, args.out, fmt=args.format, source=what)
+    print(f"{what} -> {out} ({args.format}, fastmri.models.VarNet, profile {profile.name})")
     return 0
 
 

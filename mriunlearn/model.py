@@ -15,6 +15,13 @@ from .profiles import Profile
 from .varnet import VarNet
 
 
+def varnet_kwargs(profile: Profile) -> dict[str, int]:
+    """The profile's network size as ``fastmri.models.VarNet`` constructor arguments
+    (``num_cascades, sens_chans, sens_pools, chans, pools``)."""
+    return dict(num_cascades=profile.num_cascades, sens_chans=profile.sens_chans,
+                sens_pools=profile.sens_pools, chans=profile.chans, pools=profile.pools)
+
+
 def build_model(profile: Profile, seed: int | None = None) -> VarNet:
     """A freshly initialised ``VarNet`` of the profile's size.
 
@@ -30,8 +37,7 @@ def build_model(profile: Profile, seed: int | None = None) -> VarNet:
     seed = profile.seed if seed is None else seed
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = VarNet(num_cascades=profile.num_cascades, sens_chans=profile.sens_chans,
-                       sens_pools=profile.sens_pools, chans=profile.chans, pools=profile.pools)
+        model = VarNet(**varnet_kwargs(profile))
     return model.to(memory_format=torch.channels_last)
 
 

@@ -13,7 +13,7 @@ import pytest
 from mriunlearn.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("data", "train", "evaluate", "unlearn", "split")
+COMMANDS = ("data", "train", "evaluate", "unlearn", "methods", "export", "split")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -28,7 +28,7 @@ def test_module_entry_point_runs():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "mriunlearn", "--help"], capture_output=True, text=True,
                           env=env, timeout=120)
-    assert proc.returncode == 0 and "{data,train,evaluate,unlearn,split}" in proc.stdout
+    assert proc.returncode == 0 and "{" + ",".join(COMMANDS) + "}" in proc.stdout
 
 
 def test_unknown_option_lists_valid_ones(capsys):
@@ -68,3 +68,89 @@ def test_train_then_evaluate_from_the_cache(smoke_data, tmp_path, capsys):
     assert set(table.role) == {"test_brain", "test_knee", "forget"} and table.psnr.notna().all()
     assert main(["evaluate", *common, "--model", "zero_filled", "--roles", "test_brain"]) == 0
     assert "BTA psnr" in capsys.readouterr().out
+
+
+# ---- the method listing (methods, unlearn --help) is generated from the registry -------------------
+
+def _param_line(name, spec) -> str:
+    """What the listing shows for one parameter: type, default and range/choices from its ``Param``."""
+    return f"{name}  {spec.kind.__name__}, default {spec.describe()}: {spec.doc}"
+
+
+def _help(command, capsys) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.fixture()
+def dummy_method():
+    """A method registered only for this test (the registry is restored afterwards)."""
+    from mriunlearn.unlearning import METHODS, Method, Param, register
+
+    saved = dict(METHODS)
+
+    class Dummy(Method):
+        name = "dummy_test_method"
+        summary = "A method that exists only in this test."
+        source = "Nobody, 'Not a paper' (test suite, 2099)."
+        params = {"knob": Param(3, int, "a test knob", 1, 7),
+                  "mode": Param("a", str, "a test mode", choices=("a", "zz"))}
+
+    register(Dummy)
+    yield Dummy
+    METHODS.clear()
+    METHODS.update(saved)
+
+
+def test_methods_and_unlearn_help_list_every_method_with_parameters_and_defaults(capsys):
+    from mriunlearn.unlearning import METHODS
+
+    assert main(["methods"]) == 0
+    listing = capsys.readouterr().out
+    help_text = _help("unlearn", capsys)
+    assert len(METHODS) >= 14
+    for name, cls in METHODS.items():
+        for out in (listing, help_text):
+            assert f"{name}: {cls.summary}" in out, name
+            for key, spec in cls.params.items():
+                assert _param_line(key, spec) in out, (name, key)
+        assert f"source: {cls.source}" in listing, name
+        assert cls.source not in help_text, name  # sources: `methods` only
+    # the defaults shown are the ones a run uses
+    assert "noise_std  float, default 1e-05 (in [0.0, 1000.0])" in listing
+    assert "variant  str, default 'paper' (one of 'paper', 'code')" in listing
+    assert "decay  bool, default True" in listing
+
+
+def test_a_newly_registered_method_is_listed(dummy_method, capsys):
+    assert main(["methods"]) == 0
+    listing = capsys.readouterr().out
+    help_text = _help("unlearn", capsys)
+    for out in (listing, help_text):
+        assert "dummy_test_method: A method that exists only in this test." in out
+        assert "knob  int, default 3 (in [1, 7]): a test knob" in out
+        assert "mode  str, default 'a' (one of 'a', 'zz'): a test mode" in out
+    assert "source: Nobody, 'Not a paper' (test suite, 2099)." in listing
+
+
+def test_methods_selects_by_name_and_rejects_unknown_ones(capsys):
+    assert main(["methods", "ssd", "nl"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ssd: ") and "\n\nnl: " in out and "nl_ft:" not in out and "scrub:" not in out
+    assert main(["methods", "nl_ftt"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown unlearning method 'nl_ftt'") and "valid methods: retrain" in err
+
+
+def test_register_requires_summary_and_source():
+    from mriunlearn.errors import ConfigError
+    from mriunlearn.unlearning import METHODS, Method, register
+
+    class Bare(Method):
+        name = "bare_test_method"
+
+    with pytest.raises(ConfigError, match="'bare_test_method'.*Bare.*declares no summary and no source"):
+        register(Bare)
+    assert "bare_test_method" not in METHODS

@@ -10,8 +10,10 @@ volume paths (made into loaders with the run's seed); ``retain`` is whatever par
 may see (the runner passes the seeded subset D'_r, or all of D_r for ``full_ft``/``retrain``).
 The model is updated in place and returned.
 
-Methods are found by name in :data:`METHODS`; each declares its hyper-parameters
-(:class:`~mriunlearn.unlearning.base.Param`, defaults from its source). :func:`validate_params`
+Methods are found by name in :data:`METHODS`; each declares a one-line ``summary``, its
+``source`` (the publication it comes from) and its hyper-parameters
+(:class:`~mriunlearn.unlearning.base.Param`, defaults from its source). :func:`describe_methods`
+renders all of it (``python -m mriunlearn methods``, ``unlearn --help``). :func:`validate_params`
 rejects unknown methods, unknown parameter names and out-of-range values with a
 :class:`~mriunlearn.errors.ConfigError` that lists the valid ones. Adding a method is one file with a
 :class:`~mriunlearn.unlearning.base.Method` subclass decorated with :func:`register`, plus its import
@@ -36,9 +38,18 @@ METHODS: dict[str, type[Method]] = {}
 
 
 def register(cls: type[Method]) -> type[Method]:
-    """Class decorator adding a :class:`Method` subclass to :data:`METHODS` under ``cls.name``."""
+    """Class decorator adding a :class:`Method` subclass to :data:`METHODS` under ``cls.name``.
+
+    Raises:
+        ConfigError: the name is empty or taken, or the class declares no ``summary`` or ``source``
+            (the command line lists both for every method).
+    """
     if not cls.name or cls.name in METHODS:
         raise ConfigError(f"method name {cls.name!r} is empty or already registered")
+    missing = [attr for attr in ("summary", "source") if not getattr(cls, attr).strip()]
+    if missing:
+        raise ConfigError(f"method {cls.name!r} ({cls.__module__}.{cls.__qualname__}) declares no "
+                          f"{' and no '.join(missing)}")
     METHODS[cls.name] = cls
     return cls
 
@@ -71,9 +82,39 @@ def validate_params(name: str, params: Mapping[str, Any] | None = None) -> dict[
 
 
 def method_table() -> list[dict[str, Any]]:
-    """One row per method: name, retain scope, whether it trains, its parameters and source."""
-    return [{"method": n, "retain": c.retain_scope, "forget": c.uses_forget, "trains": c.trains,
-             "params": describe_params(c.params), "source": c.source} for n, c in METHODS.items()]
+    """One row per method: name, summary, retain scope, whether it trains, its parameters and source."""
+    return [{"method": n, "summary": c.summary, "retain": c.retain_scope, "forget": c.uses_forget,
+             "trains": c.trains, "params": describe_params(c.params), "source": c.source}
+            for n, c in METHODS.items()]
+
+
+_READS = {"subset": "the retain subset D'_r", "all": "all of D_r", "none": ""}
+
+
+def describe_method(name: str, *, source: bool = True) -> str:
+    """Text of method ``name``, generated from its class: the summary, the data it reads, its budget,
+    one line per parameter (type, default with its valid range or choices, meaning) and, with
+    ``source``, the publication it comes from.
+
+    Raises:
+        ConfigError: unknown name (lists the registered methods).
+    """
+    cls = get_method(name)
+    reads = " and ".join(x for x in ("D_f" if cls.uses_forget else "", _READS[cls.retain_scope]) if x)
+    budget = ("one pass, no training" if not cls.trains else
+              "trains profile.epochs epochs" if cls.budget == "train" else "trains profile.unlearn_epochs epochs")
+    lines = [f"{name}: {cls.summary}", f"    reads {reads}; {budget}"]
+    lines += [f"    {k}  {spec.kind.__name__}, default {spec.describe()}: {spec.doc}"
+              for k, spec in cls.params.items()] or ["    no parameters"]
+    if source:
+        lines.append(f"    source: {cls.source}")
+    return "\n".join(lines)
+
+
+def describe_methods(names: Iterable[str] | None = None, *, source: bool = True) -> str:
+    """:func:`describe_method` of each of ``names`` (default: every registered method, in
+    registration order), separated by blank lines."""
+    return "\n\n".join(describe_method(n, source=source) for n in (METHODS if names is None else names))
 
 
 def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnConfig) -> MethodRun:
@@ -119,5 +160,6 @@ from . import (  # noqa: E402,F401
 )
 from .runner import UnlearnResult, run_unlearning  # noqa: E402
 
-__all__ = ["METHODS", "Method", "MethodRun", "Param", "UnlearnConfig", "UnlearnResult", "get_method",
-           "method_table", "register", "run_method", "run_unlearning", "unlearn", "validate_params"]
+__all__ = ["METHODS", "Method", "MethodRun", "Param", "UnlearnConfig", "UnlearnResult",
+           "describe_method", "describe_methods", "get_method", "method_table", "register",
+           "run_method", "run_unlearning", "unlearn", "validate_params"]

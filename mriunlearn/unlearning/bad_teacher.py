@@ -1,13 +1,12 @@
 """``bad_teacher``: student-teacher unlearning with an incompetent teacher, in reconstruction form.
 
-Source: Chundawat, Tarun, Mandal, Kankanhalli, "Can Bad Teaching Induce Forgetting? Unlearning in
-Deep Networks Using an Incompetent Teacher" (AAAI 2023). The student (initialised from G) is pulled
-towards a *randomly initialised* VarNet on D_f and towards the original G on D'_r. The source
+Source: :attr:`BadTeacher.source` (Chundawat et al., AAAI 2023). The student (initialised from G) is
+pulled towards a *randomly initialised* VarNet on D_f and towards the original G on D'_r. The source
 matches softened class distributions with a KL divergence; here the distance between two
-reconstructions is the profile's loss ``J(f(x), teacher(x))`` (SSIM + L1 with the volume's maximum as
-data range). One step per pair (forget batch, retain batch), the sum of both terms (the source mixes
-both sets in one loader; the sum over a pair is its balanced form). The random teacher is built with
-``build_model(profile, seed=seed + 1)``.
+reconstructions is the profile's loss ``J(f(x), teacher(x))`` (SSIM + L1 with the volume's maximum
+as data range). One step per pair (forget batch, retain batch), the sum of both terms (the source
+mixes both sets in one loader; the sum over a pair is its balanced form). The random teacher is
+built with ``build_model(profile, seed=seed + 1)``.
 """
 
 from __future__ import annotations
@@ -23,7 +22,9 @@ from .base import Method, Param, frozen_copy
 @register
 class BadTeacher(Method):
     name = "bad_teacher"
-    source = "Bad-Teacher (Chundawat et al., AAAI 2023)."
+    summary = "Pull the student towards a random teacher on D_f and towards G on D'_r."
+    source = ('Chundawat, Tarun, Mandal, Kankanhalli, "Can Bad Teaching Induce Forgetting? Unlearning '
+              'in Deep Networks Using an Incompetent Teacher" (AAAI 2023).')
     params = {"retain_weight": Param(1.0, float, "weight of the competent-teacher (retain) term; "
                                      "source: equal weighting of all samples", 0.0, 1e3)}
 

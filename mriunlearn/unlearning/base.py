@@ -40,6 +40,12 @@ from ..profiles import Profile
 #: the two variants of a method whose paper text and authors' code differ
 VARIANTS: tuple[str, ...] = ("paper", "code")
 
+#: publications cited by more than one method's :attr:`Method.source`
+XUE_2024 = ('Xue, Liu, McDonagh, Tsaftaris, "Erase to Enhance: Data-Efficient Machine Unlearning in '
+            'MRI Reconstruction" (MIDL 2024, arXiv 2405.15517)')
+KURMANJI_2023 = ('Kurmanji, Triantafillou, Hayes, Triantafillou, "Towards Unbounded Machine Unlearning" '
+                 '(NeurIPS 2023)')
+
 
 @dataclass(frozen=True)
 class Param:
@@ -227,7 +233,9 @@ class Method:
     :func:`mriunlearn.unlearning.register`.
 
     Class attributes a subclass sets:
-        name: registry name. params: declared hyper-parameters. source: citation.
+        name: registry name. summary: what it does, one line (listed by ``python -m mriunlearn
+        methods`` and ``unlearn --help``). params: declared hyper-parameters. source: the
+        publication(s) it comes from, the one place its citation is written.
         retain_scope: ``"subset"`` (D'_r, the default), ``"all"`` (all of D_r) or ``"none"``.
         uses_forget: whether the forget data is read.
         trains: ``False`` for one-shot methods (SSD): no optimiser, one "epoch".
@@ -238,6 +246,7 @@ class Method:
     """
 
     name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
     params: ClassVar[Mapping[str, Param]] = {}
     source: ClassVar[str] = ""
     retain_scope: ClassVar[str] = "subset"

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from . import register
-from .base import Method
+from .base import XUE_2024, Method
 
 
 @register
 class FT(Method):
     name = "ft"
-    source = "Fine-tuning on a retain subset D'_r (Xue et al., MIDL 2024, 'FT')."
+    summary = "Fine-tune on the retain subset D'_r: J(x_r, y_r)."
+    source = f"{XUE_2024}, Table 1 'FT'."
     retain_scope = "subset"
     uses_forget = False

@@ -14,6 +14,7 @@ from .base import Method
 @register
 class GA(Method):
     name = "ga"
+    summary = "Gradient ascent on D_f: -J(x_f, y_f)."
     source = "Gradient ascent / NegGrad (Golatkar et al., CVPR 2020; Thudi et al., EuroS&P 2022)."
     retain_scope = "none"
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from . import register
-from .base import VARIANTS, Method, Param, l1_norm
+from .base import VARIANTS, XUE_2024, Method, Param, l1_norm
 
 GA_L1_PARAMS = {
     "gamma": Param(5e-4, float, "ℓ1 weight γ (paper: unstated; Jia et al. 2023's 5e-4)", 0.0, 10.0),
@@ -28,7 +28,8 @@ GA_L1_PARAMS = {
 @register
 class GAL1(Method):
     name = "ga_l1"
-    source = "GA-ℓ1 (Xue et al., MIDL 2024, Sec. 3; authors' code github.com/YuyangXueEd/ReconUnlearning)."
+    summary = "Gradient ascent with an ℓ1 penalty on D_f: -J(x_f, y_f) + γ‖θ‖₁."
+    source = f"{XUE_2024}, Sec. 3 'GA-ℓ1'; authors' code github.com/YuyangXueEd/ReconUnlearning."
     retain_scope = "none"
     params = GA_L1_PARAMS
 

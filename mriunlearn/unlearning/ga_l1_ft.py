@@ -10,11 +10,13 @@ stream over D_f ∪ D'_r, each step on one batch, forget steps using ``2·(-J + 
 from __future__ import annotations
 
 from . import register
+from .base import XUE_2024
 from .ga_l1 import GAL1
 
 
 @register
 class GAL1FT(GAL1):
     name = "ga_l1_ft"
-    source = "GA-ℓ1-FT (Xue et al., MIDL 2024, Sec. 3)."
+    summary = "GA-ℓ1 on D_f interleaved with fine-tuning on D'_r."
+    source = f"{XUE_2024}, Sec. 3 'GA-ℓ1-FT'."
     retain_scope = "subset"

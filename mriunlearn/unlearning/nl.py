@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from . import register
-from .base import VARIANTS, Method, Param, noisy_target
+from .base import VARIANTS, XUE_2024, Method, Param, noisy_target
 
 NL_PARAMS = {
     "noise_std": Param(1e-5, float, "λ, the noise scale in target units (paper and code: 1e-5)",
@@ -34,7 +34,8 @@ NL_PARAMS = {
 @register
 class NL(Method):
     name = "nl"
-    source = "Noisy labels (Xue et al., MIDL 2024, Sec. 3; Graves et al., AAAI 2021)."
+    summary = "Noisy labels on D_f: J(x_f, y_f + λ·ε)."
+    source = f"{XUE_2024}, Sec. 3 'NL'; the random/noisy-label family of Graves et al. (AAAI 2021)."
     retain_scope = "none"
     params = NL_PARAMS
 

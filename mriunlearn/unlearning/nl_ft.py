@@ -10,11 +10,13 @@ for the scale of λ relative to the targets.
 from __future__ import annotations
 
 from . import register
+from .base import XUE_2024
 from .nl import NL
 
 
 @register
 class NLFT(NL):
     name = "nl_ft"
-    source = "NL-FT (Xue et al., MIDL 2024, Sec. 3)."
+    summary = "Noisy labels on D_f interleaved with fine-tuning on D'_r (the paper's best method)."
+    source = f"{XUE_2024}, Sec. 3 'NL-FT'."
     retain_scope = "subset"

@@ -14,13 +14,14 @@ from typing import Any
 import torch
 
 from . import register
-from .base import Method
+from .base import XUE_2024, Method
 
 
 @register
 class Retrain(Method):
     name = "retrain"
-    source = "Oracle: retraining on D_r only (Xue et al., MIDL 2024)."
+    summary = "The oracle: retrain from scratch on all of D_r (the ideal result and the cost reference)."
+    source = f"{XUE_2024}, Sec. 3: the oracle, retrained on D_r only."
     retain_scope = "all"
     uses_forget = False
     budget = "train"

@@ -1,7 +1,6 @@
 """``salun``: Saliency Unlearning in reconstruction form.
 
-Source: Fan, Liu, Zhang, Wei, Wong, Liu, "SalUn: Empowering Machine Unlearning via Gradient-based
-Weight Saliency in Both Image Classification and Generation" (ICLR 2024).
+Source: :attr:`SalUn.source` (Fan et al., ICLR 2024).
 
 1. Saliency: ``g = |Σ_batches ∇_θ J(x_f, y_f)|`` over D_f at G (summed over batches, then the
    magnitude, as in the source); the mask keeps the top ``ratio`` of all weights (one global
@@ -27,7 +26,9 @@ from .base import Method, Param, epoch_batches, noisy_target
 @register
 class SalUn(Method):
     name = "salun"
-    source = "SalUn (Fan et al., ICLR 2024)."
+    summary = "Random-label unlearning of the weights most salient to D_f, with fine-tuning on D'_r."
+    source = ('Fan, Liu, Zhang, Wei, Wong, Liu, "SalUn: Empowering Machine Unlearning via Gradient-based '
+              'Weight Saliency in Both Image Classification and Generation" (ICLR 2024).')
     params = {
         "ratio": Param(0.5, float, "fraction of weights marked salient (source: 0.5)", 1e-6, 1.0),
         "forget_target": Param("noise", str, "random-label analogue for D_f",

@@ -1,9 +1,8 @@
 """``scrub``: SCRUB in reconstruction form.
 
-Source: Kurmanji, Triantafillou, Hayes, Triantafillou, "Towards Unbounded Machine Unlearning"
-(NeurIPS 2023). The student starts from G (the teacher, frozen). Each epoch: during the first
-``max_epochs`` epochs, *max steps* over D_f maximise the distance to the teacher,
-``-d(f(x_f), G(x_f))``; then *min steps* over D'_r minimise
+Source: :attr:`SCRUB.source` (Kurmanji et al., NeurIPS 2023). The student starts from G (the
+teacher, frozen). Each epoch: during the first ``max_epochs`` epochs, *max steps* over D_f maximise
+the distance to the teacher, ``-d(f(x_f), G(x_f))``; then *min steps* over D'_r minimise
 ``γ·J(x_r, y_r) + α·d(f(x_r), G(x_r))``. The source's KL divergence between softened outputs becomes
 ``d`` = the profile's loss between two reconstructions. Defaults from the source's small-scale
 settings: α = 0.001 (distillation weight), γ = 0.99 (task-loss weight), ``msteps`` = 2.
@@ -16,13 +15,14 @@ from typing import Any
 import torch
 
 from . import register
-from .base import Method, Param, epoch_batches
+from .base import KURMANJI_2023, Method, Param, epoch_batches
 
 
 @register
 class SCRUB(Method):
     name = "scrub"
-    source = "SCRUB (Kurmanji et al., NeurIPS 2023)."
+    summary = "Max steps away from G on D_f, then min steps (task loss + distillation to G) on D'_r."
+    source = f"{KURMANJI_2023}, 'SCRUB'."
     params = {
         "alpha": Param(0.001, float, "weight α of the retain distillation term (source: 0.001)", 0.0, 1e3),
         "gamma": Param(0.99, float, "weight γ of the retain task loss (source: 0.99)", 0.0, 1e3),

@@ -1,8 +1,7 @@
 """``ssd``: Selective Synaptic Dampening, label-free by default; no training loop.
 
-Sources: Foster, Schoepf, Brintrup, "Fast Machine Unlearning Without Retraining Through Selective
-Synaptic Dampening" (AAAI 2024), and its label-free variant, Foster, Schoepf, Brintrup, "Loss-Free
-Machine Unlearning" (ICLR 2024 Tiny Papers).
+Sources: :attr:`SSD.source` (Foster et al., AAAI 2024, and its label-free variant, Foster et al.,
+ICLR 2024 Tiny Papers).
 
 1. Importance of each parameter on a data set, averaged over batches (as in the source):
    ``I = E_batch[(∂q/∂θ)²]`` with ``q = mean over the batch and pixels of (f(x) / max_value)²``,
@@ -32,8 +31,10 @@ from .base import Method, Param, epoch_batches
 @register
 class SSD(Method):
     name = "ssd"
-    source = ("SSD (Foster et al., AAAI 2024) and label-free SSD (Foster et al., "
-              "'Loss-Free Machine Unlearning', ICLR 2024 Tiny Papers).")
+    summary = "Selective Synaptic Dampening: shrink weights far more important to D_f than to all data."
+    source = ('Foster, Schoepf, Brintrup, "Fast Machine Unlearning Without Retraining Through Selective '
+              'Synaptic Dampening" (AAAI 2024); label-free variant: Foster, Schoepf, Brintrup, "Loss-Free '
+              'Machine Unlearning" (ICLR 2024 Tiny Papers).')
     trains = False
     params = {
         "alpha": Param(10.0, float, "selection weighting α (source: 10)", 0.0, 1e6),
