@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dataset", "varnet", "losses"),
     ("model", "checkpoint", "distributed"),
     ("cache", "train"),
-    ("metrics", "hallucination", "forgetting", "landscape", "unlearning"),
+    ("metrics", "hallucination", "forgetting", "landscape", "unlearning", "export"),
     ("experiments", "plots", "cli", "reproduce", "__main__"),
 )
 
