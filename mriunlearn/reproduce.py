@@ -42,7 +42,9 @@ def strip_volatile_metadata(path: Path) -> None:
         if cell.cell_type == "code":
             for out in cell.get("outputs", []):
                 out.get("metadata", {}).pop("execution", None)
-    atomic_write_text(path, nbformat.writes(nb))
+    # as nbformat.write and Jupyter's contents manager write it (final newline): opening and saving
+    # the notebook in JupyterLab then changes no byte
+    atomic_write_text(path, nbformat.writes(nb) + "\n")
 
 
 def render_html(path: Path, out_dir: Path) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import paths
 from ..cache import CacheEntry, RunCache
 from ..errors import ConfigError
 from ..manifest import PAPER_COLUMNS, Manifest
@@ -103,6 +105,42 @@ def check_noise_scales(scales: Sequence[Any]) -> list[float]:
         if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
             raise ConfigError(f"NOISE_SCALES: {x!r} is not a finite number >= 0 (λ in target units, e.g. 1e-5)")
     return [float(x) for x in scales]
+
+
+#: values papermill can inject (``-p``/``-y``): a name bound to anything else is the notebook's own
+_INJECTABLE = (str, int, float, bool, list, dict, tuple, type(None))
+
+
+def check_parameters(namespace: Mapping[str, Any]) -> None:
+    """Refuse a papermill parameter the notebook does not declare (``-p SEDS 43`` for ``SEEDS``).
+
+    A notebook's parameters are the names its ``parameters`` cell declares *with an annotation*
+    (``SEEDS: list[int] = [42]  # help``), which also gives ``papermill --help-notebook`` their type and
+    help. papermill injects plain assignments after that cell, so an injected name without an
+    annotation is unknown. Only UPPER_CASE names bound to values papermill can inject are looked at,
+    so the notebook's own variables (lowercase, or objects such as models) never trip the check.
+
+    Args:
+        namespace: the notebook's ``globals()``.
+
+    Raises:
+        ConfigError: naming the unknown parameter(s) and listing the valid ones.
+    """
+    declared = list(namespace.get("__annotations__", {}))
+    unknown = sorted(k for k, v in namespace.items() if re.fullmatch(r"[A-Z][A-Z0-9_]*", k)
+                     and k not in declared and isinstance(v, _INJECTABLE))
+    if unknown:
+        raise ConfigError(f"unknown notebook parameter(s) {unknown}; valid parameters: {', '.join(declared)}")
+
+
+def output_dir(figures_dir: str | os.PathLike[str] | None) -> Path:
+    """The folder a notebook saves figures and tables into (created): ``figures_dir``, else
+    ``paths.FIGURES_DIR`` (``$MRIUNLEARN_FIGURES`` or the repository's ``figures/``)."""
+    out = Path(figures_dir).expanduser().resolve() if figures_dir is not None else paths.FIGURES_DIR
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"FIGURES_DIR: {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def cached_table(entry: CacheEntry | None, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:

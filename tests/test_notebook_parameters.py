@@ -1,0 +1,82 @@
+"""The notebooks as papermill and JupyterLab meet them: typed, documented parameters, misspelled ones
+refused, outputs where the user says, and opening + saving a committed notebook changes nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mriunlearn import paths
+from mriunlearn.errors import ConfigError
+from mriunlearn.experiments import study as st
+
+NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_there_are_four_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_parameter_has_a_type_and_a_help_line(nb):
+    papermill = pytest.importorskip("papermill")
+    params = papermill.inspect_notebook(str(nb))
+    assert {"PROFILE", "DATA_DIR", "MANIFEST", "RUNS_DIR", "FIGURES_DIR"} <= set(params)
+    untyped = [n for n, p in params.items() if p["inferred_type_name"] in ("None", "", None)]
+    unhelped = [n for n, p in params.items() if not p["help"].strip()]
+    assert not untyped and not unhelped, (untyped, unhelped)
+
+
+def test_check_parameters_names_the_unknown_one_and_the_valid_ones():
+    ns = {"__annotations__": {"SEEDS": "list[int]", "PROFILE": str}, "SEEDS": [42], "PROFILE": "smoke",
+          "SEDS": 43, "out": 1, "GU": object(), "OUT": Path(".")}
+    with pytest.raises(ConfigError, match=r"unknown notebook parameter\(s\) \['SEDS'\]; valid parameters: SEEDS, PROFILE"):
+        st.check_parameters(ns)
+    del ns["SEDS"]
+    st.check_parameters(ns)  # lowercase names and objects (models, paths) are the notebook's own
+
+
+def test_output_dir_is_created_and_a_file_is_refused(tmp_path):
+    assert st.output_dir(tmp_path / "a" / "b") == (tmp_path / "a" / "b").resolve()
+    assert (tmp_path / "a" / "b").is_dir()
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="FIGURES_DIR"):
+        st.output_dir(tmp_path / "f")
+    assert st.output_dir(None) == paths.FIGURES_DIR
+
+
+def test_a_misspelled_papermill_parameter_stops_the_first_cell(tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    from papermill.exceptions import PapermillExecutionError
+
+    monkeypatch.setenv("MRIUNLEARN_FIGURES", str(tmp_path / "figures"))
+    out = tmp_path / "04.ipynb"
+    with pytest.raises(PapermillExecutionError) as err:
+        papermill.execute_notebook(str(paths.NOTEBOOKS_DIR / "04_subset_retain.ipynb"), str(out),
+                                   parameters={"PROFILE": "smoke", "SEDS": [43]}, kernel_name="python3",
+                                   progress_bar=False, cwd=str(tmp_path))
+    assert err.value.ename == "ConfigError"
+    assert "SEDS" in err.value.evalue and "SEEDS" in err.value.evalue and "FRACTIONS" in err.value.evalue
+    assert not (tmp_path / "figures").exists()  # stopped before anything was computed or saved
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_opening_and_saving_a_committed_notebook_changes_nothing(nb, tmp_path):
+    """JupyterLab re-labels the kernel on open when the notebook names another display name than the
+    installed kernelspec, and its contents API writes the JSON back: neither may change a byte."""
+    pytest.importorskip("jupyter_server")
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+
+    import nbformat
+
+    meta = nbformat.read(nb, as_version=4).metadata.kernelspec
+    installed = KernelSpecManager().get_kernel_spec(meta["name"])
+    assert meta["display_name"] == installed.display_name and meta["language"] == installed.language
+    shutil.copy(nb, tmp_path / nb.name)
+    cm = FileContentsManager(root_dir=str(tmp_path))
+    model = cm.get(nb.name, content=True)
+    cm.save({"type": "notebook", "format": "json", "content": model["content"]}, nb.name)
+    assert (tmp_path / nb.name).read_bytes() == nb.read_bytes()
