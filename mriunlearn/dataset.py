@@ -368,6 +368,36 @@ class ShapeBatchSampler(torch.utils.data.Sampler[list[int]]):
         return len(self.global_batches())
 
 
+class VolumeBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Evaluation batches that never mix volumes: the volumes ``rank::world_size`` (in dataset
+    order), each cut into batches of up to ``batch_size`` of its slices, in slice order.
+
+    fastMRI's ``VolumeSampler`` idea (a volume is evaluated whole on one rank, so per-volume
+    metrics need no cross-rank reduction), without its padding by repeated slices and with batches
+    that stay inside one volume (so they share one shape).
+    """
+
+    def __init__(self, dataset: SliceIndex, batch_size: int, *, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.rank = rank
+        self.world_size = world_size
+
+    def volumes(self) -> list[int]:
+        """The volume indices this rank evaluates."""
+        return list(range(self.rank, self.dataset.num_volumes, self.world_size))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for v in self.volumes():
+            idx = self.dataset.volume_slices(v)
+            for k in range(0, len(idx), self.batch_size):
+                yield idx[k:k + self.batch_size]
+
+    def __len__(self) -> int:
+        return sum(-(-self.dataset.infos[v].num_slices // self.batch_size) for v in self.volumes())
+
+
 def make_loader(data: SliceIndex | Sequence[str | Path], profile: Profile, *, train: bool,
                 seed: int | None = None, batch_size: int | None = None, rank: int = 0,
                 world_size: int = 1) -> torch.utils.data.DataLoader:
@@ -392,12 +422,19 @@ def make_loader(data: SliceIndex | Sequence[str | Path], profile: Profile, *, tr
     if not isinstance(data, StreamingSliceData):
         return torch.utils.data.DataLoader(data, batch_sampler=sampler, collate_fn=_collate_or_empty,
                                            num_workers=0)
-    workers = profile.num_workers
+    return stream_loader(data, sampler, profile.num_workers, seed)
+
+
+def stream_loader(data: StreamingSliceData, batch_sampler: torch.utils.data.Sampler[list[int]],
+                  num_workers: int, seed: int = 0) -> torch.utils.data.DataLoader:
+    """A DataLoader reading ``data``'s slices in ``num_workers`` processes: pinned batches on a CUDA
+    machine, fresh (non-persistent) workers per iteration so they see the dataset's current epoch,
+    a base seed from its own generator (the global torch RNG is not consumed)."""
     return torch.utils.data.DataLoader(
-        data, batch_sampler=sampler, collate_fn=_collate_or_empty, num_workers=workers,
+        data, batch_sampler=batch_sampler, collate_fn=_collate_or_empty, num_workers=num_workers,
         pin_memory=torch.cuda.is_available(), persistent_workers=False,
         generator=torch.Generator().manual_seed(int(seed)),
-        prefetch_factor=2 if workers > 0 else None)
+        prefetch_factor=2 if num_workers > 0 else None)
 
 
 def rank_batches(loader: torch.utils.data.DataLoader) -> Iterator[tuple[list[int], list[int], VarNetSample | None]]:

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import h5py
+import pandas as pd
 import numpy as np
 import pytest
 import torch
@@ -240,3 +241,97 @@ def test_bad_slice_mid_epoch_stops_the_run_naming_file_and_slice(smoke_manifest,
     bad = [i for i, m in enumerate(data.meta) if m.path == victim and m.slice_num == 1]
     with pytest.raises(DataError, match=f"{victim}: slice 1"):
         data[bad[0]]  # the main-process read names it too
+
+
+# ------------------------------------------------------------------ streamed evaluation
+
+def test_streamed_evaluation_equals_in_memory(smoke_manifest, smoke_profile, real_shaped):
+    from mriunlearn.metrics import EVAL_ROLES, evaluate, zero_filled
+    from mriunlearn.model import build_model
+
+    stream = smoke_profile.replace(data_path="stream", num_workers=1)
+    model = build_model(smoke_profile)
+    a = evaluate(model, smoke_manifest, list(EVAL_ROLES), smoke_profile)
+    b = evaluate(model, smoke_manifest, list(EVAL_ROLES), stream)
+    assert list(a.file) == list(b.file) and len(a) == len(smoke_manifest.table) - 5  # no retain/val
+    np.testing.assert_allclose(b[["psnr", "ssim", "nmse"]], a[["psnr", "ssim", "nmse"]], rtol=0, atol=1e-5)
+    assert zero_filled(smoke_manifest, list(EVAL_ROLES), stream).equals(
+        zero_filled(smoke_manifest, list(EVAL_ROLES), smoke_profile))
+    # real shapes, narrow and knee volumes included: the zero-filled tables are identical
+    manifest, profile, roles = real_shaped
+    mem_zf = zero_filled(manifest, roles, profile)
+    st_zf = zero_filled(manifest, roles, profile.replace(data_path="stream", num_workers=2))
+    assert st_zf.equals(mem_zf) and len(st_zf) == 6
+    narrow = st_zf.set_index("file").loc["file_brain_AXT2_201_2010294.h5"]
+    assert 15 < narrow.psnr < 60  # scored on the (300, 300) crop: an image, not a mismatch
+
+
+def test_streamed_evaluation_holds_one_volume_at_a_time(smoke_manifest, smoke_profile, monkeypatch):
+    from mriunlearn import metrics
+
+    prof = smoke_profile.replace(data_path="stream", eval_batch_size=1)
+    data = metrics.eval_data(smoke_manifest, "test_brain", prof)
+    assert isinstance(data, StreamingSliceData)
+    log = []
+    real_get, real_metrics = StreamingSliceData.__getitem__, metrics.volume_metrics
+    monkeypatch.setattr(StreamingSliceData, "__getitem__",
+                        lambda self, i: log.append(("read", self.meta[i].volume)) or real_get(self, i))
+    monkeypatch.setattr(metrics, "volume_metrics", lambda gt, pred: log.append(("score", None))
+                        or real_metrics(gt, pred))
+    metrics.zero_filled(smoke_manifest, "test_brain", prof)
+    slices = data.infos[0].num_slices
+    assert log == [e for v in range(data.num_volumes) for e in [("read", v)] * slices + [("score", None)]]
+
+
+_DDP_EVAL = """
+import sys, pandas as pd
+from mriunlearn import distributed
+from mriunlearn.manifest import load_manifest
+from mriunlearn.metrics import zero_filled
+from mriunlearn.profiles import get_profile
+from mriunlearn.dataset import VolumeBatchSampler, make_dataset
+csv, root, out = sys.argv[1:4]
+manifest = load_manifest(csv, root)
+prof = get_profile("smoke", manifest=csv, data_root=root, data_path="stream", num_workers=1)
+info = distributed.init()
+roles = manifest.roles()
+table = zero_filled(manifest, roles, prof, info=info)
+vols = {r: VolumeBatchSampler(make_dataset(manifest, r, prof, train=False), 1, rank=info.rank,
+                              world_size=info.world_size).volumes() for r in roles}
+pd.Series({r: list(v) for r, v in vols.items()}).to_json(f"{out}/vols{info.rank}.json")
+table.to_csv(f"{out}/table{info.rank}.csv", index=False)
+distributed.cleanup()
+"""
+
+
+def test_two_rank_streamed_evaluation_splits_volumes_and_gathers_the_table(real_shaped, fastmri_like,
+                                                                           tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from mriunlearn.metrics import zero_filled
+
+    manifest, profile, roles = real_shaped
+    root, _, csv = fastmri_like
+    script = tmp_path / "ddp_eval.py"
+    script.write_text(_DDP_EVAL)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script),
+                           str(csv), str(root), str(tmp_path)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single = zero_filled(manifest, roles, profile)
+    for rank in (0, 1):  # every rank holds the whole table, in manifest order
+        got = pd.read_csv(tmp_path / f"table{rank}.csv")
+        assert list(got.file) == list(single.file)
+        np.testing.assert_allclose(got[["psnr", "ssim", "nmse"]], single[["psnr", "ssim", "nmse"]],
+                                   rtol=1e-12)
+    v0 = json.loads((tmp_path / "vols0.json").read_text())
+    v1 = json.loads((tmp_path / "vols1.json").read_text())
+    for role in roles:  # whole volumes, each on exactly one rank
+        n = len(manifest.files(role))
+        assert sorted(v0[role] + v1[role]) == list(range(n)) and not set(v0[role]) & set(v1[role])
+    assert v1["retain"] == [1] and v1["val"] == []  # a rank may hold no volume of a role
