@@ -335,3 +335,21 @@ def test_two_rank_streamed_evaluation_splits_volumes_and_gathers_the_table(real_
         n = len(manifest.files(role))
         assert sorted(v0[role] + v1[role]) == list(range(n)) and not set(v0[role]) & set(v1[role])
     assert v1["retain"] == [1] and v1["val"] == []  # a rank may hold no volume of a role
+
+
+@pytest.mark.parametrize("method", ["nl_ft", "salun"])
+def test_streamed_unlearning_equals_in_memory(smoke_manifest, smoke_profile, tmp_path, method):
+    import copy
+
+    from mriunlearn.train import train_original
+    from mriunlearn.unlearning import UnlearnConfig, unlearn
+
+    g = train_original(smoke_profile, smoke_manifest, cache=RunCache(tmp_path), progress=False)
+    retain, forget = smoke_manifest.files("retain")[:2], smoke_manifest.files("forget")
+    out = {}
+    for path, prof in (("memory", smoke_profile),
+                       ("stream", smoke_profile.replace(data_path="stream", num_workers=1))):
+        cfg = UnlearnConfig(method, prof, epochs=1, seed=5)
+        out[path] = unlearn(copy.deepcopy(g.model), retain, forget, cfg).state_dict()
+    assert all(torch.equal(out["memory"][k], out["stream"][k]) for k in out["memory"])
+    assert not all(torch.equal(out["memory"][k], v) for k, v in g.model.state_dict().items())
