@@ -93,11 +93,10 @@ def crop_size(kspace_hw: tuple[int, int], target_hw: tuple[int, int]) -> tuple[i
 
 
 def _target_fits(kspace_hw: tuple[int, int], target_hw: tuple[int, int]) -> bool:
-    """A target fits the grid, or (narrow volume) holds the ``(W, W)`` crop that fits it."""
+    """A target fits the grid, or (narrow volume: only the width exceeds ``W``) holds the
+    ``(W, W)`` crop."""
     (h, w), (th, tw) = kspace_hw, target_hw
-    if th <= h and tw <= w:
-        return True
-    return tw > w and th >= w and tw >= w and w <= h
+    return th <= h and (tw <= w or th >= w)
 
 
 def make_ismrmrd_header(

@@ -379,3 +379,10 @@ def test_narrow_volume_uses_fastmris_square_crop(fastmri_like, tmp_path: Path) -
     write_volume(tmp_path / "ok.h5", kspace, np.ones((S, W, W + 1), np.float32), patient_id="p",
                  acquisition="AXT2")
     assert inspect_volume(tmp_path / "ok.h5").crop_size == (W, W)
+
+
+def test_target_taller_than_the_readout_is_refused_even_if_wider(tmp_path: Path) -> None:
+    kspace, _ = _arrays()  # grid (16, 12)
+    with pytest.raises(DataError, match="larger than the k-space grid"):
+        write_volume(tmp_path / "tall.h5", kspace, np.ones((S, H + 1, W + 1), np.float32),
+                     patient_id="p", acquisition="AXT2")
