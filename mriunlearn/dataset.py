@@ -275,12 +275,6 @@ class StreamingSliceData(SliceIndex):
             self._handles.move_to_end(path)
         return hf
 
-    def close(self) -> None:
-        """Close the handles this process holds (a worker's close when it exits)."""
-        for hf in self._handles.values():
-            hf.close()
-        self._handles.clear()
-
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_handles"] = OrderedDict()  # handles never travel to another process
@@ -449,7 +443,7 @@ def rank_batches(loader: torch.utils.data.DataLoader) -> Iterator[tuple[list[int
     global_batches = sampler.global_batches()  # type: ignore[union-attr]
     split = [g[sampler.rank::sampler.world_size] for g in global_batches]  # type: ignore[union-attr]
     if loader.num_workers == 0:
-        for g, mine in zip(global_batches, split):
+        for g, mine in zip(global_batches, split, strict=True):
             yield g, mine, (loader.collate_fn([data[i] for i in mine]) if mine else None)
         return
     for g, mine, batch in zip(global_batches, split, loader, strict=True):

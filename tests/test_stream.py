@@ -101,7 +101,7 @@ def test_worker_loader_gives_the_in_process_batches(real_shaped):
     assert torch.equal(rng_before, torch.random.get_rng_state())  # global RNG untouched
     want = list(rank_batches(a))
     assert [g for g, _, _ in got] == [g for g, _, _ in want]
-    for (_, _, x), (_, _, y) in zip(got, want):
+    for (_, _, x), (_, _, y) in zip(got, want, strict=True):
         assert torch.equal(x.masked_kspace, y.masked_kspace) and torch.equal(x.mask, y.mask)
         assert torch.equal(x.target, y.target) and x.fname == y.fname
 
