@@ -77,6 +77,15 @@ def broadcast_object(obj, info: DistInfo):
     return box[0]
 
 
+def all_gather_object(obj, info: DistInfo) -> list:
+    """Every rank's ``obj``, in rank order, on every rank (``[obj]`` for one process)."""
+    if not info.distributed:
+        return [obj]
+    out: list = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def wrap(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     """``DistributedDataParallel(model)`` when running distributed, else ``model``."""
     if not info.distributed:

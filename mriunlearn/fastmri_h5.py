@@ -6,6 +6,9 @@ File layout (the fastMRI multicoil convention, also what :class:`fastmri.data.Sl
   direction, W the phase-encode direction along which the Cartesian mask samples columns.
 - ``reconstruction_rss``: float32, shape ``(slices, h, w)``, the root-sum-of-squares target,
   centre-cropped to the recon size (320 x 320 for real data; equal to ``(H, W)`` for simulated data).
+  Real brain volumes narrower than the recon size (phase-encode ``W < w``, e.g. 640 x 300 with a
+  320 x 320 target; "FLAIR 203" in fastMRI's code) are evaluated on a ``(W, W)`` centre crop of both
+  image and target, fastMRI's rule (see :attr:`VolumeInfo.crop_size`).
 - ``ismrmrd_header``: ISMRMRD XML with encoded/recon matrix sizes and the phase-encode limits.
 - attrs: ``max`` (maximum of the target volume), ``norm`` (its Frobenius norm), ``acquisition``,
   ``patient_id``.
@@ -72,19 +75,49 @@ class VolumeInfo:
     padding: tuple[int, int]  # (padding_left, padding_right) along W, fastMRI's convention
     attrs: dict[str, Any]
 
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        """``(h, w)`` that reconstructions and targets are compared on: the target size, or
+        ``(W, W)`` for a volume narrower than its target (fastMRI's FLAIR 203 rule)."""
+        return crop_size(self.kspace_shape, self.recon_size)
+
+
+def crop_size(kspace_hw: tuple[int, int], target_hw: tuple[int, int]) -> tuple[int, int]:
+    """The comparison size of a ``target_hw`` target on a ``kspace_hw`` = (H, W) grid: the target
+    size, or ``(W, W)`` when the target is wider than the phase-encode width ``W`` (fastMRI's
+    ``UnetDataTransform`` / ``VarNetModule`` "FLAIR 203" special case)."""
+    h, w = kspace_hw
+    if target_hw[1] > w:
+        return (w, w)
+    return (int(target_hw[0]), int(target_hw[1]))
+
+
+def _target_fits(kspace_hw: tuple[int, int], target_hw: tuple[int, int]) -> bool:
+    """A target fits the grid, or (narrow volume: only the width exceeds ``W``) holds the
+    ``(W, W)`` crop."""
+    (h, w), (th, tw) = kspace_hw, target_hw
+    return th <= h and (tw <= w or th >= w)
+
 
 def make_ismrmrd_header(
     kspace_hw: tuple[int, int], recon_hw: tuple[int, int], num_coils: int, num_slices: int,
     fov_mm: tuple[float, float] = (220.0, 220.0), slice_mm: float = 5.0,
+    pe_limits: tuple[int, int] | None = None,
 ) -> str:
-    """ISMRMRD XML for a fully sampled Cartesian acquisition of ``kspace_hw`` = (H, W).
+    """ISMRMRD XML for a Cartesian acquisition of ``kspace_hw`` = (H, W).
 
-    fastMRI reads x as the readout (H) and y as the phase-encode (W) size.
+    fastMRI reads x as the readout (H) and y as the phase-encode (W) size. ``pe_limits`` =
+    ``(maximum, center)`` of ``encodingLimits/kspace_encoding_step_1`` for a grid whose phase-encode
+    edges were zero-padded (real knee files: W = 368, about 333 acquired lines); fastMRI derives the
+    acquired columns ``[W // 2 - center, W // 2 - center + maximum + 1)`` from them. ``None``: fully
+    sampled, ``(W - 1, W // 2)``.
     """
     h, w = kspace_hw
+    pe_max, pe_center = (w - 1, w // 2) if pe_limits is None else (int(pe_limits[0]), int(pe_limits[1]))
     return _HEADER_TEMPLATE.format(
         enc_x=h, enc_y=w, rec_x=recon_hw[0], rec_y=recon_hw[1], fov_x=fov_mm[0], fov_y=fov_mm[1],
-        slice_mm=slice_mm, pe_max=w - 1, pe_center=w // 2, slice_max=num_slices - 1, coils=num_coils,
+        slice_mm=slice_mm, pe_max=pe_max, pe_center=pe_center, slice_max=num_slices - 1,
+        coils=num_coils,
     )
 
 
@@ -96,15 +129,19 @@ def write_volume(
     patient_id: str,
     acquisition: str,
     fov_mm: tuple[float, float] = (220.0, 220.0),
+    pe_limits: tuple[int, int] | None = None,
 ) -> None:
     """Write one multi-coil volume atomically (temporary name, then rename).
 
     Args:
         path: destination ``.h5`` file.
         kspace: complex, shape ``(slices, coils, H, W)``; stored as complex64.
-        target: real, shape ``(slices, h, w)`` with ``h <= H``, ``w <= W``; stored as float32.
+        target: real, shape ``(slices, h, w)`` with ``h <= H``, ``w <= W`` (or, a narrow volume,
+            ``w > W`` with ``h, w >= W``: see :func:`crop_size`); stored as float32.
         patient_id: stored in attrs (also used to keep a subject in one split).
         acquisition: e.g. ``"AXT2"`` or ``"CORPD_FBK"``.
+        pe_limits: ``(maximum, center)`` of the header's phase-encode encoding limits (see
+            :func:`make_ismrmrd_header`); ``None`` for a fully sampled grid.
 
     The file bytes depend only on the arrays and arguments: HDF5 object timestamps are off, so
     the same inputs give byte-identical files.
@@ -118,11 +155,11 @@ def write_volume(
     s, c, h, w = kspace.shape
     if s == 0 or c == 0:
         raise DataError(f"{path}: kspace has zero slices or coils: shape {kspace.shape}")
-    if target.shape[1] > h or target.shape[2] > w:
+    if not _target_fits((h, w), target.shape[1:]):
         raise DataError(f"{path}: target {target.shape[1:]} is larger than the k-space grid {(h, w)}")
     if not (np.isfinite(kspace).all() and np.isfinite(target).all()):
         raise DataError(f"{path}: kspace or target holds NaN or Inf values")
-    header = make_ismrmrd_header((h, w), target.shape[1:], c, s, fov_mm)
+    header = make_ismrmrd_header((h, w), target.shape[1:], c, s, fov_mm, pe_limits=pe_limits)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", track_order=False) as hf:
             hf.create_dataset(KSPACE_KEY, data=kspace.astype(np.complex64), track_times=False)
@@ -185,7 +222,7 @@ def inspect_volume(path: str | os.PathLike[str]) -> VolumeInfo:
             raise DataError(f"{path}: kspace has zero coils")
         if tg.ndim != 3 or tg.shape[0] != s:
             raise DataError(f"{path}: {TARGET_KEY} must have shape ({s}, h, w), got {tg.shape}")
-        if tg.shape[1] > h or tg.shape[2] > w:
+        if not _target_fits((h, w), tg.shape[1:]):
             raise DataError(f"{path}: target {tg.shape[1:]} is larger than the k-space grid {(h, w)}")
         recon = (int(tg.shape[1]), int(tg.shape[2]))
         padding = (0, w)

@@ -4,13 +4,20 @@ Metrics are fastMRI's own (:mod:`fastmri.evaluate`): PSNR and NMSE over the whol
 range = the target volume's maximum; SSIM per slice (7x7 window, data range = the volume's
 maximum) averaged over slices. Reconstructions are centre-cropped to the target size first.
 Evaluation masks are seeded by file name (fastMRI), so every model sees the same inputs.
+
+With ``profile.data_path == "stream"`` evaluation streams volume by volume: a volume's slices are
+read (in DataLoader workers), reconstructed, scored and dropped before the next volume's results
+are kept, so memory holds one volume's k-space and reconstructions (plus the workers' prefetched
+batches), never a whole role. Given a :class:`~mriunlearn.distributed.DistInfo` of several ranks,
+each rank scores the volumes ``rank::world_size`` and the per-volume rows are gathered (every rank
+returns the whole table, in manifest order).
 """
 
 from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +26,9 @@ import torch
 from fastmri import evaluate as fm_eval
 from fastmri.data.transforms import VarNetSample, center_crop
 
-from .dataset import SliceData, collate, make_loader
+from . import distributed
+from .dataset import (SliceData, SliceIndex, StreamingSliceData, VolumeBatchSampler, collate,
+                      make_dataset, make_loader, stream_loader)
 from .errors import DataError
 from .manifest import PAPER_COLUMNS, Manifest
 from .model import reconstruct
@@ -54,22 +63,24 @@ def _scalar(x: object) -> float:
     return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
 
 
-_EVAL_DATA: OrderedDict[tuple, SliceData] = OrderedDict()
+_EVAL_DATA: OrderedDict[tuple, SliceIndex] = OrderedDict()
 _EVAL_DATA_MAX = 8
 
 
 def eval_data(manifest: Manifest, role: str, profile: Profile,
-              files: Sequence[str | os.PathLike[str]] | None = None) -> SliceData:
-    """Evaluation slices of ``role`` (or of ``files`` among them), loaded once and kept in a small
-    in-memory cache keyed by the manifest content, data root, role and mask parameters."""
+              files: Sequence[str | os.PathLike[str]] | None = None) -> SliceIndex:
+    """Evaluation slices of ``role`` (or of ``files`` among them), kept in a small in-memory cache
+    keyed by the manifest content, data root, role, mask parameters and data path: a
+    :class:`SliceData` (loaded once) or, streaming, a :class:`StreamingSliceData` (an index only)."""
     key = (manifest.content_hash(), str(manifest.data_root), role, profile.acceleration,
-           profile.center_fraction, tuple(str(Path(f)) for f in files) if files else None)
+           profile.center_fraction, tuple(str(Path(f)) for f in files) if files else None,
+           profile.data_path)
     if key in _EVAL_DATA:
         _EVAL_DATA.move_to_end(key)
         return _EVAL_DATA[key]
     if not manifest.files(role):
         raise DataError(f"role {role!r} holds no volume in {manifest.source or 'the manifest'}")
-    data = SliceData.from_manifest(manifest, role, profile, train=False, files=files)
+    data = make_dataset(manifest, role, profile, train=False, files=files)
     _EVAL_DATA[key] = data
     while len(_EVAL_DATA) > _EVAL_DATA_MAX:
         _EVAL_DATA.popitem(last=False)
@@ -105,6 +116,59 @@ def _collate(data: SliceData, idx: Sequence[int]) -> VarNetSample:
     return collate([data[i] for i in idx])
 
 
+@torch.no_grad()
+def stream_volumes(model: torch.nn.Module | None, data: StreamingSliceData, profile: Profile,
+                   batch_size: int | None = None, info: distributed.DistInfo | None = None,
+                   ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(volume, target, recon, zero_filled)`` (arrays ``(S, h, w)``) for each volume of this
+    rank (:class:`~mriunlearn.dataset.VolumeBatchSampler`), one volume at a time: a volume's
+    arrays are yielded as soon as its last slice is reconstructed and not kept afterwards.
+    ``recon`` is the zero-filled image when ``model`` is None."""
+    info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
+    sampler = VolumeBatchSampler(data, batch_size or profile.eval_batch_size, rank=info.rank,
+                                 world_size=info.world_size)
+    loader = stream_loader(data, sampler, profile.num_workers)
+    was_training = model.training if model is not None else False
+    if model is not None:
+        model.eval()
+    try:
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for idx, batch in zip(sampler, loader, strict=True):
+            v = data.meta[idx[0]].volume
+            zf = zero_filled_image(batch.masked_kspace, batch.crop_size).cpu().numpy()
+            out = reconstruct(model, batch, profile).cpu().numpy() if model is not None else zf
+            parts.append((batch.target.numpy(), out, zf))
+            if data.meta[idx[-1]].slice_num == data.infos[v].num_slices - 1:  # volume complete
+                target, recon, zfs = (np.concatenate(a) for a in zip(*parts))
+                parts = []
+                yield v, target, recon, zfs
+    finally:
+        if model is not None:
+            model.train(was_training)
+
+
+def _stream_table(model: torch.nn.Module | None, data: StreamingSliceData, profile: Profile,
+                  batch_size: int | None, info: distributed.DistInfo | None) -> pd.DataFrame:
+    """Per-volume rows of this rank's volumes, gathered from every rank, in dataset order."""
+    info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
+    rows = []
+    for v, gt, rec, _ in stream_volumes(model, data, profile, batch_size, info):
+        m = data.meta[data.volume_slices(v)[0]]
+        rows.append({"_volume": v, "file": m.fname, "role": m.role, "organ": m.organ,
+                     "slices": gt.shape[0], **volume_metrics(gt, rec)})
+    rows = sorted((r for part in distributed.all_gather_object(rows, info) for r in part),
+                  key=lambda r: r["_volume"])
+    return pd.DataFrame(rows, columns=["file", "role", "organ", "slices", *METRICS])
+
+
+def _role_table(model: torch.nn.Module | None, data: SliceIndex, profile: Profile,
+                batch_size: int | None = None, info: distributed.DistInfo | None = None) -> pd.DataFrame:
+    """Per-volume rows of one role's data: streamed volume by volume, or from memory."""
+    if isinstance(data, StreamingSliceData):
+        return _stream_table(model, data, profile, batch_size, info)
+    return _table(data, _volumes(model, data, profile, batch_size))
+
+
 def _table(data: SliceData, vols: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pd.DataFrame:
     rows = []
     first = {}
@@ -118,21 +182,23 @@ def _table(data: SliceData, vols: list[tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def evaluate(model: torch.nn.Module, manifest: Manifest, role: str | Sequence[str], profile: Profile,
-             *, batch_size: int | None = None, entry=None, name: str | None = None) -> pd.DataFrame:
+             *, batch_size: int | None = None, entry=None, name: str | None = None,
+             info: distributed.DistInfo | None = None) -> pd.DataFrame:
     """Per-volume PSNR / SSIM / NMSE of ``model`` on the volumes of ``role`` (or several roles).
 
     Eval masks are seeded by file name; no gradients; batches of ``profile.eval_batch_size``.
     With a cache ``entry``, the table is also saved beside the model as
-    ``metrics_<role>.csv`` (or ``<name>.csv``).
+    ``metrics_<role>.csv`` (or ``<name>.csv``; by rank 0 only). Streaming (``profile.data_path``),
+    ``info`` of several ranks splits the volumes across them (every rank must call this).
 
     Returns:
         One row per volume: ``file, role, organ, slices, psnr, ssim, nmse``.
     """
     roles = [role] if isinstance(role, str) else list(role)
-    tables = [_table(d, _volumes(model, d, profile, batch_size))
-              for d in (eval_data(manifest, r, profile) for r in roles)]
+    tables = [_role_table(model, eval_data(manifest, r, profile), profile, batch_size, info)
+              for r in roles]
     table = pd.concat(tables, ignore_index=True)
-    if entry is not None:
+    if entry is not None and (info is None or info.is_main):
         entry.write_csv(f"{name or 'metrics_' + '_'.join(roles)}.csv", table)
     return table
 
@@ -147,10 +213,12 @@ def evaluate_run(result, manifest: Manifest, roles: Sequence[str] = EVAL_ROLES) 
     return evaluate(result.model, manifest, list(roles), result.profile, entry=entry, name=name)
 
 
-def zero_filled(manifest: Manifest, role: str | Sequence[str], profile: Profile) -> pd.DataFrame:
-    """Per-volume metrics of the zero-filled baseline (RSS of the masked k-space; no model)."""
+def zero_filled(manifest: Manifest, role: str | Sequence[str], profile: Profile, *,
+                info: distributed.DistInfo | None = None) -> pd.DataFrame:
+    """Per-volume metrics of the zero-filled baseline (RSS of the masked k-space; no model);
+    ``info`` as in :func:`evaluate`."""
     roles = [role] if isinstance(role, str) else list(role)
-    tables = [_table(d, _volumes(None, d, profile)) for d in (eval_data(manifest, r, profile) for r in roles)]
+    tables = [_role_table(None, eval_data(manifest, r, profile), profile, info=info) for r in roles]
     return pd.concat(tables, ignore_index=True)
 
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from . import distributed
 from .cache import CacheEntry, RunCache
 from .checkpoint import load_checkpoint, save_checkpoint
-from .dataset import SliceData, make_loader, set_epoch
+from .dataset import SliceIndex, make_dataset, make_loader, rank_batches, set_epoch
 from .errors import CheckpointError, ConfigError
 from .losses import recon_loss
 from .manifest import ROLES, TRAIN_ROLES, Manifest, load_manifest
@@ -186,22 +186,21 @@ def _dummy_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch:
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, data: SliceData, profile: Profile,
+def validate(model: torch.nn.Module, data: SliceIndex, profile: Profile,
              info: distributed.DistInfo | None = None) -> tuple[float, float]:
     """Mean validation loss over slices and mean per-volume PSNR (fastMRI convention: data range =
     the volume's maximum) with file-name-seeded masks. Sharded across ranks, then summed."""
     info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
     loader = make_loader(data, profile, train=False, rank=info.rank, world_size=info.world_size)
-    nvol = len(data.kspace)
+    nvol = data.num_volumes
     sse = torch.zeros(nvol, dtype=torch.float64)
     npx = torch.zeros(nvol, dtype=torch.float64)
     loss = torch.zeros(2, dtype=torch.float64)  # sum, count
     was_training = model.training
     model.eval()
-    for batch_idx in loader.batch_sampler:  # type: ignore[union-attr]
-        if not batch_idx:
+    for _, batch_idx, batch in rank_batches(loader):
+        if batch is None:
             continue
-        batch = loader.collate_fn([data[i] for i in batch_idx])
         pred = reconstruct(model, batch, profile)
         target = batch.target.to(pred.device)
         per = recon_loss(pred, target, batch.max_value.to(pred.device), profile, reduction="none")
@@ -283,6 +282,10 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
         entry = cache.entry(KIND, config, manifest.content_hash(), profile.seed)
         if entry.is_done():
             return load_result(entry, profile, roles, device=info.device)
+    # every volume is checked (the streaming path: headers only) before an entry or epoch starts
+    data = make_dataset(manifest, roles, profile, train=True)
+    val = make_dataset(manifest, "val", profile, train=False) if manifest.files("val") else None
+    if entry is not None:
         distributed.barrier(info)
         if info.is_main:
             entry.create()
@@ -309,8 +312,6 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
         history = list(state["history"])
         start = state["epoch"] + 1
 
-    data = SliceData.from_manifest(manifest, roles, profile, train=True)
-    val = SliceData.from_manifest(manifest, "val", profile, train=False) if manifest.files("val") else None
     loader = make_loader(data, profile, train=True, rank=info.rank, world_size=info.world_size)
     ddp_model = distributed.wrap(model, info)
     n = len(data)
@@ -322,10 +323,8 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
             ddp_model.train()
             t0 = time.perf_counter()
             total = torch.zeros(2, dtype=torch.float64)
-            for global_batch in loader.batch_sampler.global_batches():  # type: ignore[union-attr]
-                mine = global_batch[info.rank::info.world_size]
-                if mine:
-                    batch = loader.collate_fn([data[i] for i in mine])
+            for global_batch, mine, batch in rank_batches(loader):
+                if batch is not None:
                     total[0] += train_step(ddp_model, optimizer, batch, profile,
                                            global_count=len(global_batch), world_size=info.world_size)
                     total[1] += len(mine)
@@ -361,6 +360,8 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
         entry.write_json(SUMMARY_JSON, {"wall_time_s": wall, "slice_steps": slice_steps,
                                         "profile": profile.to_dict(), "roles": list(roles),
                                         "world_size": info.world_size,
+                                        "data_path": profile.data_path,
+                                        "num_workers": profile.num_workers,
                                         "manifest": str(manifest.source), "seed": profile.seed,
                                         "sampling": SAMPLING})
         entry.mark_done()

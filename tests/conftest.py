@@ -1,5 +1,8 @@
 """Shared test fixtures: a tiny fastMRI-format dataset and the smoke profile pointing at it.
 
+``fastmri_like`` writes fastMRI-shaped volumes (real shapes, coils and file names, 1-2 slices each;
+see ``tests/fastmri_like.py``).
+
 ``smoke_manifest`` uses :func:`mriunlearn.simulate.build_dataset` with ``DatasetSpec.smoke()``
 when the simulator is available, else writes phantom volumes itself (32x32, 2 coils, 2 slices,
 roles retain / forget / val / test_brain / test_knee) with :mod:`mriunlearn.fastmri_h5` and
@@ -98,3 +101,14 @@ def run_cache(tmp_path: Path):
     from mriunlearn.cache import RunCache
 
     return RunCache(tmp_path / "runs")
+
+
+@pytest.fixture(scope="session")
+def fastmri_like(tmp_path_factory: pytest.TempPathFactory):
+    """fastMRI-shaped volumes (see ``tests/fastmri_like.py``), written once per session:
+    ``(root, {file name: path}, manifest_csv)``."""
+    from fastmri_like import write_fastmri_like, write_fastmri_like_manifest
+
+    root = tmp_path_factory.mktemp("fastmri_like")
+    files = write_fastmri_like(root)
+    return root, files, write_fastmri_like_manifest(root, files)

@@ -332,3 +332,57 @@ def test_fastmri_slicedataset_varnet_transform(tmp_path: Path, monkeypatch: pyte
             np.testing.assert_allclose(masked[:, :, keep], full[:, :, keep])
             assert np.all(masked[:, :, ~keep] == 0)
     assert not (tmp_path / "dataset_cache.pkl").exists()
+
+
+# ------------------------------------------------------------------ fastMRI-shaped files
+
+def test_fastmri_like_files_have_real_shapes_and_fastmri_metadata(fastmri_like, tmp_path: Path) -> None:
+    """The test generator writes what fastMRI reads: its SliceDataset derives the same padding
+    and recon size from our headers as inspect_volume, and the knee's zero edges match them."""
+    from fastmri.data import SliceDataset
+    from fastmri_like import SPECS
+
+    root, files, _ = fastmri_like
+    for spec in SPECS:
+        info = inspect_volume(files[spec.name])
+        assert (info.num_slices, info.num_coils, info.kspace_shape, info.recon_size) == \
+            (spec.slices, spec.coils, spec.kspace_hw, spec.target_hw)
+        assert info.padding == spec.padding
+        assert info.attrs["acquisition"] == spec.acquisition
+    folders = sorted({s.folder for s in SPECS})
+    for folder in folders:
+        ds = SliceDataset(root / folder, challenge="multicoil",
+                          dataset_cache_file=tmp_path / f"{folder}.pkl")
+        for fname, _, meta in ds.raw_samples:
+            info = inspect_volume(fname)
+            assert (meta["padding_left"], meta["padding_right"]) == info.padding
+            assert tuple(meta["recon_size"][:2]) == info.recon_size
+    knee = inspect_volume(files["file1000001.h5"])
+    assert knee.padding == (18, 351)  # 333 acquired of 368 columns
+    with h5py.File(files["file1000001.h5"]) as hf:
+        col_energy = np.abs(hf[KSPACE_KEY][0]).sum(axis=(0, 1))  # (W,)
+    assert (col_energy[:18] == 0).all() and (col_energy[351:] == 0).all()
+    assert (col_energy[18:351] > 0).all()
+
+
+def test_narrow_volume_uses_fastmris_square_crop(fastmri_like, tmp_path: Path) -> None:
+    _, files, _ = fastmri_like
+    narrow = inspect_volume(files["file_brain_AXT2_201_2010294.h5"])
+    assert narrow.kspace_shape == (640, 300) and narrow.recon_size == (320, 320)
+    assert narrow.crop_size == (300, 300)
+    assert inspect_volume(files["file_brain_AXT2_209_2090339.h5"]).crop_size == (320, 320)
+    # wider than the grid and too short for the (W, W) crop: still refused
+    kspace, _ = _arrays()
+    with pytest.raises(DataError, match="larger than the k-space grid"):
+        write_volume(tmp_path / "bad.h5", kspace, np.ones((S, W - 1, W + 1), np.float32),
+                     patient_id="p", acquisition="AXT2")
+    write_volume(tmp_path / "ok.h5", kspace, np.ones((S, W, W + 1), np.float32), patient_id="p",
+                 acquisition="AXT2")
+    assert inspect_volume(tmp_path / "ok.h5").crop_size == (W, W)
+
+
+def test_target_taller_than_the_readout_is_refused_even_if_wider(tmp_path: Path) -> None:
+    kspace, _ = _arrays()  # grid (16, 12)
+    with pytest.raises(DataError, match="larger than the k-space grid"):
+        write_volume(tmp_path / "tall.h5", kspace, np.ones((S, H + 1, W + 1), np.float32),
+                     patient_id="p", acquisition="AXT2")

@@ -137,13 +137,15 @@ class UnlearnConfig:
 
 def as_loader(data: Any, profile: Profile, seed: int) -> Iterable[Any]:
     """``data`` itself if it is a loader (any re-iterable of batches), or a training loader over a
-    list of volume paths (:func:`mriunlearn.dataset.make_loader`, ``profile.batch_size``)."""
+    list of volume paths (:func:`mriunlearn.dataset.make_loader`, ``profile.batch_size``; slices
+    in memory or streamed, as ``profile.data_path`` says)."""
     if isinstance(data, (list, tuple)) and all(isinstance(f, (str, Path)) for f in data):
-        from ..dataset import SliceData, make_loader
+        from ..dataset import SliceData, StreamingSliceData, make_loader
 
         if not data:
             raise ConfigError("an empty file list was given as unlearning data")
-        return make_loader(SliceData(list(data), profile, train=True, seed=seed), profile,
+        cls = StreamingSliceData if profile.data_path == "stream" else SliceData
+        return make_loader(cls(list(data), profile, train=True, seed=seed), profile,
                            train=True, seed=seed)
     if data is None:
         return []
