@@ -169,12 +169,24 @@ def sample_brain_params(rng: np.random.Generator, num_slices: int, spacing_mm: f
     )
 
 
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for ``(N, K) @ (K, M)`` or ``(N, K) @ (K,)`` without BLAS.
+
+    numpy hands ``@`` to OpenBLAS, whose kernels (chosen per processor, or by ``OPENBLAS_CORETYPE``)
+    round differently, so the same seed built different bytes on different machines. A broadcast
+    product summed by numpy itself does not depend on the BLAS build.
+    """
+    if b.ndim == 1:
+        return (a * b).sum(axis=-1)
+    return (a[..., :, None] * b).sum(axis=-2)
+
+
 def _rotation(angles: np.ndarray) -> np.ndarray:
     ax, ay, az = angles
     rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
     ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
     rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    return _matmul(_matmul(rz, ry), rx)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -213,9 +225,9 @@ def render_brain(
     # subject pose: scanner point -> template point
     rot = _rotation(params.angles)
     centre = np.array([0.0, -17.0, 0.0])
-    tpt = ((pts - params.shift) @ rot) / params.scale + centre
-    arg = tpt @ params.modes_k.T + params.modes_phase  # (N, K)
-    tpt = tpt + np.sin(arg) @ params.modes_amp
+    tpt = _matmul(pts - params.shift, rot) / params.scale + centre
+    arg = _matmul(tpt, params.modes_k.T) + params.modes_phase  # (N, K)
+    tpt = tpt + _matmul(np.sin(arg), params.modes_amp)
     vox = (tpt - tpl.origin).T  # (3, N) 1 mm grid indices
     gm = ndimage.map_coordinates(tpl.gm, vox, order=1, mode="constant", cval=0.0)
     wm = ndimage.map_coordinates(tpl.wm, vox, order=1, mode="constant", cval=0.0)
@@ -242,9 +254,9 @@ def render_brain(
     names = list(fractions)
     stack = np.stack([fractions[n] for n in names])  # (T, N)
     contrast = np.array([params.contrast[n] for n in names])
-    image = contrast @ stack
+    image = (contrast[:, None] * stack).sum(axis=0)
     # smooth bias field and fine texture (multiplicative)
-    bias = np.exp(np.sin(pts @ params.bias_k.T + params.bias_phase) @ params.bias_amp)
+    bias = np.exp(_matmul(np.sin(_matmul(pts, params.bias_k.T) + params.bias_phase), params.bias_amp))
     image = (image * bias).reshape(s, hs, ws)
     tex_rng = np.random.default_rng(params.texture_seed)
     texture = ndimage.gaussian_filter(tex_rng.standard_normal((s, hs, ws)), sigma=(0, 1.0, 1.0))
