@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--precision-epochs", type=int, default=None,
                    help="epochs of the bf16-vs-fp32 runs (default: the profile's)")
     p.add_argument("--precision-seeds", type=int, default=1,
-                   help="seeds of the bf16-vs-fp32 comparison (>1: mean paired difference and its 95%% interval)")
+                   help="seeds of the bf16-vs-fp32 comparison (the paired criterion needs >= 5; fewer: not judged)")
     p.add_argument("--runs", default=str(DEFAULT_RUNS),
                    help=f"run cache for G and the oracle (default {DEFAULT_RUNS}; 'repo' = the repository's runs/)")
     p.add_argument("--methods", default=None, help="comma-separated unlearning methods (default: all)")

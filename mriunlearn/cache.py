@@ -6,10 +6,14 @@ Layout: ``<root>/<kind>/<key>/`` with
 - ``checkpoint.pt``: the last completed epoch (model + optimiser + scheduler), for resuming;
 - ``model.pt``: the final weights (state dict);
 - ``*.csv`` / ``*.json``: per-epoch history, per-volume metrics, summaries;
-- ``DONE``: written last; only an entry with ``DONE`` counts as finished.
+- ``DONE``: written last; only an entry with ``DONE`` counts as finished;
+- ``LOCK``: present while a job computes the entry (:mod:`mriunlearn.lock`).
 
 A half-written entry (no ``DONE``) is never taken for a finished one; training resumes from its
-checkpoint. The key is ``sha256(kind, config, manifest hash, seed, NUMERICS_VERSION)``; the cache is
+checkpoint. A job computes an unfinished entry only while holding its lock (:meth:`RunCache.claim`),
+so two jobs asking for the same run never write it at once: the second waits (``lock_wait``
+seconds, then loads the finished entry) or stops naming the holder; a finished entry is read
+without a lock. The key is ``sha256(kind, config, manifest hash, seed, NUMERICS_VERSION)``; the cache is
 generic so the
 unlearning runner stores its runs the same way (``RunCache.run(kind, config, manifest_hash, seed,
 build_fn)``).
@@ -17,10 +21,11 @@ build_fn)``).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +33,14 @@ from typing import Any
 import pandas as pd
 import torch
 
-from . import paths
+from . import distributed, paths
 from .atomic import atomic_path, atomic_write_text, sha256_text
 from .checkpoint import canonical_config
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError, EntryLockedError, MriUnlearnError
+from .lock import EntryLock, check_wait, lock_wait_from_env
 
 DONE = "DONE"
+LOCK = "LOCK"
 #: Version of the engine's numerics, part of every key: bump it in any change that alters what a run
 #: computes for the same config (model forward, loss, masks, data path, optimiser), so an existing
 #: ``runs/`` folder retrains instead of silently serving models made by the old code.
@@ -67,6 +74,10 @@ class CacheEntry:
     @property
     def config_path(self) -> Path:
         return self.path / "config.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK
 
     def identity(self) -> dict[str, Any]:
         """What the key hashes (also what checkpoints of this entry must have been written for)."""
@@ -137,10 +148,23 @@ class CacheEntry:
 
 
 class RunCache:
-    """The run cache rooted at ``root`` (default :data:`mriunlearn.paths.RUNS_DIR`)."""
+    """The run cache rooted at ``root`` (default :data:`mriunlearn.paths.RUNS_DIR`, i.e.
+    ``$MRIUNLEARN_RUNS`` or ``<repo>/runs``).
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root) if root is not None else paths.RUNS_DIR
+    ``lock_wait``: seconds a job waits for another job computing the same entry before stopping
+    with :class:`~mriunlearn.errors.EntryLockedError` (``None``: ``$MRIUNLEARN_LOCK_WAIT`` or 0;
+    ``math.inf``: no bound).
+
+    Raises:
+        ConfigError: ``root`` exists but is not a folder; ``lock_wait`` is not a number >= 0.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *,
+                 lock_wait: float | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else paths.RUNS_DIR
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"run cache folder {self.root} exists and is not a folder")
+        self.lock_wait = lock_wait_from_env() if lock_wait is None else check_wait(lock_wait, "lock_wait")
 
     def __repr__(self) -> str:
         return f"RunCache({str(self.root)!r})"
@@ -161,16 +185,66 @@ class RunCache:
         return CacheEntry(self.root, kind, self.key(kind, config, manifest_hash, seed), config,
                           manifest_hash, int(seed))
 
+    def lock(self, entry: CacheEntry) -> EntryLock:
+        """The (not yet acquired) lock of ``entry``, waiting up to :attr:`lock_wait` seconds."""
+        return EntryLock(entry.lock_path, entry=entry.path, wait=self.lock_wait)
+
+    @contextlib.contextmanager
+    def claim(self, entry: CacheEntry, info: distributed.DistInfo | None = None) -> Iterator[bool]:
+        """Hold ``entry``'s lock while the caller computes it; yields whether the entry is finished.
+
+        Rank 0 (the only writer under DDP, see :mod:`mriunlearn.distributed`) takes the lock,
+        waiting up to :attr:`lock_wait` seconds, and creates the entry (``config.json``); other ranks
+        take no lock. Every rank then learns from rank 0 whether the entry was finished meanwhile
+        (by the job it waited for: yields ``True``, the caller loads it) and whether the lock was
+        refused, so a refusal raises on every rank instead of leaving the others in a collective.
+        The lock is released when the block ends, normally or by an exception.
+
+        Raises:
+            EntryLockedError: another job holds the lock (names it), on every rank.
+        """
+        info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
+        lock: EntryLock | None = None
+        failure: BaseException | None = None
+        done = False
+        if info.is_main:
+            try:
+                lock = self.lock(entry).acquire()
+                done = entry.is_done()
+                if not done:
+                    entry.create()
+            except Exception as exc:  # noqa: BLE001 - reported to every rank below, then re-raised
+                failure = exc
+                if lock is not None:
+                    lock.release()
+        outcome = distributed.broadcast_object(
+            (done, None if failure is None else f"{type(failure).__name__}: {failure}"), info)
+        if failure is not None:
+            raise failure
+        done, message = outcome
+        if message is not None:
+            error = EntryLockedError if message.startswith(EntryLockedError.__name__) else MriUnlearnError
+            raise error(f"rank 0 could not claim the run cache entry {entry.path}: {message}")
+        try:
+            yield bool(done)
+        finally:
+            if lock is not None:
+                lock.release()
+
     def run(self, kind: str, config: dict[str, Any], manifest_hash: str, seed: int,
             build_fn: Callable[[CacheEntry], Any]) -> tuple[CacheEntry, bool]:
-        """Return ``(entry, hit)``: a finished entry as is (``hit=True``), else create it, call
-        ``build_fn(entry)`` (which writes its files) and mark it done (``hit=False``)."""
+        """Return ``(entry, hit)``: a finished entry as is (``hit=True``, no lock), else, holding
+        the entry's lock (:meth:`claim`), create it, call ``build_fn(entry)`` (which writes its
+        files) and mark it done (``hit=False``); ``hit=True`` also when the job this one waited
+        for finished it."""
         entry = self.entry(kind, config, manifest_hash, seed)
         if entry.is_done():
             return entry, True
-        entry.create()
-        build_fn(entry)
-        entry.mark_done()
+        with self.claim(entry) as done:
+            if done:
+                return entry, True
+            build_fn(entry)
+            entry.mark_done()
         return entry, False
 
     def entries(self, kind: str) -> list[CacheEntry]:

@@ -10,6 +10,9 @@ Everything the notebooks do can be run from here (progress bars go to stderr)::
     python -m mriunlearn export --profile default --model original --out original.ts
     python -m mriunlearn split import /data/fastmri/brain /data/fastmri/knee
 
+The run cache is ``$MRIUNLEARN_RUNS`` (default ``<repo>/runs``) or ``--runs DIR``; a job asking for a
+run that another job is computing stops naming it, or waits ``--lock-wait SECONDS`` and loads it.
+
 Profile fields can be changed with ``--set key=value`` (repeatable; values parsed as JSON when
 possible, e.g. ``--set epochs=4 --set precision=\"bf16\"`` or ``--set precision=bf16``).
 Unknown options, profiles and profile fields are rejected with the list of valid ones.
@@ -83,7 +86,11 @@ def _add_profile_args(p: argparse.ArgumentParser) -> None:
                    help="folder the manifest's files are relative to (default: the profile's)")
     p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
                    help="override a profile field (repeatable), e.g. --set epochs=4")
-    p.add_argument("--runs", type=Path, default=None, help="run cache folder (default: paths.RUNS_DIR)")
+    p.add_argument("--runs", type=Path, default=None, metavar="DIR",
+                   help="run cache folder (default: $MRIUNLEARN_RUNS, else <repo>/runs)")
+    p.add_argument("--lock-wait", type=float, default=None, metavar="SECONDS",
+                   help="if another job is computing the same run, wait this long for it, then load "
+                        "its result (default: $MRIUNLEARN_LOCK_WAIT, else 0: stop at once naming it)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the run cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -100,9 +107,18 @@ def _profile(args: argparse.Namespace) -> Profile:
 
 
 def _cache(args: argparse.Namespace):
-    from .cache import RunCache
+    """The run cache of ``--runs`` / ``--lock-wait`` (``False`` with ``--no-cache``).
 
-    return False if args.no_cache else RunCache(args.runs)
+    Raises:
+        ConfigError: ``--runs`` names a file, or ``--lock-wait`` is negative or NaN.
+    """
+    from .cache import RunCache
+    from .lock import check_wait
+
+    if args.no_cache:
+        return False
+    wait = None if args.lock_wait is None else check_wait(args.lock_wait, "--lock-wait")
+    return RunCache(args.runs.expanduser().resolve() if args.runs is not None else None, lock_wait=wait)
 
 
 def _add_unlearn_args(p: argparse.ArgumentParser, method_into: Any = None,

@@ -19,3 +19,8 @@ class ConfigError(MriUnlearnError, ValueError):
 
 class CheckpointError(MriUnlearnError, ValueError):
     """A checkpoint is corrupt or was written for another configuration."""
+
+
+class EntryLockedError(MriUnlearnError, RuntimeError):
+    """A run-cache entry is being computed by another job (message names the holder's host, pid,
+    start time and the entry), or the lock could not be taken."""

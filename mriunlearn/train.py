@@ -259,6 +259,11 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
         on_epoch_end: called as ``on_epoch_end(epoch, record)`` after each epoch's checkpoint is
             written (raising from it interrupts the run; the next call resumes).
 
+    An unfinished cache entry is trained only while holding its lock (:meth:`RunCache.claim`):
+    if another job is training the same run, this call waits up to ``cache.lock_wait`` seconds
+    (then loads that job's finished result) or raises :class:`~mriunlearn.errors.EntryLockedError`
+    naming it.
+
     Runs as DDP when launched by ``torchrun`` (see :mod:`mriunlearn.distributed`).
 
     Returns:
@@ -276,21 +281,28 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
     init_state, init_id = _init_state(init_from)
     config = train_config(profile, roles, init_id)
 
-    entry: CacheEntry | None = None
-    if cache is not False:
-        cache = cache if isinstance(cache, RunCache) else RunCache()
-        entry = cache.entry(KIND, config, manifest.content_hash(), profile.seed)
-        if entry.is_done():
-            return load_result(entry, profile, roles, device=info.device)
     # every volume is checked (the streaming path: headers only) before an entry or epoch starts
     data = make_dataset(manifest, roles, profile, train=True)
     val = make_dataset(manifest, "val", profile, train=False) if manifest.files("val") else None
-    if entry is not None:
-        distributed.barrier(info)
-        if info.is_main:
-            entry.create()
-        distributed.barrier(info)
+    if cache is False:
+        return _fit(profile, manifest, roles, data, val, None, info, init_state, progress, on_epoch_end)
+    cache = cache if isinstance(cache, RunCache) else RunCache()
+    entry = cache.entry(KIND, config, manifest.content_hash(), profile.seed)
+    # a finished entry is read without a lock; rank 0's view decides, so all ranks take one path
+    if distributed.broadcast_object(entry.is_done(), info):
+        return load_result(entry, profile, roles, device=info.device)
+    with cache.claim(entry, info) as finished:
+        if finished:  # by the job this one waited for
+            return load_result(entry, profile, roles, device=info.device)
+        return _fit(profile, manifest, roles, data, val, entry, info, init_state, progress, on_epoch_end)
 
+
+def _fit(profile: Profile, manifest: Manifest, roles: tuple[str, ...], data: SliceIndex, val: SliceIndex | None,
+         entry: CacheEntry | None, info: distributed.DistInfo, init_state: dict[str, torch.Tensor] | None,
+         progress: bool, on_epoch_end: Callable[[int, dict[str, Any]], None] | None) -> TrainResult:
+    """The training of :func:`train` on the checked datasets ``data`` (training roles) and ``val``:
+    resume from ``entry``'s checkpoint if there is one, train the remaining epochs and, with an
+    ``entry`` (created, its lock held by rank 0), store the run from rank 0 and mark it done."""
     set_threads(profile)
     model = build_model(profile)
     if init_state is not None:

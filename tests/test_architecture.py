@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("physics", "fastmri_h5", "manifest", "profiles", "splits", "simulate"),
     ("dataset", "varnet", "losses"),
     ("model", "checkpoint", "distributed"),
-    ("cache", "train"),
+    ("lock", "cache", "train"),
     ("metrics", "hallucination", "forgetting", "landscape", "unlearning", "export"),
     ("experiments", "plots", "cli", "reproduce", "__main__"),
 )

@@ -62,6 +62,7 @@ def test_datapath_and_precision_sections(smoke_profile, smoke_manifest):
     assert pr["floor_diff_db"] != 0.0  # the nudge reaches the result (1 epoch: chaos has not grown yet)
     assert abs(pr["floor_diff_db"]) < 0.05
     assert pr["seed_diff_db"] is None and pr["epochs"] == 1 and "noise floor" in pr["check"]
+    assert pr["pass"] is None and pr["check"].startswith("bf16 vs fp32: not judged (needs ≥ 5 seeds); seeds run: 1")
     two = precision.run(smoke_profile, smoke_manifest, epochs=1, seeds=2)
     assert [(r["precision"], r["seed"]) for r in two["rows"]] == [
         ("fp32", seed), ("bf16", seed), (precision.NUDGED, seed),
@@ -71,11 +72,61 @@ def test_datapath_and_precision_sections(smoke_profile, smoke_manifest):
     assert two["seed_diff_db"] == pytest.approx(two["rows"][3]["val_psnr_db"] - two["rows"][0]["val_psnr_db"])
     assert two["paired_mean_db"] == pytest.approx(sum(two["paired_diffs_db"]) / 2)
     assert two["paired_low_db"] <= two["paired_mean_db"] <= two["paired_high_db"]
-    assert "over 2 seeds" in two["check"] and "mean |nudged fp32 - fp32|" in two["check"]
+    assert two["verdict"] == "not judged" and "not judged (needs ≥ 5 seeds); seeds run: 2" in two["check"]
     bare = precision.run(smoke_profile, smoke_manifest, epochs=1, control=False)
     assert [r["precision"] for r in bare["rows"]] == ["fp32", "bf16", "bf16 (eval)"]
     assert bare["floor_diff_db"] is None and bare["diff_db"] == pytest.approx(pr["diff_db"])
     assert all(set(precision.COLUMNS) <= set(r) for r in pr["rows"])
+
+
+#: the last 5-seed measurement (seeds 42-46, default profile, 15 epochs): bf16 - fp32, nudged - fp32
+MEASURED_BF16 = [0.129, 0.098, -0.157, 0.046, -0.146]
+MEASURED_FLOOR = [0.122, 0.346, -0.302, 0.028, -0.042]
+
+
+def test_bf16_rule_passes_the_last_measurement():
+    j = precision.judge_bf16(MEASURED_BF16, MEASURED_FLOOR)
+    assert j["verdict"] == "PASS" and j["pass"] is True and j["n"] == 5
+    assert j["mean"] == pytest.approx(-0.006) and j["low"] == pytest.approx(-0.1751, abs=1e-4)
+    assert j["high"] == pytest.approx(0.1631, abs=1e-4)
+    assert j["mean_abs_bf16"] == pytest.approx(0.1152) and j["mean_abs_floor"] == pytest.approx(0.168)
+    assert j["text"] == ("bf16 vs fp32 over 5 seeds (paired): mean -0.006 dB, 95% interval [-0.175, +0.163] "
+                         "inside ±0.2 dB; mean |bf16 - fp32| 0.115 dB <= one-ulp floor mean |nudged - fp32| "
+                         "0.168 dB: PASS")
+
+
+def test_bf16_rule_fails_when_the_interval_leaves_the_bound():
+    # |bf16 - fp32| is small against a large floor, but the differences lean one way: interval [+0.12, +0.28]
+    j = precision.judge_bf16([0.15, 0.25, 0.2, 0.18, 0.22], [0.5, -0.5, 0.5, -0.5, 0.5])
+    assert j["floor_ok"] is True and j["interval_inside"] is False
+    assert j["low"] > 0 and j["high"] > 0.2
+    assert j["verdict"] == "FAIL" and j["pass"] is False and "NOT inside ±0.2 dB" in j["text"]
+    assert j["text"].endswith("FAIL")
+    # the bound is inclusive: a (mean 0, symmetric) interval ending exactly at ±bound is inside
+    centred = [0.1, -0.1, 0.1, -0.1, 0.0]
+    half = precision.judge_bf16(centred, [0.3] * 5)["high"]
+    assert precision.judge_bf16(centred, [0.3] * 5, bound_db=half)["interval_inside"] is True
+    assert precision.judge_bf16(centred, [0.3] * 5, bound_db=half * 0.999)["interval_inside"] is False
+
+
+def test_bf16_rule_fails_when_bf16_moves_more_than_the_one_ulp_floor():
+    j = precision.judge_bf16(MEASURED_BF16, [x / 10 for x in MEASURED_FLOOR])
+    assert j["interval_inside"] is True and j["floor_ok"] is False
+    assert j["verdict"] == "FAIL" and j["pass"] is False
+    assert "0.115 dB > one-ulp floor mean |nudged - fp32| 0.017 dB: FAIL" in j["text"]
+    same = precision.judge_bf16(MEASURED_BF16, [-x for x in MEASURED_BF16])  # equal means pass the floor
+    assert same["floor_ok"] is True and same["verdict"] == "PASS"
+
+
+def test_bf16_rule_needs_five_seeds_and_the_floor():
+    for n in range(5):
+        j = precision.judge_bf16(MEASURED_BF16[:n], MEASURED_FLOOR[:n])
+        assert j["verdict"] == "not judged" and j["pass"] is None
+        assert j["text"] == f"bf16 vs fp32: not judged (needs ≥ 5 seeds); seeds run: {n}"
+    j = precision.judge_bf16(MEASURED_BF16, [])
+    assert j["pass"] is None and "needs the one-ulp floor runs" in j["text"]
+    with pytest.raises(ValueError, match="floor has 4 values for 5 paired differences"):
+        precision.judge_bf16(MEASURED_BF16, MEASURED_FLOOR[:4])
 
 
 def test_nudge_one_ulp_moves_every_float_by_one_ulp():

@@ -11,6 +11,7 @@ from mriunlearn import train as train_mod
 from mriunlearn.cache import RunCache
 from mriunlearn.checkpoint import load_checkpoint, save_checkpoint
 from mriunlearn.errors import CheckpointError
+from mriunlearn.lock import EntryLock
 from mriunlearn.model import build_model
 from mriunlearn.train import train
 
@@ -97,3 +98,62 @@ def test_corrupt_checkpoint_names_the_file(tmp_path, smoke_profile):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="junk.pt"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_training_holds_the_entry_lock_and_releases_it_on_exception(smoke_manifest, smoke_profile, run_cache):
+    seen = []
+
+    def stop(epoch, record):
+        seen.append(next(run_cache.root.glob("train/*/LOCK")).exists())
+        raise KeyboardInterrupt  # as if interrupted after the first epoch
+
+    with pytest.raises(KeyboardInterrupt):
+        train(smoke_profile, smoke_manifest, ["retain"], cache=run_cache, progress=False, on_epoch_end=stop)
+    entry = run_cache.entry("train", train_mod.train_config(smoke_profile, ("retain",), None),
+                            smoke_manifest.content_hash(), smoke_profile.seed)
+    assert seen == [True] and entry.checkpoint_path.exists() and not entry.lock_path.exists()
+
+
+def test_training_an_entry_another_job_holds_stops_naming_it(smoke_manifest, smoke_profile, tmp_path,
+                                                             monkeypatch):
+    import os
+    import socket
+
+    from mriunlearn.errors import EntryLockedError
+
+    cache = RunCache(tmp_path / "runs", lock_wait=0)
+    entry = cache.entry("train", train_mod.train_config(smoke_profile, ("retain",), None),
+                        smoke_manifest.content_hash(), smoke_profile.seed)
+    with cache.lock(entry), monkeypatch.context() as patch:  # "another job": a live pid on this host
+        patch.setattr(train_mod, "train_step", lambda *a, **k: pytest.fail("trained a locked entry"))
+        with pytest.raises(EntryLockedError, match=rf"{entry.path}.*pid {os.getpid()} on host "
+                                                   rf"{socket.gethostname()}, started "):
+            train(smoke_profile, smoke_manifest, ["retain"], cache=cache, progress=False)
+    assert not entry.checkpoint_path.exists()
+    done = train(smoke_profile, smoke_manifest, ["retain"], cache=cache, progress=False)
+    assert not done.cached and done.entry.is_done() and not entry.lock_path.exists()
+    with cache.lock(entry):  # a finished entry is loaded while another job holds its lock
+        assert train(smoke_profile, smoke_manifest, ["retain"], cache=cache, progress=False).cached
+
+
+def test_unlearning_holds_the_entry_lock_and_stops_on_a_held_one(smoke_manifest, smoke_profile, tmp_path,
+                                                                 monkeypatch):
+    from mriunlearn.errors import EntryLockedError
+    from mriunlearn.model import build_model
+    from mriunlearn.unlearning import runner
+
+    cache = RunCache(tmp_path / "runs", lock_wait=0)
+    g = build_model(smoke_profile)  # G as a model: nothing to train
+    locks = []
+
+    def first_step(*args, **kwargs):  # the first work done under the lock
+        locks.extend(cache.root.glob("unlearn/*/LOCK"))
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(runner, "eval_data", first_step)
+    with pytest.raises(RuntimeError, match="stop"):
+        runner.run_unlearning(smoke_profile, smoke_manifest, "ga", original=g, cache=cache, progress=False)
+    assert len(locks) == 1 and not locks[0].exists()  # held while computing, released on the exception
+    with EntryLock(locks[0]):
+        with pytest.raises(EntryLockedError, match=f"{locks[0].parent}.*pid"):
+            runner.run_unlearning(smoke_profile, smoke_manifest, "ga", original=g, cache=cache, progress=False)

@@ -60,9 +60,14 @@ def test_train_then_evaluate_from_the_cache(smoke_data, tmp_path, capsys):
     assert main(["train", *common, "--model", "oracle"]) == 0
     out = capsys.readouterr().out
     assert "oracle: trained" in out and "val_psnr" in out
+    [entry] = (tmp_path / "runs" / "train").iterdir()  # stored under --runs
+    assert (entry / "DONE").exists() and f"-> {entry}" in out
+    trained = (entry / "model.pt").stat().st_mtime_ns
     csv = tmp_path / "oracle.csv"
     assert main(["evaluate", *common, "--model", "oracle", "--out", str(csv)]) == 0
     out = capsys.readouterr().out
+    assert [entry] == list((tmp_path / "runs" / "train").iterdir())  # found there, not retrained
+    assert (entry / "model.pt").stat().st_mtime_ns == trained and list(entry.glob("metrics_*.csv"))
     assert "BTA psnr" in out and "KTA psnr" in out and "UA psnr" in out
     table = pd.read_csv(csv)
     assert set(table.role) == {"test_brain", "test_knee", "forget"} and table.psnr.notna().all()
@@ -154,3 +159,40 @@ def test_register_requires_summary_and_source():
     with pytest.raises(ConfigError, match="'bare_test_method'.*Bare.*declares no summary and no source"):
         register(Bare)
     assert "bare_test_method" not in METHODS
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "unlearn"])
+def test_runs_and_lock_wait_options(command, tmp_path, monkeypatch):
+    from mriunlearn import paths
+    from mriunlearn.cli import _cache, build_parser
+
+    parse = build_parser().parse_args
+    cache = _cache(parse([command, "--runs", str(tmp_path / "r"), "--lock-wait", "7.5"]))
+    assert cache.root == tmp_path.resolve() / "r" and cache.lock_wait == 7.5
+    monkeypatch.chdir(tmp_path)
+    assert _cache(parse([command, "--runs", "rel"])).root == tmp_path.resolve() / "rel"  # resolved once
+    monkeypatch.delenv("MRIUNLEARN_LOCK_WAIT", raising=False)
+    default = _cache(parse([command]))
+    assert default.root == paths.RUNS_DIR and default.lock_wait == 0.0
+    assert _cache(parse([command, "--runs", "x", "--no-cache"])) is False
+
+
+def test_bad_runs_folder_and_lock_wait_are_refused(smoke_data, tmp_path, capsys):
+    manifest, root = smoke_data
+    common = ["--profile", "smoke", "--manifest", str(manifest), "--data-root", str(root), "--no-progress"]
+    (tmp_path / "file").write_text("not a folder")
+    for command in ("train", "evaluate", "unlearn"):
+        assert main([command, *common, "--runs", str(tmp_path / "file")]) == 2
+        assert f"run cache folder {tmp_path.resolve() / 'file'} exists and is not a folder" in capsys.readouterr().err
+        assert main([command, *common, "--lock-wait", "-1"]) == 2
+        assert "--lock-wait must be a number of seconds >= 0, got -1.0" in capsys.readouterr().err
+
+
+def test_mriunlearn_runs_environment_variable_sets_the_default_cache(tmp_path):
+    code = ("from mriunlearn.cli import _cache, build_parser; "
+            "print(_cache(build_parser().parse_args(['train'])).root)")
+    env = {**os.environ, "MRIUNLEARN_RUNS": str(tmp_path / "env-runs"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str((tmp_path / "env-runs").resolve())

@@ -74,3 +74,28 @@ def test_split_batch_gradient_equals_global_batch_gradient(smoke_manifest, smoke
     averaged = (grads(global_batch[0::2], 2) + grads(global_batch[1::2], 2)) / 2
     assert torch.allclose(whole, averaged, rtol=1e-10, atol=1e-14)
     assert whole.abs().max() > 0
+
+
+def test_ddp_entry_held_by_another_job_stops_every_rank(smoke_data, smoke_manifest, smoke_profile, tmp_path):
+    """Rank 0 alone takes the entry's lock; when another job holds it, every rank stops with the
+    holder's name instead of rank 1 waiting forever in a collective."""
+    from mriunlearn.train import train_config
+
+    manifest_csv, data_root = smoke_data
+    cache = RunCache(tmp_path / "ddp")
+    entry = cache.entry("train", train_config(smoke_profile, ("retain", "forget"), None),
+                        smoke_manifest.content_hash(), smoke_profile.seed)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mriunlearn", "train",
+           "--profile", "smoke", "--manifest", str(manifest_csv), "--data-root", str(data_root),
+           "--runs", str(cache.root), "--no-progress", "--model", "original", "--lock-wait", "0"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    with cache.lock(entry):  # "another job": this test process
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2, proc.stderr[-3000:]  # both ranks stopped, each with the holder's name
+    assert all(f"pid {os.getpid()} on host" in line and str(entry.path) in line for line in errors)
+    assert any(line.startswith("error: rank 0 could not claim") for line in errors)
+    assert not entry.checkpoint_path.exists()

@@ -4,7 +4,8 @@ permission errors while writing.
 Guarantee under test: an interrupted run never leaves a cache entry that a later run trusts (no
 ``DONE``; a half-written temporary file is never taken for a real one), and the next call resumes
 from the last full epoch (training) or redoes the run (unlearning) and ends with exactly the weights
-of an uninterrupted run with the same seed.
+of an uninterrupted run with the same seed. The killed child's entry lock stays behind and is taken
+over as stale (its pid is gone) by the next run.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mriunlearn import atomic
 from mriunlearn.cache import RunCache
 from mriunlearn.checkpoint import load_checkpoint
 from mriunlearn.errors import CheckpointError
+from mriunlearn.lock import StaleLockWarning
 from mriunlearn.train import train_config, train_original
 from mriunlearn.unlearning import run_unlearning
 
@@ -144,8 +146,12 @@ def _g_entry(cache: RunCache, profile, manifest):
 
 def _resume_and_compare(cache, kill_profile, smoke_manifest, reference_g, first_epoch: int) -> None:
     seen = []
-    resumed = train_original(kill_profile, smoke_manifest, cache=cache, progress=False,
-                             on_epoch_end=lambda e, r: seen.append(e))
+    entry = _g_entry(cache, kill_profile, smoke_manifest)
+    assert entry.lock_path.exists()  # the killed child could not release its lock ...
+    with pytest.warns(StaleLockWarning, match="is gone"):  # ... the next run takes it over
+        resumed = train_original(kill_profile, smoke_manifest, cache=cache, progress=False,
+                                 on_epoch_end=lambda e, r: seen.append(e))
+    assert not entry.lock_path.exists()
     assert seen == list(range(first_epoch, KILL_EPOCHS))  # resumed after the last full epoch
     assert not resumed.cached and resumed.entry.is_done()
     assert _same_state(resumed.model.state_dict(), reference_g.model.state_dict())
@@ -202,8 +208,11 @@ def test_sigkill_mid_unlearning_then_rerun_gives_identical_result(smoke_data, sm
     assert [p.name for p in (cache.root / "train").iterdir()] == [g.entry.key]  # the child used this G
     assert not any((cache.root / "unlearn").glob("*/DONE"))
     assert not any((cache.root / "unlearn").glob("*/model.pt"))
-    rerun = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", original=g, cache=cache, progress=False,
-                           epochs=epochs)
+    assert len(list((cache.root / "unlearn").glob("*/LOCK"))) == 1  # left by the killed child
+    with pytest.warns(StaleLockWarning, match="is gone"):
+        rerun = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", original=g, cache=cache, progress=False,
+                               epochs=epochs)
+    assert not rerun.entry.lock_path.exists()
     assert not rerun.cached and rerun.entry.is_done()
     reference = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", original=g,
                                cache=RunCache(tmp_path / "ref"), progress=False, epochs=epochs)

@@ -14,7 +14,9 @@
    recorded wall time.
 4. The result is stored in the run cache (kind ``"unlearn"``) under a key hashed from the method,
    its resolved parameters, the profile, the retain files, G's identity, the optimiser option, the
-   budget, the manifest content and the seed; a second call with the same inputs loads it.
+   budget, the manifest content and the seed; a second call with the same inputs loads it. An
+   unfinished entry is computed only while holding its lock (:meth:`~mriunlearn.cache.RunCache.claim`):
+   a second job asking for the same run waits ``cache.lock_wait`` seconds or stops naming the first.
 
 ``retrain`` delegates to :func:`mriunlearn.train.train_oracle` (the engine's recipe and cache,
 with the profile's seed replaced by ``seed`` when they differ).
@@ -22,6 +24,7 @@ with the profile's seed replaced by ``seed`` when they differ).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -227,8 +230,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
         n_epochs = profile.epochs if epochs is None else epochs
     else:
         n_epochs = 1 if not cls.trains else (profile.unlearn_epochs if epochs is None else epochs)
-    use_cache = cache is not False
-    run_cache = cache if isinstance(cache, RunCache) else RunCache()
+    run_cache = None if cache is False else cache if isinstance(cache, RunCache) else RunCache()
 
     if method == "retrain":
         g_model, g_id, g_opt = None, None, None
@@ -240,85 +242,90 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
         "resume_optimizer": bool(resume_optimizer), "epochs": n_epochs,
         "eval_every_epoch": bool(eval_every_epoch), "eval_roles": list(EVAL_ROLES),
     }
-    entry = run_cache.entry(KIND, config, manifest.content_hash(), seed) if use_cache else None
-    if entry is not None and entry.is_done():
+    entry = run_cache.entry(KIND, config, manifest.content_hash(), seed) if run_cache is not None else None
+    if entry is not None and entry.is_done():  # a finished entry is read without a lock
         return load_unlearn_result(entry, profile)
-    for role in EVAL_ROLES:  # load + validate (NaN/Inf) now, kept in memory for every evaluation
-        eval_data(manifest, role, profile)
+    # an unfinished one is computed holding its lock (another job computing it: wait or stop)
+    claim = (run_cache.claim(entry) if run_cache is not None and entry is not None
+             else contextlib.nullcontext(False))
+    with claim as finished:
+        if finished:  # by the job this one waited for
+            return load_unlearn_result(entry, profile)
+        for role in EVAL_ROLES:  # load + validate (NaN/Inf) now, kept in memory for every evaluation
+            eval_data(manifest, role, profile)
 
-    if method == "retrain":
-        prof = profile if seed == profile.seed else profile.replace(seed=seed)
-        res = train_oracle(prof, manifest, cache=cache, progress=progress)
-        model = res.model.cpu().eval()
-        final = _evaluate(model, manifest, profile)
-        per_epoch = _epoch_table(final, n_epochs, res.slice_steps, res.wall_time_s)
-        wall, steps, lr, info = res.wall_time_s, res.slice_steps, profile.lr, {
-            "oracle_entry": f"{res.entry.kind}/{res.entry.key}" if res.entry is not None else None}
-        resumed = False
-    else:
-        assert g_model is not None
-        model = build_model(profile)
-        model.load_state_dict(g_model.state_dict())
-        teacher = frozen_copy(model)
-        eval_seconds = 0.0
-        epoch_tables: list[pd.DataFrame] = []
-        last_eval: dict[str, pd.DataFrame] = {}
-        t_start = time.perf_counter()
-        bar = tqdm(total=n_epochs, unit="epoch", file=sys.stderr, disable=not progress,
-                   desc=f"unlearn {method} ({profile.name})")
+        if method == "retrain":
+            prof = profile if seed == profile.seed else profile.replace(seed=seed)
+            res = train_oracle(prof, manifest, cache=cache, progress=progress)
+            model = res.model.cpu().eval()
+            final = _evaluate(model, manifest, profile)
+            per_epoch = _epoch_table(final, n_epochs, res.slice_steps, res.wall_time_s)
+            wall, steps, lr, info = res.wall_time_s, res.slice_steps, profile.lr, {
+                "oracle_entry": f"{res.entry.kind}/{res.entry.key}" if res.entry is not None else None}
+            resumed = False
+        else:
+            assert g_model is not None
+            model = build_model(profile)
+            model.load_state_dict(g_model.state_dict())
+            teacher = frozen_copy(model)
+            eval_seconds = 0.0
+            epoch_tables: list[pd.DataFrame] = []
+            last_eval: dict[str, pd.DataFrame] = {}
+            t_start = time.perf_counter()
+            bar = tqdm(total=n_epochs, unit="epoch", file=sys.stderr, disable=not progress,
+                       desc=f"unlearn {method} ({profile.name})")
 
-        def on_epoch(epoch: int, m: torch.nn.Module, slice_steps: int) -> None:
-            nonlocal eval_seconds
-            bar.update(1)
-            if not eval_every_epoch and epoch < n_epochs:
-                return
-            t0 = time.perf_counter()
-            seconds = t0 - t_start - eval_seconds
-            per_volume = _evaluate(m, manifest, profile)
-            last_eval["final"] = per_volume
-            epoch_tables.append(_epoch_table(per_volume, epoch, slice_steps, seconds))
-            eval_seconds += time.perf_counter() - t0
-            ua = per_volume.loc[per_volume.role == "forget", "psnr"].mean()
-            bar.set_postfix(UA=f"{ua:.2f}", refresh=False)
+            def on_epoch(epoch: int, m: torch.nn.Module, slice_steps: int) -> None:
+                nonlocal eval_seconds
+                bar.update(1)
+                if not eval_every_epoch and epoch < n_epochs:
+                    return
+                t0 = time.perf_counter()
+                seconds = t0 - t_start - eval_seconds
+                per_volume = _evaluate(m, manifest, profile)
+                last_eval["final"] = per_volume
+                epoch_tables.append(_epoch_table(per_volume, epoch, slice_steps, seconds))
+                eval_seconds += time.perf_counter() - t0
+                ua = per_volume.loc[per_volume.role == "forget", "psnr"].mean()
+                bar.set_postfix(UA=f"{ua:.2f}", refresh=False)
 
-        ucfg = UnlearnConfig(method=method, profile=profile, params=params, epochs=n_epochs,
-                             seed=seed, resume_optimizer=resume_optimizer, optimizer_state=g_opt,
-                             original=teacher, on_epoch=on_epoch,
-                             retain_total_slices=manifest.num_slices("retain"))
-        try:
-            run = run_method(model, files, manifest.files("forget") if cls.uses_forget else [], ucfg)
-        finally:
-            bar.close()
-        wall = time.perf_counter() - t_start - eval_seconds
-        steps, lr = run.slice_steps, run.lr
-        final = last_eval["final"]
-        per_epoch = pd.concat(epoch_tables, ignore_index=True)
-        resumed = bool(resume_optimizer and g_opt is not None and cls.trains)
-        info = dict(run.info)
-    model = model.cpu().eval()
-    summary = {
-        "method": method, "params": params, "variant": params.get("variant"), "seed": seed,
-        "retain_seed": seed if cls.retain_scope == "subset" and retain_files is None else None,
-        "retain_fraction": fraction, "retain_files": file_names(files),
-        "resume_optimizer": bool(resume_optimizer), "optimizer_resumed": resumed, "lr": lr,
-        "epochs": n_epochs, "original": g_id, "wall_time_s": wall, "slice_steps": steps,
-        "profile": profile.to_dict(), "manifest": str(manifest.source), "info": info,
-        "key": entry.key if entry is not None else None,
-        "sampling": {**SAMPLING,
-                     "retain_subset": "Manifest.subset('retain', retain_fraction, seed): numpy "
-                                      "default_rng(seed) draw of volumes",
-                     "method_noise": "torch.Generator().manual_seed(seed) and numpy "
-                                     "default_rng([seed, 104729]) (unlearning.base.Method)"},
-    }
-    if entry is not None:
-        entry.create()
-        entry.save_model(model)
-        entry.write_csv(PER_EPOCH_CSV, per_epoch)
-        entry.write_csv(FINAL_CSV, final)
-        entry.write_json(SUMMARY_JSON, summary)
-        entry.mark_done()
-    return UnlearnResult(model, per_epoch, final, float(wall), int(steps), file_names(files),
-                         summary, entry, cached=False, info=info)
+            ucfg = UnlearnConfig(method=method, profile=profile, params=params, epochs=n_epochs,
+                                 seed=seed, resume_optimizer=resume_optimizer, optimizer_state=g_opt,
+                                 original=teacher, on_epoch=on_epoch,
+                                 retain_total_slices=manifest.num_slices("retain"))
+            try:
+                run = run_method(model, files, manifest.files("forget") if cls.uses_forget else [], ucfg)
+            finally:
+                bar.close()
+            wall = time.perf_counter() - t_start - eval_seconds
+            steps, lr = run.slice_steps, run.lr
+            final = last_eval["final"]
+            per_epoch = pd.concat(epoch_tables, ignore_index=True)
+            resumed = bool(resume_optimizer and g_opt is not None and cls.trains)
+            info = dict(run.info)
+        model = model.cpu().eval()
+        summary = {
+            "method": method, "params": params, "variant": params.get("variant"), "seed": seed,
+            "retain_seed": seed if cls.retain_scope == "subset" and retain_files is None else None,
+            "retain_fraction": fraction, "retain_files": file_names(files),
+            "resume_optimizer": bool(resume_optimizer), "optimizer_resumed": resumed, "lr": lr,
+            "epochs": n_epochs, "original": g_id, "wall_time_s": wall, "slice_steps": steps,
+            "profile": profile.to_dict(), "manifest": str(manifest.source), "info": info,
+            "key": entry.key if entry is not None else None,
+            "sampling": {**SAMPLING,
+                         "retain_subset": "Manifest.subset('retain', retain_fraction, seed): numpy "
+                                          "default_rng(seed) draw of volumes",
+                         "method_noise": "torch.Generator().manual_seed(seed) and numpy "
+                                         "default_rng([seed, 104729]) (unlearning.base.Method)"},
+        }
+        if entry is not None:
+            entry.save_model(model)
+            entry.write_csv(PER_EPOCH_CSV, per_epoch)
+            entry.write_csv(FINAL_CSV, final)
+            entry.write_json(SUMMARY_JSON, summary)
+            entry.mark_done()
+        return UnlearnResult(model, per_epoch, final, float(wall), int(steps), file_names(files),
+                             summary, entry, cached=False, info=info)
 
 
 def load_unlearn_result(entry: CacheEntry, profile: Profile) -> UnlearnResult:
