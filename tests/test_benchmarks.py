@@ -230,3 +230,24 @@ def test_main_scale_writes_only_to_out(tmp_path, monkeypatch):
     after = (common.RESULTS_DIR / "latest.json").read_bytes() if (common.RESULTS_DIR / "latest.json").exists() else None
     assert after == before  # the committed results are untouched
 
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the skip path of a machine without CUDA")
+def test_gpu_smoke_paper_scale_skips_cleanly_without_cuda(capsys):
+    assert gpu_smoke.main(["--paper-scale"]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_gpu_smoke_paper_scale_loop_runs_on_cpu(capsys):
+    """The paper-scale loop (files, streaming loader with a worker, fed training) with a tiny model."""
+    assert gpu_smoke.main(["--paper-scale", "--device", "cpu", "--tiny", "--volumes", "2", "--slices", "2",
+                           "--workers", "1", "--epochs", "1", "--precision", "fp32"]) == 0
+    out = capsys.readouterr().out
+    for field in ("loader slices/s", "training slices/s", "peak GPU memory", "50 epochs", "16700 slices"):
+        assert field in out
+    res = json.loads(out[out.index("\n{") + 1:])
+    assert res["device"] == "cpu" and res["model"]["num_cascades"] == 1 and res["workers"] == 1
+    assert res["train_slices"] == res["dataset_slices"] == 4
+    assert res["loader_slices_per_s"] > 0 and res["train_slices_per_s"] > 0 and res["peak_memory_gib"] is None
+    assert res["paper_slices_per_epoch"] == 1000 * 16 + 20 * 35
+    assert res["paper_hours_extrapolated"] == pytest.approx(
+        50 * (16700 / res["train_steady_slices_per_s"] + res["loader_startup_s"]) / 3600)
