@@ -48,10 +48,10 @@ TINY = {"model": {"num_cascades": 1, "chans": 2, "pools": 1, "sens_chans": 2, "s
 def synthetic_batch(batch: int, coils: int, size: int, profile, seed: int = 0):
     """A collated :class:`VarNetSample`: random smooth coil images -> k-space ``(B, C, H, W, 2)``,
     the profile's equispaced mask, RSS target ``(B, H, W)``."""
+    import fastmri
     import torch
     from fastmri.data.transforms import VarNetSample, apply_mask
 
-    import fastmri
     from mriunlearn.dataset import collate, make_mask_func
 
     g = torch.Generator().manual_seed(seed)
@@ -213,20 +213,22 @@ def run_paper_scale(device, *, volumes: int = 4, slices: int = 8, coils: int = 1
 def format_paper_scale(res: dict) -> str:
     """The record of :func:`run_paper_scale` as a few readable lines."""
     mem = "-" if res["peak_memory_gib"] is None else f"{res['peak_memory_gib']:.1f} GiB"
-    return "\n".join([
-        f"paper scale on {res['device']} (torch {res['torch']}), {res['precision']}, model {res['model']}, "
-        f"{res['volumes']} volumes x {res['slices_per_volume']} slices, {res['coils']} coils, k-space "
-        f"{res['kspace_hw'][0]}x{res['kspace_hw'][1]}, {res['workers']} loader workers",
-        f"loader slices/s (alone):         {res['loader_slices_per_s']:.1f}",
-        f"train step slices/s (compute):   {res['compute_slices_per_s']:.2f}",
-        f"training slices/s (fed, {res['epochs']} ep):   {res['train_slices_per_s']:.2f} overall, "
-        f"{res['train_steady_slices_per_s']:.2f} after each epoch's first batch "
-        f"(loader start-up {res['loader_startup_s']:.1f} s/epoch)",
-        f"peak GPU memory:                 {mem}",
-        f"paper epoch: {res['paper_slices_per_epoch']} slices ({res['paper_set']}); "
-        f"{res['paper_epochs']} epochs at the steady fed rate plus one start-up per epoch: "
-        f"{res['paper_hours_extrapolated']:.1f} h ({res['paper_epoch_hours']:.2f} h/epoch; validation not included)",
-    ])
+    head = (f"paper scale on {res['device']} (torch {res['torch']}), {res['precision']}, model {res['model']}, "
+            f"{res['volumes']} volumes x {res['slices_per_volume']} slices, {res['coils']} coils, k-space "
+            f"{res['kspace_hw'][0]}x{res['kspace_hw'][1]}, {res['workers']} loader workers")
+    fed = (f"training slices/s (fed, {res['epochs']} ep):   {res['train_slices_per_s']:.2f} overall, "
+           f"{res['train_steady_slices_per_s']:.2f} after each epoch's first batch "
+           f"(loader start-up {res['loader_startup_s']:.1f} s/epoch)")
+    paper = (f"paper epoch: {res['paper_slices_per_epoch']} slices ({res['paper_set']}); "
+             f"{res['paper_epochs']} epochs at the steady fed rate plus one start-up per epoch: "
+             f"{res['paper_hours_extrapolated']:.1f} h ({res['paper_epoch_hours']:.2f} h/epoch; "
+             "validation not included)")
+    return "\n".join([head,
+                      f"loader slices/s (alone):         {res['loader_slices_per_s']:.1f}",
+                      f"train step slices/s (compute):   {res['compute_slices_per_s']:.2f}",
+                      fed,
+                      f"peak GPU memory:                 {mem}",
+                      paper])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,7 +137,6 @@ def scale_profile(manifest: str | os.PathLike[str], data_root: str | os.PathLike
 
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
     """One training epoch or one evaluation as ``spec`` says; returns its record (peak RSS in KiB)."""
-    import torch
 
     from mriunlearn.dataset import make_dataset, make_loader, rank_batches, set_epoch
     from mriunlearn.manifest import load_manifest
@@ -184,7 +183,7 @@ def measure(spec: dict[str, Any], cwd: str | os.PathLike[str] | None = None) -> 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(root)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--child", json.dumps(spec)],
-                          cwd=cwd or root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          cwd=cwd or root, env=env, capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith(_MARK):
             rec = json.loads(line[len(_MARK):])
@@ -291,13 +290,13 @@ def run(*, volumes: int = 2, slices: int = 2, coils: int = 16, hw: tuple[int, in
         rows = []
         for data_path in paths:
             for task in ("train", "eval"):
-                for k in sizes:
+                for k, fs in sizes.items():
                     spec = {"task": task, "data_path": data_path, "manifest": str(manifests[(k, task)]),
                             "data_root": str(root), "num_workers": num_workers, "threads": threads,
                             "model": model, "max_steps": max_steps}
                     rec = measure(spec)
-                    rows.append({"data_path": data_path, "task": task, "volumes": len(sizes[k]), **rec})
-                    print(f"[scale] {data_path} {task} {len(sizes[k])} volumes: peak {rec['peak_mib']:.0f} MiB "
+                    rows.append({"data_path": data_path, "task": task, "volumes": len(fs), **rec})
+                    print(f"[scale] {data_path} {task} {len(fs)} volumes: peak {rec['peak_mib']:.0f} MiB "
                           f"({rec['wall_s']:.0f} s)", flush=True)
         criteria = {}
         for data_path in paths:
@@ -321,17 +320,17 @@ def run(*, volumes: int = 2, slices: int = 2, coils: int = 16, hw: tuple[int, in
     check = ("; ".join(f"{k}: x{criteria[k]['ratio']:.2f} {verdict(criteria[k]['ok'])}" for k in stream_keys)
              + f" (streaming peak on {factor}N <= {RATIO_LIMIT}x N)")
     model_txt = ", ".join(f"{k} {v}" for k, v in model.items())
-    md = "\n".join([
-        f"Scale, `paper` profile data format ({coils} coils, k-space {hw[0]}x{hw[1]}, fp32, batch 1) with a "
-        f"shrunk model ({model_txt}); N = {volumes} volumes x {slices} slices, {factor}N = "
-        f"{factor * volumes} volumes; streaming with {num_workers} DataLoader workers; training epoch capped "
-        f"at {max_steps} steps; each run in a fresh process; peak = the larger of the main process's and "
-        f"the largest child's (workers) peak RSS; {write_s:.0f} s to write the files.", "",
-        md_table(rows, MEMORY_COLUMNS), "", *lines, "",
-        f"Streaming loader alone (one epoch over the {factor}N volumes, page-cached files) vs the training "
-        f"step of the same model on this CPU ({loader_reps} interleaved repetitions); x_training = loader "
-        "slices/s over training-step slices/s. On a GPU run `python benchmarks/gpu_smoke.py --paper-scale`.", "",
-        md_table(lrows, LOADER_COLUMNS), "", f"**{check}**"])
+    head = (f"Scale, `paper` profile data format ({coils} coils, k-space {hw[0]}x{hw[1]}, fp32, batch 1) with a "
+            f"shrunk model ({model_txt}); N = {volumes} volumes x {slices} slices, {factor}N = "
+            f"{factor * volumes} volumes; streaming with {num_workers} DataLoader workers; training epoch capped "
+            f"at {max_steps} steps; each run in a fresh process; peak = the larger of the main process's and "
+            f"the largest child's (workers) peak RSS; {write_s:.0f} s to write the files.")
+    loader_head = (f"Streaming loader alone (one epoch over the {factor}N volumes, page-cached files) vs the "
+                   f"training step of the same model on this CPU ({loader_reps} interleaved repetitions); "
+                   "x_training = loader slices/s over training-step slices/s. On a GPU run "
+                   "`python benchmarks/gpu_smoke.py --paper-scale`.")
+    md = "\n".join([head, "", md_table(rows, MEMORY_COLUMNS), "", *lines, "", loader_head, "",
+                    md_table(lrows, LOADER_COLUMNS), "", f"**{check}**"])
     return {"machine": machine, "model": model, "volumes": volumes, "slices": slices, "factor": factor,
             "coils": coils, "hw": list(hw), "num_workers": num_workers, "max_steps": max_steps,
             "rows": rows, "criteria": criteria, "ratio_limit": RATIO_LIMIT, "loader_rows": lrows,

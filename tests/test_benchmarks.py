@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import common, datapath, e2e, gpu_smoke, precision, scale, throughput, unlearning_cost
+from benchmarks import (
+    common,
+    datapath,
+    e2e,
+    gpu_smoke,
+    precision,
+    scale,
+    throughput,
+    unlearning_cost,
+)
 from benchmarks.__main__ import main as bench_main
 
 torch.set_num_threads(1)
