@@ -2,7 +2,10 @@
 
 Modes: ``throughput`` (training step vs the authors' loop, ablation), ``precision`` (bf16 vs fp32
 PSNR), ``datapath`` (loader vs training), ``unlearning`` (cost of every method vs retraining),
-``e2e`` (``make reproduce`` first run and cached re-run; only on request, ~20 minutes).
+``e2e`` (``make reproduce`` first run and cached re-run; only on request, ~20 minutes), ``scale``
+(peak memory of training and evaluation on N and 4N fastMRI-shaped 640x320 16-coil volumes, streaming
+vs in memory, and the streaming loader's slices/s with 0/2/4 workers vs the training step; only on
+request, a few minutes; ignores ``--profile``: it writes its own ``paper``-format files).
 Default: ``throughput precision datapath unlearning`` (~13 minutes here once G and the oracle are in
 the run cache, most of it precision's three 15-epoch trainings; their first training adds ~5 minutes).
 
@@ -19,7 +22,7 @@ import time
 from pathlib import Path
 
 DEFAULT_MODES = ("throughput", "precision", "datapath", "unlearning")
-MODES = (*DEFAULT_MODES, "e2e")
+MODES = (*DEFAULT_MODES, "e2e", "scale")
 #: the default run cache of the unlearning benchmark (outside the repository's runs/)
 DEFAULT_RUNS = Path(tempfile.gettempdir()) / "mriunlearn-bench-runs"
 
@@ -45,6 +48,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"run cache for G and the oracle (default {DEFAULT_RUNS}; 'repo' = the repository's runs/)")
     p.add_argument("--methods", default=None, help="comma-separated unlearning methods (default: all)")
     p.add_argument("--e2e-command", default=None, help="command timed by e2e (default: make reproduce)")
+    p.add_argument("--scale-volumes", type=int, default=2, help="scale: N, volumes of the smaller run")
+    p.add_argument("--scale-slices", type=int, default=2, help="scale: slices per volume")
+    p.add_argument("--scale-factor", type=int, default=4, help="scale: the larger run has FACTOR x N volumes")
+    p.add_argument("--scale-max-steps", type=int, default=16,
+                   help="scale: cap on a training epoch's steps (0 = no cap; default 16, the whole 4N epoch)")
+    p.add_argument("--scale-workers", type=int, default=2, help="scale: DataLoader workers of the streaming runs")
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
     bad = [m for m in args.modes if m not in MODES]
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     profile = get_profile(args.profile, **overrides)
     out = Path(args.out) if args.out else common.RESULTS_DIR
     sections = {}
-    manifest = profile.load_manifest() if any(m != "e2e" for m in modes) else None
+    manifest = profile.load_manifest() if any(m not in ("e2e", "scale") for m in modes) else None
     if profile.num_threads > 0:
         torch.set_num_threads(profile.num_threads)
     for mode in modes:
@@ -95,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             runs = paths.RUNS_DIR if args.runs == "repo" else Path(args.runs)
             methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
             sec = unlearning_cost.run(profile, manifest, runs, methods=methods)
+        elif mode == "scale":
+            from . import scale
+            sec = scale.run(volumes=args.scale_volumes, slices=args.scale_slices, factor=args.scale_factor,
+                            max_steps=args.scale_max_steps or None, num_workers=args.scale_workers,
+                            threads=profile.num_threads)
         else:
             from . import e2e
             sec = e2e.run(args.e2e_command)

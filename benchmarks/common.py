@@ -161,7 +161,7 @@ def write_results(sections: Mapping[str, Any], out_dir: Path, *, merge: bool = T
     out_dir.mkdir(parents=True, exist_ok=True)
     merged: dict[str, Any] = load_results(out_dir) if merge else {}
     merged.update(sections)
-    order = ["throughput", "precision", "datapath", "unlearning", "e2e"]
+    order = ["throughput", "precision", "datapath", "unlearning", "e2e", "scale"]
     names = [n for n in order if n in merged] + sorted(set(merged) - set(order))
     json_path = out_dir / "latest.json"
     atomic_write_text(json_path, json.dumps({n: merged[n] for n in names}, indent=2, sort_keys=False,

@@ -6,9 +6,21 @@ the engine's own :func:`mriunlearn.train.train_step` (loss SSIM + 1e-5 L1, clipp
 Prints slices/s and peak GPU memory (``torch.cuda.max_memory_allocated``). Where no CUDA device
 exists it prints why and exits 0.
 
+``--paper-scale`` (under 8 minutes on one GPU): writes a few fastMRI-shaped brain files (16 coils,
+k-space 640 x 320, target 320 x 320; :func:`benchmarks.scale.write_volumes`) to a temporary folder
+and trains the full ``paper`` model (12 cascades, chans 18) in bf16, fed by the engine's streaming
+loader (:class:`~mriunlearn.dataset.StreamingSliceData`, ``--workers`` DataLoader workers, pinned
+batches). Prints the loader's slices/s alone, the training step's slices/s on a resident batch
+(compute only), the fed training loop's slices/s, peak GPU memory, and the time 50 epochs over the
+paper's retain + forget set would take at the fed rate (:data:`PAPER_SLICES_PER_EPOCH`; the rate
+after each epoch's first batch, plus one loader start-up per epoch; validation not included).
+``--device cpu`` runs the same loop on the CPU (with ``--tiny``: a shrunk model at a small size, in
+seconds: the check of this code path without a GPU).
+
 Usage::
 
     python benchmarks/gpu_smoke.py [--steps 10] [--coils 16] [--size 320] [--batch 1] [--cascades 12]
+    python benchmarks/gpu_smoke.py --paper-scale [--volumes 4] [--slices 8] [--workers 4] [--epochs 2]
 """
 
 from __future__ import annotations
@@ -16,19 +28,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain script from anywhere
 
+#: the paper's training set, for the extrapolation: retain ~1,000 brain volumes x 16 slices,
+#: forget 20 knee volumes x ~35 slices (fastMRI brain AXT2 volumes hold ~16 slices, knee ~35)
+PAPER_RETAIN = (1000, 16)
+PAPER_FORGET = (20, 35)
+PAPER_SLICES_PER_EPOCH = PAPER_RETAIN[0] * PAPER_RETAIN[1] + PAPER_FORGET[0] * PAPER_FORGET[1]
+PAPER_EPOCHS = 50
+#: a shrunk model and size for the CPU check of the paper-scale loop (``--tiny``)
+TINY = {"model": {"num_cascades": 1, "chans": 2, "pools": 1, "sens_chans": 2, "sens_pools": 1},
+        "coils": 2, "hw": (64, 32)}
+
 
 def synthetic_batch(batch: int, coils: int, size: int, profile, seed: int = 0):
     """A collated :class:`VarNetSample`: random smooth coil images -> k-space ``(B, C, H, W, 2)``,
     the profile's equispaced mask, RSS target ``(B, H, W)``."""
+    import fastmri
     import torch
     from fastmri.data.transforms import VarNetSample, apply_mask
 
-    import fastmri
     from mriunlearn.dataset import collate, make_mask_func
 
     g = torch.Generator().manual_seed(seed)
@@ -87,6 +110,127 @@ def run_steps(device, *, steps: int = 10, coils: int = 16, size: int = 320, batc
             "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None}
 
 
+def _to(batch, device, non_blocking: bool):
+    return batch._replace(masked_kspace=batch.masked_kspace.to(device, non_blocking=non_blocking),
+                          mask=batch.mask.to(device, non_blocking=non_blocking),
+                          target=batch.target.to(device, non_blocking=non_blocking),
+                          max_value=batch.max_value.to(device, non_blocking=non_blocking))
+
+
+def run_paper_scale(device, *, volumes: int = 4, slices: int = 8, coils: int = 16,
+                    hw: tuple[int, int] = (640, 320), workers: int = 4, epochs: int = 2,
+                    warmup: int = 3, compute_steps: int = 5, precision: str = "bf16",
+                    model: dict | None = None, workdir: str | None = None) -> dict:
+    """The ``paper`` model trained from the streaming loader on fastMRI-shaped files (see the module
+    docstring); returns the result record. ``model`` overrides the network (the CPU test shrinks it);
+    ``workdir``: where the files go (default: a temporary folder, removed after)."""
+    import torch
+
+    from benchmarks.scale import write_manifest, write_volumes
+    from mriunlearn.dataset import make_dataset, make_loader, set_epoch
+    from mriunlearn.manifest import load_manifest
+    from mriunlearn.model import build_model
+    from mriunlearn.profiles import get_profile
+    from mriunlearn.train import make_optimizer, train_step
+
+    cuda = device.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda *a: None)
+    with tempfile.TemporaryDirectory(prefix="mriunlearn-paper-scale-") as tmp:
+        root = Path(workdir) if workdir is not None else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        files = write_volumes(root, volumes, slices=slices, coils=coils, hw=hw)
+        csv = write_manifest(root, files, "retain", "manifest.csv", slices)
+        write_s = time.perf_counter() - t0
+        profile = get_profile("paper", manifest=str(csv), data_root=str(root), precision=precision,
+                              num_workers=workers, **(model or {}))
+        manifest = load_manifest(csv, root, verify_hashes=False)
+        data = make_dataset(manifest, "retain", profile, train=True)
+        loader = make_loader(data, profile, train=True)
+        n = len(data)
+
+        set_epoch(loader, 0)  # the loader alone: one epoch, nothing else
+        t0 = time.perf_counter()
+        loaded = sum(len(b.fname) for b in loader if b is not None)
+        loader_s = time.perf_counter() - t0
+
+        net = build_model(profile).to(device).train()
+        optimizer = make_optimizer(net, profile)
+        first = _to(next(iter(loader)), device, False)
+        for _ in range(warmup):
+            train_step(net, optimizer, first, profile)
+        sync()
+        t0 = time.perf_counter()  # compute only: a resident batch
+        for _ in range(compute_steps):
+            train_step(net, optimizer, first, profile)
+        sync()
+        compute_s = time.perf_counter() - t0
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        trained = 0
+        startup_s = steady_s = 0.0  # per epoch: start to first batch (workers forked afresh), then the rest
+        t0 = time.perf_counter()  # the training loop fed by the loader
+        for epoch in range(1, epochs + 1):
+            set_epoch(loader, epoch)
+            te = time.perf_counter()
+            tf = None
+            for batch in loader:
+                if tf is None:
+                    tf = time.perf_counter()
+                    startup_s += tf - te
+                if batch is None:
+                    continue
+                train_step(net, optimizer, _to(batch, device, cuda), profile)
+                trained += len(batch.fname)
+            sync()
+            steady_s += time.perf_counter() - (tf if tf is not None else te)
+        fed_s = time.perf_counter() - t0
+    fed_rate = trained / fed_s
+    steady_rate = trained / steady_s
+    startup = startup_s / epochs
+    # an epoch of the paper's set: its slices at the steady fed rate plus one loader start-up
+    paper_epoch_s = PAPER_SLICES_PER_EPOCH / steady_rate + startup
+    return {
+        "device": torch.cuda.get_device_name(device) if cuda else str(device), "torch": torch.__version__,
+        "profile": "paper", "model": {k: getattr(profile, k) for k in
+                                      ("num_cascades", "chans", "pools", "sens_chans", "sens_pools")},
+        "precision": precision, "volumes": volumes, "slices_per_volume": slices, "coils": coils,
+        "kspace_hw": list(hw), "workers": workers, "epochs": epochs, "write_s": write_s,
+        "loader_slices_per_s": loaded / loader_s,
+        "compute_slices_per_s": compute_steps * profile.batch_size / compute_s,
+        "train_slices_per_s": fed_rate, "train_steady_slices_per_s": steady_rate,
+        "loader_startup_s": startup, "train_slices": trained, "dataset_slices": n,
+        "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
+        "paper_slices_per_epoch": PAPER_SLICES_PER_EPOCH,
+        "paper_set": (f"retain {PAPER_RETAIN[0]} brain volumes x {PAPER_RETAIN[1]} slices + forget "
+                      f"{PAPER_FORGET[0]} knee volumes x {PAPER_FORGET[1]} slices"),
+        "paper_epochs": PAPER_EPOCHS,
+        "paper_epoch_hours": paper_epoch_s / 3600,
+        "paper_hours_extrapolated": PAPER_EPOCHS * paper_epoch_s / 3600,
+    }
+
+
+def format_paper_scale(res: dict) -> str:
+    """The record of :func:`run_paper_scale` as a few readable lines."""
+    mem = "-" if res["peak_memory_gib"] is None else f"{res['peak_memory_gib']:.1f} GiB"
+    head = (f"paper scale on {res['device']} (torch {res['torch']}), {res['precision']}, model {res['model']}, "
+            f"{res['volumes']} volumes x {res['slices_per_volume']} slices, {res['coils']} coils, k-space "
+            f"{res['kspace_hw'][0]}x{res['kspace_hw'][1]}, {res['workers']} loader workers")
+    fed = (f"training slices/s (fed, {res['epochs']} ep):   {res['train_slices_per_s']:.2f} overall, "
+           f"{res['train_steady_slices_per_s']:.2f} after each epoch's first batch "
+           f"(loader start-up {res['loader_startup_s']:.1f} s/epoch)")
+    paper = (f"paper epoch: {res['paper_slices_per_epoch']} slices ({res['paper_set']}); "
+             f"{res['paper_epochs']} epochs at the steady fed rate plus one start-up per epoch: "
+             f"{res['paper_hours_extrapolated']:.1f} h ({res['paper_epoch_hours']:.2f} h/epoch; "
+             "validation not included)")
+    return "\n".join([head,
+                      f"loader slices/s (alone):         {res['loader_slices_per_s']:.1f}",
+                      f"train step slices/s (compute):   {res['compute_slices_per_s']:.2f}",
+                      fed,
+                      f"peak GPU memory:                 {mem}",
+                      paper])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10, help="timed training steps (after 2 warm-up steps)")
@@ -95,10 +239,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--cascades", type=int, default=12)
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    parser.add_argument("--paper-scale", action="store_true",
+                        help="train the paper model from the streaming loader on fastMRI-shaped files")
+    parser.add_argument("--volumes", type=int, default=4, help="--paper-scale: files written")
+    parser.add_argument("--slices", type=int, default=8, help="--paper-scale: slices per file")
+    parser.add_argument("--workers", type=int, default=4, help="--paper-scale: DataLoader workers")
+    parser.add_argument("--epochs", type=int, default=2, help="--paper-scale: timed epochs of the fed loop")
+    parser.add_argument("--device", default="cuda", help="cuda (default; skipped without one) or cpu")
+    parser.add_argument("--tiny", action="store_true",
+                        help="--paper-scale: a shrunk model, 2 coils, 64x32 (the CPU check of the loop)")
     args = parser.parse_args(argv)
 
     import torch
 
+    if args.paper_scale:
+        device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            print("gpu_smoke --paper-scale: no CUDA device here (torch.cuda.is_available() is False); "
+                  "skipped (--device cpu runs the loop on the CPU).")
+            return 0
+        extra = {"model": TINY["model"], "coils": TINY["coils"], "hw": TINY["hw"]} if args.tiny else {}
+        res = run_paper_scale(device, volumes=args.volumes, slices=args.slices, workers=args.workers,
+                              epochs=args.epochs, precision=args.precision, **extra)
+        print(format_paper_scale(res))
+        print(json.dumps(res, indent=2))
+        return 0
     if not torch.cuda.is_available():
         print("gpu_smoke: no CUDA device here (torch.cuda.is_available() is False); skipped.")
         return 0

@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import common, datapath, e2e, gpu_smoke, precision, throughput, unlearning_cost
+from benchmarks import (
+    common,
+    datapath,
+    e2e,
+    gpu_smoke,
+    precision,
+    scale,
+    throughput,
+    unlearning_cost,
+)
 from benchmarks.__main__ import main as bench_main
 
 torch.set_num_threads(1)
@@ -201,3 +210,104 @@ def test_gpu_smoke_step_loop_runs_on_cpu():
                               precision="fp32", warmup=0, chans=2, pools=1, sens_chans=2, sens_pools=1)
     assert res["device"] == "cpu" and res["cascades"] == 1 and res["size"] == 32
     assert res["slices_per_s"] > 0 and res["ms_per_step"] > 0 and res["peak_memory_gib"] is None
+
+
+#: a shrunk model and fastMRI-like files small enough for seconds-long scale checks
+TINY_SCALE = {"coils": 2, "hw": (64, 32),
+              "model": {"num_cascades": 1, "chans": 2, "pools": 1, "sens_chans": 2, "sens_pools": 1}}
+
+
+def test_scale_growth_verdict_rule():
+    assert scale.growth_verdict(1000.0, 1000.0) == (1.0, True)
+    assert scale.growth_verdict(1000.0, 1200.0) == (pytest.approx(1.2), True)  # at the limit: PASS
+    ratio, ok = scale.growth_verdict(1000.0, 1250.0)
+    assert ratio == pytest.approx(1.25) and not ok  # grew past 1.2x: FAIL
+    assert scale.growth_verdict(500.0, 1900.0)[1] is False  # the in-memory path's shape
+    assert scale.growth_verdict(100.0, 150.0, limit=2.0) == (1.5, True)
+    with pytest.raises(ValueError):
+        scale.growth_verdict(0.0, 10.0)
+
+
+def test_scale_volumes_are_fastmri_shaped(tmp_path):
+    from mriunlearn.fastmri_h5 import inspect_volume
+
+    files = scale.write_volumes(tmp_path, 2, slices=2, coils=3, hw=(64, 32))
+    assert [f.parent.name for f in files] == ["brain_multicoil_train"] * 2
+    assert files[0].name.startswith("file_brain_AXT2_") and files[0].name != files[1].name
+    info = inspect_volume(files[0])
+    assert info.num_slices == 2 and info.num_coils == 3 and tuple(info.kspace_shape) == (64, 32)
+    assert tuple(info.crop_size) == (32, 32)
+
+
+def test_scale_section_at_tiny_size(tmp_path):
+    """Every run measured in its own process; ratios and verdicts come from the measured peaks."""
+    sec = scale.run(volumes=2, slices=2, factor=2, num_workers=1, threads=1, loader_workers=(0, 1),
+                    loader_reps=1, workdir=tmp_path / "w", **TINY_SCALE)
+    rows = sec["rows"]
+    assert [(r["data_path"], r["task"], r["volumes"]) for r in rows] == [
+        (p, t, v) for p in ("stream", "memory") for t in ("train", "eval") for v in (2, 4)]
+    for r in rows:
+        assert set(scale.MEMORY_COLUMNS) <= set(r)
+        assert r["peak_mib"] == max(r["main_peak_mib"], r["children_peak_mib"]) > 50  # torch alone is more
+        assert r["slices"] == 2 * r["volumes"]
+        assert r["steps"] == (r["slices"] if r["task"] == "train" else 0)
+    for key, c in sec["criteria"].items():
+        path, task = key.split()
+        small, large = (r for r in rows if r["data_path"] == path and r["task"] == task)
+        assert c["ratio"] == pytest.approx(large["peak_mib"] / small["peak_mib"])
+        assert c["ok"] == (c["ratio"] <= scale.RATIO_LIMIT)
+    assert sec["pass"] == (sec["criteria"]["stream train"]["ok"] and sec["criteria"]["stream eval"]["ok"])
+    assert [r["unit"] for r in sec["loader_rows"]] == ["loader, 0 workers", "loader, 1 workers", "training step"]
+    assert all(r["slices_per_s"] > 0 for r in sec["loader_rows"])
+    assert sec["loader_rows"][-1]["x_training"] == 1.0
+    md = sec["markdown"]
+    assert "stream train: peak x" in md and "memory eval: peak x" in md and "for contrast" in md
+    assert "| loader, 1 workers |" in md and ("PASS" in sec["check"] or "FAIL" in sec["check"])
+
+
+def test_scale_child_caps_training_steps(tmp_path):
+    files = scale.write_volumes(tmp_path, 2, slices=2, coils=2, hw=(64, 32))
+    csv = scale.write_manifest(tmp_path, files, "retain", "m.csv", 2)
+    rec = scale.measure({"task": "train", "data_path": "stream", "manifest": str(csv),
+                         "data_root": str(tmp_path), "num_workers": 0, "threads": 1,
+                         "model": TINY_SCALE["model"], "max_steps": 3})
+    assert rec["steps"] == 3 and rec["slices"] == 4 and rec["peak_mib"] > 0
+
+
+def test_main_scale_writes_only_to_out(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(**kwargs):
+        seen.update(kwargs)
+        return {"machine": common.machine_info(), "markdown": "scale table", "pass": True}
+
+    monkeypatch.setattr(scale, "run", fake_run)
+    before = (common.RESULTS_DIR / "latest.json").read_bytes() if (common.RESULTS_DIR / "latest.json").exists() else None
+    out = tmp_path / "results"
+    assert bench_main(["scale", "--scale-volumes", "3", "--scale-max-steps", "0", "--out", str(out)]) == 0
+    assert seen["volumes"] == 3 and seen["max_steps"] is None and seen["factor"] == 4
+    assert "## scale" in (out / "latest.md").read_text()
+    after = (common.RESULTS_DIR / "latest.json").read_bytes() if (common.RESULTS_DIR / "latest.json").exists() else None
+    assert after == before  # the committed results are untouched
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the skip path of a machine without CUDA")
+def test_gpu_smoke_paper_scale_skips_cleanly_without_cuda(capsys):
+    assert gpu_smoke.main(["--paper-scale"]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_gpu_smoke_paper_scale_loop_runs_on_cpu(capsys):
+    """The paper-scale loop (files, streaming loader with a worker, fed training) with a tiny model."""
+    assert gpu_smoke.main(["--paper-scale", "--device", "cpu", "--tiny", "--volumes", "2", "--slices", "2",
+                           "--workers", "1", "--epochs", "1", "--precision", "fp32"]) == 0
+    out = capsys.readouterr().out
+    for field in ("loader slices/s", "training slices/s", "peak GPU memory", "50 epochs", "16700 slices"):
+        assert field in out
+    res = json.loads(out[out.index("\n{") + 1:])
+    assert res["device"] == "cpu" and res["model"]["num_cascades"] == 1 and res["workers"] == 1
+    assert res["train_slices"] == res["dataset_slices"] == 4
+    assert res["loader_slices_per_s"] > 0 and res["train_slices_per_s"] > 0 and res["peak_memory_gib"] is None
+    assert res["paper_slices_per_epoch"] == 1000 * 16 + 20 * 35
+    assert res["paper_hours_extrapolated"] == pytest.approx(
+        50 * (16700 / res["train_steady_slices_per_s"] + res["loader_startup_s"]) / 3600)
