@@ -4,6 +4,7 @@ the report."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -61,3 +62,60 @@ def test_mathjax_is_served_from_the_copy_next_to_the_report(rendered):
     assert (local.parent / "config" / f"{config}.js").is_file()
     assert 'webFont: "STIX-Web"' in html and (local.parent / "fonts" / "HTML-CSS" / "STIX-Web").is_dir()
     assert "$D_f$" in html or r"D_f" in html  # the maths is left for MathJax, not pre-rendered away
+
+
+# ----------------------------------------------------------------------------------------------
+# every figure has its numbers beside it; no machine's folders in what is committed
+
+def _saved_names(kind: str) -> dict[str, str]:
+    """``{name: notebook}`` of every literal name passed to ``plots.<kind>(obj, "name", …)`` in the
+    notebooks' code cells."""
+    import ast
+
+    import nbformat
+
+    out = {}
+    for nb_path in sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(nb_path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            for node in ast.walk(ast.parse(cell.source)):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == kind
+                        and isinstance(node.func.value, ast.Name) and node.func.value.id == "plots"):
+                    assert len(node.args) >= 2 and isinstance(node.args[1], ast.Constant), (
+                        f"{nb_path.name}: give plots.{kind} its name as a literal second argument")
+                    out[node.args[1].value] = nb_path.name
+    return out
+
+
+def test_every_figure_a_notebook_saves_has_its_numbers_beside_it():
+    figures = _saved_names("save_figure")
+    data = set(_saved_names("save_table")) | set(_saved_names("save_json"))
+    assert len(figures) >= 12, figures  # the finder sees the notebooks' figures
+    missing = {name: nb for name, nb in figures.items() if name not in data}
+    assert not missing, f"PNG without a CSV/JSON of the same name: {missing}"
+
+
+def test_portable_paths_are_relative_to_the_repository_or_the_data_root(tmp_path):
+    assert paths.portable(paths.ROOT / "data" / "manifests" / "default.csv") == "data/manifests/default.csv"
+    assert paths.portable(paths.ROOT) == "."
+    assert paths.portable(None) is None
+    outside = paths.portable(tmp_path / "fastmri" / "brain")
+    assert outside == "<outside>/brain" and str(tmp_path) not in outside
+
+
+def test_run_records_hold_no_absolute_path(tmp_path):
+    from types import SimpleNamespace
+
+    from mriunlearn.experiments import study as st
+    from mriunlearn.profiles import get_profile
+
+    profile = get_profile("smoke")
+    study = SimpleNamespace(profile=profile, manifest=SimpleNamespace(source=paths.ROOT / "data" / "manifests" / "x.csv",
+                                                                      content_hash=lambda: "h"),
+                            original=SimpleNamespace(entry=None), oracle=SimpleNamespace(entry=None))
+    text = json.dumps(st.study_record(study), default=str)
+    assert str(paths.ROOT) not in text and str(paths.DATA_DIR) not in text and str(tmp_path.anchor) + "work" not in text
+    rec = st.study_record(study)
+    assert rec["manifest"] == "data/manifests/x.csv"
+    assert all(not str(rec["profile"][k] or "").startswith("/") for k in ("manifest", "data_root"))
