@@ -483,21 +483,55 @@ def _nice_ticks(lo: float, hi: float, n: int = 6) -> np.ndarray:
     return np.unique(ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))])
 
 
-def _label_offsets(xy: np.ndarray, near: float = 0.12) -> list[tuple[float, float]]:
-    """Label offsets (points) for markers at axes-fraction positions ``xy (N, 2)``: up-right by
-    default, pushed away from the nearest other marker when it is closer than ``near``."""
-    out = []
-    for i, p in enumerate(xy):
-        d = np.linalg.norm(xy - p, axis=1)
-        d[i] = np.inf
-        j = int(d.argmin()) if len(xy) > 1 else -1
-        if j >= 0 and d[j] < near:
-            v = p - xy[j]
-            v = v / np.linalg.norm(v) if np.linalg.norm(v) > 1e-9 else np.array([1.0, 1.0]) * (1 if i < j else -1)
-            out.append((float(11 * v[0]), float(11 * v[1])))
-        else:
-            out.append((7.0, 7.0))
-    return out
+def _place_labels(fig: plt.Figure, ax: plt.Axes, labels: Sequence[Any], anchors: Sequence[tuple[float, float]],
+                  marker_pt: float = 9.0) -> None:
+    """Move the annotations ``labels`` (offset points from their data ``anchors``) so that no two
+    label boxes overlap and none covers a marker: each label takes the first free spot on rings
+    of growing radius around its point (up-right first, then the other diagonals and sides); the
+    annotation's leader line shows which point a moved label belongs to. Measured on the laid-out figure, in display units."""
+    if not labels:
+        return
+    fig.canvas.draw()  # the final layout (constrained layout, colour bars) before measuring
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi / 72.0
+    pts = ax.transData.transform(np.asarray(anchors, dtype=float))
+    r = marker_pt * px / 2 + 1
+    taken = [(x - r, y - r, x + r, y + r) for x, y in pts]  # every marker is an obstacle
+    frame = ax.get_window_extent(renderer)
+
+    def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    dirs = [(1, 1), (-1, 1), (1, -1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
+    rings = [7, 14, 22, 32, 44, 58, 74]
+    # crowded points first: they have the fewest free spots
+    crowd = [int((np.linalg.norm(pts - p, axis=1) < 40 * px).sum()) for p in pts]
+    for i in sorted(range(len(labels)), key=lambda k: (-crowd[k], k)):
+        ann, (x, y) = labels[i], pts[i]
+        w, h, _ = renderer.get_text_width_height_descent(ann.get_text(), ann.get_fontproperties(), ismath=False)
+        pad = 0.25 * ann.get_fontsize() * px + 1
+        best, best_cost = None, np.inf
+        for ring in rings:
+            for dx, dy in dirs:
+                ox, oy = dx * ring, dy * ring
+                cx, cy = x + ox * px, y + oy * px
+                x0 = cx if dx > 0 else cx - w if dx < 0 else cx - w / 2
+                y0 = cy if dy > 0 else cy - h if dy < 0 else cy - h / 2
+                box = (x0 - pad, y0 - pad, x0 + w + pad, y0 + h + pad)
+                cost = sum(overlap(box, t) for t in taken)
+                inside = frame.x0 <= box[0] and box[2] <= frame.x1 and frame.y0 <= box[1] and box[3] <= frame.y1
+                cost += 0 if inside else 0.5 * w * h
+                if cost < best_cost:
+                    best, best_cost = (ox, oy, dx, dy, box, None), cost
+                if cost == 0:
+                    break
+            if best_cost == 0:
+                break
+        ox, oy, dx, dy, box, _ = best  # type: ignore[misc]
+        ann.xyann = (ox, oy)
+        ann.set_ha("left" if dx > 0 else "right" if dx < 0 else "center")
+        ann.set_va("bottom" if dy > 0 else "top" if dy < 0 else "center")
+        taken.append(box)
 
 
 def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
@@ -528,6 +562,7 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 2.2, size + 0.5), constrained_layout=True)
     markers = {"original": "o", "oracle": "*", "nl_ft": "D", "ga_l1": "X", "ga": "X"}
     handles: dict[str, Line2D] = {}
+    placements: list[tuple[plt.Axes, list[Any], list[tuple[float, float]]]] = []
     traj = {k: (np.array([[p.alpha, p.beta] for p in v]) if len(v) and hasattr(v[0], "alpha")
                 else np.asarray(v, dtype=np.float64)[:, :2]) for k, v in (trajectories or {}).items()}
     pts = {k: ((p.alpha, p.beta), p) if hasattr(p, "alpha") else ((float(p[0]), float(p[1])), None)
@@ -557,18 +592,19 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
             ax.plot(arr[:, 0], arr[:, 1], "-", color=colour, lw=1.7, zorder=4, solid_capstyle="round")
             ax.plot(arr[1:-1, 0], arr[1:-1, 1], "o", ms=4, mfc=colour, mec="white", mew=0.7, zorder=5)
         x0, x1, y0, y1 = lp.alphas.min(), lp.alphas.max(), lp.betas.min(), lp.betas.max()
-        frac = np.array([[(a - x0) / (x1 - x0 or 1), (b - y0) / (y1 - y0 or 1)] for (a, b), _ in pts.values()])
-        offsets = _label_offsets(frac.reshape(-1, 2))
-        for (name, ((a, b), p)), (dx, dy) in zip(pts.items(), offsets):
+        anns, anchors = [], []
+        for name, ((a, b), p) in pts.items():
             colour = METHOD_COLOURS.get(name, "#ffffff")
             far = p is not None and p.relative_residual > 0.5
             mk = markers.get(name, "o")
             ax.plot(a, b, mk, ms=13 if mk == "*" else 8.5, mfc="none" if far else colour,
                     mec=colour if far else "white", mew=2.0 if far else 1.2, zorder=6)
-            ax.annotate(label(name), (a, b), xytext=(dx, dy), textcoords="offset points",
-                        fontsize=8, color="white", fontweight="bold", zorder=7,
-                        ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top",
-                        bbox=dict(boxstyle="round,pad=0.18", fc=colour, ec="none", alpha=0.88))
+            anns.append(ax.annotate(label(name), (a, b), xytext=(7, 7), textcoords="offset points",
+                                    fontsize=8, color="white", fontweight="bold", zorder=7, ha="left", va="bottom",
+                                    bbox=dict(boxstyle="round,pad=0.18", fc=colour, ec="none", alpha=0.88),
+                                    # a leader line, seen only when the label had to move away
+                                    arrowprops=dict(arrowstyle="-", color=colour, lw=0.9, shrinkA=0, shrinkB=5)))
+            anchors.append((a, b))
             if name not in handles:
                 extra = (f" — {p.relative_residual:.0%} off-plane" if p is not None and p.distance > 0
                          and p.relative_residual >= 0.005 else "")
@@ -583,11 +619,14 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
         ax.set_ylabel(lp.axis_labels[1], fontsize=9)
         ax.tick_params(labelsize=8)
         ax.set_title(title + (f" · {lp.n_slices} slices" if lp.n_slices else ""), fontsize=10)
+        placements.append((ax, anns, anchors))
     if traj:
         handles["_traj"] = Line2D([], [], color="#666666", lw=1.7, marker="o", ms=4,
                                   label="trajectory (dot = epoch)")
     fig.legend(handles=list(handles.values()), loc="outside lower center", ncol=min(len(handles), 5),
                fontsize=8, frameon=False)
+    for ax, anns, anchors in placements:  # labels last: they are placed on the finished layout
+        _place_labels(fig, ax, anns, anchors)
     return fig
 
 
