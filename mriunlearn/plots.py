@@ -251,31 +251,39 @@ def quadratic_fit_band(x: np.ndarray, y: np.ndarray, grid: np.ndarray, level: fl
     return fit, fit - t * se, fit + t * se
 
 
-def data_examples_figure(examples: Mapping[str, Mapping[str, object]]) -> plt.Figure:
-    """Per organ (rows): ground truth, zero-filled input, mask, and the coil-map magnitudes.
+def data_examples_figure(examples: Mapping[str, Mapping[str, object]], size: float = 3.0) -> plt.Figure:
+    """Per organ (rows): ground truth, zero-filled input, mask, and the coil-map magnitudes (a small
+    grid in the fourth panel), each panel ``size`` inches wide, captioned with the source slice.
 
     ``examples`` as returned by :func:`mriunlearn.experiments.data_overlap.data_examples`.
     """
     organs = list(examples)
     n_coils = max(np.asarray(e["sens"]).shape[0] for e in examples.values())
-    ncols = 3 + n_coils
-    fig, axes = plt.subplots(len(organs), ncols, figsize=(2.0 * ncols, 2.2 * len(organs)), squeeze=False)
-    for i, organ in enumerate(organs):
+    sub = int(np.ceil(np.sqrt(n_coils)))
+    fig = plt.figure(figsize=(4 * size + 0.6, (size + 0.9) * len(organs)), layout="constrained")
+    rows = fig.subfigures(len(organs), 1, squeeze=False)[:, 0]
+    for sf, organ in zip(rows, organs):
         e = examples[organ]
         target, zf = np.asarray(e["target"]), np.asarray(e["zero_filled"])
-        mask = np.asarray(e["mask"], dtype=float)
+        mask = np.asarray(e["mask"], dtype=bool)
         vmax = float(target.max())
-        panels = [(target, "gray", f"{organ}: ground truth", vmax), (zf, "gray", "zero-filled (8×)", vmax),
-                  (np.tile(mask[None, :], (target.shape[0], 1)), "gray", f"mask ({int(mask.sum())}/{mask.size} lines)", 1.0)]
-        panels += [(s, "viridis", f"|S{c}|", None) for c, s in enumerate(np.asarray(e["sens"]))]
-        for j, ax in enumerate(axes[i]):
+        sf.suptitle(f"{organ}: {e['name']}", fontsize=11, fontweight="bold", ha="left", x=0.01)
+        cols = sf.subfigures(1, 4, wspace=0.02)
+        panels = [(target, "ground truth", vmax), (zf, "zero-filled input (8×)", vmax),
+                  (np.tile(mask[None, :].astype(float), (target.shape[0], 1)),
+                   f"mask: {int(mask.sum())} of {mask.size} lines (white)", 1.0)]
+        for col, (img, title, vm) in zip(cols[:3], panels):
+            ax = col.subplots()
+            ax.imshow(img, cmap="gray", vmin=0, vmax=vm)
+            ax.set_title(title, fontsize=10)
             ax.axis("off")
-            if j < len(panels):
-                img, cmap, title, vm = panels[j]
-                ax.imshow(img, cmap=cmap, vmin=0, vmax=vm)
-                ax.set_title(title, fontsize=8)
-        axes[i, 0].text(0, -0.2, str(e["name"]), transform=axes[i, 0].transAxes, fontsize=6, va="top")
-    fig.tight_layout()
+        coil_axes = cols[3].subplots(sub, sub, squeeze=False)
+        cols[3].suptitle("coil sensitivities |Sᶜ|", fontsize=10)
+        for c, ax in enumerate(coil_axes.flat):
+            ax.axis("off")
+            if c < n_coils and c < np.asarray(e["sens"]).shape[0]:
+                ax.imshow(np.asarray(e["sens"])[c], cmap="viridis", vmin=0)
+                ax.text(0.04, 0.96, f"c={c}", transform=ax.transAxes, fontsize=8, color="white", va="top")
     return fig
 
 
