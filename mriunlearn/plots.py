@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.colors import LogNorm
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
@@ -33,6 +34,28 @@ METHOD_COLOURS: dict[str, str] = {
     "neggrad_plus": "#b5838d", "bad_teacher": "#6d6875", "scrub": "#0096c7", "ssd": "#ffb703",
     "salun": "#fb8500", "l1_sparse": "#023047",
 }
+
+#: one look for every figure of the project, set once here (every notebook imports plots):
+#: seaborn's "ticks" style (white background, no grid unless a plot asks for one, so images and
+#: contour maps stay clean), a slightly smaller "notebook" context, a colour-blind-safe palette for
+#: anything that is not a method (methods keep :data:`METHOD_COLOURS`)
+THEME: dict[str, Any] = {"context": "notebook", "style": "ticks", "palette": "colorblind", "font_scale": 0.85,
+                         "rc": {"axes.spines.top": False, "axes.spines.right": False, "savefig.dpi": 150}}
+sns.set_theme(**THEME)
+
+
+def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """``(low, high)`` of the t-interval of the mean of ``values`` (the tables' 95% interval over
+    seeds); a single value gives ``(v, v)``. Used as seaborn's ``errorbar``."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, m
+    h = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return m - h, m + h
+
 
 def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list[Path]:
     """Save ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.pdf``; returns both paths."""
@@ -417,7 +440,95 @@ def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt
     return fig
 
 
-def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5) -> plt.Figure:
+def _reference_band(ax: plt.Axes, values: pd.Series | np.ndarray, name: str, vertical: bool) -> None:
+    """Mean ± std of a reference model's per-volume values as a shaded band with a line at the mean."""
+    v = np.asarray(values, dtype=float)
+    m, sd = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    colour = METHOD_COLOURS.get(name, "#888888")
+    span, line = (ax.axvspan, ax.axvline) if vertical else (ax.axhspan, ax.axhline)
+    span(m - sd, m + sd, color=colour, alpha=0.12, lw=0, zorder=0)
+    line(m, color=colour, lw=1.3, ls="--" if name == "oracle" else ":", zorder=1, label=f"{label(name)} (mean ± std)")
+
+
+def per_volume_figure(per_volume: pd.DataFrame, methods: Sequence[str], columns: Mapping[str, str],
+                      metric: str = "psnr", references: Sequence[str] = ("original", "oracle")) -> plt.Figure:
+    """The distributions behind Table 1: per paper column (panels) the per-volume ``metric`` of every
+    method (a box and its volumes as dots, all seeds pooled), with G and Ĝ as reference bands
+    (mean ± std over volumes).
+
+    ``per_volume``: rows with ``model``, ``role``, ``metric`` (e.g. ``results.final_per_volume``);
+    ``columns``: ``{role: paper column}``, e.g. ``{"test_brain": "BTA", …}``.
+    """
+    df = per_volume[per_volume.role.isin(list(columns))].assign(column=lambda d: d.role.map(columns))
+    shown = [m for m in methods if m in set(df.model)]
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 0.42 * len(shown) + 1.6), sharey=True)
+    axes = np.atleast_1d(axes)
+    palette = {label(m): METHOD_COLOURS.get(m, "#888888") for m in shown}
+    for ax, col in zip(axes, columns.values()):
+        d = df[(df.column == col) & df.model.isin(shown)].assign(method=lambda x: x.model.map(label))
+        order = [label(m) for m in shown]
+        for ref in references:
+            r = df[(df.column == col) & (df.model == ref)]
+            if len(r):
+                _reference_band(ax, r[metric], ref, vertical=True)
+        sns.boxplot(data=d, x=metric, y="method", hue="method", order=order, palette=palette, ax=ax,
+                    width=0.55, fliersize=0, linewidth=0.8, boxprops={"alpha": 0.35}, legend=False)
+        sns.stripplot(data=d, x=metric, y="method", hue="method", order=order, palette=palette, ax=ax,
+                      size=3.2, jitter=0.18, alpha=0.85, legend=False)
+        ax.set(title=col, xlabel=f"{metric.upper()} per volume" + (" (dB)" if metric == "psnr" else ""), ylabel="")
+        ax.grid(axis="x", alpha=0.3)
+    handles = [h for h in axes[0].get_legend_handles_labels()[0]]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=8)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, columns: Mapping[str, str],
+                            metric: str = "psnr", references: Sequence[str] = ("original", "oracle")) -> plt.Figure:
+    """The distributions behind Table 3: rows = methods, panels = paper columns; per retain fraction
+    the per-volume ``metric`` (box, all seeds pooled), the mean over seeds with its 95% t-interval
+    (black, :func:`t_interval`; a single seed shows no interval), and G and Ĝ as reference bands.
+
+    ``per_volume``: rows with ``method``, ``fraction``, ``seed``, ``role``, ``metric``;
+    ``reference``: G's and Ĝ's per-volume rows (``model``, ``role``, ``metric``).
+    """
+    df = per_volume[per_volume.role.isin(list(columns))].assign(column=lambda d: d.role.map(columns))
+    ref = reference[reference.role.isin(list(columns))].assign(column=lambda d: d.role.map(columns))
+    methods = list(dict.fromkeys(df.method))
+    fractions = sorted(set(df.fraction))
+    names = [f"{f:g}" for f in fractions]
+    fig, axes = plt.subplots(len(methods), len(columns), figsize=(4.0 * len(columns), 2.9 * len(methods)),
+                             squeeze=False, sharex=True)
+    for i, m in enumerate(methods):
+        for j, col in enumerate(columns.values()):
+            ax = axes[i, j]
+            d = df[(df.method == m) & (df.column == col)].assign(f=lambda x: x.fraction.map(lambda v: f"{v:g}"))
+            for r in references:
+                rv = ref[(ref.model == r) & (ref.column == col)]
+                if len(rv):
+                    _reference_band(ax, rv[metric], r, vertical=False)
+            colour = METHOD_COLOURS.get(m, "#888888")
+            sns.boxplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, width=0.55, fliersize=0,
+                        linewidth=0.8, boxprops={"alpha": 0.3})
+            sns.stripplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, size=2.8, jitter=0.15, alpha=0.7)
+            seeds = d.groupby(["f", "seed"], as_index=False)[metric].mean()
+            sns.pointplot(data=seeds, x="f", y=metric, order=names, color="black", errorbar=t_interval, ax=ax,
+                          markersize=4, linewidth=1.0, err_kws={"linewidth": 1.2}, capsize=0.15)
+            ax.set(title=f"{label(m)}: {col}", xlabel="retain fraction" if i == len(methods) - 1 else "",
+                   ylabel=f"{metric.upper()}" + (" (dB)" if metric == "psnr" else "") if j == 0 else "")
+            ax.grid(axis="y", alpha=0.3)
+            if ax.get_legend() is not None:  # seaborn adds one per panel; the figure has one below
+                ax.get_legend().remove()
+    handles = axes[0, 0].get_legend_handles_labels()[0]
+    handles.append(Line2D([], [], color="black", marker="o", ms=4, lw=1.0, label="mean over seeds ± 95% t-interval"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=8)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5,
+                 per_seed: pd.DataFrame | None = None) -> plt.Figure:
     """BTA, KTA, UA and the mean |gap| to Ĝ against the noisy-label scale λ, one line per method
     (dashed: the authors' code variant).
 
@@ -426,6 +537,8 @@ def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
             ``method, noise_std``; columns ``noise_rel``, ``BTA``, ``KTA``, ``UA``, ``gap``, means over seeds).
         refs: :func:`mriunlearn.experiments.noise_sweep.reference_gaps` (rows ``original`` and
             ``oracle``), drawn as horizontal lines.
+        per_seed: the sweep itself (one row per method, λ and seed); when given, each line is the
+            mean over seeds with its 95% t-interval as a band (:func:`t_interval`; one seed: no band).
 
     The x axis is λ relative to the forget targets' peak (log scale); λ = 0 (the same schedule
     without noise) sits at the left edge, and the paper's λ is marked.
@@ -439,10 +552,16 @@ def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
               ("gap", "mean |gap| to Ĝ (dB)")]
     for ax, (col, ylabel) in zip(axes, panels):
         for m in dict.fromkeys(t.method):
+            colour, ls = METHOD_COLOURS.get(m.partition(":")[0]), "--" if ":" in m else "-"
+            if per_seed is not None:
+                g = per_seed[per_seed.method == m]
+                g = g.assign(x=np.where(g.noise_rel > 0, g.noise_rel, zero_x))
+                sns.lineplot(data=g, x="x", y=col, errorbar=t_interval, marker="o", color=colour, linestyle=ls,
+                             label=label(m), ax=ax, err_kws={"alpha": 0.15}, legend=False)
+                continue
             g = t[t.method == m].sort_values("noise_std")
             x = np.where(g.noise_rel > 0, g.noise_rel, zero_x)
-            ax.plot(x, g[col], marker="o", color=METHOD_COLOURS.get(m.partition(":")[0]),
-                    ls="--" if ":" in m else "-", label=label(m))
+            ax.plot(x, g[col], marker="o", color=colour, ls=ls, label=label(m))
         for name, ls in (("original", ":"), ("oracle", "-.")):
             ax.axhline(refs.loc[name, col], ls=ls, lw=1.2, color=METHOD_COLOURS[name], label=label(name))
         if per_unit is not None:
