@@ -32,3 +32,16 @@ NOTEBOOKS_DIR: Path = ROOT / "notebooks"
 BENCHMARKS_DIR: Path = ROOT / "benchmarks"
 #: the authors' published split listing, provided beside the repository (never committed)
 PAPER_SPLIT_TREE: Path = ROOT.parent / "shared" / "data" / "paper_split_tree.txt"
+
+
+def portable(path: str | os.PathLike[str] | None) -> str | None:
+    """``path`` as it may be recorded in a committed file: relative to the repository
+    (``data/manifests/default.csv``), else to the data root (``$MRIUNLEARN_DATA/default``), else only
+    its last part under ``<outside>/`` (a machine's absolute folders never enter a committed JSON)."""
+    if path is None:
+        return None
+    p = Path(path).expanduser().resolve()
+    for base, prefix in ((ROOT, ""), (DATA_DIR, "$MRIUNLEARN_DATA/")):
+        if p == base or base in p.parents:
+            return prefix + (p.relative_to(base).as_posix() if p != base else ".")
+    return f"<outside>/{p.name}"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.colors import LogNorm
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
@@ -33,6 +34,28 @@ METHOD_COLOURS: dict[str, str] = {
     "neggrad_plus": "#b5838d", "bad_teacher": "#6d6875", "scrub": "#0096c7", "ssd": "#ffb703",
     "salun": "#fb8500", "l1_sparse": "#023047",
 }
+
+#: one look for every figure of the project, set once here (every notebook imports plots):
+#: seaborn's "ticks" style (white background, no grid unless a plot asks for one, so images and
+#: contour maps stay clean), a slightly smaller "notebook" context, a colour-blind-safe palette for
+#: anything that is not a method (methods keep :data:`METHOD_COLOURS`)
+THEME: dict[str, Any] = {"context": "notebook", "style": "ticks", "palette": "colorblind", "font_scale": 0.85,
+                         "rc": {"axes.spines.top": False, "axes.spines.right": False, "savefig.dpi": 150}}
+sns.set_theme(**THEME)
+
+
+def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """``(low, high)`` of the t-interval of the mean of ``values`` (the tables' 95% interval over
+    seeds); a single value gives ``(v, v)``. Used as seaborn's ``errorbar``."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, m
+    h = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return m - h, m + h
+
 
 def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list[Path]:
     """Save ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.pdf``; returns both paths."""
@@ -57,6 +80,70 @@ def save_table(df: pd.DataFrame, name: str, out_dir: Path | None = None, meta: M
     if meta is not None:
         atomic_write_text(out_dir / f"{name}.json", json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return csv
+
+
+def save_json(record: Mapping[str, object], name: str, out_dir: Path | None = None) -> Path:
+    """Save what stands behind a figure that has no table (a schematic, the provenance of example
+    images) as ``<name>.json``; returns its path."""
+    out = (out_dir or paths.FIGURES_DIR) / f"{name}.json"
+    atomic_write_text(out, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    return out
+
+
+def panel_rows_table(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """The numbers behind :func:`hallucination_panel` and :func:`null_space_figure`, one line per
+    slice, model and map: the grey/colour scale each panel was drawn with, the zoom box, the circled
+    regions, and the mean and max of every error map (|x̂ − x| and its null-space part)."""
+    out = []
+    for row in rows:
+        gt = np.asarray(row["target"])
+        r0, c0, bh, bw = row["box"]  # type: ignore[misc]
+        errs = {key: np.abs(np.asarray(row[key]) - gt) for key in ("original", "oracle", "unlearned") if key in row}
+        emax = float(max(errs.get("original", gt * 0).max(), errs.get("unlearned", gt * 0).max())) or 1.0
+        base = {"slice": row.get("title", ""), "box_row0": r0, "box_col0": c0, "box_height": bh, "box_width": bw,
+                "regions": json.dumps([[round(float(v), 2) for v in reg] for reg in row.get("regions", [])]),  # type: ignore[union-attr]
+                "grey_vmax": float(gt.max()), "error_vmax_fig1": emax}
+        for key, null_key in (("original", "null_G"), ("oracle", "null_oracle"), ("unlearned", "null_GU")):
+            if key not in errs:
+                continue
+            null = np.asarray(row[null_key]) if null_key in row else None
+            out.append({**base, "model": key, "err_mean": float(errs[key].mean()), "err_max": float(errs[key].max()),
+                        "null_err_mean": float(null.mean()) if null is not None else np.nan,
+                        "null_err_max": float(null.max()) if null is not None else np.nan})
+    return pd.DataFrame(out)
+
+
+def data_examples_table(examples: Mapping[str, Mapping[str, object]]) -> pd.DataFrame:
+    """The numbers behind :func:`data_examples_figure`: per organ and panel the source slice, the
+    image size, its value range and mean, the grey scale it was drawn with, and the sampled k-space
+    lines of the mask."""
+    out = []
+    for organ, e in examples.items():
+        target = np.asarray(e["target"])
+        mask = np.asarray(e["mask"], dtype=bool)
+        panels = [("ground truth", target, float(target.max())), ("zero-filled", np.asarray(e["zero_filled"]), float(target.max()))]
+        panels += [(f"|S{c}|", s, np.nan) for c, s in enumerate(np.asarray(e["sens"]))]
+        for name, img, vmax in panels:
+            out.append({"organ": organ, "source": str(e["name"]), "panel": name, "height": img.shape[0], "width": img.shape[1],
+                        "min": float(img.min()), "max": float(img.max()), "mean": float(img.mean()), "drawn_vmax": vmax})
+        out.append({"organ": organ, "source": str(e["name"]), "panel": "mask", "height": target.shape[0],
+                    "width": mask.size, "min": 0.0, "max": 1.0, "mean": float(mask.mean()), "drawn_vmax": 1.0,
+                    "sampled_lines": " ".join(map(str, np.flatnonzero(mask)))})
+    return pd.DataFrame(out)
+
+
+def fraction_fits(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The quadratic fits of :func:`fraction_figure`: per method and x axis the coefficients of
+    ``BTA ≈ a x² + b x + c`` (empty where fewer than 3 distinct x values give no fit)."""
+    out = []
+    for m in dict.fromkeys(sweep.method):
+        t = sweep[sweep.method == m]
+        for xcol in ("wall_time_s", "slice_steps"):
+            x, y = t[xcol].to_numpy(float), t.BTA.to_numpy(float)
+            if len(np.unique(x)) >= 3:
+                a, b, c = np.linalg.lstsq(np.vander(x, 3), y, rcond=None)[0]
+                out.append({"method": m, "x": xcol, "a": float(a), "b": float(b), "c": float(c), "n_points": len(x)})
+    return pd.DataFrame(out, columns=["method", "x", "a", "b", "c", "n_points"])
 
 
 def show_images(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int | None = None,
@@ -187,31 +274,39 @@ def quadratic_fit_band(x: np.ndarray, y: np.ndarray, grid: np.ndarray, level: fl
     return fit, fit - t * se, fit + t * se
 
 
-def data_examples_figure(examples: Mapping[str, Mapping[str, object]]) -> plt.Figure:
-    """Per organ (rows): ground truth, zero-filled input, mask, and the coil-map magnitudes.
+def data_examples_figure(examples: Mapping[str, Mapping[str, object]], size: float = 3.0) -> plt.Figure:
+    """Per organ (rows): ground truth, zero-filled input, mask, and the coil-map magnitudes (a small
+    grid in the fourth panel), each panel ``size`` inches wide, captioned with the source slice.
 
     ``examples`` as returned by :func:`mriunlearn.experiments.data_overlap.data_examples`.
     """
     organs = list(examples)
     n_coils = max(np.asarray(e["sens"]).shape[0] for e in examples.values())
-    ncols = 3 + n_coils
-    fig, axes = plt.subplots(len(organs), ncols, figsize=(2.0 * ncols, 2.2 * len(organs)), squeeze=False)
-    for i, organ in enumerate(organs):
+    sub = int(np.ceil(np.sqrt(n_coils)))
+    fig = plt.figure(figsize=(4 * size + 0.6, (size + 0.9) * len(organs)), layout="constrained")
+    rows = fig.subfigures(len(organs), 1, squeeze=False)[:, 0]
+    for sf, organ in zip(rows, organs):
         e = examples[organ]
         target, zf = np.asarray(e["target"]), np.asarray(e["zero_filled"])
-        mask = np.asarray(e["mask"], dtype=float)
+        mask = np.asarray(e["mask"], dtype=bool)
         vmax = float(target.max())
-        panels = [(target, "gray", f"{organ}: ground truth", vmax), (zf, "gray", "zero-filled (8×)", vmax),
-                  (np.tile(mask[None, :], (target.shape[0], 1)), "gray", f"mask ({int(mask.sum())}/{mask.size} lines)", 1.0)]
-        panels += [(s, "viridis", f"|S{c}|", None) for c, s in enumerate(np.asarray(e["sens"]))]
-        for j, ax in enumerate(axes[i]):
+        sf.suptitle(f"{organ}: {e['name']}", fontsize=11, fontweight="bold", ha="left", x=0.01)
+        cols = sf.subfigures(1, 4, wspace=0.02)
+        panels = [(target, "ground truth", vmax), (zf, "zero-filled input (8×)", vmax),
+                  (np.tile(mask[None, :].astype(float), (target.shape[0], 1)),
+                   f"mask: {int(mask.sum())} of {mask.size} lines (white)", 1.0)]
+        for col, (img, title, vm) in zip(cols[:3], panels):
+            ax = col.subplots()
+            ax.imshow(img, cmap="gray", vmin=0, vmax=vm)
+            ax.set_title(title, fontsize=10)
             ax.axis("off")
-            if j < len(panels):
-                img, cmap, title, vm = panels[j]
-                ax.imshow(img, cmap=cmap, vmin=0, vmax=vm)
-                ax.set_title(title, fontsize=8)
-        axes[i, 0].text(0, -0.2, str(e["name"]), transform=axes[i, 0].transAxes, fontsize=6, va="top")
-    fig.tight_layout()
+        coil_axes = cols[3].subplots(sub, sub, squeeze=False)
+        cols[3].suptitle("coil sensitivities |Sᶜ|", fontsize=10)
+        for c, ax in enumerate(coil_axes.flat):
+            ax.axis("off")
+            if c < n_coils and c < np.asarray(e["sens"]).shape[0]:
+                ax.imshow(np.asarray(e["sens"])[c], cmap="viridis", vmin=0)
+                ax.text(0.04, 0.96, f"c={c}", transform=ax.transAxes, fontsize=8, color="white", va="top")
     return fig
 
 
@@ -345,7 +440,95 @@ def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt
     return fig
 
 
-def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5) -> plt.Figure:
+def _reference_band(ax: plt.Axes, values: pd.Series | np.ndarray, name: str, vertical: bool) -> None:
+    """Mean ± std of a reference model's per-volume values as a shaded band with a line at the mean."""
+    v = np.asarray(values, dtype=float)
+    m, sd = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    colour = METHOD_COLOURS.get(name, "#888888")
+    span, line = (ax.axvspan, ax.axvline) if vertical else (ax.axhspan, ax.axhline)
+    span(m - sd, m + sd, color=colour, alpha=0.12, lw=0, zorder=0)
+    line(m, color=colour, lw=1.3, ls="--" if name == "oracle" else ":", zorder=1, label=f"{label(name)} (mean ± std)")
+
+
+def per_volume_figure(per_volume: pd.DataFrame, methods: Sequence[str], columns: Mapping[str, str],
+                      metric: str = "psnr", references: Sequence[str] = ("original", "oracle")) -> plt.Figure:
+    """The distributions behind Table 1: per paper column (panels) the per-volume ``metric`` of every
+    method (a box and its volumes as dots, all seeds pooled), with G and Ĝ as reference bands
+    (mean ± std over volumes).
+
+    ``per_volume``: rows with ``model``, ``role``, ``metric`` (e.g. ``results.final_per_volume``);
+    ``columns``: ``{role: paper column}``, e.g. ``{"test_brain": "BTA", …}``.
+    """
+    df = per_volume[per_volume.role.isin(list(columns))].assign(column=lambda d: d.role.map(columns))
+    shown = [m for m in methods if m in set(df.model)]
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 0.42 * len(shown) + 1.6), sharey=True)
+    axes = np.atleast_1d(axes)
+    palette = {label(m): METHOD_COLOURS.get(m, "#888888") for m in shown}
+    for ax, col in zip(axes, columns.values()):
+        d = df[(df.column == col) & df.model.isin(shown)].assign(method=lambda x: x.model.map(label))
+        order = [label(m) for m in shown]
+        for ref in references:
+            r = df[(df.column == col) & (df.model == ref)]
+            if len(r):
+                _reference_band(ax, r[metric], ref, vertical=True)
+        sns.boxplot(data=d, x=metric, y="method", hue="method", order=order, palette=palette, ax=ax,
+                    width=0.55, fliersize=0, linewidth=0.8, boxprops={"alpha": 0.35}, legend=False)
+        sns.stripplot(data=d, x=metric, y="method", hue="method", order=order, palette=palette, ax=ax,
+                      size=3.2, jitter=0.18, alpha=0.85, legend=False)
+        ax.set(title=col, xlabel=f"{metric.upper()} per volume" + (" (dB)" if metric == "psnr" else ""), ylabel="")
+        ax.grid(axis="x", alpha=0.3)
+    handles = [h for h in axes[0].get_legend_handles_labels()[0]]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=8)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, columns: Mapping[str, str],
+                            metric: str = "psnr", references: Sequence[str] = ("original", "oracle")) -> plt.Figure:
+    """The distributions behind Table 3: rows = methods, panels = paper columns; per retain fraction
+    the per-volume ``metric`` (box, all seeds pooled), the mean over seeds with its 95% t-interval
+    (black, :func:`t_interval`; a single seed shows no interval), and G and Ĝ as reference bands.
+
+    ``per_volume``: rows with ``method``, ``fraction``, ``seed``, ``role``, ``metric``;
+    ``reference``: G's and Ĝ's per-volume rows (``model``, ``role``, ``metric``).
+    """
+    df = per_volume[per_volume.role.isin(list(columns))].assign(column=lambda d: d.role.map(columns))
+    ref = reference[reference.role.isin(list(columns))].assign(column=lambda d: d.role.map(columns))
+    methods = list(dict.fromkeys(df.method))
+    fractions = sorted(set(df.fraction))
+    names = [f"{f:g}" for f in fractions]
+    fig, axes = plt.subplots(len(methods), len(columns), figsize=(4.0 * len(columns), 2.9 * len(methods)),
+                             squeeze=False, sharex=True)
+    for i, m in enumerate(methods):
+        for j, col in enumerate(columns.values()):
+            ax = axes[i, j]
+            d = df[(df.method == m) & (df.column == col)].assign(f=lambda x: x.fraction.map(lambda v: f"{v:g}"))
+            for r in references:
+                rv = ref[(ref.model == r) & (ref.column == col)]
+                if len(rv):
+                    _reference_band(ax, rv[metric], r, vertical=False)
+            colour = METHOD_COLOURS.get(m, "#888888")
+            sns.boxplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, width=0.55, fliersize=0,
+                        linewidth=0.8, boxprops={"alpha": 0.3})
+            sns.stripplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, size=2.8, jitter=0.15, alpha=0.7)
+            seeds = d.groupby(["f", "seed"], as_index=False)[metric].mean()
+            sns.pointplot(data=seeds, x="f", y=metric, order=names, color="black", errorbar=t_interval, ax=ax,
+                          markersize=4, linewidth=1.0, err_kws={"linewidth": 1.2}, capsize=0.15)
+            ax.set(title=f"{label(m)}: {col}", xlabel="retain fraction" if i == len(methods) - 1 else "",
+                   ylabel=f"{metric.upper()}" + (" (dB)" if metric == "psnr" else "") if j == 0 else "")
+            ax.grid(axis="y", alpha=0.3)
+            if ax.get_legend() is not None:  # seaborn adds one per panel; the figure has one below
+                ax.get_legend().remove()
+    handles = axes[0, 0].get_legend_handles_labels()[0]
+    handles.append(Line2D([], [], color="black", marker="o", ms=4, lw=1.0, label="mean over seeds ± 95% t-interval"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=8)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5,
+                 per_seed: pd.DataFrame | None = None) -> plt.Figure:
     """BTA, KTA, UA and the mean |gap| to Ĝ against the noisy-label scale λ, one line per method
     (dashed: the authors' code variant).
 
@@ -354,6 +537,8 @@ def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
             ``method, noise_std``; columns ``noise_rel``, ``BTA``, ``KTA``, ``UA``, ``gap``, means over seeds).
         refs: :func:`mriunlearn.experiments.noise_sweep.reference_gaps` (rows ``original`` and
             ``oracle``), drawn as horizontal lines.
+        per_seed: the sweep itself (one row per method, λ and seed); when given, each line is the
+            mean over seeds with its 95% t-interval as a band (:func:`t_interval`; one seed: no band).
 
     The x axis is λ relative to the forget targets' peak (log scale); λ = 0 (the same schedule
     without noise) sits at the left edge, and the paper's λ is marked.
@@ -367,10 +552,16 @@ def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
               ("gap", "mean |gap| to Ĝ (dB)")]
     for ax, (col, ylabel) in zip(axes, panels):
         for m in dict.fromkeys(t.method):
+            colour, ls = METHOD_COLOURS.get(m.partition(":")[0]), "--" if ":" in m else "-"
+            if per_seed is not None:
+                g = per_seed[per_seed.method == m]
+                g = g.assign(x=np.where(g.noise_rel > 0, g.noise_rel, zero_x))
+                sns.lineplot(data=g, x="x", y=col, errorbar=t_interval, marker="o", color=colour, linestyle=ls,
+                             label=label(m), ax=ax, err_kws={"alpha": 0.15}, legend=False)
+                continue
             g = t[t.method == m].sort_values("noise_std")
             x = np.where(g.noise_rel > 0, g.noise_rel, zero_x)
-            ax.plot(x, g[col], marker="o", color=METHOD_COLOURS.get(m.partition(":")[0]),
-                    ls="--" if ":" in m else "-", label=label(m))
+            ax.plot(x, g[col], marker="o", color=colour, ls=ls, label=label(m))
         for name, ls in (("original", ":"), ("oracle", "-.")):
             ax.axhline(refs.loc[name, col], ls=ls, lw=1.2, color=METHOD_COLOURS[name], label=label(name))
         if per_unit is not None:
@@ -419,21 +610,55 @@ def _nice_ticks(lo: float, hi: float, n: int = 6) -> np.ndarray:
     return np.unique(ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))])
 
 
-def _label_offsets(xy: np.ndarray, near: float = 0.12) -> list[tuple[float, float]]:
-    """Label offsets (points) for markers at axes-fraction positions ``xy (N, 2)``: up-right by
-    default, pushed away from the nearest other marker when it is closer than ``near``."""
-    out = []
-    for i, p in enumerate(xy):
-        d = np.linalg.norm(xy - p, axis=1)
-        d[i] = np.inf
-        j = int(d.argmin()) if len(xy) > 1 else -1
-        if j >= 0 and d[j] < near:
-            v = p - xy[j]
-            v = v / np.linalg.norm(v) if np.linalg.norm(v) > 1e-9 else np.array([1.0, 1.0]) * (1 if i < j else -1)
-            out.append((float(11 * v[0]), float(11 * v[1])))
-        else:
-            out.append((7.0, 7.0))
-    return out
+def _place_labels(fig: plt.Figure, ax: plt.Axes, labels: Sequence[Any], anchors: Sequence[tuple[float, float]],
+                  marker_pt: float = 9.0) -> None:
+    """Move the annotations ``labels`` (offset points from their data ``anchors``) so that no two
+    label boxes overlap and none covers a marker: each label takes the first free spot on rings
+    of growing radius around its point (up-right first, then the other diagonals and sides); the
+    annotation's leader line shows which point a moved label belongs to. Measured on the laid-out figure, in display units."""
+    if not labels:
+        return
+    fig.canvas.draw()  # the final layout (constrained layout, colour bars) before measuring
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi / 72.0
+    pts = ax.transData.transform(np.asarray(anchors, dtype=float))
+    r = marker_pt * px / 2 + 1
+    taken = [(x - r, y - r, x + r, y + r) for x, y in pts]  # every marker is an obstacle
+    frame = ax.get_window_extent(renderer)
+
+    def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    dirs = [(1, 1), (-1, 1), (1, -1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
+    rings = [7, 14, 22, 32, 44, 58, 74]
+    # crowded points first: they have the fewest free spots
+    crowd = [int((np.linalg.norm(pts - p, axis=1) < 40 * px).sum()) for p in pts]
+    for i in sorted(range(len(labels)), key=lambda k: (-crowd[k], k)):
+        ann, (x, y) = labels[i], pts[i]
+        w, h, _ = renderer.get_text_width_height_descent(ann.get_text(), ann.get_fontproperties(), ismath=False)
+        pad = 0.25 * ann.get_fontsize() * px + 1
+        best, best_cost = None, np.inf
+        for ring in rings:
+            for dx, dy in dirs:
+                ox, oy = dx * ring, dy * ring
+                cx, cy = x + ox * px, y + oy * px
+                x0 = cx if dx > 0 else cx - w if dx < 0 else cx - w / 2
+                y0 = cy if dy > 0 else cy - h if dy < 0 else cy - h / 2
+                box = (x0 - pad, y0 - pad, x0 + w + pad, y0 + h + pad)
+                cost = sum(overlap(box, t) for t in taken)
+                inside = frame.x0 <= box[0] and box[2] <= frame.x1 and frame.y0 <= box[1] and box[3] <= frame.y1
+                cost += 0 if inside else 0.5 * w * h
+                if cost < best_cost:
+                    best, best_cost = (ox, oy, dx, dy, box, None), cost
+                if cost == 0:
+                    break
+            if best_cost == 0:
+                break
+        ox, oy, dx, dy, box, _ = best  # type: ignore[misc]
+        ann.xyann = (ox, oy)
+        ann.set_ha("left" if dx > 0 else "right" if dx < 0 else "center")
+        ann.set_va("bottom" if dy > 0 else "top" if dy < 0 else "center")
+        taken.append(box)
 
 
 def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
@@ -464,6 +689,7 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 2.2, size + 0.5), constrained_layout=True)
     markers = {"original": "o", "oracle": "*", "nl_ft": "D", "ga_l1": "X", "ga": "X"}
     handles: dict[str, Line2D] = {}
+    placements: list[tuple[plt.Axes, list[Any], list[tuple[float, float]]]] = []
     traj = {k: (np.array([[p.alpha, p.beta] for p in v]) if len(v) and hasattr(v[0], "alpha")
                 else np.asarray(v, dtype=np.float64)[:, :2]) for k, v in (trajectories or {}).items()}
     pts = {k: ((p.alpha, p.beta), p) if hasattr(p, "alpha") else ((float(p[0]), float(p[1])), None)
@@ -493,18 +719,19 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
             ax.plot(arr[:, 0], arr[:, 1], "-", color=colour, lw=1.7, zorder=4, solid_capstyle="round")
             ax.plot(arr[1:-1, 0], arr[1:-1, 1], "o", ms=4, mfc=colour, mec="white", mew=0.7, zorder=5)
         x0, x1, y0, y1 = lp.alphas.min(), lp.alphas.max(), lp.betas.min(), lp.betas.max()
-        frac = np.array([[(a - x0) / (x1 - x0 or 1), (b - y0) / (y1 - y0 or 1)] for (a, b), _ in pts.values()])
-        offsets = _label_offsets(frac.reshape(-1, 2))
-        for (name, ((a, b), p)), (dx, dy) in zip(pts.items(), offsets):
+        anns, anchors = [], []
+        for name, ((a, b), p) in pts.items():
             colour = METHOD_COLOURS.get(name, "#ffffff")
             far = p is not None and p.relative_residual > 0.5
             mk = markers.get(name, "o")
             ax.plot(a, b, mk, ms=13 if mk == "*" else 8.5, mfc="none" if far else colour,
                     mec=colour if far else "white", mew=2.0 if far else 1.2, zorder=6)
-            ax.annotate(label(name), (a, b), xytext=(dx, dy), textcoords="offset points",
-                        fontsize=8, color="white", fontweight="bold", zorder=7,
-                        ha="left" if dx >= 0 else "right", va="bottom" if dy >= 0 else "top",
-                        bbox=dict(boxstyle="round,pad=0.18", fc=colour, ec="none", alpha=0.88))
+            anns.append(ax.annotate(label(name), (a, b), xytext=(7, 7), textcoords="offset points",
+                                    fontsize=8, color="white", fontweight="bold", zorder=7, ha="left", va="bottom",
+                                    bbox=dict(boxstyle="round,pad=0.18", fc=colour, ec="none", alpha=0.88),
+                                    # a leader line, seen only when the label had to move away
+                                    arrowprops=dict(arrowstyle="-", color=colour, lw=0.9, shrinkA=0, shrinkB=5)))
+            anchors.append((a, b))
             if name not in handles:
                 extra = (f" — {p.relative_residual:.0%} off-plane" if p is not None and p.distance > 0
                          and p.relative_residual >= 0.005 else "")
@@ -519,11 +746,14 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
         ax.set_ylabel(lp.axis_labels[1], fontsize=9)
         ax.tick_params(labelsize=8)
         ax.set_title(title + (f" · {lp.n_slices} slices" if lp.n_slices else ""), fontsize=10)
+        placements.append((ax, anns, anchors))
     if traj:
         handles["_traj"] = Line2D([], [], color="#666666", lw=1.7, marker="o", ms=4,
                                   label="trajectory (dot = epoch)")
     fig.legend(handles=list(handles.values()), loc="outside lower center", ncol=min(len(handles), 5),
                fontsize=8, frameon=False)
+    for ax, anns, anchors in placements:  # labels last: they are placed on the finished layout
+        _place_labels(fig, ax, anns, anchors)
     return fig
 
 

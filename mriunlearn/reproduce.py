@@ -47,11 +47,58 @@ def strip_volatile_metadata(path: Path) -> None:
     atomic_write_text(path, nbformat.writes(nb) + "\n")
 
 
+#: MathJax 2 as the ``jupyter-server-mathjax`` package ships it (HTML-CSS output, STIX-Web fonts):
+#: copied next to the renderings, so the report needs no network to show ``$D_f$`` as maths
+MATHJAX_DIR = "mathjax"
+
+#: nbconvert's lab template, less what it fetches from a CDN: require.js (no output of these
+#: notebooks uses it: no widgets), mermaid (no diagrams) and the CDN MathJax, which is replaced
+#: by the local copy with a configuration for the fonts that copy has
+_OFFLINE_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+<script type="text/x-mathjax-config">
+MathJax.Hub.Config({
+    tex2jax: {inlineMath: [['$', '$'], ['\\(', '\\)']], displayMath: [['$$', '$$'], ['\\[', '\\]']],
+              processEscapes: true, processEnvironments: true},
+    TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}},
+    "HTML-CSS": {availableFonts: [], imageFont: null, preferredFont: null, webFont: "STIX-Web"},
+    displayAlign: "center",
+    messageStyle: "none"
+});
+</script>
+<script src="{{ resources.mathjax_url }}"></script>
+{%- endblock html_head_js_mathjax -%}
+"""
+
+
+def copy_mathjax(out_dir: Path) -> Path:
+    """Copy MathJax from the installed ``jupyter-server-mathjax`` package to ``out_dir/mathjax`` (once)."""
+    import shutil
+
+    import jupyter_server_mathjax
+
+    src = Path(jupyter_server_mathjax.__file__).parent / "static"
+    dest = out_dir / MATHJAX_DIR
+    if not (dest / "MathJax.js").exists():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+    return dest
+
+
 def render_html(path: Path, out_dir: Path) -> Path:
-    """Write an HTML rendering of an executed notebook into ``out_dir``."""
+    """Write an HTML rendering of an executed notebook into ``out_dir`` that loads nothing from the
+    network: MathJax is copied beside it and referenced by a relative URL, require.js and mermaid
+    are left out."""
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_filename(str(path))
+    copy_mathjax(out_dir)
+    exporter = HTMLExporter(extra_loaders=[DictLoader({"mriunlearn_offline.html.j2": _OFFLINE_TEMPLATE})],
+                            template_file="mriunlearn_offline.html.j2",
+                            mathjax_url=f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe")
+    body, _ = exporter.from_filename(str(path))
     out = out_dir / (path.stem + ".html")
     atomic_write_text(out, body)
     return out

@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "checkpoint", "distributed"),
     ("lock", "cache", "train"),
     ("metrics", "hallucination", "forgetting", "landscape", "unlearning", "export"),
-    ("experiments", "plots", "cli", "reproduce", "__main__"),
+    ("experiments", "plots", "tables", "cli", "reproduce", "__main__"),
 )
 
 

@@ -213,3 +213,27 @@ def test_plot_loss_planes(tmp_path):
     assert (tmp_path / "plane.png").stat().st_size > 10_000
     assert plots._nice_ticks(0.179, 0.63).min() >= 0.179 and plots._nice_ticks(0.179, 0.63).max() <= 0.63
     assert math.isclose(plots._smooth(retain, 3)[2][0, 0], retain.loss[0, 0], rel_tol=1e-9)
+
+
+def test_loss_plane_labels_do_not_overlap():
+    """Fig. 4 with a crowd of models near G (as the real run has): every label box is clear of
+    every other label."""
+    alphas, betas = np.linspace(-1.5, 6.5, 9), np.linspace(-4, 4, 9)
+    aa, bb = np.meshgrid(alphas, betas)
+    plane = L.LossPlane(alphas, betas, 0.2 + 0.02 * aa ** 2 + 0.03 * bb ** 2, n_slices=2, title="p")
+    near = ["full_ft", "ft", "nl", "ga", "neggrad_plus", "bad_teacher", "scrub", "ssd", "salun"]
+    points = {"original": L.PlanePoint(0, 0, 0, 0), "oracle": L.PlanePoint(3.1, -0.9, 1, 1),
+              "ga_l1": L.PlanePoint(4.6, 0, 0, 1), "ga_l1_ft": L.PlanePoint(4.8, 0.1, 0, 1),
+              **{m: L.PlanePoint(0.05 * (i % 3), 0.15 * i - 0.3, 0.5, 1) for i, m in enumerate(near)}}
+    fig = plots.plot_loss_planes(plane, plane, points)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [ax for ax in fig.get_axes() if ax.texts]  # the two loss panels (not the colour bars)
+    assert len(panels) == 2
+    for ax in panels:
+        boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in ax.texts]
+        assert len(boxes) == len(points)
+        clashes = [(ax.texts[i].get_text(), ax.texts[j].get_text()) for i in range(len(boxes))
+                   for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
+        assert not clashes, clashes
+    matplotlib.pyplot.close(fig)

@@ -239,7 +239,10 @@ def run_records(study: Study, results: Mapping[tuple[str, int], Any]) -> dict[st
         runs[f"{m}@seed{s}"] = {"method": m, "seed": s, "retain_files": list(r.retain_files),
                                 "params": cfg.get("params"), "cache_key": getattr(run_entry(r), "key", None),
                                 "wall_time_s": r.wall_time_s, "slice_steps": r.slice_steps}
-    return {"profile": study.profile.to_dict(), "manifest": str(study.manifest.source),
+    profile = study.profile.to_dict()
+    for key in ("manifest", "data_root"):  # relative: no machine's folders in a committed JSON
+        profile[key] = paths.portable(profile[key])
+    return {"profile": profile, "manifest": paths.portable(study.manifest.source),
             "manifest_hash": study.manifest.content_hash(),
             "original_key": getattr(study.original.entry, "key", None),
             "oracle_key": getattr(study.oracle.entry, "key", None),

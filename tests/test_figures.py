@@ -1,0 +1,69 @@
+"""The seaborn figures behind Tables 1 and 3 and the one theme every figure shares."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+
+from mriunlearn import plots  # noqa: E402
+
+COLUMNS = {"test_brain": "BTA", "test_knee": "KTA", "forget": "UA"}
+
+
+def _per_volume(models, seeds=(42,), n_vol=4, **extra) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [{"model": m, "seed": s, "role": role, "file": f"v{v}", "psnr": 20 + rng.normal(), **extra}
+            for m in models for s in seeds for role in COLUMNS for v in range(n_vol)]
+    return pd.DataFrame(rows)
+
+
+def test_importing_plots_sets_the_project_theme():
+    assert plt.rcParams["axes.spines.top"] is False and plt.rcParams["axes.spines.right"] is False
+    assert plt.rcParams["savefig.dpi"] == 150
+
+
+def test_t_interval_is_the_tables_95_percent_interval():
+    stats = pytest.importorskip("scipy.stats")
+    v = np.array([25.1, 25.4, 24.9])
+    lo, hi = plots.t_interval(v)
+    h = stats.t.ppf(0.975, 2) * v.std(ddof=1) / np.sqrt(3)
+    assert np.isclose(lo, v.mean() - h) and np.isclose(hi, v.mean() + h)
+    assert plots.t_interval([3.0]) == (3.0, 3.0)
+
+
+def test_table1_distributions_have_a_panel_per_column_and_the_reference_bands():
+    pv = _per_volume(["original", "oracle", "ft", "nl_ft"])
+    fig = plots.per_volume_figure(pv, ["ft", "nl_ft"], COLUMNS)
+    axes = fig.get_axes()
+    assert [a.get_title() for a in axes] == ["BTA", "KTA", "UA"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("G (original)" in t for t in legend) and any("oracle" in t for t in legend)
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["FT", "NL-FT"]
+    plt.close(fig)
+
+
+def test_table3_distributions_show_the_seed_interval():
+    parts = [_per_volume(["x"], seeds=(42, 43)).drop(columns="model").assign(method=m, fraction=f)
+             for m in ("ft", "nl_ft") for f in (0.1, 1.0)]
+    ref = _per_volume(["original", "oracle"])
+    fig = plots.fraction_volumes_figure(pd.concat(parts, ignore_index=True), ref, COLUMNS)
+    assert len(fig.get_axes()) == 6 and all(a.get_legend() is None for a in fig.get_axes())
+    assert any("95% t-interval" in t.get_text() for t in fig.legends[0].get_texts())
+    plt.close(fig)
+
+
+def test_noise_figure_draws_seed_bands_from_the_per_seed_sweep():
+    rows = [{"method": m, "noise_std": lam, "noise_rel": lam * 1e3, "seed": s, "BTA": 25 + s * 0.01,
+             "KTA": 16.0, "UA": 17.0, "gap": 2.0} for m in ("nl_ft",) for lam in (0, 1e-5, 1e-4) for s in (42, 43)]
+    sweep = pd.DataFrame(rows)
+    table = sweep.groupby(["method", "noise_std"], sort=False)[["noise_rel", "BTA", "KTA", "UA", "gap"]].mean()
+    refs = pd.DataFrame({"BTA": [25.0, 25.3], "KTA": [16.8, 14.6], "UA": [17.5, 13.5], "gap": [2.0, 0.0]},
+                        index=["original", "oracle"])
+    fig = plots.noise_figure(table, refs, per_seed=sweep)
+    assert any(len(a.collections) for a in fig.get_axes())  # the interval bands
+    plt.close(fig)

@@ -1,0 +1,63 @@
+"""Styled tables (mriunlearn.tables): formatted numbers, the best cells marked, the same HTML on
+every run, and never inside a cell that nbval compares."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mriunlearn import paths, tables
+
+pytest.importorskip("jinja2")  # pandas' Styler renders with it
+
+
+def _table() -> pd.DataFrame:
+    return pd.DataFrame({"BTA": [25.24, 25.30, 25.60, 17.78], "KTA": [16.85, 14.63, 16.47, np.nan]},
+                        index=pd.Index(["original", "oracle", "full_ft", "ga_l1"], name="model"))
+
+
+def _cell_css(styler, row: int, col: int) -> str:
+    styler._compute()
+    return ";".join(f"{k}:{v}" for k, v in styler.ctx[(row, col)])
+
+
+def test_numbers_are_formatted_and_missing_ones_shown_as_a_dash():
+    html = tables.styled(_table(), caption="t", digits=1).to_html()
+    assert ">25.2<" in html and ">25.24<" not in html and ">—<" in html
+
+
+def test_the_row_closest_to_the_reference_is_marked_and_excluded_rows_are_not():
+    df = _table()
+    st = tables.styled(df, closest_to=tables.reference_row(df, "oracle"), exclude=["oracle", "original"])
+    bold = [r for r in range(len(df)) if "font-weight:bold" in _cell_css(st, r, 0)]
+    assert bold == [2]  # full_ft (25.60) is nearest Ĝ's 25.30 once G and Ĝ are left out
+    assert "font-style:italic" in _cell_css(st, 1, 0)  # the oracle row is drawn as a reference
+
+
+def test_cells_marked_with_a_star_are_highlighted():
+    df = pd.DataFrame({"BTA psnr": ["25.24 ± 1.61", "25.60 ± 1.60 *"]}, index=["ft", "nl_ft"])
+    st = tables.styled(df, marked="*")
+    assert "font-weight:bold" in _cell_css(st, 1, 0) and "font-weight:bold" not in _cell_css(st, 0, 0)
+
+
+def test_float_index_labels_are_written_short():
+    df = pd.DataFrame({"BTA": [25.1, 25.3]}, index=pd.Index([0.01, 1.0], name="fraction"))
+    html = tables.styled(df).to_html()
+    assert ">0.01<" in html and ">1<" in html and "0.010000" not in html
+
+
+def test_the_html_is_the_same_on_every_run():
+    assert tables.styled(_table(), caption="Table 1").to_html() == tables.styled(_table(), caption="Table 1").to_html()
+
+
+def test_nbval_never_compares_a_styled_table():
+    """Checked cells print plain text (nbval 0.11 compares every output MIME type except images,
+    text/html included); the Styler is shown in the next, unchecked cell."""
+    import nbformat
+
+    for nb_path in sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        cells = [c for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "code"]
+        checked = [c.source for c in cells if "NBVAL_CHECK_OUTPUT" in c.source]
+        assert checked and not [s for s in checked if "tables." in s], nb_path.name
+        assert any("tables.styled" in c.source for c in cells), f"{nb_path.name} shows no styled table"
