@@ -289,6 +289,13 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             run = run_method(model, files, manifest.files("forget") if cls.uses_forget else [], ucfg)
         finally:
             bar.close()
+        if "final" not in last_eval:  # profile.max_steps ended the run before its last epoch
+            t0 = time.perf_counter()
+            seconds = t0 - t_start - eval_seconds
+            last_eval["final"] = per_volume = _evaluate(model, manifest, profile)
+            eval_seconds += time.perf_counter() - t0
+            epoch_tables.append(_epoch_table(per_volume, int(run.info.get("epochs_run", n_epochs)),
+                                             run.slice_steps, seconds))
         wall = time.perf_counter() - t_start - eval_seconds
         steps, lr = run.slice_steps, run.lr
         final = last_eval["final"]
@@ -310,7 +317,8 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
                      "method_noise": "torch.Generator().manual_seed(seed) and numpy "
                                      "default_rng([seed, 104729]) (unlearning.base.Method)"},
     }
-    if entry is not None:
+    # under torchrun every rank runs the same (single-process) unlearning; rank 0 alone writes
+    if entry is not None and os.environ.get("RANK", "0") == "0":
         entry.create()
         entry.save_model(model)
         entry.write_csv(PER_EPOCH_CSV, per_epoch)
