@@ -9,15 +9,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The CPU wheel of torch 2.13.0 lies on this machine's disk; an unpinned torch would pull a multi-GB
-# CUDA build. On a GPU machine: make setup TORCH_SPEC="torch" (after installing a CUDA torch).
+# CUDA build. On a GPU machine, into .venv: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126
 TORCH_SPEC ?= torch==2.13.0
+# a package index for torch alone (a CUDA or CPU wheel index); empty: the default index
+TORCH_INDEX ?=
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: setup data reproduce test lab bench clean-runs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) "$(TORCH_SPEC)"
+	$(PIP) "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	# fastmri 0.3.0 declares torchvision and pytorch-lightning, but its code never imports them, and
 	# PyPI's torchvision fails to import beside the CPU torch wheel (and then breaks lightning too):
 	# install it without dependencies; its real needs are in pyproject.toml.

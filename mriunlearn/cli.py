@@ -264,7 +264,7 @@ def _print_tables(table, label: str) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from . import metrics
+    from . import distributed, metrics
     from .train import resolve_manifest
 
     profile = _profile(args)
@@ -273,7 +273,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         table = metrics.zero_filled(manifest, args.roles, profile)
     else:
         result = _trained(args, profile, manifest, args.model)
-        table = metrics.evaluate(result.model, manifest, args.roles, profile, entry=result.entry)
+        # under torchrun (streaming data path) the ranks split the volumes; every rank gets the table
+        info = distributed.init()
+        table = metrics.evaluate(result.model, manifest, args.roles, profile, entry=result.entry, info=info)
+        if not info.is_main:
+            return 0
     if args.out is not None:
         from .atomic import atomic_write_text
 
@@ -302,6 +306,8 @@ def _unlearned(args: argparse.Namespace, profile: Profile):
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
     result = _unlearned(args, _profile(args))
+    if not _is_main_rank():  # under torchrun every rank runs it; rank 0 alone writes and prints
+        return 0
     if args.out is not None:
         from .atomic import atomic_write_text
 

@@ -35,6 +35,9 @@ DATA_PATHS: tuple[str, ...] = ("memory", "stream")
 #: identity (cache key); the data path is recorded in each run's ``summary.json`` instead
 RUNTIME_FIELDS: tuple[str, ...] = ("manifest", "data_root", "num_threads", "data_path", "num_workers")
 #: fields that do not change how a model is trained (evaluation batch, unlearning budget)
+#: fields whose unset value (``None``) leaves a run's identity as it was before they existed; a set
+#: value changes what the run computes and enters the cache key
+OPTIONAL_FIELDS: tuple[str, ...] = ("max_steps",)
 NON_TRAINING_FIELDS: tuple[str, ...] = ("eval_batch_size", "unlearn_epochs", "retain_fraction")
 
 SMOKE_DATA_DIR: Path = paths.DATA_DIR / "smoke"
@@ -60,6 +63,11 @@ class Profile:
     ``"stream"`` (an index of (file, slice) in memory, each slice read from HDF5 when used, in
     ``num_workers`` DataLoader worker processes per rank; the paper's 1,000 volumes). Both give the
     same samples, masks and batch order, so neither is part of the cache key.
+    ``max_steps``: a cap on the optimiser steps of one run (``None``: no cap). Training stops after
+    ``max_steps`` global batches (counted across epochs; the epoch it stops in is validated and
+    checkpointed as usual), an unlearning run after ``max_steps`` optimiser steps. For smoke runs
+    of the paper-size recipe (``--set max_steps=2``); it changes what a run computes, so it is part
+    of the cache key when set and absent from it when ``None`` (existing keys are unchanged).
     """
 
     name: str
@@ -88,18 +96,24 @@ class Profile:
     num_threads: int = 0
     data_path: str = "memory"
     num_workers: int = 0
+    max_steps: int | None = None
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields as a JSON-serialisable dict (recorded with every result)."""
-        return dataclasses.asdict(self)
+        """All fields as a JSON-serialisable dict (recorded with every result); an unset optional
+        field (:data:`OPTIONAL_FIELDS`) is left out, so records of uncapped runs read as before."""
+        d = dataclasses.asdict(self)
+        for key in OPTIONAL_FIELDS:
+            if d.get(key) is None:
+                d.pop(key, None)
+        return d
 
     def identity(self) -> dict[str, Any]:
         """The fields that define a run's numbers (no data location, threads or description)."""
-        d = self.to_dict()
+        d = self.to_dict()  # an unset optional field is not in the key: earlier runs' keys stay valid
         for key in (*RUNTIME_FIELDS, "description"):
             d.pop(key, None)
         return d
@@ -189,6 +203,10 @@ def _validate(p: Profile) -> None:
     if p.precision not in PRECISIONS:
         raise ConfigError(f"profile {p.name!r}: unknown precision {p.precision!r}; "
                           f"valid: {', '.join(PRECISIONS)}")
+    if p.max_steps is not None and (isinstance(p.max_steps, bool) or not isinstance(p.max_steps, int)
+                                    or not 1 <= p.max_steps <= 10**9):
+        raise ConfigError(f"profile {p.name!r}: max_steps must be None (no cap) or an integer in "
+                          f"[1, {10**9}], got {p.max_steps!r}")
     for name in ("manifest", "data_root"):
         value = getattr(p, name)
         if value is not None and not isinstance(value, str):

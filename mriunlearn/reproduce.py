@@ -5,14 +5,25 @@ papermill metadata (timestamps, durations) is stripped so re-runs do not produce
 HTML rendering is written to ``figures/html/``. The first failing notebook stops the run with a
 message naming the notebook and the cell.
 
+With ``--out DIR`` nothing committed is touched: the executed notebooks go to ``DIR/``, their figures
+and tables to ``DIR/figures/`` (the notebooks' ``FIGURES_DIR``) and the HTML to ``DIR/html/``.
+
 Usage::
 
-    python -m mriunlearn.reproduce [--profile default] [--data-dir DIR] [--only 03]
+    python -m mriunlearn.reproduce [--profile default] [--only 03]
+    python -m mriunlearn.reproduce --profile paper --manifest data/manifests/paper.csv
+        --data-root /data/fastmri --runs /scratch/runs --out /scratch/paper
+        [--set max_steps=2] [-p METHODS '["nl_ft"]'] [-p EXTRA_METHODS '[]']
+
+``--set KEY=VALUE`` overrides a profile field in every notebook (their ``OVERRIDES`` parameter);
+``-p NAME VALUE`` sets a notebook parameter (VALUE read as JSON, else as text) in every notebook
+that declares it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -104,47 +115,144 @@ def render_html(path: Path, out_dir: Path) -> Path:
     return out
 
 
-def run_notebook(path: Path, parameters: dict[str, object]) -> None:
-    """Execute one notebook in place with papermill; raises SystemExit naming the failing cell."""
+def run_notebook(path: Path, parameters: dict[str, object], output: Path | None = None) -> None:
+    """Execute one notebook with papermill, in place or into ``output``; raises SystemExit naming
+    the failing cell."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    output = output or path
     try:
-        pm.execute_notebook(str(path), str(path), parameters=parameters, cwd=str(path.parent),
+        pm.execute_notebook(str(path), str(output), parameters=parameters, cwd=str(path.parent),
                             kernel_name="python3", progress_bar=False, log_output=False)
     except PapermillExecutionError as exc:
         raise SystemExit(f"reproduce: {path.name} failed in cell {exc.cell_index} "
-                         f"(execution count {exc.exec_count}): {exc.ename}: {exc.evalue}") from None
+                         f"(execution count {exc.exec_count}): {exc.ename}: {exc.evalue}"
+                         + (f" (partial notebook: {output})" if output != path else "")) from None
+
+
+def declared_parameters(path: Path) -> set[str]:
+    """The parameters a notebook's ``parameters`` cell declares (papermill's own reading)."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(path)))
+
+
+def _json_or_text(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _overrides(items: list[str] | None, profile: str | None) -> dict[str, object]:
+    """``--set KEY=VALUE`` as a dict, validated against the profile (an error names the key)."""
+    out: dict[str, object] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"reproduce: --set must look like KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = _json_or_text(value)
+    if out:
+        from .errors import MriUnlearnError
+        from .profiles import get_profile
+
+        if {"manifest", "data_root"} & set(out):
+            raise SystemExit("reproduce: give the data as --manifest / --data-root, not with --set")
+        try:
+            get_profile(profile or "default", **out)
+        except MriUnlearnError as exc:
+            raise SystemExit(f"reproduce: --set: {exc}") from None
+    return out
+
+
+def _existing(path: Path | None, what: str, *, folder: bool) -> str | None:
+    if path is None:
+        return None
+    path = path.expanduser().resolve()
+    if not path.exists():
+        raise SystemExit(f"reproduce: {what} {path} does not exist")
+    if folder != path.is_dir():
+        raise SystemExit(f"reproduce: {what} {path} is not a {'folder' if folder else 'file'}")
+    return str(path)
+
+
+def _folder(path: Path, what: str) -> Path:
+    """``path`` as an absolute folder, created; a file there is refused."""
+    path = path.expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise SystemExit(f"reproduce: {what} {path} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"reproduce: cannot create {what} {path}: {exc}") from None
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mriunlearn.reproduce", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m mriunlearn.reproduce", description=__doc__.splitlines()[0],
+                                     epilog=__doc__[__doc__.index("Usage::"):],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default=None, help="PROFILE parameter for every notebook (default: the notebooks' own)")
-    parser.add_argument("--data-dir", default=None, help="DATA_DIR parameter (real fastMRI data for the paper profile)")
+    parser.add_argument("--data-root", "--data-dir", dest="data_dir", type=Path, default=None,
+                        help="DATA_DIR parameter: the folder the manifest's files are relative to (real fastMRI data)")
+    parser.add_argument("--manifest", type=Path, default=None, help="MANIFEST parameter: the split CSV (paper profile)")
+    parser.add_argument("--runs", type=Path, default=None, help="RUNS_DIR parameter: the run cache (default: $MRIUNLEARN_RUNS or runs/)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write executed notebooks, figures (DIR/figures) and HTML (DIR/html) here; "
+                        "the committed notebooks and figures stay untouched")
+    parser.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                        help="override a profile field in every notebook (repeatable), e.g. --set max_steps=2")
+    parser.add_argument("-p", "--parameter", dest="params", action="append", nargs=2, metavar=("NAME", "VALUE"),
+                        help="notebook parameter for the notebooks that declare NAME (VALUE: JSON or text; repeatable)")
     parser.add_argument("--only", action="append", default=None, help="run only notebooks whose name starts with this (repeatable)")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML renderings")
     args = parser.parse_args(argv)
     params: dict[str, object] = {}
     if args.profile:
         params["PROFILE"] = args.profile
-    if args.data_dir:
-        params["DATA_DIR"] = args.data_dir
-    html_dir = paths.FIGURES_DIR / "html"
+    if args.data_dir is not None:
+        params["DATA_DIR"] = _existing(args.data_dir, "--data-root", folder=True)
+    if args.manifest is not None:
+        params["MANIFEST"] = _existing(args.manifest, "--manifest", folder=False)
+    if args.runs is not None:
+        params["RUNS_DIR"] = str(_folder(args.runs, "--runs"))
+    overrides = _overrides(args.overrides, args.profile)
+    if overrides:
+        params["OVERRIDES"] = overrides
+    extra = {name: _json_or_text(value) for name, value in args.params or []}
+    names = [n for n in NOTEBOOKS if not args.only or any(n.startswith(p) for p in args.only)]
+    if not names:
+        raise SystemExit(f"reproduce: --only {args.only} matches no notebook of {', '.join(NOTEBOOKS)}")
+    for name in names:
+        if not (paths.NOTEBOOKS_DIR / name).exists():
+            raise SystemExit(f"reproduce: notebook {paths.NOTEBOOKS_DIR / name} not found")
+    declared = {name: declared_parameters(paths.NOTEBOOKS_DIR / name) for name in names} if extra else {}
+    unused = sorted(k for k in extra if not any(k in d for d in declared.values()))
+    if unused:
+        valid = sorted(set().union(*declared.values()))
+        raise SystemExit(f"reproduce: -p {', '.join(unused)}: no notebook run declares it; "
+                         f"valid parameters: {', '.join(valid)}")
+    if args.out is not None:
+        out = _folder(args.out, "--out")
+        figures = _folder(out / "figures", "--out figures folder")
+        html_dir = out / "html"
+        params["FIGURES_DIR"] = str(figures)
+    else:
+        out, figures, html_dir = None, paths.FIGURES_DIR, paths.FIGURES_DIR / "html"
     total = time.perf_counter()
-    for name in NOTEBOOKS:
-        if args.only and not any(name.startswith(p) for p in args.only):
-            continue
+    for name in names:
         path = paths.NOTEBOOKS_DIR / name
-        if not path.exists():
-            raise SystemExit(f"reproduce: notebook {path} not found")
+        target = out / name if out is not None else path
         start = time.perf_counter()
         print(f"[reproduce] {name} ...", flush=True)
-        run_notebook(path, params)
-        strip_volatile_metadata(path)
+        run_notebook(path, {**params, **{k: v for k, v in extra.items() if k in declared.get(name, ())}}, target)
+        strip_volatile_metadata(target)
         if not args.no_html:
-            render_html(path, html_dir)
+            render_html(target, html_dir)
         print(f"[reproduce] {name} done in {time.perf_counter() - start:.0f} s", flush=True)
-    print(f"[reproduce] all notebooks done in {time.perf_counter() - total:.0f} s; figures in {paths.FIGURES_DIR}")
+    print(f"[reproduce] all notebooks done in {time.perf_counter() - total:.0f} s; figures in {figures}"
+          + (f"; notebooks and html in {out}" if out is not None else ""))
     return 0
 
 

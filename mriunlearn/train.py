@@ -327,21 +327,33 @@ def _fit(profile: Profile, manifest: Manifest, roles: tuple[str, ...], data: Sli
     loader = make_loader(data, profile, train=True, rank=info.rank, world_size=info.world_size)
     ddp_model = distributed.wrap(model, info)
     n = len(data)
+    # profile.max_steps caps the optimiser steps (global batches: the same count on every rank);
+    # after a resume the full epochs already run count as theirs (a capped run's last epoch is the
+    # one the cap was reached in, so a resume past it runs nothing more)
+    cap = profile.max_steps
+    steps = min(cap, start * len(loader)) if cap is not None else start * len(loader)
     bar = tqdm(total=(profile.epochs - start) * n, unit="slice", file=sys.stderr, dynamic_ncols=True,
                disable=not (progress and info.is_main), desc=f"train {'+'.join(roles)} ({profile.name})")
     try:
         for epoch in range(start, profile.epochs):
+            if cap is not None and steps >= cap:
+                break
             set_epoch(loader, epoch)
             ddp_model.train()
             t0 = time.perf_counter()
             total = torch.zeros(2, dtype=torch.float64)
+            seen = 0
             for global_batch, mine, batch in rank_batches(loader):
+                if cap is not None and steps >= cap:
+                    break
                 if batch is not None:
                     total[0] += train_step(ddp_model, optimizer, batch, profile,
                                            global_count=len(global_batch), world_size=info.world_size)
                     total[1] += len(mine)
                 else:
                     _dummy_step(ddp_model, optimizer, loader.collate_fn([data[global_batch[0]]]), profile)
+                steps += 1
+                seen += len(global_batch)
                 bar.update(len(global_batch))
                 if total[1] > 0:
                     bar.set_postfix(epoch=epoch + 1, loss=f"{float(total[0] / total[1]):.4f}", refresh=False)
@@ -351,7 +363,7 @@ def _fit(profile: Profile, manifest: Manifest, roles: tuple[str, ...], data: Sli
             scheduler.step(val_loss if val is not None else train_loss)
             record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                       "val_psnr": val_psnr, "lr": optimizer.param_groups[0]["lr"],
-                      "seconds": time.perf_counter() - t0, "slices": n}
+                      "seconds": time.perf_counter() - t0, "slices": seen}
             history.append(record)
             if entry is not None and info.is_main:
                 save_checkpoint(entry.checkpoint_path, model, optimizer, scheduler, epoch,
@@ -374,6 +386,8 @@ def _fit(profile: Profile, manifest: Manifest, roles: tuple[str, ...], data: Sli
                                         "world_size": info.world_size,
                                         "data_path": profile.data_path,
                                         "num_workers": profile.num_workers,
+                                        **({"max_steps": cap, "optimizer_steps": steps}
+                                           if cap is not None else {}),
                                         "manifest": str(manifest.source), "seed": profile.seed,
                                         "sampling": SAMPLING})
         entry.mark_done()

@@ -12,7 +12,7 @@ from .results import run_row, summary_table
 from .study import Study, sweep_records
 
 __all__ = ["FRACTION_METHODS", "best_fraction", "compare_fractions_with_paper", "fraction_sweep", "fraction_table",
-           "fraction_verdict", "summary_table", "sweep_records"]
+           "fraction_verdict", "retain_subsets", "subsets_note", "summary_table", "sweep_records"]
 
 
 FRACTION_METHODS: tuple[str, ...] = ("ft", "nl_ft", "ga_l1_ft")
@@ -21,19 +21,50 @@ FRACTION_METHODS: tuple[str, ...] = ("ft", "nl_ft", "ga_l1_ft")
 def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[float], seeds: Sequence[int]) -> tuple[pd.DataFrame, dict[tuple[str, float, int], Any]]:
     """Table 3: every method × retain fraction × seed. A fraction of 1.0 uses all retain volumes.
 
+    Retain data per fraction: the subset shipped with the manifest when there is one
+    (:func:`retain_subsets`: the authors' folders on real data; a printed line says which were used),
+    else a per-seed draw ``Manifest.subset("retain", fraction, seed)`` (the embedded data; nothing
+    is printed then).
+
     Returns:
         ``(table, runs)``: per (method, fraction, seed) the BTA/KTA/UA PSNR means, wall time,
         slice-steps and the number of retain volumes drawn; and the runs themselves.
     """
     runs: dict[tuple[str, float, int], Any] = {}
     rows = []
+    shipped = retain_subsets(study, fractions)
+    if study.subsets:  # said only when the manifest ships subsets: the embedded data's output is unchanged
+        print(subsets_note(study, shipped, fractions))
     for s in seeds:
         for m in methods:
             for f in fractions:
-                r = study.unlearn(m, s, f)
+                if f in shipped:
+                    r = study.unlearn(m, s, retain_files=shipped[f][1])
+                else:
+                    r = study.unlearn(m, s, f)
                 runs[(m, f, s)] = r
                 rows.append({"method": m, "fraction": f, "seed": s, **run_row(r)})
     return pd.DataFrame(rows), runs
+
+
+def retain_subsets(study: Study, fractions: Sequence[float]) -> dict[float, tuple[str, list[Any]]]:
+    """``{fraction: (subset name, retain volumes)}`` for the fractions below 1 that the manifest's
+    shipped subsets (``<stem>_subsets.csv``, e.g. the authors' ``paper_subsets.csv``) cover; the
+    other fractions are seeded draws (``Manifest.subset``), and 1.0 is all of D_r either way."""
+    out = {}
+    for f in fractions:
+        found = study.retain_subset(f) if f < 1 else None
+        if found is not None:
+            out[f] = found
+    return out
+
+
+def subsets_note(study: Study, shipped: dict[float, tuple[str, list[Any]]], fractions: Sequence[float]) -> str:
+    """One line saying which retain fractions use the shipped subsets and which are seeded draws."""
+    used = ", ".join(f"{f:g} -> {name} ({len(files)} volumes)" for f, (name, files) in shipped.items())
+    drawn = [f"{f:g}" for f in fractions if f not in shipped]
+    return (f"retain subsets from {study.subsets_source}: {used or 'none of the swept fractions'}"
+            + (f"; seeded draws (or all of D_r at 1): {', '.join(drawn)}" if drawn else ""))
 
 
 def best_fraction(sweep: pd.DataFrame, method: str, oracle_bta: float) -> float:

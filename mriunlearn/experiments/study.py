@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..manifest import PAPER_COLUMNS, Manifest
 from ..metrics import evaluate_run, zero_filled
 from ..profiles import PROFILES, Profile, get_profile
+from ..splits import subset_name
 from ..train import TrainResult, in_notebook, set_threads, train_oracle, train_original
 from ..unlearning import get_method, run_unlearning
 
@@ -164,6 +165,20 @@ class Study:
     manifest: Manifest
     cache: RunCache
     progress: bool = field(default_factory=lambda: not in_notebook())
+    #: named retain subsets shipped with the manifest (``<stem>_subsets.csv`` beside it, e.g. the
+    #: authors' ``paper_subsets.csv``): ``{name: (nominal fraction, retain volume paths)}``
+    subsets: dict[str, tuple[float, list[Path]]] = field(default_factory=dict)
+    subsets_source: Path | None = None
+
+    def retain_subset(self, fraction: float) -> tuple[str, list[Path]] | None:
+        """The shipped retain subset for ``fraction`` (``"10pct"`` before ``"10pct_v1"``), or
+        ``None`` when the manifest comes with none of that fraction (then runs draw with a seed)."""
+        matches = sorted((name != subset_name(fraction), name) for name, (f, _) in self.subsets.items()
+                         if math.isclose(f, fraction, rel_tol=1e-9, abs_tol=1e-12))
+        if not matches:
+            return None
+        name = matches[0][1]
+        return name, list(self.subsets[name][1])
 
     @cached_property
     def original(self) -> TrainResult:
@@ -200,19 +215,33 @@ def load_study(profile: str = "default", *, data_dir: str | os.PathLike[str] | N
                overrides: Mapping[str, Any] | None = None) -> Study:
     """Validate the notebook parameters and bind the study (builds the embedded data if missing).
 
+    A ``<stem>_subsets.csv`` beside the manifest (the authors' ``paper_subsets.csv`` or a drawn
+    split's) is loaded into :attr:`Study.subsets` (notebook 04 then uses those retain subsets).
+
     Args:
         profile: ``smoke``, ``default`` or ``paper``.
         data_dir: root of the data the manifest's paths are relative to (required for ``paper``).
         manifest: the split CSV (required for ``paper``; the embedded one otherwise).
         runs_dir: run-cache root (default ``paths.RUNS_DIR``).
-        overrides: profile fields to override (validated).
+        overrides: profile fields to override (validated), e.g. ``{"max_steps": 2}``; a dict or
+            its JSON text (the notebooks' ``OVERRIDES`` parameter).
 
     Raises:
         ConfigError: unknown profile (lists the valid ones), missing data for ``paper``, bad overrides.
     """
     if profile not in PROFILES:
         raise ConfigError(f"PROFILE: unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    if isinstance(overrides, str):  # papermill -p OVERRIDES '{"max_steps": 2}' passes text
+        try:
+            overrides = json.loads(overrides) if overrides.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"OVERRIDES: cannot read {overrides!r} as a JSON object: {exc}") from exc
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError(f"OVERRIDES must be a dict of profile fields, e.g. {{\"max_steps\": 2}}, got {overrides!r}")
     opts = dict(overrides or {})
+    bad = sorted(set(opts) & {"manifest", "data_root"})
+    if bad:
+        raise ConfigError(f"OVERRIDES: give {', '.join(bad)} as MANIFEST / DATA_DIR, not as an override")
     if profile in ("default", "smoke") and manifest is None:
         from ..simulate import ensure_dataset  # nilearn is heavy: only when the embedded data are needed
 
@@ -223,7 +252,35 @@ def load_study(profile: str = "default", *, data_dir: str | os.PathLike[str] | N
         opts["data_root"] = str(Path(data_dir).expanduser().resolve())
     prof = get_profile(profile, **opts)
     set_threads(prof)  # results depend on the thread count: never inherit it from the environment
-    return Study(prof, prof.load_manifest(), RunCache(runs_dir))
+    man = prof.load_manifest()
+    subsets, source = load_shipped_subsets(man)
+    return Study(prof, man, RunCache(runs_dir), subsets=subsets, subsets_source=source)
+
+
+def subsets_path(manifest: Manifest) -> Path | None:
+    """``<stem>_subsets.csv`` beside the manifest CSV (written by ``split import`` / ``split draw``)."""
+    if manifest.source is None:
+        return None
+    src = Path(manifest.source)
+    return src.with_name(f"{src.stem}_subsets.csv")
+
+
+def load_shipped_subsets(manifest: Manifest) -> tuple[dict[str, tuple[float, list[Path]]], Path | None]:
+    """The retain subsets shipped beside ``manifest`` (:func:`mriunlearn.splits.load_subsets`, each
+    with its nominal fraction), or ``({}, None)`` when there is no subsets file.
+
+    Raises:
+        ManifestError: a subsets file that is unreadable or lists a volume outside the retain role.
+    """
+    path = subsets_path(manifest)
+    if path is None or not path.exists():
+        return {}, None
+    from ..splits import load_subsets
+
+    files = load_subsets(path, manifest)
+    table = pd.read_csv(path, dtype={"subset": str, "file": str}, keep_default_na=False)
+    fractions = table.groupby("subset", sort=False).fraction.first().astype(float).to_dict()
+    return {name: (fractions[name], paths_) for name, paths_ in files.items()}, path
 
 
 def run_entry(result: Any) -> CacheEntry | None:

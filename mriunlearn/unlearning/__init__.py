@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .base import Method, MethodRun, Param, UnlearnConfig, as_loader, describe_params
+from .base import Method, MethodRun, Param, StepBudgetReached, UnlearnConfig, as_loader, describe_params
 
 #: registry: method name -> Method subclass, in registration order
 METHODS: dict[str, type[Method]] = {}
@@ -128,14 +128,25 @@ def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnCon
     model.train()
     impl.setup(retain_l, forget_l)
     n = impl.num_epochs()
+    ran = 0
     for epoch in range(n):
         model.train()
-        impl.run_epoch(epoch, retain_l, forget_l)
+        ran = epoch + 1
+        try:
+            impl.run_epoch(epoch, retain_l, forget_l)
+        except StepBudgetReached:  # profile.max_steps: this epoch is the run's last
+            if cfg.on_epoch is not None:
+                cfg.on_epoch(epoch + 1, model, impl.slice_steps)
+            break
         if cfg.on_epoch is not None:
             cfg.on_epoch(epoch + 1, model, impl.slice_steps)
     lr = impl.optimizer.param_groups[0]["lr"] if impl.optimizer is not None else None
     model.eval()
-    return MethodRun(model, impl.slice_steps, params, n, lr, impl.info())
+    info = impl.info()
+    if cfg.profile.max_steps is not None:
+        info = {**info, "max_steps": cfg.profile.max_steps, "optimizer_steps": impl.optimizer_steps,
+                "epochs_run": ran}
+    return MethodRun(model, impl.slice_steps, params, n, lr, info)
 
 
 def unlearn(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnConfig) -> torch.nn.Module:

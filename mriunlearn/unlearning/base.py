@@ -99,6 +99,15 @@ class Param:
 EpochCallback = Callable[[int, torch.nn.Module, int], None]
 
 
+class StepBudgetReached(Exception):
+    """Raised by :meth:`Method.step` after the step that reaches ``profile.max_steps``; the run
+    loop (:func:`mriunlearn.unlearning.run_method`) ends the run there, after that epoch's callback."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(f"optimiser step budget of {steps} reached")
+        self.steps = steps
+
+
 @dataclass
 class UnlearnConfig:
     """Everything an unlearning call needs besides the model and the data.
@@ -265,6 +274,7 @@ class Method:
         self.generator = torch.Generator().manual_seed(self.seed)
         self.rng = np.random.default_rng([self.seed, 104729])
         self.slice_steps = 0
+        self.optimizer_steps = 0
         self.epoch = 0
         self._original = cfg.original
         self.optimizer: torch.optim.Optimizer | None = self._make_optimizer() if self.trains else None
@@ -328,6 +338,10 @@ class Method:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.profile.grad_clip)
         self.optimizer.step()
         self.after_step()
+        self.optimizer_steps += 1
+        cap = self.profile.max_steps
+        if cap is not None and self.optimizer_steps >= cap:
+            raise StepBudgetReached(self.optimizer_steps)
 
     def before_step(self) -> None:
         """Hook between backward and the optimiser step."""

@@ -246,7 +246,9 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
     if entry is not None and entry.is_done():  # a finished entry is read without a lock
         return load_unlearn_result(entry, profile)
     # an unfinished one is computed holding its lock (another job computing it: wait or stop)
-    claim = (run_cache.claim(entry) if run_cache is not None and entry is not None
+    # (under torchrun only rank 0 takes the lock and writes; the other ranks compute alongside)
+    rank0 = os.environ.get("RANK", "0") == "0"
+    claim = (run_cache.claim(entry) if run_cache is not None and entry is not None and rank0
              else contextlib.nullcontext(False))
     with claim as finished:
         if finished:  # by the job this one waited for
@@ -297,6 +299,13 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
                 run = run_method(model, files, manifest.files("forget") if cls.uses_forget else [], ucfg)
             finally:
                 bar.close()
+            if "final" not in last_eval:  # profile.max_steps ended the run before its last epoch
+                t0 = time.perf_counter()
+                seconds = t0 - t_start - eval_seconds
+                last_eval["final"] = per_volume = _evaluate(model, manifest, profile)
+                eval_seconds += time.perf_counter() - t0
+                epoch_tables.append(_epoch_table(per_volume, int(run.info.get("epochs_run", n_epochs)),
+                                                 run.slice_steps, seconds))
             wall = time.perf_counter() - t_start - eval_seconds
             steps, lr = run.slice_steps, run.lr
             final = last_eval["final"]
@@ -318,7 +327,8 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
                          "method_noise": "torch.Generator().manual_seed(seed) and numpy "
                                          "default_rng([seed, 104729]) (unlearning.base.Method)"},
         }
-        if entry is not None:
+        # under torchrun every rank runs the same (single-process) unlearning; rank 0 alone writes
+        if entry is not None and rank0:
             entry.save_model(model)
             entry.write_csv(PER_EPOCH_CSV, per_epoch)
             entry.write_csv(FINAL_CSV, final)

@@ -1,0 +1,167 @@
+"""The paper's workflow end to end on fastMRI-shaped files, and one step of the full-size model.
+
+``test_paper_workflow_end_to_end`` runs what a user with real data runs, as subprocesses:
+
+1. fastMRI-shaped folders (``tests/fastmri_like.py``: brain AXT2 16 coils 640x320, 20 coils
+   768x396, a narrow 640x300 one, knee 15 coils 640x368 with ``encodingLimits``; fastMRI names in
+   ``*_multicoil_train`` / ``*_multicoil_val`` folders);
+2. ``python -m mriunlearn split draw`` over them (2 retain, 1 forget, 1 val, 1 test_brain, 1 test_knee
+   volumes, a 50% retain subset);
+3. ``torchrun --nproc_per_node 2`` (gloo, CPU) trains G and the oracle with the ``paper`` profile;
+4. ``torchrun --nproc_per_node 2 ... unlearn --method nl_ft``;
+5. ``python -m mriunlearn.reproduce --profile paper --manifest --data-root --runs --out`` executes
+   notebooks 01 and 04 (``--only``), reusing the torchrun-trained G and oracle from the run cache.
+
+Notebooks 02 and 03 are not run here: at real grid size their hallucination maps use the exact
+``"eig"`` projector of :mod:`mriunlearn.hallucination` (one W x W eigendecomposition per image row,
+O(H·W³) per slice), and 03 also draws loss landscapes; on this 2-core CPU notebook 02 alone had not
+finished its first hallucination cell after 15 minutes. They need the ``"cg"`` projector (or a GPU)
+before they fit a test; the parameters and the reuse of G/oracle are the same for them.
+
+Sizes that ran: the ``paper`` profile's real-data format and recipe (SSIM+L1 loss, Adam 1e-3, batch 1,
+clipping 0.5, equispaced 8x/0.04 masks, fp32, streamed data), shrunk only by these overrides, given
+to every step as ``--set``: ``max_steps=2`` (two optimiser steps per training and unlearning run),
+``num_cascades=1, chans=4, pools=2, sens_chans=2, sens_pools=2`` (the network) and ``num_workers=0``
+(no DataLoader worker processes on a 2-core machine; not part of the cache key). Notebook 04 runs
+with ``METHODS=["nl_ft"]`` and ``FRACTIONS=[0.5]`` (the drawn split's shipped 50% subset, so it
+says it used it).
+
+``test_full_size_paper_model_takes_a_training_step`` runs the unshrunk ``paper`` network (12
+cascades, chans 18, 4 pools, sens_chans 8, sens_pools 4; 29.9M parameters) for one optimiser step
+on one real-size brain slice (640x320, 16 coils, batch 1) through :func:`mriunlearn.train.train`
+with ``max_steps=1`` (~20 s of the step and ~10 GB on a 2-core CPU, plus one validation pass).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SHRINK = {"max_steps": 2, "num_cascades": 1, "chans": 4, "pools": 2, "sens_chans": 2, "sens_pools": 2,
+          "num_workers": 0}
+NOTEBOOK_PARAMS = {"METHODS": ["nl_ft"], "FRACTIONS": [0.5]}  # of notebook 04 (01 has none beyond the common)
+NOTEBOOKS = ["01_data_overlap", "04_subset_retain"]
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    # figures/runs of anything not given a folder go to tmp, never to the repository
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1", "MRIUNLEARN_FIGURES": str(tmp / "stray_figures"),
+            "MRIUNLEARN_RUNS": str(tmp / "stray_runs")}
+
+
+def _run(cmd: list[str], tmp: Path, timeout: int) -> subprocess.CompletedProcess:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=tmp, env=_env(tmp), capture_output=True, text=True, timeout=timeout)
+    print(f"{time.perf_counter() - start:6.1f} s  {' '.join(cmd[1:6])} ...")
+    assert proc.returncode == 0, f"{cmd}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def _tracked_state() -> str:
+    """``git status`` of the tracked files (empty when nothing tracked changed) plus their hashes."""
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    hashes = subprocess.run(["git", "ls-files", "-s", "-m", "notebooks", "figures"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    return status + hashes
+
+
+def _train_entries(runs: Path) -> set[str]:
+    return {p.name for p in (runs / "train").iterdir()} if (runs / "train").exists() else set()
+
+
+def test_paper_workflow_end_to_end(tmp_path):
+    from fastmri_like import write_fastmri_like
+
+    py = sys.executable
+    torchrun = str(Path(py).with_name("torchrun"))
+    sets = [a for k, v in SHRINK.items() for a in ("--set", f"{k}={v}")]
+    before = _tracked_state()
+
+    data = tmp_path / "fastmri"
+    write_fastmri_like(data)
+    _run([py, "-m", "mriunlearn", "split", "draw", str(data), "--out", str(tmp_path / "split"),
+          "--name", "wf", "--n-retain", "2", "--n-forget", "1", "--n-val", "1", "--n-test-brain", "1",
+          "--n-test-knee", "1", "--fractions", "0.5"], tmp_path, 120)
+    manifest = tmp_path / "split" / "wf.csv"
+    assert (tmp_path / "split" / "wf_subsets.csv").exists()
+    runs = tmp_path / "runs"
+    common = ["--profile", "paper", "--manifest", str(manifest), "--data-root", str(data),
+              "--runs", str(runs), "--no-progress", *sets]
+    ddp = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "mriunlearn"]
+    for model in ("original", "oracle"):
+        proc = _run([*ddp, "train", "--model", model, *common], tmp_path, 300)
+        assert proc.stdout.count(f"{model}: trained") == 1  # rank 0 alone reports
+    trained = _train_entries(runs)
+    assert len(trained) == 2
+    for key in trained:
+        summary = json.loads((runs / "train" / key / "summary.json").read_text())
+        assert summary["world_size"] == 2 and summary["optimizer_steps"] == 2
+        assert summary["profile"]["num_cascades"] == 1 and summary["profile"]["max_steps"] == 2
+    proc = _run([*ddp, "unlearn", "--method", "nl_ft", *common], tmp_path, 300)
+    assert proc.stdout.count("nl_ft:") == 1
+    [unlearned] = list((runs / "unlearn").iterdir())
+    info = json.loads((unlearned / "summary.json").read_text())["info"]
+    assert info["optimizer_steps"] == 2
+
+    out = tmp_path / "out"
+    params = [a for k, v in NOTEBOOK_PARAMS.items() for a in ("-p", k, json.dumps(v))]
+    _run([py, "-m", "mriunlearn.reproduce", "--profile", "paper", "--manifest", str(manifest),
+                 "--data-root", str(data), "--runs", str(runs), "--out", str(out), *sets, *params,
+                 *[a for n in NOTEBOOKS for a in ("--only", n[:2])]],
+                tmp_path, 2400)
+
+    # the notebooks reused G and the oracle: no training run was added to the cache
+    assert _train_entries(runs) == trained
+    for name in NOTEBOOKS:
+        nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        assert "papermill" not in nb.metadata  # volatile metadata stripped as in place
+        injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+        assert '"max_steps": 2' in injected.source and str(out / "figures") in injected.source
+        assert (out / "html" / f"{name}.html").exists()
+    assert any((out / "figures").iterdir())
+    text = "".join(o.get("text", "") for c in nbformat.read(out / "04_subset_retain.ipynb", 4).cells
+                   if c.cell_type == "code" for o in c.outputs)
+    assert "retain subsets from" in text and "50pct" in text  # notebook 04 used the shipped subset
+    assert not (tmp_path / "stray_figures").exists() and not (tmp_path / "stray_runs").exists()
+    assert _tracked_state() == before  # committed notebooks and figures untouched
+
+
+def test_reproduce_refuses_bad_paths_and_parameters(tmp_path):
+    from mriunlearn import reproduce
+
+    with pytest.raises(SystemExit, match=r"--manifest .*nope\.csv does not exist"):
+        reproduce.main(["--manifest", str(tmp_path / "nope.csv")])
+    with pytest.raises(SystemExit, match=r"--data-root .* is not a folder"):
+        (tmp_path / "f").write_text("x")
+        reproduce.main(["--data-root", str(tmp_path / "f")])
+    with pytest.raises(SystemExit, match=r"--out .* exists and is not a folder"):
+        reproduce.main(["--out", str(tmp_path / "f")])
+    with pytest.raises(SystemExit, match="max_steps"):
+        reproduce.main(["--set", "max_steps=0"])
+    with pytest.raises(SystemExit, match=r"-p SEDS: no notebook run declares it; valid parameters: .*SEEDS"):
+        reproduce.main(["--only", "04", "-p", "SEDS", "[1]"])
+
+
+def test_full_size_paper_model_takes_a_training_step(fastmri_like):
+    from mriunlearn.profiles import get_profile
+    from mriunlearn.train import train
+
+    root, _, manifest_csv = fastmri_like
+    prof = get_profile("paper", manifest=manifest_csv, data_root=root, max_steps=1, num_workers=0)
+    assert (prof.num_cascades, prof.chans, prof.pools, prof.sens_chans, prof.batch_size) == (12, 18, 4, 8, 1)
+    res = train(prof, None, ("retain",), cache=False, progress=False)
+    assert sum(p.numel() for p in res.model.parameters()) > 29_000_000
+    assert res.slice_steps == 1 and len(res.history) == 1
+    assert res.history.train_loss.notna().all() and res.history.val_psnr.notna().all()
