@@ -153,3 +153,22 @@ def test_noise_sweep_table_gaps_and_figure(study):
     assert "G's mean |gap|" in verdict
     fig = plots.noise_figure(ns.noise_table(sweep), refs)
     assert len(fig.axes) == 4 and [a.get_xticklabels()[0].get_text() for a in fig.axes] == ["0"] * 4
+
+
+def _sweep(bta_by_seed: dict[int, list[float]], fractions=(0.01, 0.2, 1.0)) -> pd.DataFrame:
+    return pd.DataFrame([{"method": "nl_ft", "fraction": f, "seed": s, "BTA": b, "KTA": 10.0}
+                         for s, row in bta_by_seed.items() for f, b in zip(fractions, row)])
+
+
+def test_fraction_verdict_claims_an_interior_optimum_only_above_noise():
+    oracle = pd.DataFrame([{"column": "BTA", "metric": "psnr", "mean": 25.0}])
+    small = frac.fraction_verdict(_sweep({42: [24.80, 25.02, 24.90]}), oracle)
+    assert "inconclusive" in small and "0.12 dB" in small and "an intermediate fraction is best" not in small
+    large = frac.fraction_verdict(_sweep({42: [24.0, 25.0, 24.2]}), oracle)
+    assert "an intermediate fraction is best" in large and "0.80 dB" in large
+    seeds = frac.fraction_verdict(_sweep({42: [24.0, 24.5, 24.1], 43: [24.1, 24.6, 24.2], 44: [24.0, 24.45, 24.1]}), oracle)
+    assert "an intermediate fraction is best" in seeds and "over 3 seeds" in seeds
+    mixed = frac.fraction_verdict(_sweep({42: [24.0, 24.5, 24.1], 43: [24.6, 24.2, 24.1], 44: [24.0, 24.3, 24.4]}), oracle)
+    assert "inconclusive" in mixed
+    edge = frac.fraction_verdict(_sweep({42: [24.0, 24.5, 25.0]}), oracle)
+    assert "no intermediate optimum" in edge

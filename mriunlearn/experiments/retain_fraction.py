@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .. import paper_numbers
+from ..forgetting import mean_interval
 from .results import run_row, summary_table
 from .study import Study, sweep_records
 
@@ -93,16 +94,43 @@ def compare_fractions_with_paper(sweep: pd.DataFrame) -> pd.DataFrame:
     return out.set_index(["method", "fraction"])[["BTA ours", "BTA paper", "KTA ours", "KTA paper"]]
 
 
+#: a single-seed difference below this is noise on this project (one-ulp nudges of the initial weights
+#: move final PSNRs by up to ~0.35 dB; see the precision benchmark)
+SINGLE_SEED_NOISE_DB = 0.3
+
+
 def fraction_verdict(sweep: pd.DataFrame, oracle_summary: pd.DataFrame) -> str:
-    """The best fraction per method (BTA closest to Ĝ's, and highest BTA), stated with numbers."""
+    """The best fraction per method (BTA closest to Ĝ's, and highest BTA), stated with numbers.
+
+    An intermediate optimum (the paper's claim for NL-FT) is claimed only when the interior peak beats
+    both end fractions by more than noise: with one seed by more than :data:`SINGLE_SEED_NOISE_DB`,
+    with several seeds when the 95% t-interval of the per-seed margin lies above 0; otherwise the
+    verdict says it is inconclusive."""
     o = float(oracle_summary.query("column == 'BTA' and metric == 'psnr'")["mean"].iloc[0])
     lines = [f"Oracle BTA: {o:.2f} dB."]
     for m in dict.fromkeys(sweep.method):
-        g = sweep[sweep.method == m].groupby("fraction")[["BTA", "KTA"]].mean()
+        rows = sweep[sweep.method == m]
+        g = rows.groupby("fraction")[["BTA", "KTA"]].mean()
         best = best_fraction(sweep, m, o)
         top = float(g.BTA.idxmax())
-        interior = top not in (float(g.index.min()), float(g.index.max()))
-        lines.append(f"{m}: BTA closest to the oracle at {best:.0%} ({g.BTA[best]:.2f} dB); highest BTA at {top:.0%} "
-                     f"({g.BTA[top]:.2f} dB) -> {'an intermediate fraction is best, as the paper reports for NL-FT' if interior else 'no intermediate optimum on this data'}.")
+        lo, hi = float(g.index.min()), float(g.index.max())
+        line = (f"{m}: BTA closest to the oracle at {best:.0%} ({g.BTA[best]:.2f} dB); highest BTA at {top:.0%} "
+                f"({g.BTA[top]:.2f} dB) -> ")
+        if top in (lo, hi):
+            lines.append(line + "no intermediate optimum on this data.")
+            continue
+        per_seed = rows.pivot_table(index="seed", columns="fraction", values="BTA")
+        margins = per_seed[top] - per_seed[[lo, hi]].max(axis=1)
+        if len(margins) == 1:
+            margin = float(margins.iloc[0])
+            held = margin > SINGLE_SEED_NOISE_DB
+            why = (f"it beats both ends by {margin:.2f} dB, "
+                   + ("more than" if held else "within") + f" the ~{SINGLE_SEED_NOISE_DB} dB single-seed noise")
+        else:
+            s = mean_interval(margins)
+            held = s["low"] > 0
+            why = (f"its margin over both ends is {s['mean']:+.2f} dB, 95% interval [{s['low']:+.2f}, "
+                   f"{s['high']:+.2f}] over {int(s['n'])} seeds")
+        lines.append(line + (f"an intermediate fraction is best, as the paper reports for NL-FT ({why})." if held
+                             else f"inconclusive: {why}; no intermediate optimum can be claimed."))
     return "\n".join(lines)
-
