@@ -78,24 +78,36 @@ def test_split_batch_gradient_equals_global_batch_gradient(smoke_manifest, smoke
 
 def test_ddp_entry_held_by_another_job_stops_every_rank(smoke_data, smoke_manifest, smoke_profile, tmp_path):
     """Rank 0 alone takes the entry's lock; when another job holds it, every rank stops with the
-    holder's name instead of rank 1 waiting forever in a collective."""
+    holder's name instead of rank 1 waiting forever in a collective.
+
+    The two ranks are started as plain processes joined by gloo (what torchrun sets up, without its
+    agent): torchrun's agent SIGTERMs the other ranks as soon as one fails, so under torchrun rank 1's
+    own exit could not be observed (that race failed this test once in CI)."""
+    import socket
+
     from mriunlearn.train import train_config
 
     manifest_csv, data_root = smoke_data
     cache = RunCache(tmp_path / "ddp")
     entry = cache.entry("train", train_config(smoke_profile, ("retain", "forget"), None),
                         smoke_manifest.content_hash(), smoke_profile.seed)
-    torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mriunlearn", "train",
-           "--profile", "smoke", "--manifest", str(manifest_csv), "--data-root", str(data_root),
-           "--runs", str(cache.root), "--no-progress", "--model", "original", "--lock-wait", "0"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "mriunlearn", "train", "--profile", "smoke", "--manifest", str(manifest_csv),
+           "--data-root", str(data_root), "--runs", str(cache.root), "--no-progress", "--model", "original",
+           "--lock-wait", "0"]
+    base = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2"}
     with cache.lock(entry):  # "another job": this test process
-        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode != 0
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 2, proc.stderr[-3000:]  # both ranks stopped, each with the holder's name
-    assert all(f"pid {os.getpid()} on host" in line and str(entry.path) in line for line in errors)
-    assert any(line.startswith("error: rank 0 could not claim") for line in errors)
+        procs = [subprocess.Popen(cmd, cwd=tmp_path, env={**base, "RANK": str(r), "LOCAL_RANK": str(r)},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+        outs = [p.communicate(timeout=240) for p in procs]  # a rank left in a collective would time out
+    for rank, (proc, (_, err)) in enumerate(zip(procs, outs)):
+        assert proc.returncode == 2, (rank, err[-2000:])
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, (rank, err[-2000:])  # each rank stopped with the holder's name
+        assert f"pid {os.getpid()} on host" in errors[0] and str(entry.path) in errors[0]
+    assert "is being computed by another job" in outs[0][1]  # rank 0 met the lock itself
+    assert "error: rank 0 could not claim" in outs[1][1]  # rank 1 learnt it from rank 0, did not wait
     assert not entry.checkpoint_path.exists()
