@@ -6,9 +6,10 @@ Images passed in are 2-D float arrays ``(h, w)``; tables are tidy pandas DataFra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,18 @@ def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tup
         return m, m
     h = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
     return m - h, m + h
+
+
+@contextlib.contextmanager
+def _fixed_jitter(seed: int = 0) -> Iterator[None]:
+    """seaborn's strip-plot jitter draws from numpy's global RNG: seed it for the plot (and restore the
+    caller's state), so the same numbers draw the same bytes on every run."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list[Path]:
@@ -473,8 +486,9 @@ def per_volume_figure(per_volume: pd.DataFrame, methods: Sequence[str], columns:
                 _reference_band(ax, r[metric], ref, vertical=True)
         sns.boxplot(data=d, x=metric, y="method", hue="method", order=order, palette=palette, ax=ax,
                     width=0.55, fliersize=0, linewidth=0.8, boxprops={"alpha": 0.35}, legend=False)
-        sns.stripplot(data=d, x=metric, y="method", hue="method", order=order, palette=palette, ax=ax,
-                      size=3.2, jitter=0.18, alpha=0.85, legend=False)
+        with _fixed_jitter():
+            sns.stripplot(data=d, x=metric, y="method", hue="method", order=order, palette=palette, ax=ax,
+                          size=3.2, jitter=0.18, alpha=0.85, legend=False)
         ax.set(title=col, xlabel=f"{metric.upper()} per volume" + (" (dB)" if metric == "psnr" else ""), ylabel="")
         ax.grid(axis="x", alpha=0.3)
     handles = [h for h in axes[0].get_legend_handles_labels()[0]]
@@ -511,7 +525,9 @@ def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, c
             colour = METHOD_COLOURS.get(m, "#888888")
             sns.boxplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, width=0.55, fliersize=0,
                         linewidth=0.8, boxprops={"alpha": 0.3})
-            sns.stripplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, size=2.8, jitter=0.15, alpha=0.7)
+            with _fixed_jitter():
+                sns.stripplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, size=2.8, jitter=0.15,
+                              alpha=0.7)
             seeds = d.groupby(["f", "seed"], as_index=False)[metric].mean()
             sns.pointplot(data=seeds, x="f", y=metric, order=names, color="black", errorbar=t_interval, ax=ax,
                           markersize=4, linewidth=1.0, err_kws={"linewidth": 1.2}, capsize=0.15)

@@ -36,11 +36,19 @@ def _uuid(caption: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "_", (caption or "table").lower()).strip("_")[:40] or "table"
 
 
+class StyledTable(Styler):
+    """A pandas ``Styler`` whose plain-text form is the table itself (not an object address), so a
+    notebook showing it stays the same bytes on every run and reads well where HTML is not shown."""
+
+    def __repr__(self) -> str:
+        return self.data.to_string()
+
+
 def styled(df: pd.DataFrame, *, caption: str | None = None, digits: int | Mapping[str, int] = 2,
            hide_index: bool = False, marked: str | None = None,
            closest_to: Mapping[object, float] | None = None, exclude: Sequence[object] = (),
            verdicts: Sequence[object] = (), wrap: Sequence[object] = (),
-           references: Sequence[object] = ("original", "oracle", "zero_filled")) -> Styler:
+           references: Sequence[object] = ("original", "oracle", "zero_filled")) -> StyledTable:
     """``df`` as a styled table.
 
     Args:
@@ -57,7 +65,7 @@ def styled(df: pd.DataFrame, *, caption: str | None = None, digits: int | Mappin
         return f"{{:.{d}f}}"
 
     floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
-    st = df.style.set_uuid(_uuid(caption)).set_table_styles(_TABLE_STYLES)
+    st = StyledTable(df).set_uuid(_uuid(caption)).set_table_styles(_TABLE_STYLES)
     st = st.format({c: fmt(c) for c in floats}, na_rep="—")
     # float index labels (retain fractions, λ) as written, not padded to six decimals
     st = st.format_index(lambda v: f"{v:g}" if isinstance(v, float) else v, axis=0)

@@ -67,3 +67,24 @@ def test_noise_figure_draws_seed_bands_from_the_per_seed_sweep():
     fig = plots.noise_figure(table, refs, per_seed=sweep)
     assert any(len(a.collections) for a in fig.get_axes())  # the interval bands
     plt.close(fig)
+
+
+def test_strip_plot_jitter_gives_the_same_bytes_every_time_and_leaves_numpy_alone():
+    import io
+
+    pv = _per_volume(["original", "oracle", "ft", "nl_ft"])
+
+    def png() -> bytes:
+        fig = plots.per_volume_figure(pv, ["ft", "nl_ft"], COLUMNS)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=60)
+        plt.close(fig)
+        return buf.getvalue()
+
+    np.random.seed(123)
+    first = png()
+    after = np.random.random()
+    np.random.seed(999)  # another global state must not change the drawing
+    assert png() == first
+    np.random.seed(123)  # png() restored the caller's state: its next draw is the stream's first
+    assert np.random.random() == after

@@ -61,3 +61,10 @@ def test_nbval_never_compares_a_styled_table():
         checked = [c.source for c in cells if "NBVAL_CHECK_OUTPUT" in c.source]
         assert checked and not [s for s in checked if "tables." in s], nb_path.name
         assert any("tables.styled" in c.source for c in cells), f"{nb_path.name} shows no styled table"
+
+
+def test_a_styled_table_prints_as_its_table_not_an_object_address():
+    df = _table()
+    st = tables.styled(df, caption="t")
+    assert repr(st) == df.to_string() and "object at 0x" not in repr(st)
+    assert repr(st.format(precision=1)) == df.to_string()  # Styler methods keep the stable form
