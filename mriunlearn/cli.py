@@ -62,20 +62,22 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
+    """A command-line value read as JSON when it parses (numbers, lists, true/null), else as text."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
 
 
-def _key_values(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+def key_values(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+    """``KEY=VALUE`` items as a dict (``-`` in keys read as ``_``; values by :func:`parse_value`)."""
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
             raise MriUnlearnError(f"{what} must look like key=value, got {item!r}")
         key, value = item.split("=", 1)
-        out[key.strip().replace("-", "_")] = _parse_value(value)
+        out[key.strip().replace("-", "_")] = parse_value(value)
     return out
 
 
@@ -96,7 +98,7 @@ def _add_profile_args(p: argparse.ArgumentParser) -> None:
 
 
 def _profile(args: argparse.Namespace) -> Profile:
-    overrides = _key_values(args.overrides, "--set")
+    overrides = key_values(args.overrides, "--set")
     if args.manifest is not None:
         overrides["manifest"] = str(args.manifest.resolve())
         if args.data_root is None and "data_root" not in overrides:
@@ -299,7 +301,7 @@ def _unlearned(args: argparse.Namespace, profile: Profile):
     from .train import resolve_manifest
 
     manifest = resolve_manifest(profile, None)
-    return run_unlearning(profile, manifest, args.method, params=_key_values(args.params, "--param") or None,
+    return run_unlearning(profile, manifest, args.method, params=key_values(args.params, "--param") or None,
                           retain_fraction=args.retain_fraction, seed=args.seed, cache=_cache(args),
                           progress=not args.no_progress, epochs=args.epochs)
 

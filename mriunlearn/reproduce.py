@@ -23,7 +23,6 @@ that declares it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -138,23 +137,16 @@ def declared_parameters(path: Path) -> set[str]:
     return set(pm.inspect_notebook(str(path)))
 
 
-def _json_or_text(text: str) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _overrides(items: list[str] | None, profile: str | None) -> dict[str, object]:
     """``--set KEY=VALUE`` as a dict, validated against the profile (an error names the key)."""
-    out: dict[str, object] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"reproduce: --set must look like KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip().replace("-", "_")] = _json_or_text(value)
+    from .cli import key_values
+    from .errors import MriUnlearnError
+
+    try:
+        out: dict[str, object] = key_values(items, "--set")
+    except MriUnlearnError as exc:
+        raise SystemExit(f"reproduce: {exc}") from None
     if out:
-        from .errors import MriUnlearnError
         from .profiles import get_profile
 
         if {"manifest", "data_root"} & set(out):
@@ -220,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     overrides = _overrides(args.overrides, args.profile)
     if overrides:
         params["OVERRIDES"] = overrides
-    extra = {name: _json_or_text(value) for name, value in args.params or []}
+    from .cli import parse_value
+
+    extra = {name: parse_value(value) for name, value in args.params or []}
     names = [n for n in NOTEBOOKS if not args.only or any(n.startswith(p) for p in args.only)]
     if not names:
         raise SystemExit(f"reproduce: --only {args.only} matches no notebook of {', '.join(NOTEBOOKS)}")
