@@ -28,6 +28,7 @@ from mriunlearn.fastmri_h5 import inspect_volume
 from mriunlearn.train import train_original
 from mriunlearn.unlearning import (METHODS, UnlearnConfig, get_method, run_method, run_unlearning,
                                    unlearn, validate_params)
+from mriunlearn.unlearning.base import TRANSFORMS, noisy_target
 
 torch.set_num_threads(1)
 
@@ -273,3 +274,80 @@ def test_run_method_counts_slice_steps(G, smoke_profile, smoke_manifest):
     run = run_method(copy.deepcopy(G.model), [], forget,
                      UnlearnConfig("ga", smoke_profile, epochs=2, resume_optimizer=False))
     assert run.slice_steps == 2 * n_slices and run.epochs == 2
+
+
+# ---- noisy-label transforms (issue 16) ---------------------------------------------------------
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_noise_transform_on_a_known_target(transform):
+    """Each transform on a known target: exact formula, mean, sign and scale of the noise, a new
+    draw at every call (the authors' code redraws at every load), replay from the seed."""
+    y = torch.full((2, 64, 64), 3e-4)
+    y[:, :, 32:] = 7e-4
+    lam, n = 1e-5, y.numel()
+    a = noisy_target(y, lam, gen := torch.Generator().manual_seed(0), transform=transform)
+    b = noisy_target(y, lam, gen, transform=transform)
+    assert a.shape == y.shape and a.dtype == y.dtype
+    assert not torch.equal(a, b)  # redrawn per call
+    assert torch.equal(a, noisy_target(y, lam, torch.Generator().manual_seed(0), transform=transform))
+    eps = torch.randn(y.shape, generator=torch.Generator().manual_seed(0))
+    want = {"gauss": y + lam * eps, "abs": y + lam * eps.abs(), "replace": lam * eps}[transform]
+    assert torch.equal(a, want)
+    d = ((a - y) if transform != "replace" else a) / lam  # the noise in units of λ
+    tol = 4 / n ** 0.5  # four standard errors of a mean of n unit-variance draws
+    if transform == "abs":
+        assert bool((d >= 0).all())
+        assert float(d.mean()) == pytest.approx((2 / torch.pi) ** 0.5, abs=tol)
+        assert float(d.std()) == pytest.approx((1 - 2 / torch.pi) ** 0.5, rel=0.05)
+    else:
+        assert float(d.min()) < 0 < float(d.max())
+        assert abs(float(d.mean())) < tol and float(d.std()) == pytest.approx(1.0, rel=0.05)
+    if transform == "replace":  # nothing of y is left
+        assert torch.equal(a, noisy_target(5 * y, lam, torch.Generator().manual_seed(0), transform=transform))
+
+
+def test_unknown_transform_is_refused():
+    with pytest.raises(ConfigError, match="transform='laplace' is not valid; valid: 'gauss', 'abs', 'replace'"):
+        validate_params("nl_ft", {"transform": "laplace"})
+    with pytest.raises(ConfigError, match="valid: 'gauss', 'abs', 'replace'"):
+        noisy_target(torch.zeros(1, 2, 2), 1.0, torch.Generator(), transform="laplace")
+
+
+def test_transform_defaults_follow_the_variant_and_keep_the_parameters():
+    """Unset, ``transform`` is the variant's (paper: gauss, code: abs) and is not recorded; set to
+    that same transform it is dropped (one key per run); another transform is recorded."""
+    base = {"noise_std": 1e-5, "variant": "paper"}
+    assert validate_params("nl") == base
+    assert validate_params("nl", {"transform": "gauss"}) == base
+    assert validate_params("nl_ft", {"variant": "code", "transform": "abs"}) == {**base, "variant": "code"}
+    assert validate_params("nl", {"transform": "abs"}) == {**base, "transform": "abs"}
+    assert validate_params("nl_ft", {"variant": "code", "transform": "replace"}) == \
+        {**base, "variant": "code", "transform": "replace"}
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_nl_transforms_keep_the_clean_data_range(transform, G, smoke_profile, smoke_manifest, monkeypatch):
+    """The forget term is J(x_f, label) with the label of ``transform`` and the SSIM data range of
+    the clean volume (``batch.max_value``), as the authors' code left ``max_value`` alone."""
+    import copy
+
+    from mriunlearn import losses
+    from mriunlearn.dataset import SliceData, collate
+    from mriunlearn.model import reconstruct
+
+    batch = collate([SliceData(smoke_manifest.files("forget"), smoke_profile, train=True)[i] for i in (0, 1)])
+    lam = 1.0 if transform == "replace" else 1e-4  # replace at λ = 1: the authors' early code
+    cfg = UnlearnConfig("nl", smoke_profile, params={"noise_std": lam, "transform": transform}, seed=9)
+    impl = get_method("nl")(copy.deepcopy(G.model), cfg, validate_params("nl", cfg.params))
+    assert impl.transform == transform and impl.info() == {"transform": transform}
+    seen, real = [], losses.recon_loss
+    monkeypatch.setattr(losses, "recon_loss", lambda p, t, m, prof: seen.append((t, m)) or real(p, t, m, prof))
+    got = impl.forget_term(batch).detach()
+    (label, data_range), = seen
+    assert torch.equal(data_range, batch.max_value)  # unchanged: not the noisy label's maximum
+    assert torch.equal(label, noisy_target(batch.target, lam, torch.Generator().manual_seed(9), transform=transform))
+    if transform == "replace":
+        assert float(label.abs().max()) > 100 * float(batch.max_value.max())
+    with torch.no_grad():
+        pred = reconstruct(impl.model, batch, smoke_profile)
+    assert float(got) == pytest.approx(float(real(pred, label, batch.max_value, smoke_profile)), rel=1e-5)

@@ -66,7 +66,9 @@ def get_method(name: str) -> type[Method]:
 
 
 def validate_params(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``params`` completed with the defaults of method ``name`` and checked.
+    """``params`` completed with the defaults of method ``name`` and checked; an unset optional
+    parameter is left out and the method's :meth:`~Method.canonical_params` applied (what a
+    result records and what its cache key hashes).
 
     Raises:
         ConfigError: unknown method, unknown parameter (lists the valid ones with their defaults and
@@ -78,7 +80,8 @@ def validate_params(name: str, params: Mapping[str, Any] | None = None) -> dict[
     if unknown:
         raise ConfigError(f"method {name!r}: unknown parameter(s) {unknown}; valid parameters: "
                           f"{describe_params(cls.params)}")
-    return {k: spec.check(name, k, params.get(k, spec.default)) for k, spec in cls.params.items()}
+    checked = {k: spec.check(name, k, params.get(k, spec.default)) for k, spec in cls.params.items()}
+    return cls.canonical_params({k: v for k, v in checked.items() if not (cls.params[k].optional and v is None)})
 
 
 def method_table() -> list[dict[str, Any]]:

@@ -39,6 +39,10 @@ from ..profiles import Profile
 
 #: the two variants of a method whose paper text and authors' code differ
 VARIANTS: tuple[str, ...] = ("paper", "code")
+#: how a noisy-label method turns a forget target ``y`` into its label (:func:`noisy_target`):
+#: ``gauss`` y + λ·N(0, I) (the paper's text), ``abs`` y + λ·|N(0, I)| (the authors' final code),
+#: ``replace`` λ·N(0, I) in place of y (the authors' January 2024 code, where λ = 1)
+TRANSFORMS: tuple[str, ...] = ("gauss", "abs", "replace")
 
 #: publications cited by more than one method's :attr:`Method.source`
 XUE_2024 = ('Xue, Liu, McDonagh, Tsaftaris, "Erase to Enhance: Data-Efficient Machine Unlearning in '
@@ -53,6 +57,10 @@ class Param:
 
     ``kind`` is ``float``, ``int``, ``bool`` or ``str``; ``low``/``high`` bound numbers (inclusive);
     ``choices`` lists the valid strings; ``doc`` says what it is and where the default comes from.
+    ``optional``: the default is ``None`` ("unset", the method derives the value, as ``doc`` says)
+    and an unset parameter is left out of the resolved parameters
+    (:func:`~mriunlearn.unlearning.validate_params`), so the recorded parameters and cache keys of
+    runs that do not set it stay as they were before it existed.
     """
 
     default: Any
@@ -61,17 +69,22 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] | None = None
+    optional: bool = False
 
     def describe(self) -> str:
         """``default`` plus the valid range/choices, for error messages and tables."""
+        default = "unset" if self.optional and self.default is None else repr(self.default)
         if self.choices is not None:
-            return f"{self.default!r} (one of {', '.join(map(repr, self.choices))})"
+            return f"{default} (one of {', '.join(map(repr, self.choices))})"
         if self.low is not None or self.high is not None:
-            return f"{self.default!r} (in [{self.low}, {self.high}])"
-        return repr(self.default)
+            return f"{default} (in [{self.low}, {self.high}])"
+        return default
 
     def check(self, method: str, name: str, value: Any) -> Any:
-        """``value`` converted to ``kind``; raises :class:`ConfigError` naming method and parameter."""
+        """``value`` converted to ``kind`` (``None`` for an unset optional parameter); raises
+        :class:`ConfigError` naming method and parameter."""
+        if self.optional and value is None:
+            return None
         where = f"method {method!r}: parameter {name}={value!r}"
         if self.kind is bool:
             if not isinstance(value, (bool, np.bool_)):
@@ -221,12 +234,23 @@ def l1_norm(model: torch.nn.Module) -> torch.Tensor:
 
 
 def noisy_target(target: torch.Tensor, std: float, generator: torch.Generator, *,
-                 positive: bool = False) -> torch.Tensor:
-    """``target (B, h, w) + std·ε`` with ``ε ~ N(0, I)`` (the paper) or ``|N(0, I)|`` (``positive``,
-    the authors' code), drawn from ``generator`` on the CPU (replayable)."""
+                 transform: str = "gauss") -> torch.Tensor:
+    """The noisy label ``(B, h, w)`` of ``target (B, h, w)`` (see :data:`TRANSFORMS`):
+    ``target + std·ε`` (``gauss``), ``target + std·|ε|`` (``abs``) or ``std·ε`` (``replace``),
+    ``ε ~ N(0, I)`` drawn from ``generator`` on the CPU (replayable; a new draw at every call).
+    ``std`` is in the target's units. Only the label changes: the loss's SSIM data range stays the
+    clean volume's ``max_value``, as in the authors' code.
+
+    Raises:
+        ConfigError: unknown ``transform`` (lists the valid ones).
+    """
+    if transform not in TRANSFORMS:
+        raise ConfigError(f"unknown noise transform {transform!r}; valid: {', '.join(map(repr, TRANSFORMS))}")
     eps = torch.randn(target.shape, generator=generator, dtype=torch.float32)
-    if positive:
+    if transform == "abs":
         eps = eps.abs()
+    if transform == "replace":
+        return (std * eps).to(device=target.device, dtype=target.dtype)
     return target + std * eps.to(target.device)
 
 
@@ -253,7 +277,8 @@ class Method:
         budget: ``"unlearn"`` (``profile.unlearn_epochs``) or ``"train"`` (``profile.epochs``).
 
     A subclass implements :meth:`run_epoch` (and optionally :meth:`setup`); inside, ``self.J`` gives
-    the reconstruction loss of a batch and ``self.step`` one optimiser step.
+    the reconstruction loss of a batch and ``self.step`` one optimiser step; and, when one
+    parameter's default depends on another, :meth:`canonical_params`.
     """
 
     name: ClassVar[str] = ""
@@ -278,6 +303,12 @@ class Method:
         self.epoch = 0
         self._original = cfg.original
         self.optimizer: torch.optim.Optimizer | None = self._make_optimizer() if self.trains else None
+
+    @classmethod
+    def canonical_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The checked parameters as recorded and keyed (default: as they are). A subclass drops
+        an optional parameter set to the value it takes when unset, so the same run has one key."""
+        return params
 
     # ---- set-up -------------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:

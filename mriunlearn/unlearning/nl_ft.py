@@ -3,8 +3,9 @@
 
 ``variant="paper"`` (default): one step per pair (forget batch, retain batch) on
 ``J(x_f, y_f + λ·N(0, I)) + J(x_r, y_r)``. ``variant="code"``: the authors' code, one shuffled stream
-over D_f ∪ D'_r, each step on one batch, noise ``λ·|N(0, I)|``. See :mod:`~mriunlearn.unlearning.nl`
-for the scale of λ relative to the targets.
+over D_f ∪ D'_r, each step on one batch, noise ``λ·|N(0, I)|``. ``transform`` chooses the noisy
+label independently of the schedule (``gauss``, ``abs``, ``replace``; unset: the variant's). See
+:mod:`~mriunlearn.unlearning.nl` for the transforms and the scale of λ relative to the targets.
 """
 
 from __future__ import annotations
