@@ -136,6 +136,8 @@ def _add_unlearn_args(p: argparse.ArgumentParser, method_into: Any = None,
     p.add_argument("--retain-fraction", type=float, default=None, help="fraction of retain volumes")
     p.add_argument("--seed", type=int, default=None, help="unlearning seed (default: the profile's)")
     p.add_argument("--epochs", type=int, default=None, help="unlearning epochs (default: profile.unlearn_epochs)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="instead of --epochs: exactly this many optimiser steps with batch size 1")
 
 
 def _methods_epilog(source: bool) -> Callable[[], str]:
@@ -303,7 +305,7 @@ def _unlearned(args: argparse.Namespace, profile: Profile):
     manifest = resolve_manifest(profile, None)
     return run_unlearning(profile, manifest, args.method, params=key_values(args.params, "--param") or None,
                           retain_fraction=args.retain_fraction, seed=args.seed, cache=_cache(args),
-                          progress=not args.no_progress, epochs=args.epochs)
+                          progress=not args.no_progress, epochs=args.epochs, steps=args.steps)
 
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
@@ -337,7 +339,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     check_format(args.format)  # before any training
     profile = _profile(args)
     run_options = [option for option, dest in (("--param", "params"), ("--retain-fraction", "retain_fraction"),
-                                               ("--seed", "seed"), ("--epochs", "epochs"))
+                                               ("--seed", "seed"), ("--epochs", "epochs"),
+                                               ("--steps", "steps"))
                    if getattr(args, dest) is not None]
     if run_options and args.method is None:
         raise MriUnlearnError(f"{', '.join(run_options)}: only for an unlearned model (give --method)")

@@ -196,3 +196,15 @@ def test_mriunlearn_runs_environment_variable_sets_the_default_cache(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == str((tmp_path / "env-runs").resolve())
+
+
+def test_unlearn_steps_and_transform_reach_the_runner(monkeypatch, smoke_profile):
+    from mriunlearn import unlearning
+    from mriunlearn.cli import _unlearned, build_parser
+
+    seen: dict = {}
+    monkeypatch.setattr(unlearning, "run_unlearning", lambda *a, **kw: seen.update(kw))
+    args = build_parser().parse_args(["unlearn", "--no-cache", "--method", "nl", "--steps", "7",
+                                      "--param", "transform=replace"])
+    _unlearned(args, smoke_profile)
+    assert seen["steps"] == 7 and seen["params"] == {"transform": "replace"} and seen["epochs"] is None

@@ -19,11 +19,13 @@ therefore chosen to hold in that regime and say what they check:
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from mriunlearn.cache import RunCache
-from mriunlearn.errors import ConfigError
+from mriunlearn.errors import CheckpointError, ConfigError
 from mriunlearn.fastmri_h5 import inspect_volume
 from mriunlearn.train import train_original
 from mriunlearn.unlearning import (METHODS, UnlearnConfig, get_method, run_method, run_unlearning,
@@ -351,3 +353,136 @@ def test_nl_transforms_keep_the_clean_data_range(transform, G, smoke_profile, sm
     with torch.no_grad():
         pred = reconstruct(impl.model, batch, smoke_profile)
     assert float(got) == pytest.approx(float(real(pred, label, batch.max_value, smoke_profile)), rel=1e-5)
+
+
+# ---- steps budget and the resumed optimiser (issue 16) -----------------------------------------
+
+#: the keys of an unlearning run's cache config before ``steps`` existed (an unset ``steps`` keeps them)
+_KEY_FIELDS = {"task", "method", "params", "profile", "retain_files", "retain_fraction", "original",
+               "resume_optimizer", "epochs", "eval_every_epoch", "eval_roles"}
+
+
+@pytest.mark.parametrize("method,params,slices_per_step", [
+    ("nl", {}, 1), ("ft", {}, 1), ("nl_ft", {}, 2), ("nl_ft", {"variant": "code"}, 1), ("ga_l1_ft", {}, 2),
+    ("neggrad_plus", {}, 2), ("bad_teacher", {}, 2), ("salun", {}, 2), ("scrub", {}, 1),
+    ("l1_sparse", {}, 1), ("full_ft", {}, 1), ("ga", {}, 1), ("ga_l1", {}, 1), ("retrain", {}, 1)])
+def test_steps_gives_exactly_that_many_optimizer_steps(method, params, slices_per_step, G, smoke_profile,
+                                                       smoke_manifest):
+    """``steps=7`` over loaders of 4 forget and 4 retain slices: 7 optimiser steps of batch 1 (a pair
+    step holds one forget and one retain slice), spread over as many epochs as needed."""
+    import copy
+
+    retain, forget = smoke_manifest.files("retain")[:2], smoke_manifest.files("forget")
+    cfg = UnlearnConfig(method, smoke_profile, params=params, steps=7, seed=4)
+    run = run_method(copy.deepcopy(G.model), retain, forget, cfg)
+    assert run.info["optimizer_steps"] == 7 and run.info["steps"] == 7
+    assert run.epochs == run.info["epochs_run"] >= 1
+    assert run.slice_steps == 7 * slices_per_step + (4 if method == "salun" else 0)  # + SalUn's saliency pass
+    again = run_method(copy.deepcopy(G.model), retain, forget, cfg)
+    assert _same(run.model, again.model)  # deterministic from the seed
+
+
+def test_steps_counts_per_schedule(G, smoke_profile, smoke_manifest):
+    """Epochs a steps budget spans: 4 forget slices per NL epoch, max(4, 4) pairs per paper NL-FT
+    epoch, 4 + 4 single-slice steps per code NL-FT epoch (the authors' one shuffled loader)."""
+    import copy
+
+    retain, forget = smoke_manifest.files("retain")[:2], smoke_manifest.files("forget")
+    for method, params, steps, epochs in (("nl", {}, 9, 3), ("nl_ft", {}, 9, 3),
+                                          ("nl_ft", {"variant": "code"}, 9, 2), ("nl_ft", {"variant": "code"}, 8, 1)):
+        seen: list[int] = []
+        cfg = UnlearnConfig(method, smoke_profile, params=params, steps=steps, seed=4,
+                            on_epoch=lambda e, m, s, seen=seen: seen.append(e))
+        run = run_method(copy.deepcopy(G.model), retain, forget, cfg)
+        assert run.info["optimizer_steps"] == steps and seen == list(range(1, epochs + 1)), (method, params)
+
+
+def test_steps_through_the_runner(G, smoke_profile, smoke_manifest, tmp_path):
+    cache = RunCache(tmp_path / "runs")
+    kw = {"cache": cache, "progress": False, "original": G}
+    plain = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", **kw)
+    assert set(plain.entry.config) == _KEY_FIELDS, set(plain.entry.config) ^ _KEY_FIELDS
+    assert "steps" not in plain.config
+    assert set(plain.entry.config["params"]) == {"noise_std", "variant"}
+    res = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", steps=5, eval_every_epoch=False, **kw)
+    assert res.entry.config["steps"] == 5 and res.entry.config["epochs"] is None
+    assert res.entry.key != plain.entry.key
+    assert res.config["steps"] == 5 and res.info["optimizer_steps"] == 5 and res.slice_steps == 10
+    assert res.config["epochs"] == res.info["epochs_run"] == 2  # 4 pairs per epoch: 4 + 1
+    assert sorted(set(res.per_epoch.epoch)) == [2]
+    again = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", steps=5, eval_every_epoch=False, **kw)
+    assert again.cached and again.entry.key == res.entry.key
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "4", float("nan")])
+def test_bad_steps_are_refused(bad, G, smoke_profile, smoke_manifest):
+    with pytest.raises(ConfigError, match=r"steps=.* is not valid; valid: a positive integer .* or None"):
+        run_unlearning(smoke_profile, smoke_manifest, "nl_ft", steps=bad, cache=False, progress=False, original=G)
+
+
+def test_steps_refused_where_they_cannot_apply(G, smoke_profile, smoke_manifest):
+    kw = {"cache": False, "progress": False, "original": G}
+    with pytest.raises(ConfigError, match="'ssd' takes no optimiser step"):
+        run_unlearning(smoke_profile, smoke_manifest, "ssd", steps=3, **kw)
+    with pytest.raises(ConfigError, match="either epochs .* or steps"):
+        run_unlearning(smoke_profile, smoke_manifest, "nl", steps=3, epochs=1, **kw)
+    with pytest.raises(ConfigError, match="'retrain'.*steps cannot be given"):
+        run_unlearning(smoke_profile, smoke_manifest, "retrain", steps=3, **kw)
+    with pytest.raises(ConfigError, match="batch size 2 was given where batch size 1"):
+        from mriunlearn.dataset import make_loader
+
+        loader = make_loader(smoke_manifest.files("forget"), smoke_profile, train=True)
+        run_method(G.model, [], loader, UnlearnConfig("nl", smoke_profile, steps=3))
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_bad_resume_optimizer_is_refused(bad, G, smoke_profile, smoke_manifest):
+    with pytest.raises(ConfigError, match=r"resume_optimizer=.* is not valid; valid: True .* or False"):
+        run_unlearning(smoke_profile, smoke_manifest, "ft", resume_optimizer=bad, cache=False,
+                       progress=False, original=G)
+
+
+def test_resume_optimizer_restores_adam_state_and_lr_bit_for_bit(G, smoke_profile):
+    """G's Adam moments, step counts and learning rate come back exactly (the lr set apart from
+    ``profile.lr`` so that a fresh Adam could not pass); ``resume_optimizer=False``: a fresh Adam."""
+    import copy
+
+    state = torch.load(G.entry.checkpoint_path, weights_only=True)["optimizer"]
+    state["param_groups"][0]["lr"] = 0.37 * smoke_profile.lr
+    impl = get_method("ft")(copy.deepcopy(G.model), UnlearnConfig("ft", smoke_profile, optimizer_state=state),
+                            validate_params("ft"))
+    got = impl.optimizer.state_dict()
+    assert got["param_groups"] == state["param_groups"] and got["state"].keys() == state["state"].keys()
+    for i, s in state["state"].items():
+        assert s.keys() == got["state"][i].keys()
+        assert all(torch.equal(got["state"][i][k], v) for k, v in s.items()), i
+    fresh = get_method("ft")(copy.deepcopy(G.model), UnlearnConfig(
+        "ft", smoke_profile, optimizer_state=state, resume_optimizer=False), validate_params("ft"))
+    assert fresh.optimizer.state_dict()["state"] == {}
+    assert fresh.optimizer.param_groups[0]["lr"] == smoke_profile.lr
+
+
+def test_runner_resumes_the_checkpoint_optimizer_or_names_the_file(smoke_profile, smoke_manifest, tmp_path):
+    """The runner's run equals a replay from ``checkpoint.pt``'s optimiser state (its own lr
+    included); a G checkpoint without optimiser state is refused, naming the file."""
+    import copy
+
+    prof = smoke_profile.replace(epochs=1)
+    g = train_original(prof, smoke_manifest, cache=RunCache(tmp_path / "runs"), progress=False)
+    raw = torch.load(g.entry.checkpoint_path, weights_only=True)
+    raw["optimizer"]["param_groups"][0]["lr"] = lr = 0.37 * prof.lr
+    torch.save(raw, g.entry.checkpoint_path)
+    kw = {"cache": False, "progress": False, "original": g, "seed": 3}
+    res = run_unlearning(prof, smoke_manifest, "ft", **kw)
+    assert res.config["optimizer_resumed"] and res.config["lr"] == lr
+    files = [p for p in smoke_manifest.files("retain") if p.name in res.retain_files]
+    replay = unlearn(copy.deepcopy(g.model), files, [], UnlearnConfig(
+        "ft", prof, epochs=res.config["epochs"], seed=3, optimizer_state=raw["optimizer"]))
+    assert _same(res.model, replay)
+    raw["optimizer"] = {}
+    torch.save(raw, g.entry.checkpoint_path)
+    with pytest.raises(CheckpointError, match=re.escape(str(g.entry.checkpoint_path)) +
+                       " holds no optimiser state.*resume_optimizer=False"):
+        run_unlearning(prof, smoke_manifest, "ft", **kw)
+    fresh = run_unlearning(prof, smoke_manifest, "ft", resume_optimizer=False, **kw)
+    assert not fresh.config["optimizer_resumed"] and fresh.config["lr"] == prof.lr

@@ -25,13 +25,15 @@ evaluates after every epoch, caches the result and records time, slice-steps, su
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
 from ..errors import ConfigError
-from .base import Method, MethodRun, Param, StepBudgetReached, UnlearnConfig, as_loader, describe_params
+from .base import (Method, MethodRun, Param, StepBudgetReached, UnlearnConfig, as_loader, check_steps,
+                   describe_params)
 
 #: registry: method name -> Method subclass, in registration order
 METHODS: dict[str, type[Method]] = {}
@@ -105,7 +107,8 @@ def describe_method(name: str, *, source: bool = True) -> str:
     cls = get_method(name)
     reads = " and ".join(x for x in ("D_f" if cls.uses_forget else "", _READS[cls.retain_scope]) if x)
     budget = ("one pass, no training" if not cls.trains else
-              "trains profile.epochs epochs" if cls.budget == "train" else "trains profile.unlearn_epochs epochs")
+              "trains profile.epochs epochs" if cls.budget == "train" else
+              "trains profile.unlearn_epochs epochs, or `steps` optimiser steps of batch 1")
     lines = [f"{name}: {cls.summary}", f"    reads {reads}; {budget}"]
     lines += [f"    {k}  {spec.kind.__name__}, default {spec.describe()}: {spec.doc}"
               for k, spec in cls.params.items()] or ["    no parameters"]
@@ -120,36 +123,67 @@ def describe_methods(names: Iterable[str] | None = None, *, source: bool = True)
     return "\n\n".join(describe_method(n, source=source) for n in (METHODS if names is None else names))
 
 
+def check_budget(cls: type[Method], epochs: int | None, steps: Any) -> int | None:
+    """``steps`` checked against the method and the epoch budget (see :func:`check_steps`).
+
+    Raises:
+        ConfigError: a bad ``steps``, or ``steps`` with ``epochs`` or for a method that takes no
+            optimiser step.
+    """
+    steps = check_steps(steps)
+    if steps is not None and not cls.trains:
+        raise ConfigError(f"method {cls.name!r} takes no optimiser step: steps cannot be given")
+    if steps is not None and epochs is not None:
+        raise ConfigError(f"give either epochs ({epochs}) or steps ({steps}), not both")
+    return steps
+
+
+def _epochs(impl: Method, steps: int | None) -> Iterable[int]:
+    """0-based epochs of the run: ``num_epochs()`` of them, or as many as ``steps`` needs."""
+    return itertools.count() if steps is not None else range(impl.num_epochs())
+
+
 def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnConfig) -> MethodRun:
-    """:func:`unlearn` that also returns the slice-steps taken, resolved parameters, epochs and lr."""
+    """:func:`unlearn` that also returns the slice-steps taken, resolved parameters, epochs run and lr.
+
+    Raises:
+        ConfigError: as :func:`unlearn`; under a steps budget also an epoch without an optimiser step
+            (no data: the budget could never be reached).
+    """
     params = validate_params(cfg.method, cfg.params)
     cls = get_method(cfg.method)
+    steps = check_budget(cls, cfg.epochs, cfg.steps)
     seed = cfg.run_seed
-    retain_l: Iterable[Any] = as_loader(retain, cfg.profile, seed) if cls.retain_scope != "none" else []
-    forget_l: Iterable[Any] = as_loader(forget, cfg.profile, seed) if cls.uses_forget else []
+    bs = 1 if steps is not None else None
+    retain_l: Iterable[Any] = as_loader(retain, cfg.profile, seed, bs) if cls.retain_scope != "none" else []
+    forget_l: Iterable[Any] = as_loader(forget, cfg.profile, seed, bs) if cls.uses_forget else []
     impl = cls(model, cfg, params)
     model.train()
     impl.setup(retain_l, forget_l)
-    n = impl.num_epochs()
     ran = 0
-    for epoch in range(n):
+    for epoch in _epochs(impl, steps):
         model.train()
         ran = epoch + 1
+        impl.epoch_start_steps = impl.optimizer_steps
         try:
             impl.run_epoch(epoch, retain_l, forget_l)
-        except StepBudgetReached:  # profile.max_steps: this epoch is the run's last
+        except StepBudgetReached:  # steps or profile.max_steps: this epoch is the run's last
             if cfg.on_epoch is not None:
                 cfg.on_epoch(epoch + 1, model, impl.slice_steps)
             break
         if cfg.on_epoch is not None:
             cfg.on_epoch(epoch + 1, model, impl.slice_steps)
+        if steps is not None and impl.optimizer_steps == impl.epoch_start_steps:
+            raise ConfigError(f"method {cls.name!r}: epoch {epoch + 1} took no optimiser step (no "
+                              f"data), so the budget of {steps} steps cannot be reached")
     lr = impl.optimizer.param_groups[0]["lr"] if impl.optimizer is not None else None
     model.eval()
     info = impl.info()
-    if cfg.profile.max_steps is not None:
-        info = {**info, "max_steps": cfg.profile.max_steps, "optimizer_steps": impl.optimizer_steps,
-                "epochs_run": ran}
-    return MethodRun(model, impl.slice_steps, params, n, lr, info)
+    if impl.step_cap() is not None:
+        info = {**info, **({"steps": steps} if steps is not None else {}),
+                **({"max_steps": cfg.profile.max_steps} if cfg.profile.max_steps is not None else {}),
+                "optimizer_steps": impl.optimizer_steps, "epochs_run": ran}
+    return MethodRun(model, impl.slice_steps, params, impl.num_epochs() if steps is None else ran, lr, info)
 
 
 def unlearn(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnConfig) -> torch.nn.Module:
@@ -162,7 +196,7 @@ def unlearn(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnConfig
         cfg: method, parameters, profile, budget, seed, optimiser state (:class:`UnlearnConfig`).
 
     Raises:
-        ConfigError: unknown method or parameter, out-of-range value.
+        ConfigError: unknown method or parameter, out-of-range value, a bad ``cfg.steps``.
     """
     return run_method(model, retain, forget, cfg).model
 
@@ -175,5 +209,5 @@ from . import (  # noqa: E402,F401
 from .runner import UnlearnResult, run_unlearning  # noqa: E402
 
 __all__ = ["METHODS", "Method", "MethodRun", "Param", "UnlearnConfig", "UnlearnResult",
-           "describe_method", "describe_methods", "get_method", "method_table", "register",
+           "check_budget", "describe_method", "describe_methods", "get_method", "method_table", "register",
            "run_method", "run_unlearning", "unlearn", "validate_params"]

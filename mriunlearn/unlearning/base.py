@@ -6,7 +6,7 @@
 - :class:`Method`: the base class a method file subclasses; it owns the optimiser, the
   reconstruction loss ``J``, the step (gradient clipping as in training) and the slice-step counter.
 - Helpers: :func:`as_loader`, :func:`epoch_batches`, :func:`paired_steps`, :func:`l1_norm`,
-  :func:`noisy_target`.
+  :func:`noisy_target`, :func:`check_steps`, :func:`check_resume`.
 
 Data: ``retain`` / ``forget`` are either training loaders from :func:`mriunlearn.dataset.make_loader`
 (re-iterable, yielding collated ``VarNetSample`` batches: ``masked_kspace (B, C, H, W, 2)``,
@@ -17,6 +17,18 @@ Unlearning epoch ``e`` (0-based) draws its training masks as epoch ``profile.epo
 dataset, i.e. it continues G's training schedule (the authors resumed G at epoch 50 and report
 epoch 55); a loader re-read within one epoch (the shorter loader of a pair schedule) draws the
 masks of a distinct epoch id so no (slice, mask) pair repeats.
+
+Budget: ``UnlearnConfig.epochs`` epochs (default from the profile) or, with
+``UnlearnConfig.steps``, exactly that many optimiser steps with batch size 1 (the paper's step
+counts instead of its epoch fraction). Epochs then run one after another, as many as needed,
+each with its own mask/shuffle epoch; the run ends right after the step that reaches the budget.
+A step is one call of :meth:`Method.step`, as the method's loop defines it: one forget slice
+(``ga``, ``ga_l1``, ``nl``), one retain slice (``ft``, ``full_ft``, ``l1_sparse``), one *pair*
+of a forget and a retain slice (``schedule="pair"``, the ``variant="paper"`` *-FT methods,
+NegGrad+, Bad-Teacher, SalUn) or one slice of either kind (``schedule="alternate"``, the
+``variant="code"`` *-FT methods: the authors' single shuffled loader, so NL-FT's 1,118 steps per
+epoch are 582 retain + 536 forget slices); SCRUB counts its max and min steps alike.
+``profile.max_steps`` still caps the run when it is lower.
 
 Slice-steps: the number of slices that went through a forward *and* backward pass of the model being
 unlearned (a pair step of one forget and one retain batch of 8 counts 16). Teacher forwards
@@ -113,8 +125,9 @@ EpochCallback = Callable[[int, torch.nn.Module, int], None]
 
 
 class StepBudgetReached(Exception):
-    """Raised by :meth:`Method.step` after the step that reaches ``profile.max_steps``; the run
-    loop (:func:`mriunlearn.unlearning.run_method`) ends the run there, after that epoch's callback."""
+    """Raised by :meth:`Method.step` after the step that reaches ``UnlearnConfig.steps`` or
+    ``profile.max_steps``; the run loop (:func:`mriunlearn.unlearning.run_method`) ends the run
+    there, after that epoch's callback."""
 
     def __init__(self, steps: int) -> None:
         super().__init__(f"optimiser step budget of {steps} reached")
@@ -130,9 +143,12 @@ class UnlearnConfig:
         profile: loss, lr, gradient clipping, batch size, precision and the default budget.
         params: the method's hyper-parameters; missing ones take their declared defaults.
         epochs: unlearning epochs (default ``profile.unlearn_epochs``; ``retrain``: ``profile.epochs``).
+        steps: instead of ``epochs``, exactly this many optimiser steps with batch size 1 (file
+            lists are loaded with batch size 1; see the module docstring for what a step is).
         seed: seeds noise, teacher initialisation and file-list loaders (default ``profile.seed``).
-        resume_optimizer: start Adam from ``optimizer_state`` (G's final optimiser state, as the
-            authors did); with ``False`` or no state a fresh Adam(``profile.lr``) is used.
+        resume_optimizer: start Adam from ``optimizer_state`` (G's final optimiser state: moments,
+            step counts and the param group's learning rate, loaded bit for bit, as the authors'
+            resume did); with ``False`` or no state a fresh Adam(``profile.lr``) is used.
         optimizer_state: ``torch.optim.Adam.state_dict()`` of G's last training step.
         original: a frozen copy of G for the teacher-based methods (default: a copy of the model
             taken before the first update).
@@ -145,6 +161,7 @@ class UnlearnConfig:
     profile: Profile
     params: Mapping[str, Any] = field(default_factory=dict)
     epochs: int | None = None
+    steps: int | None = None
     seed: int | None = None
     resume_optimizer: bool = True
     optimizer_state: dict[str, Any] | None = None
@@ -157,10 +174,40 @@ class UnlearnConfig:
         return int(self.profile.seed if self.seed is None else self.seed)
 
 
-def as_loader(data: Any, profile: Profile, seed: int) -> Iterable[Any]:
+def check_steps(steps: Any) -> int | None:
+    """``steps`` as an int, or ``None`` (the epoch budget).
+
+    Raises:
+        ConfigError: not ``None`` and not a positive integer (names the parameter and the valid values).
+    """
+    if steps is None:
+        return None
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ConfigError(f"steps={steps!r} is not valid; valid: a positive integer (optimiser steps "
+                          "with batch size 1) or None (the epoch budget)")
+    return int(steps)
+
+
+def check_resume(resume_optimizer: Any) -> bool:
+    """``resume_optimizer`` as a bool.
+
+    Raises:
+        ConfigError: not a bool (names the parameter and the valid values).
+    """
+    if not isinstance(resume_optimizer, (bool, np.bool_)):
+        raise ConfigError(f"resume_optimizer={resume_optimizer!r} is not valid; valid: True (G's "
+                          "final Adam state and learning rate) or False (a fresh Adam(profile.lr))")
+    return bool(resume_optimizer)
+
+
+def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = None) -> Iterable[Any]:
     """``data`` itself if it is a loader (any re-iterable of batches), or a training loader over a
-    list of volume paths (:func:`mriunlearn.dataset.make_loader`, ``profile.batch_size``; slices
-    in memory or streamed, as ``profile.data_path`` says)."""
+    list of volume paths (:func:`mriunlearn.dataset.make_loader`, ``batch_size`` or else
+    ``profile.batch_size``; slices in memory or streamed, as ``profile.data_path`` says).
+
+    Raises:
+        ConfigError: an empty file list, or a loader whose batch size is known and not ``batch_size``.
+    """
     if isinstance(data, (list, tuple)) and all(isinstance(f, (str, Path)) for f in data):
         from ..dataset import SliceData, StreamingSliceData, make_loader
 
@@ -168,9 +215,13 @@ def as_loader(data: Any, profile: Profile, seed: int) -> Iterable[Any]:
             raise ConfigError("an empty file list was given as unlearning data")
         cls = StreamingSliceData if profile.data_path == "stream" else SliceData
         return make_loader(cls(list(data), profile, train=True, seed=seed), profile,
-                           train=True, seed=seed)
+                           train=True, seed=seed, batch_size=batch_size)
     if data is None:
         return []
+    given = getattr(getattr(data, "batch_sampler", None), "batch_size", None)
+    if batch_size is not None and given is not None and given != batch_size:
+        raise ConfigError(f"a loader with batch size {given} was given where batch size {batch_size} "
+                          "is needed (a steps budget counts steps of one slice)")
     return data
 
 
@@ -300,6 +351,7 @@ class Method:
         self.rng = np.random.default_rng([self.seed, 104729])
         self.slice_steps = 0
         self.optimizer_steps = 0
+        self.epoch_start_steps = 0  # optimiser steps before the current epoch (set by run_method)
         self.epoch = 0
         self._original = cfg.original
         self.optimizer: torch.optim.Optimizer | None = self._make_optimizer() if self.trains else None
@@ -325,11 +377,25 @@ class Method:
         return self._original
 
     def num_epochs(self) -> int:
+        """The epoch budget (ignored by :func:`~mriunlearn.unlearning.run_method` under a steps budget)."""
         if not self.trains:
             return 1
         if self.cfg.epochs is not None:
             return int(self.cfg.epochs)
         return self.profile.epochs if self.budget == "train" else self.profile.unlearn_epochs
+
+    def budget_done(self) -> float:
+        """Share of the budget spent before the current epoch: ``epoch / num_epochs`` (epoch
+        budget) or optimiser steps before it / ``steps`` (steps budget)."""
+        if self.cfg.steps is not None:
+            return self.epoch_start_steps / self.cfg.steps
+        return self.epoch / max(1, self.num_epochs())
+
+    def step_cap(self) -> int | None:
+        """The optimiser step after which the run ends: the lower of ``cfg.steps`` and
+        ``profile.max_steps`` (``None``: the epochs end it)."""
+        caps = [c for c in (self.cfg.steps, self.profile.max_steps) if c is not None]
+        return min(caps) if caps else None
 
     def epoch_id(self, epoch: int) -> int:
         """Mask/shuffle epoch of unlearning epoch ``epoch`` (continues G's schedule)."""
@@ -370,7 +436,7 @@ class Method:
         self.optimizer.step()
         self.after_step()
         self.optimizer_steps += 1
-        cap = self.profile.max_steps
+        cap = self.step_cap()
         if cap is not None and self.optimizer_steps >= cap:
             raise StepBudgetReached(self.optimizer_steps)
 

@@ -2,7 +2,8 @@
 
 Source: :attr:`L1Sparse.source` (Jia et al., NeurIPS 2023, "ℓ1-sparse MU"). As in their code,
 the weight decays linearly over the unlearning epochs, ``γ_e = γ·(1 - e/E)`` for epoch
-``e = 0..E-1``; γ = 5e-4 is their default.
+``e = 0..E-1``; γ = 5e-4 is their default. Under a ``steps`` budget ``e/E`` is the share of the
+steps taken before epoch ``e`` (:meth:`~mriunlearn.unlearning.base.Method.budget_done`).
 """
 
 from __future__ import annotations
@@ -30,5 +31,5 @@ class L1Sparse(Method):
     def retain_term(self, batch: Any) -> torch.Tensor:
         gamma = self.p["gamma"]
         if self.p["decay"]:
-            gamma *= 1.0 - self.epoch / max(1, self.num_epochs())
+            gamma *= 1.0 - self.budget_done()
         return self.J(batch) + gamma * l1_norm(self.model)

@@ -4,7 +4,9 @@
 
 1. G comes from the engine's cache (:func:`mriunlearn.train.train_original`, trained if missing) or
    from ``original``; the run starts from G's final weights and, with ``resume_optimizer=True`` (the
-   authors' choice), from G's final Adam state (moments and learning rate).
+   authors' choice), from G's final Adam state (moments, step counts and learning rate, bit for
+   bit, from the ``optimizer`` of G's ``checkpoint.pt``; a G entry without one is refused). G's
+   ReduceLROnPlateau state is not resumed: unlearning runs at that fixed learning rate.
 2. The retain data the method sees: a seeded per-volume draw
    ``manifest.subset("retain", fraction, seed)`` (``profile.retain_fraction`` by default, any
    fraction on request), an explicit ``retain_files`` list, all of D_r (``full_ft``, ``retrain``) or
@@ -14,7 +16,8 @@
    recorded wall time.
 4. The result is stored in the run cache (kind ``"unlearn"``) under a key hashed from the method,
    its resolved parameters, the profile, the retain files, G's identity, the optimiser option, the
-   budget, the manifest content and the seed; a second call with the same inputs loads it. An
+   budget (epochs, or ``steps`` when set: an unset ``steps`` leaves the key as it was before that
+   option existed), the manifest content and the seed; a second call with the same inputs loads it. An
    unfinished entry is computed only while holding its lock (:meth:`~mriunlearn.cache.RunCache.claim`):
    a second job asking for the same run waits ``cache.lock_wait`` seconds or stops naming the first.
 
@@ -46,8 +49,8 @@ from ..metrics import eval_data, evaluate, paper_table
 from ..model import build_model
 from ..profiles import Profile, get_profile
 from ..train import SAMPLING, TrainResult, resolve_manifest, set_threads, state_hash, train_oracle, train_original
-from . import get_method, run_method, validate_params
-from .base import UnlearnConfig, file_names, frozen_copy
+from . import check_budget, get_method, run_method, validate_params
+from .base import UnlearnConfig, check_resume, file_names, frozen_copy
 
 KIND = "unlearn"
 #: roles evaluated after every epoch: BTA, KTA, UA
@@ -97,12 +100,14 @@ class UnlearnResult:
 
 
 def _resolve_original(profile: Profile, manifest: Manifest, original: Any, cache: Any,
-                      progress: bool) -> tuple[torch.nn.Module, str, dict[str, Any] | None]:
-    """G's model, identity string and final optimiser state (``None`` without a cache entry).
+                      progress: bool, resume: bool = True) -> tuple[torch.nn.Module, str, dict[str, Any] | None]:
+    """G's model, identity string and, with ``resume``, final optimiser state (``None`` for a G
+    without a cache entry, or without ``resume``).
 
     Raises:
-        CheckpointError: G's cache entry has a corrupt final checkpoint or one written for another
-            config (the optimiser state would otherwise be dropped silently under the same key).
+        CheckpointError: with ``resume``, G's cache entry has no final checkpoint, a corrupt one, one
+            written for another config or one without an optimiser state (the state would otherwise
+            be dropped silently under the same key).
     """
     if original is None:
         original = train_original(profile, manifest, cache=cache, progress=progress)
@@ -113,18 +118,31 @@ def _resolve_original(profile: Profile, manifest: Manifest, original: Any, cache
         model, entry = original, None
     else:
         raise ConfigError(f"original must be a TrainResult or a model, got {type(original).__name__}")
-    state = None
     if entry is not None:
         ident = f"{entry.kind}/{entry.key}"
-        if entry.checkpoint_path.exists():
-            try:
-                state = load_checkpoint(entry.checkpoint_path, config=entry.identity())["optimizer"] or None
-            except CheckpointError as exc:
-                raise CheckpointError(f"G's final checkpoint cannot be used ({exc}); delete the "
-                                      f"entry {entry.path} to retrain G") from exc
+        state = _g_optimizer_state(entry) if resume else None
     else:
-        ident = "sha256:" + state_hash(getattr(model, "module", model).state_dict())
+        ident, state = "sha256:" + state_hash(getattr(model, "module", model).state_dict()), None
     return getattr(model, "module", model), ident, state
+
+
+def _g_optimizer_state(entry: CacheEntry) -> dict[str, Any]:
+    """The Adam ``state_dict`` in G's final checkpoint (``torch.load(..., weights_only=True)``).
+
+    Raises:
+        CheckpointError: the checkpoint is missing, corrupt, written for another config or holds no
+            optimiser state (names the file; ``resume_optimizer=False`` starts a fresh Adam instead).
+    """
+    path = entry.checkpoint_path
+    try:
+        state = load_checkpoint(path, config=entry.identity())["optimizer"]
+    except CheckpointError as exc:
+        raise CheckpointError(f"G's final checkpoint cannot be used ({exc}); delete the "
+                              f"entry {entry.path} to retrain G") from exc
+    if not state:
+        raise CheckpointError(f"G's final checkpoint {path} holds no optimiser state to resume; "
+                              "pass resume_optimizer=False for a fresh Adam(profile.lr)")
+    return state
 
 
 def _retain_files(cls: Any, method: str, manifest: Manifest, profile: Profile,
@@ -192,7 +210,8 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
                    retain_files: Sequence[str | os.PathLike[str]] | None = None,
                    seed: int | None = None, cache: RunCache | bool | None = None,
                    progress: bool = True, original: Any = None, resume_optimizer: bool = True,
-                   epochs: int | None = None, eval_every_epoch: bool = True) -> UnlearnResult:
+                   epochs: int | None = None, steps: int | None = None,
+                   eval_every_epoch: bool = True) -> UnlearnResult:
     """Unlearn D_f from G with ``method`` and evaluate it (cached).
 
     Args:
@@ -208,13 +227,19 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
         progress: a tqdm bar over epochs on stderr.
         original: G as a :class:`~mriunlearn.train.TrainResult` (its cache entry gives the
             optimiser state) or a model; ``None``: ``train_original(profile, manifest, cache=cache)``.
-        resume_optimizer: start from G's final Adam state (the authors' choice) when available.
+        resume_optimizer: start from G's final Adam state and learning rate (the authors' choice)
+            when G comes with a cache entry; ``False``: a fresh Adam(``profile.lr``).
         epochs: unlearning epochs (default ``profile.unlearn_epochs``).
+        steps: instead of ``epochs``, exactly this many optimiser steps with batch size 1 (the
+            paper's step counts; see :mod:`mriunlearn.unlearning.base` for what a step is);
+            recorded and keyed only when set.
         eval_every_epoch: evaluate BTA/KTA/UA after every epoch (else only after the last).
 
     Raises:
         ConfigError: unknown method or parameter, out-of-range value, retain options a method does
-            not take, a retain file outside the manifest's retain role.
+            not take, a retain file outside the manifest's retain role, ``steps`` not a positive
+            integer, given with ``epochs`` or for ``ssd``/``retrain``, ``resume_optimizer`` not a bool.
+        CheckpointError: ``resume_optimizer`` and G's cache entry has no usable optimiser state.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
     set_threads(profile)
@@ -222,11 +247,19 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
     params = validate_params(method, params)
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+    steps = check_budget(cls, epochs, steps)
+    if steps is not None and method == "retrain":
+        raise ConfigError("method 'retrain' trains the oracle with the engine's recipe "
+                          "(profile.epochs): steps cannot be given (profile.max_steps caps it)")
+    resume_optimizer = check_resume(resume_optimizer)
     manifest = resolve_manifest(profile, manifest)
     _check_inputs(method, cls, manifest)
     seed = profile.seed if seed is None else int(seed)
     files, fraction = _retain_files(cls, method, manifest, profile, retain_fraction, retain_files, seed)
-    if cls.budget == "train":
+    n_epochs: int | None
+    if steps is not None:
+        n_epochs = None  # as many as the steps need
+    elif cls.budget == "train":
         n_epochs = profile.epochs if epochs is None else epochs
     else:
         n_epochs = 1 if not cls.trains else (profile.unlearn_epochs if epochs is None else epochs)
@@ -235,12 +268,14 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
     if method == "retrain":
         g_model, g_id, g_opt = None, None, None
     else:
-        g_model, g_id, g_opt = _resolve_original(profile, manifest, original, cache, progress)
+        g_model, g_id, g_opt = _resolve_original(profile, manifest, original, cache, progress,
+                                                 resume_optimizer and cls.trains)
     config = {
         "task": "unlearn", "method": method, "params": params, "profile": profile.identity(),
         "retain_files": file_names(files), "retain_fraction": fraction, "original": g_id,
-        "resume_optimizer": bool(resume_optimizer), "epochs": n_epochs,
+        "resume_optimizer": resume_optimizer, "epochs": n_epochs,
         "eval_every_epoch": bool(eval_every_epoch), "eval_roles": list(EVAL_ROLES),
+        **({"steps": steps} if steps is not None else {}),  # unset: the key stays as before
     }
     entry = run_cache.entry(KIND, config, manifest.content_hash(), seed) if run_cache is not None else None
     if entry is not None and entry.is_done():  # a finished entry is read without a lock
@@ -262,7 +297,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             model = res.model.cpu().eval()
             final = _evaluate(model, manifest, profile)
             per_epoch = _epoch_table(final, n_epochs, res.slice_steps, res.wall_time_s)
-            wall, steps, lr, info = res.wall_time_s, res.slice_steps, profile.lr, {
+            wall, slice_steps, lr, info = res.wall_time_s, res.slice_steps, profile.lr, {
                 "oracle_entry": f"{res.entry.kind}/{res.entry.key}" if res.entry is not None else None}
             resumed = False
         else:
@@ -280,7 +315,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             def on_epoch(epoch: int, m: torch.nn.Module, slice_steps: int) -> None:
                 nonlocal eval_seconds
                 bar.update(1)
-                if not eval_every_epoch and epoch < n_epochs:
+                if not eval_every_epoch and (n_epochs is None or epoch < n_epochs):
                     return
                 t0 = time.perf_counter()
                 seconds = t0 - t_start - eval_seconds
@@ -292,22 +327,22 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
                 bar.set_postfix(UA=f"{ua:.2f}", refresh=False)
 
             ucfg = UnlearnConfig(method=method, profile=profile, params=params, epochs=n_epochs,
-                                 seed=seed, resume_optimizer=resume_optimizer, optimizer_state=g_opt,
-                                 original=teacher, on_epoch=on_epoch,
+                                 steps=steps, seed=seed, resume_optimizer=resume_optimizer,
+                                 optimizer_state=g_opt, original=teacher, on_epoch=on_epoch,
                                  retain_total_slices=manifest.num_slices("retain"))
             try:
                 run = run_method(model, files, manifest.files("forget") if cls.uses_forget else [], ucfg)
             finally:
                 bar.close()
-            if "final" not in last_eval:  # profile.max_steps ended the run before its last epoch
+            if "final" not in last_eval:  # a step budget ended the run (or skipped evaluation)
                 t0 = time.perf_counter()
                 seconds = t0 - t_start - eval_seconds
                 last_eval["final"] = per_volume = _evaluate(model, manifest, profile)
                 eval_seconds += time.perf_counter() - t0
-                epoch_tables.append(_epoch_table(per_volume, int(run.info.get("epochs_run", n_epochs)),
+                epoch_tables.append(_epoch_table(per_volume, int(run.info.get("epochs_run", run.epochs)),
                                                  run.slice_steps, seconds))
             wall = time.perf_counter() - t_start - eval_seconds
-            steps, lr = run.slice_steps, run.lr
+            slice_steps, lr = run.slice_steps, run.lr
             final = last_eval["final"]
             per_epoch = pd.concat(epoch_tables, ignore_index=True)
             resumed = bool(resume_optimizer and g_opt is not None and cls.trains)
@@ -317,8 +352,10 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             "method": method, "params": params, "variant": params.get("variant"), "seed": seed,
             "retain_seed": seed if cls.retain_scope == "subset" and retain_files is None else None,
             "retain_fraction": fraction, "retain_files": file_names(files),
-            "resume_optimizer": bool(resume_optimizer), "optimizer_resumed": resumed, "lr": lr,
-            "epochs": n_epochs, "original": g_id, "wall_time_s": wall, "slice_steps": steps,
+            "resume_optimizer": resume_optimizer, "optimizer_resumed": resumed, "lr": lr,
+            "epochs": n_epochs if n_epochs is not None else int(info["epochs_run"]),
+            **({"steps": steps} if steps is not None else {}), "original": g_id, "wall_time_s": wall,
+            "slice_steps": slice_steps,
             "profile": profile.to_dict(), "manifest": str(manifest.source), "info": info,
             "key": entry.key if entry is not None else None,
             "sampling": {**SAMPLING,
@@ -334,7 +371,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             entry.write_csv(FINAL_CSV, final)
             entry.write_json(SUMMARY_JSON, summary)
             entry.mark_done()
-        return UnlearnResult(model, per_epoch, final, float(wall), int(steps), file_names(files),
+        return UnlearnResult(model, per_epoch, final, float(wall), int(slice_steps), file_names(files),
                              summary, entry, cached=False, info=info)
 
 
