@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mriunlearn.experiments import data_overlap as overlap
+from mriunlearn.experiments import hallucinations as hal
 from mriunlearn.experiments import noise_sweep as ns
 from mriunlearn.experiments import results as res
 from mriunlearn.experiments import retain_fraction as frac
@@ -57,14 +58,40 @@ def test_unknown_profile_lists_valid_ones():
 
 
 def test_shared_knowledge_has_the_three_models_and_paper_gaps(study):
-    table, gaps = overlap.shared_knowledge(study)
+    pv = overlap.training_per_volume([study])
+    table, gaps = overlap.shared_knowledge(pv)
     assert set(table.model) == {"zero_filled", "oracle", "original"}
     assert list(gaps.column) == ["BTA", "KTA", "UA"]
     assert gaps["G − Ĝ (paper, dB)"].round(2).tolist() == [-0.29, 4.83, 5.39]
-    text = overlap.shared_knowledge_verdict(table)
-    assert "Knee (KTA)" in text and "Brain (BTA)" in text
-    pv = pd.concat([study.per_volume(w) for w in ("oracle", "original")], ignore_index=True)
-    assert "paired 95% interval" in overlap.shared_knowledge_verdict(table, pv)
+    means = table[table.metric == "psnr"].pivot(index="model", columns="column", values="mean")
+    assert gaps["G − Ĝ (ours, dB)"].tolist() == pytest.approx((means.loc["original"] - means.loc["oracle"])[["BTA", "KTA", "UA"]].tolist())
+    text = overlap.shared_knowledge_verdict(pv)
+    assert "Knee (KTA)" in text and "Brain (BTA)" in text and "paired 95% interval" in text
+
+
+def test_check_seeds_names_the_parameter():
+    with pytest.raises(ConfigError, match="TRAIN_SEEDS"):
+        st.check_seeds([1, 1], "TRAIN_SEEDS")
+    assert st.check_seeds("[42, 43]", "TRAIN_SEEDS") == [42, 43]
+
+
+def test_a_study_at_another_training_seed_trains_its_own_g_and_oracle(study):
+    assert study.at_seed(study.profile.seed) is study
+    other = study.at_seed(43)
+    assert other.profile == study.profile.replace(seed=43) and other.manifest is study.manifest
+    assert other.cache is study.cache and study.profile.seed == 42
+    assert other.original.entry.key != study.original.entry.key
+    assert other.oracle.entry.key != study.oracle.entry.key
+    pv = overlap.training_per_volume([study, other])
+    assert sorted(pv[pv.model == "zero_filled"].seed.unique()) == [42]
+    assert sorted(pv[pv.model == "original"].seed.unique()) == [42, 43]
+    table, gaps = overlap.shared_knowledge(pv)
+    assert gaps.seeds.tolist() == [2, 2, 2] and (gaps.low <= gaps.high).all()
+    op = overlap.operating_point(pv, overlap.training_histories([study, other]), study.profile.lr)
+    assert op.met.notna().sum() == 6 and "mean over 2 training seeds" in op.loc["G KTA SSIM", "note"]
+    assert "inconclusive at 2 seeds" in overlap.shared_knowledge_verdict(pv)
+    rec = st.training_record([study, other])
+    assert set(rec["training_seeds"]) == {"42", "43"} and "training_seeds" not in st.training_record([study])
 
 
 def _two_models(diffs, base=30.0):
@@ -172,3 +199,14 @@ def test_fraction_verdict_claims_an_interior_optimum_only_above_noise():
     assert "inconclusive" in mixed
     edge = frac.fraction_verdict(_sweep({42: [24.0, 24.5, 25.0]}), oracle)
     assert "no intermediate optimum" in edge
+
+
+def test_hallucination_scores_over_training_seeds(study):
+    scores = res.hallucination_scores(study, zero_filled=False)
+    assert set(scores.model) == {"original", "oracle"}
+    train = hal.training_scores([study, study.at_seed(43)])
+    assert sorted(train.seed.unique()) == [42, 43] and set(train.model) == {"original", "oracle"}
+    full = res.hallucination_scores(study)
+    as_unlearned = full[full.model == "oracle"].assign(model="ft")  # stands in for an unlearned model
+    text = hal.hallucination_verdict(pd.concat([full, as_unlearned], ignore_index=True), "ft", train)
+    assert "inconclusive at 2 seeds" in text
