@@ -150,6 +150,23 @@ def test_fraction_sweep_records_volumes_and_cost(study):
     assert frac.best_fraction(sweep, "ft", oracle_bta=0.0) in (0.25, 1.0)
 
 
+def test_fraction_sweep_runs_each_variant_of_the_methods_that_have_one(study):
+    with pytest.raises(ConfigError, match="VARIANTS"):
+        frac.fraction_sweep(study, ["ft"], [1.0], [42], variants=["authors"])
+    sweep, runs = frac.fraction_sweep(study, ["ft", "nl_ft"], [0.25, 1.0], [42], variants=["paper", "code"])
+    assert list(dict.fromkeys(sweep.method)) == ["ft", "nl_ft", "nl_ft:code"]  # FT has no variant: run once
+    assert runs[("nl_ft:code", 0.25, 42)].config["params"]["variant"] == "code"
+    assert runs[("nl_ft", 0.25, 42)].config["params"]["variant"] == "paper"
+    paper_only, _ = frac.fraction_sweep(study, ["ft", "nl_ft"], [0.25, 1.0], [42])
+    pd.testing.assert_frame_equal(paper_only, sweep[sweep.method != "nl_ft:code"].reset_index(drop=True))
+    table = frac.fraction_table(sweep)
+    assert "nl_ft:code BTA" in table.columns and "ft volumes" in table.columns
+    cmp = frac.compare_fractions_with_paper(sweep)
+    assert cmp.loc[("nl_ft:code", 1.0), "BTA paper"] == cmp.loc[("nl_ft", 1.0), "BTA paper"] == 37.46
+    oracle = pd.DataFrame([{"column": "BTA", "metric": "psnr", "mean": 20.0}])
+    assert "nl_ft:code: BTA closest to the oracle" in frac.fraction_verdict(sweep, oracle)
+
+
 def test_noise_sweep_table_gaps_and_figure(study):
     import matplotlib
 
