@@ -69,6 +69,14 @@ def test_shared_knowledge_has_the_three_models_and_paper_gaps(study):
     assert "Knee (KTA)" in text and "Brain (BTA)" in text and "paired 95% interval" in text
 
 
+def test_data_examples_give_each_organ_its_images_and_mask(study):
+    examples = overlap.data_examples(study)
+    assert list(examples) == ["brain", "knee"]
+    for e in examples.values():
+        assert set(e) == {"target", "zero_filled", "sens", "mask", "name"}
+        assert e["target"].shape == e["zero_filled"].shape and e["mask"].dtype == bool
+
+
 def test_check_seeds_names_the_parameter():
     with pytest.raises(ConfigError, match="TRAIN_SEEDS"):
         st.check_seeds([1, 1], "TRAIN_SEEDS")

@@ -17,11 +17,11 @@ from ..manifest import PAPER_COLUMNS, Manifest
 from ..metrics import format_paper_table, paper_table, reconstruct_volume
 from .results import (MIN_TRAIN_SEEDS, SINGLE_SEED_NOISE_DB, judge_difference, paired_difference, seed_evidence, seed_means,
                       seed_paired_difference, training_per_volume)
-from .study import Study, study_record
+from .study import Study, study_record, training_record
 
 __all__ = ["convergence", "data_examples", "format_operating_point", "format_paper_table", "history_curves",
            "operating_point", "operating_point_verdict", "shared_knowledge", "shared_knowledge_verdict",
-           "split_summary", "study_record", "training_histories", "training_per_volume"]
+           "split_summary", "study_record", "training_histories", "training_per_volume", "training_record"]
 
 
 #: the operating point the embedded default aims at (issue 15), thresholds of the targets
@@ -55,7 +55,7 @@ def data_examples(study: Study) -> dict[str, dict[str, np.ndarray]]:
         target, zf, _ = reconstruct_volume(None, path, study.profile)
         s = target.shape[0] // 2
         mask, sens, _, source = acquisition(path, study.profile, target.shape[-2:])
-        out[organ] = {"measure": target[s], "zero_filled": zf[s], "sens": np.abs(np.asarray(sens[s])),
+        out[organ] = {"target": target[s], "zero_filled": zf[s], "sens": np.abs(np.asarray(sens[s])),
                       "mask": np.asarray(mask, dtype=bool), "name": f"{path.name} slice {s} (coil maps: {source})"}
     return out
 
