@@ -14,10 +14,10 @@ from ..hallucination import acquisition, hallucinated_regions, hallucination_map
 from ..metrics import reconstruct_volume
 from .results import (MIN_TRAIN_SEEDS, hallucination_scores, judge_difference, paired_difference, seed_evidence,
                       seed_paired_difference)
-from .study import Study, run_records
+from .study import Study, run_records, training_record
 
 __all__ = ["hallucination_examples", "hallucination_scores", "hallucination_verdict", "run_records", "slice_errors",
-           "training_scores"]
+           "training_record", "training_scores"]
 
 
 def slice_errors(study: Study, models: Mapping[str, Any], role: str = "test_brain") -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
