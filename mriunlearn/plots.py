@@ -45,6 +45,11 @@ THEME: dict[str, Any] = {"context": "notebook", "style": "ticks", "palette": "co
 sns.set_theme(**THEME)
 
 
+def method_colour(name: str, default: str | None = None) -> str | None:
+    """The colour of a method or model; a variant label (``"nl_ft:code"``) takes its method's."""
+    return METHOD_COLOURS.get(name) or METHOD_COLOURS.get(name.partition(":")[0], default)
+
+
 def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """``(low, high)`` of the t-interval of the mean of ``values`` (the tables' 95% interval over
     seeds); a single value gives ``(v, v)``. Used as seaborn's ``errorbar``."""
@@ -435,14 +440,14 @@ def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt
         for j, xcol in enumerate(("wall_time_s", "slice_steps")):
             ax = axes[i, j]
             x, y = t[xcol].to_numpy(float), t.BTA.to_numpy(float)
-            ax.scatter(x, y, color=METHOD_COLOURS.get(m), zorder=3)
+            ax.scatter(x, y, color=method_colour(m), zorder=3)
             for xi, yi, f in zip(x, y, t.fraction):
                 ax.annotate(f"{f:.0%}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
             if len(np.unique(x)) >= 3:
                 grid = np.linspace(x.min(), x.max(), 100)
                 fit, lo, hi = quadratic_fit_band(x, y, grid)
-                ax.plot(grid, fit, color=METHOD_COLOURS.get(m), lw=1.2)
-                ax.fill_between(grid, lo, hi, color=METHOD_COLOURS.get(m), alpha=0.15)
+                ax.plot(grid, fit, color=method_colour(m), lw=1.2)
+                ax.fill_between(grid, lo, hi, color=method_colour(m), alpha=0.15)
             if oracle_bta is not None:
                 ax.axhline(oracle_bta, ls="--", color=METHOD_COLOURS["oracle"], lw=1, label="Ĝ oracle")
             ax.set(xlabel="unlearning wall time (s, this machine)" if j == 0 else "slice-steps",
@@ -522,7 +527,7 @@ def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, c
                 rv = ref[(ref.model == r) & (ref.column == col)]
                 if len(rv):
                     _reference_band(ax, rv[metric], r, vertical=False)
-            colour = METHOD_COLOURS.get(m, "#888888")
+            colour = method_colour(m, "#888888")
             sns.boxplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, width=0.55, fliersize=0,
                         linewidth=0.8, boxprops={"alpha": 0.3})
             with _fixed_jitter():

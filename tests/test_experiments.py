@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mriunlearn.experiments import data_overlap as overlap
+from mriunlearn.experiments import hallucinations as hal
 from mriunlearn.experiments import noise_sweep as ns
 from mriunlearn.experiments import results as res
 from mriunlearn.experiments import retain_fraction as frac
@@ -57,14 +58,48 @@ def test_unknown_profile_lists_valid_ones():
 
 
 def test_shared_knowledge_has_the_three_models_and_paper_gaps(study):
-    table, gaps = overlap.shared_knowledge(study)
+    pv = overlap.training_per_volume([study])
+    table, gaps = overlap.shared_knowledge(pv)
     assert set(table.model) == {"zero_filled", "oracle", "original"}
     assert list(gaps.column) == ["BTA", "KTA", "UA"]
     assert gaps["G − Ĝ (paper, dB)"].round(2).tolist() == [-0.29, 4.83, 5.39]
-    text = overlap.shared_knowledge_verdict(table)
-    assert "Knee (KTA)" in text and "Brain (BTA)" in text
-    pv = pd.concat([study.per_volume(w) for w in ("oracle", "original")], ignore_index=True)
-    assert "paired 95% interval" in overlap.shared_knowledge_verdict(table, pv)
+    means = table[table.metric == "psnr"].pivot(index="model", columns="column", values="mean")
+    assert gaps["G − Ĝ (ours, dB)"].tolist() == pytest.approx((means.loc["original"] - means.loc["oracle"])[["BTA", "KTA", "UA"]].tolist())
+    text = overlap.shared_knowledge_verdict(pv)
+    assert "Knee (KTA)" in text and "Brain (BTA)" in text and "paired 95% interval" in text
+
+
+def test_data_examples_give_each_organ_its_images_and_mask(study):
+    examples = overlap.data_examples(study)
+    assert list(examples) == ["brain", "knee"]
+    for e in examples.values():
+        assert set(e) == {"target", "zero_filled", "sens", "mask", "name"}
+        assert e["target"].shape == e["zero_filled"].shape and e["mask"].dtype == bool
+
+
+def test_check_seeds_names_the_parameter():
+    with pytest.raises(ConfigError, match="TRAIN_SEEDS"):
+        st.check_seeds([1, 1], "TRAIN_SEEDS")
+    assert st.check_seeds("[42, 43]", "TRAIN_SEEDS") == [42, 43]
+
+
+def test_a_study_at_another_training_seed_trains_its_own_g_and_oracle(study):
+    assert study.at_seed(study.profile.seed) is study
+    other = study.at_seed(43)
+    assert other.profile == study.profile.replace(seed=43) and other.manifest is study.manifest
+    assert other.cache is study.cache and study.profile.seed == 42
+    assert other.original.entry.key != study.original.entry.key
+    assert other.oracle.entry.key != study.oracle.entry.key
+    pv = overlap.training_per_volume([study, other])
+    assert sorted(pv[pv.model == "zero_filled"].seed.unique()) == [42]
+    assert sorted(pv[pv.model == "original"].seed.unique()) == [42, 43]
+    table, gaps = overlap.shared_knowledge(pv)
+    assert gaps.seeds.tolist() == [2, 2, 2] and (gaps.low <= gaps.high).all()
+    op = overlap.operating_point(pv, overlap.training_histories([study, other]), study.profile.lr)
+    assert op.met.notna().sum() == 6 and "mean over 2 training seeds" in op.loc["G KTA SSIM", "note"]
+    assert "inconclusive at 2 seeds" in overlap.shared_knowledge_verdict(pv)
+    rec = st.training_record([study, other])
+    assert set(rec["training_seeds"]) == {"42", "43"} and "training_seeds" not in st.training_record([study])
 
 
 def _two_models(diffs, base=30.0):
@@ -123,6 +158,23 @@ def test_fraction_sweep_records_volumes_and_cost(study):
     assert frac.best_fraction(sweep, "ft", oracle_bta=0.0) in (0.25, 1.0)
 
 
+def test_fraction_sweep_runs_each_variant_of_the_methods_that_have_one(study):
+    with pytest.raises(ConfigError, match="VARIANTS"):
+        frac.fraction_sweep(study, ["ft"], [1.0], [42], variants=["authors"])
+    sweep, runs = frac.fraction_sweep(study, ["ft", "nl_ft"], [0.25, 1.0], [42], variants=["paper", "code"])
+    assert list(dict.fromkeys(sweep.method)) == ["ft", "nl_ft", "nl_ft:code"]  # FT has no variant: run once
+    assert runs[("nl_ft:code", 0.25, 42)].config["params"]["variant"] == "code"
+    assert runs[("nl_ft", 0.25, 42)].config["params"]["variant"] == "paper"
+    paper_only, _ = frac.fraction_sweep(study, ["ft", "nl_ft"], [0.25, 1.0], [42])
+    pd.testing.assert_frame_equal(paper_only, sweep[sweep.method != "nl_ft:code"].reset_index(drop=True))
+    table = frac.fraction_table(sweep)
+    assert "nl_ft:code BTA" in table.columns and "ft volumes" in table.columns
+    cmp = frac.compare_fractions_with_paper(sweep)
+    assert cmp.loc[("nl_ft:code", 1.0), "BTA paper"] == cmp.loc[("nl_ft", 1.0), "BTA paper"] == 37.46
+    oracle = pd.DataFrame([{"column": "BTA", "metric": "psnr", "mean": 20.0}])
+    assert "nl_ft:code: BTA closest to the oracle" in frac.fraction_verdict(sweep, oracle)
+
+
 def test_noise_sweep_table_gaps_and_figure(study):
     import matplotlib
 
@@ -172,3 +224,14 @@ def test_fraction_verdict_claims_an_interior_optimum_only_above_noise():
     assert "inconclusive" in mixed
     edge = frac.fraction_verdict(_sweep({42: [24.0, 24.5, 25.0]}), oracle)
     assert "no intermediate optimum" in edge
+
+
+def test_hallucination_scores_over_training_seeds(study):
+    scores = res.hallucination_scores(study, zero_filled=False)
+    assert set(scores.model) == {"original", "oracle"}
+    train = hal.training_scores([study, study.at_seed(43)])
+    assert sorted(train.seed.unique()) == [42, 43] and set(train.model) == {"original", "oracle"}
+    full = res.hallucination_scores(study)
+    as_unlearned = full[full.model == "oracle"].assign(model="ft")  # stands in for an unlearned model
+    text = hal.hallucination_verdict(pd.concat([full, as_unlearned], ignore_index=True), "ft", train)
+    assert "inconclusive at 2 seeds" in text

@@ -29,6 +29,29 @@ def test_every_parameter_has_a_type_and_a_help_line(nb):
     assert not untyped and not unhelped, (untyped, unhelped)
 
 
+@pytest.mark.parametrize("nb, name, default", [
+    ("01_data_overlap", "TRAIN_SEEDS", [42]),
+    ("02_joint_training_hallucinations", "TRAIN_SEEDS", [42]),
+    ("04_subset_retain", "VARIANTS", ["paper"]),
+])
+def test_training_seeds_and_variants_default_to_the_single_run_before_them(nb, name, default):
+    """TRAIN_SEEDS defaults to the profiles' own seed (the default run trains nothing new and reuses
+    the cached G and Ĝ); VARIANTS to the paper's text alone (notebook 04's output unchanged)."""
+    import json
+
+    from mriunlearn.profiles import PROFILES, get_profile
+    from mriunlearn.unlearning.base import VARIANTS
+
+    papermill = pytest.importorskip("papermill")
+    param = papermill.inspect_notebook(str(paths.NOTEBOOKS_DIR / f"{nb}.ipynb"))[name]
+    assert json.loads(param["default"]) == default
+    if name == "TRAIN_SEEDS":
+        assert param["inferred_type_name"] == "list[int]"
+        assert {get_profile(p).seed for p in PROFILES} == set(default)
+    else:
+        assert param["inferred_type_name"] == "list[str]" and set(default) <= set(VARIANTS)
+
+
 def test_check_parameters_names_the_unknown_one_and_the_valid_ones():
     ns = {"__annotations__": {"SEEDS": "list[int]", "PROFILE": str}, "SEEDS": [42], "PROFILE": "smoke",
           "SEDS": 43, "out": 1, "GU": object(), "OUT": Path(".")}

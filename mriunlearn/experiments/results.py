@@ -1,5 +1,11 @@
 """Results tables that several notebooks share: per-volume metrics of G, Ĝ and the unlearning runs,
-their means over volumes and seeds, paired differences, and hallucination scores.
+their means over volumes and seeds, paired differences (within one training and over training
+seeds), and hallucination scores.
+
+Two trainings of the same seed differ by up to ~0.35 dB when the initial weights move by one ulp
+(``benchmarks/precision.py``), so a claim that compares two trainings (G against Ĝ) is judged over
+:data:`MIN_TRAIN_SEEDS` training seeds (:func:`seed_paired_difference`, :func:`judge_difference`);
+at one seed only a difference above :data:`SINGLE_SEED_NOISE_DB` says anything.
 """
 
 from __future__ import annotations
@@ -16,6 +22,14 @@ from ..hallucination import hallucination_table
 from ..manifest import PAPER_COLUMNS
 from ..metrics import paper_table
 from .study import Study, cached_table, run_entry
+
+
+#: a single-seed difference below this is noise on this project (one-ulp nudges of the initial weights
+#: move final PSNRs by up to ~0.35 dB; see the precision benchmark)
+SINGLE_SEED_NOISE_DB = 0.3
+
+#: the fewest training seeds whose 95% interval judges a claim that compares two trainings
+MIN_TRAIN_SEEDS = 3
 
 
 def final_per_volume(study: Study, results: Mapping[tuple[str, int], Any]) -> pd.DataFrame:
@@ -72,6 +86,73 @@ def paired_difference(per_volume: pd.DataFrame, a: str, b: str, column: str = "B
     return {k: s[k] for k in ("mean", "low", "high", "n")}
 
 
+def seed_paired_difference(per_volume: pd.DataFrame, a: str, b: str, column: str = "BTA",
+                           metric: str = "psnr") -> dict[str, Any]:
+    """``a − b`` over training seeds: per seed the paired per-volume mean difference
+    (:func:`paired_difference` on that seed's rows), then the mean over seeds and its 95% t-interval.
+
+    Args:
+        per_volume: per-volume rows of both models with ``model``, ``seed`` (the training seed),
+            ``role``, ``file`` and ``metric`` columns, e.g. :func:`training_per_volume`.
+
+    Returns:
+        ``{"mean", "low", "high", "n", "per_seed"}``: ``n`` is the number of seeds (NaN bounds for
+        one seed), ``per_seed`` maps each seed to its paired mean difference.
+
+    Raises:
+        ConfigError: no ``seed`` column, or a seed without rows of both models on ``column``.
+    """
+    if "seed" not in per_volume.columns:
+        raise ConfigError("seed_paired_difference: the per-volume table needs a 'seed' column (the training seed)")
+    rows = per_volume[per_volume.model.isin([a, b])]
+    per_seed = {int(s): paired_difference(g, a, b, column, metric)["mean"] for s, g in rows.groupby("seed", sort=False)}
+    s = mean_interval(list(per_seed.values()))
+    return {"mean": s["mean"], "low": s["low"], "high": s["high"], "n": s["n"], "per_seed": per_seed}
+
+
+def judge_difference(d: Mapping[str, Any], noise_floor: float | None = None) -> str:
+    """What a difference over training seeds (:func:`seed_paired_difference`) supports.
+
+    With :data:`MIN_TRAIN_SEEDS` seeds or more the 95% interval over seeds decides: ``"positive"``
+    (above 0), ``"negative"`` (below 0) or ``"none"`` (it contains 0). With one seed the sign of the
+    mean counts only when ``noise_floor`` is given and ``|mean| >= noise_floor``; otherwise, and with
+    2 .. MIN_TRAIN_SEEDS − 1 seeds, ``"inconclusive"``.
+    """
+    n, mean = int(d["n"]), float(d["mean"])
+    if n >= MIN_TRAIN_SEEDS:
+        return "positive" if d["low"] > 0 else "negative" if d["high"] < 0 else "none"
+    if n == 1 and noise_floor is not None and abs(mean) >= noise_floor:
+        return "positive" if mean > 0 else "negative"
+    return "inconclusive"
+
+
+def seed_evidence(d: Mapping[str, Any], unit: str = "dB", noise_floor: float | None = None, digits: int = 2) -> str:
+    """The numbers behind :func:`judge_difference` in words: one seed's difference against the noise
+    floor, or the mean and 95% interval over seeds (and why fewer than MIN_TRAIN_SEEDS cannot judge).
+    ``unit`` follows every number (``""``: none)."""
+    def num(v: float) -> str:
+        return f"{v:+.{digits}f}" + (f" {unit}" if unit else "")
+
+    n = int(d["n"])
+    if n == 1:
+        text = f"{num(d['mean'])} at one training seed"
+        if noise_floor is None:
+            return text + ", whose training-to-training spread is not measured"
+        side = "below" if abs(d["mean"]) < noise_floor else "above"
+        return text + f", {side} the ~{noise_floor:g}{' ' + unit if unit else ''} by which two trainings of one seed can differ"
+    text = f"mean {num(d['mean'])} over {n} training seeds, 95% interval [{num(d['low'])}, {num(d['high'])}]"
+    return text + (f" (fewer than the {MIN_TRAIN_SEEDS} seeds a verdict needs)" if n < MIN_TRAIN_SEEDS else "")
+
+
+def training_per_volume(studies: Sequence[Study]) -> pd.DataFrame:
+    """Per-volume metrics of the zero-filled input (once, with the first study's seed) and of G and
+    Ĝ at every training seed (``studies``: one per seed, e.g. ``[study.at_seed(s) for s in seeds]``;
+    ``seed`` = the training seed)."""
+    first = studies[0]
+    zf = first.per_volume("zero_filled").assign(seed=first.profile.seed)
+    return pd.concat([zf, *(final_per_volume(s, {}) for s in studies)], ignore_index=True)
+
+
 def column_means(per_volume: pd.DataFrame) -> dict[str, float]:
     """``{BTA, KTA, UA: mean PSNR over volumes}`` of one model's per-volume metrics."""
     means = paper_table(per_volume, by=[], metrics=("psnr",)).set_index("column")["mean"]
@@ -90,15 +171,15 @@ def run_row(result: Any) -> dict[str, Any]:
 
 
 def hallucination_scores(study: Study, results: Mapping[tuple[str, int], Any] | None = None,
-                         role: str = "test_brain", method: str = "eig") -> pd.DataFrame:
+                         role: str = "test_brain", method: str = "eig", zero_filled: bool = True) -> pd.DataFrame:
     """Per-volume hallucination scores (null-space error energy / target energy) on ``role`` for
-    the zero-filled input, G, Ĝ and every run (cached in each entry)."""
+    the zero-filled input (unless ``zero_filled=False``), G, Ĝ and every run (cached in each entry)."""
     p = study.profile
-    frames = [hallucination_table(None, study.manifest, role, p, method=method).assign(model="zero_filled", seed=p.seed)]
+    frames = ([hallucination_table(None, study.manifest, role, p, method=method).assign(model="zero_filled", seed=p.seed)]
+              if zero_filled else [])
     models = {("original", p.seed): study.original, ("oracle", p.seed): study.oracle, **(results or {})}
     for (m, s), r in models.items():
         t = cached_table(run_entry(r), f"hallucination_{role}_{method}",
                          lambda r=r: hallucination_table(r.model, study.manifest, role, p, method=method))
         frames.append(t.assign(model=m, seed=s))
     return pd.concat(frames, ignore_index=True)
-

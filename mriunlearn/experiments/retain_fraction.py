@@ -9,18 +9,27 @@ import pandas as pd
 
 from .. import paper_numbers
 from ..forgetting import mean_interval
-from .results import run_row, summary_table
-from .study import Study, sweep_records
+from ..unlearning import get_method
+from ..unlearning.base import VARIANTS
+from .results import SINGLE_SEED_NOISE_DB, run_row, summary_table
+from .study import Study, check_choices, sweep_records
 
-__all__ = ["FRACTION_METHODS", "best_fraction", "compare_fractions_with_paper", "fraction_sweep", "fraction_table",
+__all__ = ["FRACTION_METHODS", "VARIANTS", "best_fraction", "compare_fractions_with_paper", "fraction_sweep", "fraction_table",
            "fraction_verdict", "retain_subsets", "subsets_note", "summary_table", "sweep_records"]
 
 
 FRACTION_METHODS: tuple[str, ...] = ("ft", "nl_ft", "ga_l1_ft")
 
 
-def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[float], seeds: Sequence[int]) -> tuple[pd.DataFrame, dict[tuple[str, float, int], Any]]:
-    """Table 3: every method × retain fraction × seed. A fraction of 1.0 uses all retain volumes.
+def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[float], seeds: Sequence[int],
+                   variants: Sequence[str] = ("paper",)) -> tuple[pd.DataFrame, dict[tuple[str, float, int], Any]]:
+    """Table 3: every method × variant × retain fraction × seed. A fraction of 1.0 uses all retain volumes.
+
+    ``variants``: ``"paper"`` and/or ``"code"`` (the authors' code: NL-FT and GA-ℓ1-FT take one
+    shuffled stream of forget and retain batches instead of pair-summed steps; see
+    :mod:`mriunlearn.unlearning.nl_ft`). A method without a ``variant`` parameter (FT) runs once,
+    as ``"paper"``. A code-variant run is labelled ``"<method>:code"`` in ``method``, as notebook 03's
+    noise sweep does.
 
     Retain data per fraction: the subset shipped with the manifest when there is one
     (:func:`retain_subsets`: the authors' folders on real data; a printed line says which were used),
@@ -28,9 +37,14 @@ def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[flo
     is printed then).
 
     Returns:
-        ``(table, runs)``: per (method, fraction, seed) the BTA/KTA/UA PSNR means, wall time,
-        slice-steps and the number of retain volumes drawn; and the runs themselves.
+        ``(table, runs)``: per (label, fraction, seed) the BTA/KTA/UA PSNR means, wall time,
+        slice-steps and the number of retain volumes drawn; and the runs themselves, keyed
+        ``(label, fraction, seed)``.
+
+    Raises:
+        ConfigError: an unknown variant (the error names ``VARIANTS``).
     """
+    variants = check_choices("VARIANTS", variants, VARIANTS)
     runs: dict[tuple[str, float, int], Any] = {}
     rows = []
     shipped = retain_subsets(study, fractions)
@@ -38,13 +52,18 @@ def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[flo
         print(subsets_note(study, shipped, fractions))
     for s in seeds:
         for m in methods:
-            for f in fractions:
-                if f in shipped:
-                    r = study.unlearn(m, s, retain_files=shipped[f][1])
-                else:
-                    r = study.unlearn(m, s, f)
-                runs[(m, f, s)] = r
-                rows.append({"method": m, "fraction": f, "seed": s, **run_row(r)})
+            has_variant = "variant" in get_method(m).params
+            for v in (variants if has_variant else ["paper"]):
+                name = m if v == "paper" else f"{m}:{v}"
+                # the paper variant is the methods' default: its runs (and cache keys) are those without it
+                extra = {"params": {"variant": v}} if v != "paper" else {}
+                for f in fractions:
+                    if f in shipped:
+                        r = study.unlearn(m, s, retain_files=shipped[f][1], **extra)
+                    else:
+                        r = study.unlearn(m, s, f, **extra)
+                    runs[(name, f, s)] = r
+                    rows.append({"method": name, "fraction": f, "seed": s, **run_row(r)})
     return pd.DataFrame(rows), runs
 
 
@@ -85,18 +104,15 @@ def fraction_table(sweep: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_fractions_with_paper(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Our BTA/KTA per (method, fraction) beside the paper's Table 3 (NaN where the paper has none)."""
+    """Our BTA/KTA per (method, fraction) beside the paper's Table 3 (NaN where the paper has none);
+    a variant label (``"nl_ft:code"``) is set beside its method's numbers."""
     ours = sweep.groupby(["method", "fraction"], sort=False)[["BTA", "KTA"]].mean().reset_index()
-    paper = paper_numbers.table3_frame().rename(columns={"BTA_psnr": "BTA paper", "KTA_psnr": "KTA paper"})
+    ours["base"] = ours.method.str.partition(":")[0]
+    paper = paper_numbers.table3_frame().rename(columns={"method": "base", "BTA_psnr": "BTA paper", "KTA_psnr": "KTA paper"})
     for t in (ours, paper):
         t["fraction"] = t.fraction.round(4)
-    out = ours.rename(columns={"BTA": "BTA ours", "KTA": "KTA ours"}).merge(paper, on=["method", "fraction"], how="left")
+    out = ours.rename(columns={"BTA": "BTA ours", "KTA": "KTA ours"}).merge(paper, on=["base", "fraction"], how="left")
     return out.set_index(["method", "fraction"])[["BTA ours", "BTA paper", "KTA ours", "KTA paper"]]
-
-
-#: a single-seed difference below this is noise on this project (one-ulp nudges of the initial weights
-#: move final PSNRs by up to ~0.35 dB; see the precision benchmark)
-SINGLE_SEED_NOISE_DB = 0.3
 
 
 def fraction_verdict(sweep: pd.DataFrame, oracle_summary: pd.DataFrame) -> str:

@@ -6,13 +6,15 @@ models by the engine's :class:`~mriunlearn.cache.RunCache`; the derived per-mode
 entry (:func:`cached_table`), so a second run of the notebooks recomputes nothing.
 
 Seeds: ``SEEDS`` in the notebooks are *unlearning* seeds (retain-subset draw, label noise, batch
-order, teachers). G and Ĝ are trained once with the profile's seed; every sampled choice (retain
-files, seeds, method variant) is recorded next to the results (:func:`run_records`,
-:func:`sweep_records`).
+order, teachers). G and Ĝ are trained with the profile's seed; ``TRAIN_SEEDS`` (notebooks 01 and 02)
+trains them again at other seeds (:meth:`Study.at_seed`), for the claims that compare two trainings.
+Every sampled choice (retain files, seeds, method variant) is recorded next to the results
+(:func:`run_records`, :func:`sweep_records`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -82,11 +84,12 @@ def check_choices(name: str, values: Sequence[Any], valid: Sequence[Any]) -> lis
     return values
 
 
-def check_seeds(seeds: Sequence[Any]) -> list[int]:
-    """Validate the ``SEEDS`` parameter: a non-empty list of distinct non-negative integers."""
-    seeds = _nonempty_list("SEEDS", seeds, "integers")
+def check_seeds(seeds: Sequence[Any], name: str = "SEEDS") -> list[int]:
+    """Validate a seeds parameter (``SEEDS``, ``TRAIN_SEEDS``, named by ``name`` in the error): a
+    non-empty list of distinct non-negative integers."""
+    seeds = _nonempty_list(name, seeds, "integers")
     if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"SEEDS must hold distinct non-negative integers, got {seeds!r}")
+        raise ConfigError(f"{name} must hold distinct non-negative integers, got {seeds!r}")
     return seeds
 
 
@@ -189,6 +192,18 @@ class Study:
     def oracle(self) -> TrainResult:
         """Ĝ, the oracle, trained on retain only (cached)."""
         return train_oracle(self.profile, self.manifest, cache=self.cache, progress=self.progress)
+
+    def at_seed(self, seed: int) -> Study:
+        """The same study with G and Ĝ trained at training seed ``seed`` (initial weights, training
+        masks and batch order; the data, cache and retain subsets are shared).
+
+        The profile's own seed returns this study itself, so its models, already bound or cached,
+        are reused; another seed gives a new study (its own cache entries) whose profile differs only
+        in ``seed``.
+        """
+        if seed == self.profile.seed:
+            return self
+        return dataclasses.replace(self, profile=self.profile.replace(seed=int(seed)))
 
     def per_volume(self, which: str) -> pd.DataFrame:
         """Per-volume BTA/KTA/UA metrics of ``"original"``, ``"oracle"`` or ``"zero_filled"``."""
@@ -310,6 +325,17 @@ def run_records(study: Study, results: Mapping[tuple[str, int], Any]) -> dict[st
 def study_record(study: Study) -> dict[str, Any]:
     """Profile, manifest and G/Ĝ cache keys: what the numbers of a notebook came from."""
     return run_records(study, {})
+
+
+def training_record(studies: Sequence[Study]) -> dict[str, Any]:
+    """:func:`study_record` of the first study, and with several training seeds (``studies``: one per
+    seed, from :meth:`Study.at_seed`) each seed's G and Ĝ cache keys under ``training_seeds``."""
+    rec = study_record(studies[0])
+    if len(studies) > 1:
+        rec["training_seeds"] = {str(s.profile.seed): {"original_key": getattr(s.original.entry, "key", None),
+                                                       "oracle_key": getattr(s.oracle.entry, "key", None)}
+                                 for s in studies}
+    return rec
 
 
 def sweep_records(study: Study, runs: Mapping[tuple[str, float, int], Any], swept: str = "fraction") -> dict[str, Any]:

@@ -1,0 +1,229 @@
+"""Notebook 01's operating point and the statistics of claims that compare two trainings (G against
+Ĝ over training seeds), on synthetic per-volume tables and training histories (no model is trained)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mriunlearn.errors import ConfigError
+from mriunlearn.experiments import data_overlap as ov
+from mriunlearn.experiments import hallucinations as hl
+from mriunlearn.experiments import results as res
+
+ROLES = ("test_brain", "test_knee", "forget")
+
+
+def _per_volume(seeds=(42,), bta=(-0.04,), kta=(3.5,), oracle_bta=(30.0, 0.92), original_kta=(28.0, 0.85),
+                zero_filled=20.0, volumes=4) -> pd.DataFrame:
+    """Zero-filled, Ĝ and G per volume; G − Ĝ per volume on BTA/KTA is ``bta[k]`` / ``kta[k]`` at
+    the k-th seed (the last value repeats), +4 dB on UA."""
+    rows = []
+    for i in range(volumes):
+        for role in ROLES:
+            f = f"{role}_{i}.h5"
+            o_psnr = {"test_brain": oracle_bta[0], "test_knee": original_kta[0] - kta[0], "forget": 25.0}[role] + 0.1 * i
+            rows.append({"file": f, "role": role, "model": "zero_filled", "seed": seeds[0], "psnr": zero_filled,
+                         "ssim": 0.5})
+            for k, s in enumerate(seeds):
+                d = {"test_brain": bta[min(k, len(bta) - 1)], "test_knee": kta[min(k, len(kta) - 1)], "forget": 4.0}[role]
+                rows.append({"file": f, "role": role, "model": "oracle", "seed": s, "psnr": o_psnr,
+                             "ssim": oracle_bta[1] if role == "test_brain" else 0.7})
+                rows.append({"file": f, "role": role, "model": "original", "seed": s, "psnr": o_psnr + d,
+                             "ssim": original_kta[1] if role == "test_knee" else 0.8})
+    return pd.DataFrame(rows)
+
+
+def _history(val_psnr, lr=None) -> pd.DataFrame:
+    n = len(val_psnr)
+    return pd.DataFrame({"epoch": np.arange(1, n + 1), "val_psnr": val_psnr,
+                         "lr": lr if lr is not None else [1e-3] * n})
+
+
+def _histories(slope=0.01, epochs=15, seeds=(42,), lowered_at=None) -> pd.DataFrame:
+    frames = []
+    for s in seeds:
+        for m in ("original", "oracle"):
+            e = np.arange(1, epochs + 1)
+            lr = np.where(e >= lowered_at, 1e-4, 1e-3) if lowered_at else np.full(epochs, 1e-3)
+            frames.append(_history(20 + slope * e, lr).assign(model=m, seed=s))
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- convergence ---------------------------------------------------------------------------------
+
+def test_convergence_fits_the_least_squares_slope_over_the_last_fifth():
+    # 15 epochs -> last 3 (20%), 50 -> last 10: a rise before the tail does not count
+    c = ov.convergence(_history([10.0] * 12 + [20.0, 20.1, 20.3]), initial_lr=1e-3)
+    assert (c["first_epoch"], c["last_epoch"]) == (13, 15)
+    assert c["slope"] == pytest.approx(np.polyfit([13, 14, 15], [20.0, 20.1, 20.3], 1)[0]) == pytest.approx(0.15)
+    assert not c["converged"] and not c["lr_lowered"]
+    assert ov.convergence(_history(np.linspace(0, 1, 50)), 1e-3)["first_epoch"] == 41
+    flat = ov.convergence(_history([10.0] * 12 + [20.0, 20.02, 20.06]), 1e-3)
+    assert flat["slope"] == pytest.approx(0.03) and flat["converged"]
+    falling = ov.convergence(_history([20.0, 19.0, 18.0, 17.0, 16.0]), 1e-3)
+    assert falling["slope"] == pytest.approx(-1.0) and falling["converged"]
+
+
+def test_convergence_uses_at_least_two_epochs_and_needs_a_validation_psnr():
+    c = ov.convergence(_history([1.0, 2.0, 4.0]), 1e-3)  # 20% of 3 is under one epoch: two are fitted
+    assert (c["first_epoch"], c["last_epoch"]) == (2, 3) and c["slope"] == pytest.approx(2.0)
+    one = ov.convergence(_history([30.0]), 1e-3)
+    assert math.isnan(one["slope"]) and not one["converged"]
+    assert not ov.convergence(_history([1.0, math.nan, math.nan]), 1e-3)["converged"]
+
+
+def test_a_lowered_learning_rate_counts_as_converged_whatever_the_slope():
+    lr = [1e-3] * 10 + [1e-4] * 5
+    c = ov.convergence(_history(np.arange(15.0), lr), initial_lr=1e-3)
+    assert c["slope"] == pytest.approx(1.0) and c["lr_lowered"] and c["lowered_at"] == 11 and c["converged"]
+    assert c["final_lr"] == pytest.approx(1e-4)
+    # the rule compares with the profile's lr, not with the first row (recorded after a scheduler step)
+    assert ov.convergence(_history(np.arange(15.0), [1e-4] * 15), initial_lr=1e-3)["lowered_at"] == 1
+    assert not ov.convergence(_history(np.arange(15.0), [1e-3] * 15), initial_lr=1e-3)["converged"]
+
+
+# --- the operating-point table -------------------------------------------------------------------
+
+def test_operating_point_rows_columns_and_paper_numbers():
+    op = ov.operating_point(_per_volume(), _histories(), initial_lr=1e-3)
+    assert list(op.columns) == ["ours", "paper", "target", "met", "note"]
+    assert list(op.index) == ["Ĝ BTA PSNR (dB)", "Ĝ BTA SSIM", "Ĝ BTA − zero-filled (dB)", "G KTA PSNR (dB)",
+                              "G KTA SSIM", "G − Ĝ on KTA (dB)", "G converged (val PSNR slope, dB/epoch)",
+                              "Ĝ converged (val PSNR slope, dB/epoch)"]
+    assert op.paper.tolist()[:6] == pytest.approx([39.36, 0.965, math.nan, 36.65, 0.894, 4.83], nan_ok=True)
+    assert op.paper.iloc[6:].isna().all()
+    assert op.loc["Ĝ BTA PSNR (dB)", "ours"] == pytest.approx(30.15)
+    assert op.loc["Ĝ BTA − zero-filled (dB)", "ours"] == pytest.approx(10.15)
+    assert op.loc["G − Ĝ on KTA (dB)", "ours"] == pytest.approx(3.5)
+    assert op.loc["G converged (val PSNR slope, dB/epoch)", "ours"] == pytest.approx(0.01)
+    assert op.target.tolist() == ["", ">= 0.90", ">= 8", "", ">= 0.80", ">= 3", "< 0.05 or lr lowered",
+                                  "< 0.05 or lr lowered"]
+    assert op.met.isna().tolist() == [True, False, False, True, False, False, False, False]
+    assert op.met.dropna().all()
+    assert ov.operating_point_verdict(op) == "Operating point reached: all 6 targets met."
+    text = ov.format_operating_point(op)
+    assert text.loc["Ĝ BTA SSIM"].tolist()[:4] == ["0.920", "0.965", ">= 0.90", "yes"]
+    assert text.loc["Ĝ BTA − zero-filled (dB)", "paper"] == "" and text.loc["G KTA PSNR (dB)", "met"] == ""
+
+
+@pytest.mark.parametrize("case, row", [
+    ({"oracle_bta": (30.0, 0.89)}, "Ĝ BTA SSIM"),
+    ({"zero_filled": 22.5}, "Ĝ BTA − zero-filled (dB)"),
+    ({"original_kta": (28.0, 0.79)}, "G KTA SSIM"),
+    ({"kta": (2.9,)}, "G − Ĝ on KTA (dB)"),
+])
+def test_each_reconstruction_target_can_be_missed(case, row):
+    op = ov.operating_point(_per_volume(**case), _histories(), initial_lr=1e-3)
+    assert op.met.dropna().drop(row).all() and op.loc[row, "met"] is not pd.NA and not op.loc[row, "met"]
+    assert ov.operating_point_verdict(op) == f"Operating point NOT reached: 5 of 6 targets met; missed: {row}."
+
+
+def test_convergence_rows_follow_slope_and_lr_per_seed():
+    steep = ov.operating_point(_per_volume(), _histories(slope=0.2), initial_lr=1e-3)
+    assert not steep.loc["G converged (val PSNR slope, dB/epoch)", "met"]
+    assert not steep.loc["Ĝ converged (val PSNR slope, dB/epoch)", "met"]
+    assert steep.loc["Ĝ converged (val PSNR slope, dB/epoch)", "ours"] == pytest.approx(0.2)
+    lowered = ov.operating_point(_per_volume(), _histories(slope=0.2, lowered_at=12), initial_lr=1e-3)
+    assert lowered.loc["G converged (val PSNR slope, dB/epoch)", "met"]
+    assert "lr lowered after epoch 12" in lowered.loc["G converged (val PSNR slope, dB/epoch)", "note"]
+    # several seeds: the largest slope is shown and every seed must have converged
+    h = pd.concat([_histories(slope=0.01, seeds=(1, 2)), _histories(slope=0.08, seeds=(3,))], ignore_index=True)
+    op = ov.operating_point(_per_volume(seeds=(1, 2, 3)), h, initial_lr=1e-3)
+    row = op.loc["Ĝ converged (val PSNR slope, dB/epoch)"]
+    assert row.ours == pytest.approx(0.08) and not row.met and "largest of 3 training seeds" in row.note
+    with pytest.raises(ConfigError, match="no training history of 'oracle'"):
+        ov.operating_point(_per_volume(), _histories().query("model == 'original'"), initial_lr=1e-3)
+
+
+def test_operating_point_over_seeds_averages_the_per_seed_values():
+    op = ov.operating_point(_per_volume(seeds=(1, 2, 3), kta=(3.0, 3.5, 4.0)), _histories(seeds=(1, 2, 3)), 1e-3)
+    assert op.loc["G − Ĝ on KTA (dB)", "ours"] == pytest.approx(3.5)
+    assert "over 3 training seeds, 95% interval" in op.loc["G − Ĝ on KTA (dB)", "note"]
+    assert op.loc["Ĝ BTA SSIM", "note"] == "mean over 3 training seeds"
+
+
+def test_history_curves_name_the_seed_only_when_there_are_several():
+    assert list(ov.history_curves(_histories())) == ["G (brain+knee)", "Ĝ oracle (brain)"]
+    curves = ov.history_curves(_histories(seeds=(42, 43)))
+    assert list(curves) == ["G (brain+knee) seed 42", "Ĝ oracle (brain) seed 42", "G (brain+knee) seed 43",
+                            "Ĝ oracle (brain) seed 43"]
+    assert list(curves["G (brain+knee) seed 43"].columns) == ["epoch", "val_psnr", "lr"]
+
+
+# --- differences over training seeds -------------------------------------------------------------
+
+def test_seed_paired_difference_averages_per_seed_paired_means():
+    pv = _per_volume(seeds=(1, 2, 3), bta=(-0.1, -0.2, -0.3))
+    d = res.seed_paired_difference(pv, "original", "oracle", "BTA")
+    assert d["n"] == 3 and d["mean"] == pytest.approx(-0.2)
+    assert d["per_seed"] == pytest.approx({1: -0.1, 2: -0.2, 3: -0.3})
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t_{0.975, 2} · sd / sqrt(n)
+    assert (d["low"], d["high"]) == pytest.approx((-0.2 - half, -0.2 + half))
+    one = res.seed_paired_difference(_per_volume(), "original", "oracle", "BTA")
+    assert one["n"] == 1 and one["mean"] == pytest.approx(-0.04) and math.isnan(one["low"])
+    with pytest.raises(ConfigError, match="'seed' column"):
+        res.seed_paired_difference(_per_volume().drop(columns="seed"), "original", "oracle")
+
+
+@pytest.mark.parametrize("d, floor, outcome", [
+    ({"n": 1, "mean": -0.04, "low": math.nan, "high": math.nan}, 0.3, "inconclusive"),
+    ({"n": 1, "mean": -0.5, "low": math.nan, "high": math.nan}, 0.3, "negative"),
+    ({"n": 1, "mean": 2.0, "low": math.nan, "high": math.nan}, None, "inconclusive"),
+    ({"n": 2, "mean": 2.0, "low": 1.0, "high": 3.0}, 0.3, "inconclusive"),
+    ({"n": 3, "mean": 0.1, "low": 0.01, "high": 0.2}, 0.3, "positive"),
+    ({"n": 3, "mean": -0.1, "low": -0.2, "high": -0.01}, 0.3, "negative"),
+    ({"n": 3, "mean": 0.1, "low": -0.1, "high": 0.3}, 0.3, "none"),
+])
+def test_judge_difference(d, floor, outcome):
+    assert res.judge_difference(d, floor) == outcome
+
+
+def test_shared_knowledge_gaps_over_seeds_and_the_verdict():
+    table, gaps = ov.shared_knowledge(_per_volume())
+    assert set(table.model) == {"zero_filled", "oracle", "original"}
+    assert list(gaps.columns) == ["column", "G − Ĝ (ours, dB)", "G − Ĝ (paper, dB)"]
+    assert gaps["G − Ĝ (ours, dB)"].tolist() == pytest.approx([-0.04, 3.5, 4.0])
+    one = ov.shared_knowledge_verdict(_per_volume())
+    assert "Brain (BTA): G is -0.04 dB vs Ĝ (paper -0.29 dB) -> inconclusive at one seed" in one
+    assert "paired 95% interval over 4 volumes" in one and "TRAIN_SEEDS with >= 3 seeds decides" in one
+    assert "joint training transfers knee knowledge" in one
+    above = ov.shared_knowledge_verdict(_per_volume(bta=(-0.5,)))
+    assert "inconclusive" not in above and "pooling costs brain quality" in above
+    pv3 = _per_volume(seeds=(1, 2, 3), bta=(-0.05, 0.05, 0.0))
+    _, gaps3 = ov.shared_knowledge(pv3)
+    assert list(gaps3.columns) == ["column", "G − Ĝ (ours, dB)", "low", "high", "seeds", "G − Ĝ (paper, dB)"]
+    assert gaps3.seeds.tolist() == [3, 3, 3] and gaps3.low[0] < 0 < gaps3.high[0]
+    three = ov.shared_knowledge_verdict(pv3)
+    assert "over 3 training seeds: no measurable brain-quality difference" in three
+    assert "mean over 3 training seeds" in three and "inconclusive" not in three
+    costs = ov.shared_knowledge_verdict(_per_volume(seeds=(1, 2, 3), bta=(-0.1, -0.12, -0.14)))
+    assert "pooling costs brain quality" in costs
+    two = ov.shared_knowledge_verdict(_per_volume(seeds=(1, 2), bta=(-0.1, -0.3)))
+    assert "inconclusive at 2 seeds" in two and "fewer than the 3 seeds" in two
+
+
+def _scores(seeds=(42,), diffs=(0.0,), volumes=5) -> pd.DataFrame:
+    rows = []
+    for i in range(volumes):
+        rows += [{"file": f"b{i}", "role": "test_brain", "model": "zero_filled", "seed": seeds[0], "hallucination_score": 0.07},
+                 {"file": f"b{i}", "role": "test_brain", "model": "nl_ft", "seed": 7, "hallucination_score": 0.0195}]
+        for k, s in enumerate(seeds):
+            base = 0.019 + 0.001 * i
+            rows += [{"file": f"b{i}", "role": "test_brain", "model": "oracle", "seed": s, "hallucination_score": base},
+                     {"file": f"b{i}", "role": "test_brain", "model": "original", "seed": s,
+                      "hallucination_score": base + diffs[k]}]
+    return pd.DataFrame(rows)
+
+
+def test_hallucination_verdict_is_inconclusive_at_one_training_seed():
+    one = hl.hallucination_verdict(_scores(diffs=(0.002,)), "nl_ft")
+    assert "inconclusive at one seed" in one and "+0.200 at one training seed" in one
+    assert "At the first training seed G exceeds the oracle by 0.200" in one
+    more = hl.hallucination_verdict(_scores(), "nl_ft", _scores(seeds=(1, 2, 3), diffs=(0.001, 0.0012, 0.0011)))
+    assert "Joint training adds null-space error on brain" in more and "over 3 training seeds" in more
+    none = hl.hallucination_verdict(_scores(), "nl_ft", _scores(seeds=(1, 2, 3), diffs=(0.001, -0.001, 0.0)))
+    assert "G does not hallucinate more than the oracle" in none
