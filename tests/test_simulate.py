@@ -321,3 +321,21 @@ def test_simulator_never_calls_blas():
                 if name in blas or (name == "norm" and not any(k.arg == "axis" for k in node.keywords)):
                     found.append(f"{path.name}:{node.lineno} calls {name}")
     assert not found, found
+
+
+def test_ensure_dataset_rebuilds_when_the_spec_changes(tmp_path, monkeypatch):
+    """Files and manifest that agree with each other but were built with other settings (the
+    spec's coils changed in code) are rebuilt, not served as the new dataset."""
+    data, manifest = tmp_path / "smoke", tmp_path / "manifests" / "smoke.csv"
+    ensure_dataset("smoke", data_dir=data, manifest_path=manifest)
+    with h5py.File(data / pd.read_csv(manifest).file[0], "r") as hf:
+        assert hf["kspace"].shape[1] == DatasetSpec.smoke().num_coils
+    changed = dataclasses.replace(DatasetSpec.smoke(), num_coils=3)
+    monkeypatch.setitem(build_mod.SPECS, "smoke", lambda: changed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # new settings, new bytes: expected, not a warning
+        ensure_dataset("smoke", data_dir=data, manifest_path=manifest)
+    for f in pd.read_csv(manifest).file:
+        with h5py.File(data / f, "r") as hf:
+            assert hf["kspace"].shape[1] == 3
+    load_manifest(manifest, data, verify_hashes=True)

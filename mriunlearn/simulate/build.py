@@ -189,9 +189,8 @@ def _recorded_hashes(manifest_path: Path) -> dict[str, str]:
         return {}
 
 
-def _is_current(path: Path, recorded_sha: str | None, key: str) -> bool:
-    if not recorded_sha or not path.exists() or sha256_file(path) != recorded_sha:
-        return False
+def _built_with(path: Path, key: str) -> bool:
+    """Whether ``path`` is a simulated volume built with the settings ``key`` (its ``sim_spec``)."""
     try:
         with h5py.File(path, "r") as hf:
             stored = hf.attrs.get("sim_spec")
@@ -199,6 +198,12 @@ def _is_current(path: Path, recorded_sha: str | None, key: str) -> bool:
         return False
     stored = stored.decode() if isinstance(stored, bytes) else stored
     return stored == key
+
+
+def _is_current(path: Path, recorded_sha: str | None, key: str) -> bool:
+    if not recorded_sha or not path.exists() or sha256_file(path) != recorded_sha:
+        return False
+    return _built_with(path, key)
 
 
 def build_dataset(
@@ -248,7 +253,11 @@ def _is_built(manifest: Path, data_dir: Path, spec: DatasetSpec) -> bool:
     except ManifestError:
         return False
     listed = list(zip(loaded.table.file, loaded.table.role))
-    return listed == [(p.file, p.role) for p in spec.plan()]
+    if listed != [(p.file, p.role) for p in spec.plan()]:
+        return False
+    # files and manifest may agree with each other yet come from other settings (the spec changed)
+    key = spec.volume_key()
+    return all(_built_with(data_dir / f, key) for f in loaded.table.file)
 
 
 def ensure_dataset(
@@ -276,7 +285,10 @@ def ensure_dataset(
     manifest = Path(manifest_path) if manifest_path is not None else default_manifest
     if _is_built(manifest, out, spec):
         return manifest
-    recorded = _recorded_hashes(manifest)
+    key = spec.volume_key()
+    # only files built with these very settings should come out byte-identical (a changed spec
+    # rebuilds everything to new bytes, which is expected and not warned about)
+    recorded = {f: sha for f, sha in _recorded_hashes(manifest).items() if _built_with(out / f, key)}
     build_dataset(out, spec, manifest, progress=progress)
     rebuilt = _recorded_hashes(manifest)
     changed = sorted(f for f, sha in recorded.items() if f in rebuilt and rebuilt[f] != sha)
