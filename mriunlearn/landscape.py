@@ -22,7 +22,7 @@ Evaluation inputs use the evaluation masks (seeded by file name, see :mod:`mriun
 every grid point sees the same masked k-space; the batches are collated once and reused.
 
 Cost: one forward per slice and grid point. Measured on the shared 2-core CPU (load 4-5, one
-thread, default profile: 4-cascade VarNet, 96×96, 4 coils, bf16): 31-57 ms per slice-forward
+thread, default profile of the time: 4-cascade VarNet, 96×96, 4 coils, bf16): 31-57 ms per slice-forward
 (batch size barely matters; ``torch.compile`` gives nothing, the model is complex-valued). A 13×13
 grid over 40 slices is therefore ≈ 3.5-6.5 min here; the defaults of :meth:`Plane.loss_plane`,
 an 11×11 grid (:data:`DEFAULT_GRID_NUM`) over 8 slices per surface (:data:`DEFAULT_MAX_SLICES`),

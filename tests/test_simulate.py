@@ -53,7 +53,7 @@ def _no_temp_files(root: Path) -> list[Path]:
 
 def test_default_spec_counts_and_ratio():
     spec = DatasetSpec.default()
-    assert spec.image_size == (96, 96) and spec.num_coils == 4 and spec.slices_per_volume == 4
+    assert spec.image_size == (96, 96) and spec.num_coils == 8 and spec.slices_per_volume == 4
     counts = {r: spec.count(r) for r in ("retain", "forget", "val", "test_brain", "test_knee")}
     assert counts == {"retain": 50, "forget": 5, "val": 4, "test_brain": 8, "test_knee": 8}
     retain_slices = counts["retain"] * spec.slices_per_volume
