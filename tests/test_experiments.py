@@ -122,6 +122,31 @@ def test_paired_difference_interval_decides_the_brain_claim():
         res.paired_difference(_two_models([0.1]), "original", "oracle", column="XTA")
 
 
+def _claims_summary(per_volume: pd.DataFrame) -> pd.DataFrame:
+    """A one-seed summary table (mean per model and column) of :func:`_two_models` rows."""
+    means = per_volume.groupby("model").psnr.mean()
+    means["ft"] = means["original"]  # one unlearning method, so the verdict has a closest one
+    return pd.DataFrame([{"model": m, "column": c, "metric": "psnr", "mean": v, "spread": math.nan,
+                          "spread_kind": "std"} for m, v in means.items() for c in ("BTA", "KTA", "UA")])
+
+
+@pytest.mark.parametrize("diffs, expected", [
+    ([-0.1, -0.2, -0.15, -0.05], "inconclusive"),  # one training seed, |mean| < 0.3 dB: noise
+    ([-0.6, -0.5, -0.7, -0.55], "yes"),  # above the floor, paired interval below 0
+    ([0.6, 0.5, 0.7, 0.55], "no"),
+])
+def test_brain_cost_claim_is_inconclusive_within_the_single_seed_floor(diffs, expected):
+    """Notebook 03's claim table judges G − Ĝ on brain as notebook 01 does (one noise floor)."""
+    pv = _two_models(diffs).assign(seed=42)
+    claims = unl.judge_claims(_claims_summary(pv), [], per_volume=pv)
+    brain = claims[claims.claim.str.startswith("Joint training costs")].iloc[0]
+    assert brain.reproduced == expected
+    assert ("inconclusive:" in brain.evidence) == (expected == "inconclusive")
+    text = unl.unlearning_verdict(_claims_summary(pv), claims)
+    assert ("(1 inconclusive)" in text) == (expected == "inconclusive")
+    assert ("- [?] Joint training" in text) == (expected == "inconclusive")
+
+
 def test_table1_pipeline_marks_closest_and_judges_claims(study):
     results = unl.run_methods(study, ["ft", "nl_ft"], [42])
     per_volume = res.final_per_volume(study, results)
@@ -132,7 +157,7 @@ def test_table1_pipeline_marks_closest_and_judges_claims(study):
     for col in wide.columns:
         assert sum(cell.endswith("*") for cell in wide[col]) == 1
     claims = unl.judge_claims(summary, ["ft", "nl_ft"])
-    assert set(claims.reproduced) <= {"yes", "no"} and len(claims) >= 4
+    assert set(claims.reproduced) <= {"yes", "no", "inconclusive"} and len(claims) >= 4
     paired = unl.judge_claims(summary, ["ft", "nl_ft"], per_volume=per_volume)
     brain = paired[paired.claim.str.startswith("Joint training costs")].iloc[0]
     assert "paired 95% interval" in brain.evidence
