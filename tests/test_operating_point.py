@@ -227,3 +227,13 @@ def test_hallucination_verdict_is_inconclusive_at_one_training_seed():
     assert "Joint training adds null-space error on brain" in more and "over 3 training seeds" in more
     none = hl.hallucination_verdict(_scores(), "nl_ft", _scores(seeds=(1, 2, 3), diffs=(0.001, -0.001, 0.0)))
     assert "G does not hallucinate more than the oracle" in none
+
+
+def test_hallucination_verdict_says_when_unlearning_adds_to_the_excess():
+    """An unlearned model above G is said to add null-space error, not "-260% of the excess"."""
+    scores = _scores(diffs=(0.002,))
+    worse = scores.assign(hallucination_score=scores.hallucination_score.where(scores.model != "nl_ft", 0.05))
+    text = hl.hallucination_verdict(worse, "nl_ft")
+    assert "nl_ft adds to it" in text and "% of the excess" not in text
+    removed = scores.assign(hallucination_score=scores.hallucination_score.where(scores.model != "nl_ft", 0.0))
+    assert "nl_ft removes most of it" in hl.hallucination_verdict(removed, "nl_ft")

@@ -118,8 +118,13 @@ def hallucination_verdict(scores: pd.DataFrame, method: str, train_scores: pd.Da
     d = seed_paired_difference(pairs, "original", "oracle", "BTA", "hallucination_score")
     evidence = seed_evidence(d, unit="", digits=3)
     outcome = judge_difference(d)
-    removes = (f"{method} {'removes' if u <= o + 0.5 * (g - o) else 'does not remove'} most of it "
-               f"({(g - u) / (g - o) * 100:.0f}% of the excess)") if g > o else ""
+    if g <= o:
+        removes = ""
+    elif u > g:  # a share of the excess would read as a negative percentage
+        removes = f"{method} adds to it ({100 * u:.3f}, {100 * (u - g):.3f} above G)"
+    else:
+        removes = (f"{method} {'removes' if u <= o + 0.5 * (g - o) else 'does not remove'} most of it "
+                   f"({(g - u) / (g - o) * 100:.0f}% of the excess)")
     if outcome == "inconclusive":
         if d["n"] == 1:
             v = paired_difference(pairs, "original", "oracle", "BTA", "hallucination_score")
