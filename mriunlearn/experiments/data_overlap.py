@@ -16,7 +16,7 @@ from ..hallucination import acquisition
 from ..manifest import PAPER_COLUMNS, Manifest
 from ..metrics import format_paper_table, paper_table, reconstruct_volume
 from .results import (MIN_TRAIN_SEEDS, SINGLE_SEED_NOISE_DB, judge_difference, paired_difference, seed_evidence, seed_means,
-                      seed_paired_difference, training_per_volume)
+                      seed_paired_difference, training_interval, training_per_volume)
 from .study import Study, study_record, training_record
 
 __all__ = ["convergence", "data_examples", "format_operating_point", "format_paper_table", "history_curves",
@@ -270,16 +270,15 @@ def shared_knowledge_verdict(per_volume: pd.DataFrame) -> str:
             "inconclusive": f"inconclusive: {seed_evidence(d['KTA'], noise_floor=floor)}"}[judge_difference(d["KTA"], floor)]
     if n > 1 and not knee.startswith("inconclusive"):
         knee += f" (95% interval over seeds [{d['KTA']['low']:+.2f}, {d['KTA']['high']:+.2f}] dB)"
-    if judge_difference(d["BTA"], floor) == "inconclusive":
+    _, interval = training_interval(per_volume)
+    if interval is None:
         brain = f"inconclusive at {'one seed' if n == 1 else f'{n} seeds'}: {seed_evidence(d['BTA'], noise_floor=floor)}"
         if n == 1:
             v = paired_difference(per_volume, "original", "oracle")
             brain += f" (paired 95% interval over {v['n']} volumes [{v['low']:+.2f}, {v['high']:+.2f}] dB)"
         brain += f"; TRAIN_SEEDS with >= {MIN_TRAIN_SEEDS} seeds decides."
-    elif n > 1:
-        brain = _brain_cost(d["BTA"], over="training seeds")
     else:
-        brain = _brain_cost(paired_difference(per_volume, "original", "oracle"))
+        brain = _brain_cost(interval, over=interval["over"])
     lines = [
         f"Oracle vs zero-filled input on BTA: {zf_gain:+.2f} dB "
         f"({'a real reconstructor' if zf_gain >= 5 else 'WEAK: below the 5 dB bar'}).",

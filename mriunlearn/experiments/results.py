@@ -144,6 +144,24 @@ def seed_evidence(d: Mapping[str, Any], unit: str = "dB", noise_floor: float | N
     return text + (f" (fewer than the {MIN_TRAIN_SEEDS} seeds a verdict needs)" if n < MIN_TRAIN_SEEDS else "")
 
 
+def training_interval(per_volume: pd.DataFrame, a: str = "original", b: str = "oracle",
+                      column: str = "BTA") -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The interval that judges ``a − b`` between two trainings (G − Ĝ), as notebooks 01 and 03 judge it.
+
+    Returns:
+        ``(seeds, interval)``: ``seeds`` is :func:`seed_paired_difference`; ``interval`` is ``None``
+        when :func:`judge_difference` (with :data:`SINGLE_SEED_NOISE_DB`) says "inconclusive", else
+        the 95% interval over training seeds (several seeds) or the paired one over volumes (one seed,
+        a difference above the noise floor), with ``"over"`` naming which.
+    """
+    seeds = seed_paired_difference(per_volume, a, b, column)
+    if judge_difference(seeds, SINGLE_SEED_NOISE_DB) == "inconclusive":
+        return seeds, None
+    if seeds["n"] > 1:
+        return seeds, {**seeds, "over": "training seeds"}
+    return seeds, {**paired_difference(per_volume, a, b, column), "over": "volumes"}
+
+
 def training_per_volume(studies: Sequence[Study]) -> pd.DataFrame:
     """Per-volume metrics of the zero-filled input (once, with the first study's seed) and of G and
     Ĝ at every training seed (``studies``: one per seed, e.g. ``[study.at_seed(s) for s in seeds]``;

@@ -19,8 +19,8 @@ from ..labels import label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
 from ..metrics import paper_table
-from .results import (SINGLE_SEED_NOISE_DB, final_per_volume, hallucination_scores, judge_difference,
-                      paired_difference, seed_evidence, seed_paired_difference, summary_table)
+from .results import (SINGLE_SEED_NOISE_DB, final_per_volume, hallucination_scores, paired_difference,
+                      seed_evidence, summary_table, training_interval)
 from .study import Study, cached_table, run_entry, run_records
 
 __all__ = ["Landscape", "compare_with_paper", "costs", "dynamics", "dynamics_table", "final_per_volume",
@@ -196,12 +196,9 @@ def judge_claims(summary: pd.DataFrame, methods: Sequence[str], tol_db: float = 
     if per_volume is not None:
         # two trainings: judged as notebook 01 judges them (one training seed within the noise
         # floor is inconclusive; >= MIN_TRAIN_SEEDS seeds: the interval over seeds decides)
-        trained = per_volume[per_volume.model.isin(["original", "oracle"])]
-        s = seed_paired_difference(trained, "original", "oracle")
+        s, interval = training_interval(per_volume)
         d = paired_difference(per_volume, "original", "oracle")
-        judged = judge_difference(s, SINGLE_SEED_NOISE_DB)
-        holds = (None if judged == "inconclusive" else judged == "negative" if s["n"] > 1
-                 else bool(d["high"] < 0))
+        holds = None if interval is None else bool(interval["high"] < 0)
         evidence = (f"BTA G−Ĝ = {d['mean']:+.2f} dB, paired 95% interval [{d['low']:+.2f}, {d['high']:+.2f}] "
                     f"over {d['n']} volumes (paper −0.29)")
         if holds is None:
