@@ -601,6 +601,55 @@ def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
     return fig
 
 
+def nl_ablation_figure(table: pd.DataFrame, refs: pd.DataFrame, collapse_db: float = 20.0,
+                       tolerance_db: float = 1.0) -> plt.Figure:
+    """Why does NL forget? BTA and KTA of every ablation cell (one dot per seed, a bar at the mean),
+    NL and NL-FT side by side; circles: today's budget, squares: the paper's step count.
+
+    Args:
+        table: :func:`mriunlearn.experiments.nl_ablation.nl_ablation`'s table (columns ``method``,
+            ``budget``, ``factor``, ``seed``, ``BTA``, ``KTA``).
+        refs: rows ``original``, ``oracle`` (and optionally ``zero_filled``) with ``BTA``/``KTA``
+            PSNR means, drawn as vertical lines.
+        collapse_db: criterion (a)'s BTA threshold, shaded on NL's BTA panel.
+        tolerance_db: criterion (b)'s band around Ĝ, shaded on NL-FT's panels.
+    """
+    methods = [m for m in ("nl", "nl_ft") if m in set(table.method)]
+    fig, axes = plt.subplots(1, 2 * len(methods), figsize=(4.2 * 2 * len(methods), 0.9 + 0.32 * len(
+        table.groupby(["budget", "factor"])) ), sharey=False, squeeze=False)
+    for i, m in enumerate(methods):
+        t = table[table.method == m]
+        cells = list(dict.fromkeys(zip(t.budget, t.factor)))
+        ypos = {c: len(cells) - 1 - k for k, c in enumerate(cells)}
+        for j, col in enumerate(("BTA", "KTA")):
+            ax = axes[0, 2 * i + j]
+            for (budget, factor), g in t.groupby(["budget", "factor"], sort=False):
+                y = ypos[(budget, factor)]
+                marker = "s" if budget == "paper" else "o"
+                ax.scatter(g[col], np.full(len(g), y), marker=marker, s=28, alpha=0.75,
+                           color=METHOD_COLOURS.get(m), zorder=3)
+                ax.plot([g[col].mean()] * 2, [y - 0.3, y + 0.3], color="black", lw=1.5, zorder=4)
+            for name, ls in (("original", ":"), ("oracle", "-.")):
+                ax.axvline(refs.loc[name, col], ls=ls, lw=1.2, color=METHOD_COLOURS[name], label=label(name))
+            if "zero_filled" in refs.index and col == "BTA":
+                ax.axvline(refs.loc["zero_filled", col], ls="--", lw=1, color="#999999", label="zero-filled")
+            if m == "nl" and col == "BTA":
+                ax.axvspan(ax.get_xlim()[0] if ax.get_xlim()[0] < collapse_db else collapse_db - 1, collapse_db,
+                           color="#d62728", alpha=0.08, label=f"(a) collapse ≤ {collapse_db:g} dB")
+            if m == "nl_ft":
+                o = refs.loc["oracle", col]
+                lo = o - tolerance_db if col == "BTA" else ax.get_xlim()[0]
+                ax.axvspan(lo, o + tolerance_db, color="#2ca02c", alpha=0.08, label="(b) band")
+            ax.set_yticks(list(ypos.values()), [f"{f} @ {b}" for b, f in ypos], fontsize=8)
+            ax.set(xlabel=f"{col} PSNR (dB)", title=f"{label(m)}: {col}")
+            ax.grid(alpha=0.3, axis="x")
+            ax.legend(fontsize=6.5, loc="best")
+    fig.suptitle("Why does NL forget? One factor changed from the authors' final code per row "
+                 "(○ today's budget, □ the paper's step count)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------
 # Fig. 4: measured loss landscape
 

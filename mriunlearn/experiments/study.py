@@ -213,14 +213,17 @@ class Study:
             raise ConfigError(f"unknown model {which!r}; valid: original, oracle, zero_filled")
         return evaluate_run(getattr(self, which), self.manifest, EVAL_ROLES).assign(model=which)
 
-    def unlearn(self, method: str, seed: int, fraction: float | None = None, **kwargs: Any):
+    def unlearn(self, method: str, seed: int, fraction: float | None = None, *,
+                profile: Profile | None = None, **kwargs: Any):
         """One cached unlearning run from G (see :func:`mriunlearn.unlearning.run_unlearning`).
 
         ``fraction`` applies to methods that take a retain subset (``None``: the profile's 10%).
+        ``profile``: a variant of the study's profile for this run only (e.g. another ``loss``); G is
+        still the study's own, and the variant's fields enter the run's cache key.
         """
         cls = get_method(method)
         takes_subset = cls.retain_scope == "subset"
-        return run_unlearning(self.profile, self.manifest, method, seed=seed, cache=self.cache,
+        return run_unlearning(profile or self.profile, self.manifest, method, seed=seed, cache=self.cache,
                               original=self.original, progress=self.progress,
                               retain_fraction=fraction if takes_subset else None, **kwargs)
 

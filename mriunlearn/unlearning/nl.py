@@ -28,8 +28,10 @@ of about 1e-4..1e-3, so λ = 1e-5 is noise of ~1-10% of the peak. The embedded s
 is ~2% of the peak. Measured there (notebook 03's noise sweep, 2 unlearning epochs from G's Adam
 state), that changes nothing: NL-FT at λ = 1e-5 scores as the noise-free schedule does, and it
 starts to forget only from λ ≈ 0.2x the peak (closest to the oracle at ~0.5x). More steps do not
-change that (batch 1 for 10 epochs, 200 steps: λ = 1e-5 still equals λ = 0), so on data of another
-scale put λ on the targets' scale with :func:`mriunlearn.experiments.noise_sweep.target_scale`.
+change that: at the paper's 2,680 batch-1 steps λ = 1e-5 still scores as λ = 0 does, and what those
+steps do is plain fine-tuning on knee (notebook 03, "Why does NL forget?",
+:mod:`mriunlearn.experiments.nl_ablation`). On data of another scale put λ on the targets' scale
+with :func:`mriunlearn.experiments.noise_sweep.target_scale`.
 """
 
 from __future__ import annotations
