@@ -615,8 +615,8 @@ def nl_ablation_figure(table: pd.DataFrame, refs: pd.DataFrame, collapse_db: flo
         tolerance_db: criterion (b)'s band around Ĝ, shaded on NL-FT's panels.
     """
     methods = [m for m in ("nl", "nl_ft") if m in set(table.method)]
-    fig, axes = plt.subplots(1, 2 * len(methods), figsize=(4.2 * 2 * len(methods), 0.9 + 0.32 * len(
-        table.groupby(["budget", "factor"])) ), sharey=False, squeeze=False)
+    rows = table.groupby(["budget", "factor"]).ngroups
+    fig, axes = plt.subplots(1, 2 * len(methods), figsize=(8.4 * len(methods), 0.9 + 0.32 * rows), squeeze=False)
     for i, m in enumerate(methods):
         t = table[table.method == m]
         cells = list(dict.fromkeys(zip(t.budget, t.factor)))
