@@ -160,23 +160,12 @@ _PAIRS: tuple[tuple[str, str], ...] = (*((w, wo) for _, w, wo in HYPOTHESES.valu
                                        ("base", "clean"), ("l1", "l1_clean"))
 
 
-def _near_threshold(method: str, row: Mapping[str, float], oracle: Mapping[str, float]) -> bool:
-    """Whether a cell lies within :data:`TOLERANCE_DB` of its criterion's threshold: NL's BTA of
-    (a)'s :data:`COLLAPSE_DB`, NL-FT's KTA or BTA of (b)'s band edges."""
-    if method == "nl":
-        return abs(float(row["BTA"]) - COLLAPSE_DB) < TOLERANCE_DB
-    edges = [("KTA", oracle["KTA"] + TOLERANCE_DB), ("BTA", oracle["BTA"] - TOLERANCE_DB),
-             ("BTA", oracle["BTA"] + TOLERANCE_DB)]
-    return any(abs(float(row[c]) - e) < TOLERANCE_DB for c, e in edges)
-
-
-def close_cells(table: pd.DataFrame, oracle: Mapping[str, float]) -> set[tuple[str, str, str]]:
+def close_cells(table: pd.DataFrame) -> set[tuple[str, str, str]]:
     """The ``(method, budget, factor)`` cells of every compared pair (:data:`HYPOTHESES`, and the
     noise under each loss) whose seed means differ by less than :data:`TOLERANCE_DB` on the columns
-    that decide its criterion (BTA for NL; KTA and BTA for NL-FT, the larger difference) *and* of
-    which one cell lies within :data:`TOLERANCE_DB` of its criterion's threshold. Only such a pair
-    can change a verdict when more seeds move it (a pair far from the threshold meets or misses
-    the criterion on both sides alike); the others are reported at one seed."""
+    that decide its criterion (BTA for NL; KTA and BTA for NL-FT, the larger difference): the
+    issue's rule that such pairs need ≥ 3 seeds and an interval, since a single-seed difference
+    below ~1 dB cannot say which cell is lower."""
     means = ablation_table(table)
     out: set[tuple[str, str, str]] = set()
     for m in dict.fromkeys(means.index.get_level_values(0)):
@@ -185,8 +174,7 @@ def close_cells(table: pd.DataFrame, oracle: Mapping[str, float]) -> set[tuple[s
             for w, wo in _PAIRS:
                 a, c = _spec_at(m, w, b), _spec_at(m, wo, b)
                 if (a in means.index and c in means.index and a != c
-                        and max(abs(float(means.loc[a, k] - means.loc[c, k])) for k in columns) < TOLERANCE_DB
-                        and (_near_threshold(m, means.loc[a], oracle) or _near_threshold(m, means.loc[c], oracle))):
+                        and max(abs(float(means.loc[a, k] - means.loc[c, k])) for k in columns) < TOLERANCE_DB):
                     out |= {a, c}
     return out
 
@@ -197,14 +185,12 @@ def _spec_at(method: str, spec: str, budget: str) -> tuple[str, str, str]:
 
 
 def nl_ablation(study: Study, cells: Sequence[Cell], seeds: Sequence[int], *,
-                repeat_max_steps: int | None = None,
-                oracle: Mapping[str, float] | None = None) -> tuple[pd.DataFrame, dict[tuple[str, int], Any]]:
+                repeat_max_steps: int | None = None) -> tuple[pd.DataFrame, dict[tuple[str, int], Any]]:
     """Every cell at ``seeds[0]``; then, at each further seed, the cells of every compared pair
-    closer than 1 dB near a criterion's threshold (:func:`close_cells`): the issue's rule that such
-    cells need ≥ 3 seeds and an interval, applied where more seeds can change a verdict.
+    closer than 1 dB (:func:`close_cells`): the issue's rule that such cells need ≥ 3 seeds and an
+    interval.
 
     Args:
-        oracle: Ĝ's BTA/KTA means (default: the study's).
         repeat_max_steps: repeat only cells whose step budget is at most this (``None``: all; a
             cell at today's epoch budget always counts as cheap). NL-FT at the paper's 5,590 steps
             costs ~9 min per run on two CPU cores.
@@ -222,8 +208,7 @@ def nl_ablation(study: Study, cells: Sequence[Cell], seeds: Sequence[int], *,
         row, runs[(c.label, seeds[0])] = _rows(study, c, seeds[0], scale)
         rows.append(row)
     if len(seeds) > 1:
-        oracle = column_means(study.per_volume("oracle")) if oracle is None else oracle
-        close = close_cells(pd.DataFrame(rows), oracle)
+        close = close_cells(pd.DataFrame(rows))
         again = [c for c in cells if (c.method, c.budget, c.factor) in close
                  and (repeat_max_steps is None or c.steps is None or c.steps <= repeat_max_steps)]
         for s in seeds[1:]:
