@@ -289,12 +289,18 @@ class StreamingSliceData(SliceIndex):
                             torch.from_numpy(target))
 
 
+def dataset_class(profile: Profile) -> type[SliceData] | type[StreamingSliceData]:
+    """The dataset class of ``profile.data_path``: :class:`StreamingSliceData` for ``"stream"``,
+    else :class:`SliceData`."""
+    return StreamingSliceData if profile.data_path == "stream" else SliceData
+
+
 def make_dataset(manifest: Manifest, roles: str | Sequence[str], profile: Profile, *, train: bool,
                  seed: int | None = None, files: Sequence[Path] | None = None) -> SliceIndex:
     """The dataset of ``profile.data_path`` (:class:`SliceData` or :class:`StreamingSliceData`)
     over the volumes of ``roles`` (or ``files`` among them)."""
-    cls = StreamingSliceData if profile.data_path == "stream" else SliceData
-    return cls.from_manifest(manifest, roles, profile, train=train, seed=seed, files=files)
+    return dataset_class(profile).from_manifest(manifest, roles, profile, train=train, seed=seed,
+                                                files=files)
 
 
 def collate(samples: Sequence[VarNetSample]) -> VarNetSample:

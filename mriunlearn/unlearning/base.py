@@ -209,13 +209,12 @@ def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = N
         ConfigError: an empty file list, or a loader whose batch size is known and not ``batch_size``.
     """
     if isinstance(data, (list, tuple)) and all(isinstance(f, (str, Path)) for f in data):
-        from ..dataset import SliceData, StreamingSliceData, make_loader
+        from ..dataset import dataset_class, make_loader
 
         if not data:
             raise ConfigError("an empty file list was given as unlearning data")
-        cls = StreamingSliceData if profile.data_path == "stream" else SliceData
-        return make_loader(cls(list(data), profile, train=True, seed=seed), profile,
-                           train=True, seed=seed, batch_size=batch_size)
+        return make_loader(dataset_class(profile)(list(data), profile, train=True, seed=seed),
+                           profile, train=True, seed=seed, batch_size=batch_size)
     if data is None:
         return []
     given = getattr(getattr(data, "batch_sampler", None), "batch_size", None)
