@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -425,9 +425,10 @@ def make_loader(data: SliceIndex | Sequence[str | Path], profile: Profile, *, tr
     return stream_loader(data, sampler, profile.num_workers, seed)
 
 
-def stream_loader(data: StreamingSliceData, batch_sampler: torch.utils.data.Sampler[list[int]],
+def stream_loader(data: StreamingSliceData, batch_sampler: Iterable[list[int]],
                   num_workers: int, seed: int = 0) -> torch.utils.data.DataLoader:
-    """A DataLoader reading ``data``'s slices in ``num_workers`` processes: pinned batches on a CUDA
+    """A DataLoader of the index batches of ``batch_sampler`` (a sampler, or a list re-iterated on
+    each pass) reading ``data``'s slices in ``num_workers`` processes: pinned batches on a CUDA
     machine, fresh (non-persistent) workers per iteration so they see the dataset's current epoch,
     a base seed from its own generator (the global torch RNG is not consumed)."""
     return torch.utils.data.DataLoader(

@@ -19,7 +19,10 @@ whose ``state_dict()`` is taken). Directions are state dicts of the same keys an
 floating-point entries are moved; other entries (none in ``VarNet``) are kept from the centre.
 
 Evaluation inputs use the evaluation masks (seeded by file name, see :mod:`mriunlearn.dataset`), so
-every grid point sees the same masked k-space; the batches are collated once and reused.
+every grid point sees the same masked k-space. In memory (``profile.data_path == "memory"``) the
+batches are collated once and reused; streaming (``"stream"``) only the chosen slices' index is
+kept and each grid point reads its batches again from HDF5 (:func:`~mriunlearn.dataset.
+stream_loader`), so memory holds the batches in flight, never a role. Both give the same losses.
 
 Cost: one forward per slice and grid point. Measured on the shared 2-core CPU (load 4-5, one
 thread, default profile of the time: 4-cascade VarNet, 96×96, 4 coils, bf16): 31-57 ms per slice-forward
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -42,7 +45,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .dataset import SliceData, make_loader
+from fastmri.data.transforms import VarNetSample
+
+from .dataset import SliceIndex, StreamingSliceData, dataset_class, make_loader, stream_loader
 from .errors import ConfigError
 from .losses import recon_loss
 from .model import build_model, reconstruct
@@ -334,7 +339,7 @@ class Plane:
         lo, hi = lo - margin * span, hi + margin * span
         return np.linspace(lo[0], hi[0], int(num)), np.linspace(lo[1], hi[1], int(num))
 
-    def loss_plane(self, data: SliceData | Sequence[str | Path], profile: Profile, *,
+    def loss_plane(self, data: SliceIndex | Sequence[str | Path], profile: Profile, *,
                    grid: GridSpec | None = None, max_slices: int | None = DEFAULT_MAX_SLICES,
                    **kwargs: Any) -> LossPlane:
         """:func:`loss_plane` on this plane; ``grid`` defaults to :meth:`grid` ``()``."""
@@ -484,50 +489,67 @@ def select_slices(n: int, max_slices: int | None) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, int(max_slices)).round().astype(int).tolist()))
 
 
-def eval_batches(data: SliceData | Sequence[str | Path], profile: Profile, *,
-                 max_slices: int | None = None, batch_size: int | None = None) -> tuple[list, list[int]]:
-    """Collated evaluation batches (file-name-seeded masks) of ``data``, built once.
+def eval_dataset(data: SliceIndex | Sequence[str | Path], profile: Profile) -> SliceIndex:
+    """``data`` itself if it is an evaluation dataset, else its volume paths as the dataset of
+    ``profile.data_path`` (:func:`~mriunlearn.dataset.dataset_class`: slices in memory, or an
+    index read slice by slice when streaming), with evaluation masks.
+
+    Raises:
+        ConfigError: ``data`` is a training dataset (random masks) or names no volume.
+    """
+    if isinstance(data, SliceIndex):
+        if data.train:
+            raise ConfigError(f"data must be an evaluation {type(data).__name__} (train=False): "
+                              "training masks are random, so grid points would see different inputs")
+        return data
+    files = list(data)
+    if not files:
+        raise ConfigError("data holds no volume")
+    return dataset_class(profile)(files, profile, train=False)
+
+
+def eval_batches(data: SliceIndex | Sequence[str | Path], profile: Profile, *,
+                 max_slices: int | None = None, batch_size: int | None = None,
+                 ) -> tuple[Iterable[VarNetSample], list[int]]:
+    """Evaluation batches (file-name-seeded masks) of ``data``, re-iterable with the same batches.
 
     Args:
-        data: a :class:`SliceData` made with ``train=False`` (e.g. from
-            :func:`mriunlearn.metrics.eval_data`) or volume paths.
+        data: an evaluation dataset (``train=False``, e.g. from
+            :func:`mriunlearn.metrics.eval_data`) or volume paths (see :func:`eval_dataset`).
         max_slices: keep at most this many slices, evenly spread over the data set.
 
     Returns:
-        ``(batches, indices)``: same-shape ``VarNetSample`` batches of at most ``batch_size``
-        (default ``profile.eval_batch_size``) and the dataset indices they hold.
+        ``(batches, indices)``: same-shape ``VarNetSample`` batches (``masked_kspace
+        (B, C, H, W, 2)``, ``target (B, h, w)``, ...) of at most ``batch_size`` (default
+        ``profile.eval_batch_size``) and the dataset indices they hold, in batch order. In memory
+        a list, collated once; streaming a DataLoader (:func:`~mriunlearn.dataset.stream_loader`)
+        that reads the same batches from HDF5 on each pass, holding only those in flight.
 
     Raises:
-        ConfigError: ``data`` is a training ``SliceData`` (random masks) or holds no slice.
+        ConfigError: ``data`` is a training dataset (random masks) or holds no slice.
     """
-    if isinstance(data, SliceData):
-        if data.train:
-            raise ConfigError("data must be an evaluation SliceData (train=False): training masks "
-                              "are random, so grid points would see different inputs")
-    else:
-        files = list(data)
-        if not files:
-            raise ConfigError("data holds no volume")
-        data = SliceData(files, profile, train=False)
+    data = eval_dataset(data, profile)
     if len(data) == 0:
         raise ConfigError("data holds no slice")
     chosen = set(select_slices(len(data), max_slices))
     bs = batch_size or profile.eval_batch_size
     # one batch per shape (make_loader groups same-shape slices), then cut into batch_size chunks
     loader = make_loader(data, profile, train=False, batch_size=len(data))
-    batches, order = [], []
+    index_batches: list[list[int]] = []
     for group in loader.batch_sampler:  # type: ignore[union-attr]
         keep = [i for i in group if i in chosen]
-        for k in range(0, len(keep), bs):
-            batches.append(loader.collate_fn([data[i] for i in keep[k:k + bs]]))
-            order += keep[k:k + bs]
-    return batches, order
+        index_batches += [keep[k:k + bs] for k in range(0, len(keep), bs)]
+    order = [i for idx in index_batches for i in idx]
+    if isinstance(data, StreamingSliceData):
+        return stream_loader(data, index_batches, profile.num_workers), order
+    return [loader.collate_fn([data[i] for i in idx]) for idx in index_batches], order
 
 
 @torch.inference_mode()
-def batches_loss(model: torch.nn.Module, batches: Sequence[Any], profile: Profile) -> float:
+def batches_loss(model: torch.nn.Module, batches: Iterable[VarNetSample], profile: Profile) -> float:
     """Mean per-slice :func:`~mriunlearn.losses.recon_loss` of ``model`` over collated batches
-    (no gradients; the model's train/eval mode is left to the caller)."""
+    (``target (B, h, w)``; a list or a loader, see :func:`eval_batches`), summed in float64 (no
+    gradients; the model's train/eval mode is left to the caller)."""
     total, count = 0.0, 0
     for batch in batches:
         pred = reconstruct(model, batch, profile)
@@ -539,7 +561,7 @@ def batches_loss(model: torch.nn.Module, batches: Sequence[Any], profile: Profil
 
 
 def loss_plane(center_state: StateLike, dir1: StateLike, dir2: StateLike,
-               data: SliceData | Sequence[str | Path], profile: Profile, *,
+               data: SliceIndex | Sequence[str | Path], profile: Profile, *,
                grid: GridSpec = (-1.0, 2.0, 13), max_slices: int | None = None,
                batch_size: int | None = None, device: str | torch.device = "cpu",
                axis_labels: tuple[str, str] = ("α", "β"), title: str = "",
@@ -548,13 +570,14 @@ def loss_plane(center_state: StateLike, dir1: StateLike, dir2: StateLike,
 
     A private copy of the model (:func:`~mriunlearn.model.build_model`) is loaded with each grid
     point's weights in place; nothing global changes (RNG, threads, the caller's models). The
-    evaluation batches are collated once (file-name-seeded masks), so every point sees the same
-    inputs. Loss: the profile's :func:`~mriunlearn.losses.recon_loss` (per slice, then the mean
+    evaluation batches (:func:`eval_batches`: file-name-seeded masks; collated once in memory,
+    re-read per point when ``profile.data_path`` streams) are the same at every point. Loss: the profile's :func:`~mriunlearn.losses.recon_loss` (per slice, then the mean
     over slices), forward under ``profile.precision`` (bf16 autocast for ``default``).
 
     Args:
         center_state, dir1, dir2: state dicts of the profile's VarNet (same keys and shapes).
-        data: evaluation :class:`SliceData` (``train=False``) or volume paths.
+        data: an evaluation dataset (``train=False``) or volume paths (read as
+            ``profile.data_path`` says, see :func:`eval_dataset`).
         grid: ``(start, stop, num)`` for both axes or ``(alphas, betas)`` (arrays or triples).
         max_slices: at most this many slices, evenly spread (``None``: all).
         batch_size: slices per forward (default ``profile.eval_batch_size``).
@@ -566,7 +589,7 @@ def loss_plane(center_state: StateLike, dir1: StateLike, dir2: StateLike,
 
     Raises:
         ConfigError: mismatched keys/shapes (names ``dir1`` / ``dir2``), a zero direction, a bad
-            grid, a training ``SliceData``, a state that does not fit the profile's VarNet.
+            grid, a training dataset, a state that does not fit the profile's VarNet.
     """
     c = as_state(center_state, "center_state")
     d1, d2 = as_state(dir1, "dir1"), as_state(dir2, "dir2")
@@ -575,10 +598,9 @@ def loss_plane(center_state: StateLike, dir1: StateLike, dir2: StateLike,
     _check_nonzero(d1, "dir1")
     _check_nonzero(d2, "dir2")
     alphas, betas = parse_grid(grid)
-    batches, order = eval_batches(data, profile, max_slices=max_slices, batch_size=batch_size)
-    dataset = data if isinstance(data, SliceData) else None
-    files = tuple(dict.fromkeys(dataset.meta[i].fname for i in order)) if dataset is not None else \
-        tuple(dict.fromkeys(f for b in batches for f in b.fname))
+    dataset = eval_dataset(data, profile)
+    batches, order = eval_batches(dataset, profile, max_slices=max_slices, batch_size=batch_size)
+    files = tuple(dict.fromkeys(dataset.meta[i].fname for i in order))
 
     model = build_model(profile)
     try:

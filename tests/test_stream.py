@@ -353,3 +353,51 @@ def test_streamed_unlearning_equals_in_memory(smoke_manifest, smoke_profile, tmp
         out[path] = unlearn(copy.deepcopy(g.model), retain, forget, cfg).state_dict()
     assert all(torch.equal(out["memory"][k], out["stream"][k]) for k in out["memory"])
     assert not all(torch.equal(out["memory"][k], v) for k, v in g.model.state_dict().items())
+
+
+# ------------------------------------------------------------------ streamed validation, landscape, forgetting
+
+def _no_slicedata(monkeypatch) -> None:
+    """Make building an in-memory :class:`SliceData` (a whole role's k-space) fail."""
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("the streaming path built an in-memory SliceData")
+    monkeypatch.setattr(SliceData, "__init__", refuse)
+
+
+def _log_reads_and_forwards(monkeypatch, module) -> list[str]:
+    """A log of slice reads (``"read"``) and forwards of ``module.reconstruct`` (``"forward"``)."""
+    log: list[str] = []
+    real_get, real_rec = StreamingSliceData.__getitem__, module.reconstruct
+    monkeypatch.setattr(StreamingSliceData, "__getitem__",
+                        lambda self, i: log.append("read") or real_get(self, i))
+    monkeypatch.setattr(module, "reconstruct",
+                        lambda model, batch, profile: log.append("forward") or real_rec(model, batch, profile))
+    return log
+
+
+def test_streamed_landscape_equals_in_memory_and_rereads_each_point(smoke_manifest, smoke_profile,
+                                                                    monkeypatch):
+    from mriunlearn import landscape as L
+    from mriunlearn.model import build_model
+
+    a = build_model(smoke_profile, seed=1).state_dict()
+    d1 = L.direction_between(a, build_model(smoke_profile, seed=2).state_dict())
+    d2 = L.random_direction(a, seed=3)
+    files = smoke_manifest.files("forget")
+    kw = dict(grid=([0.0, 1.0], [0.0]), max_slices=3)
+    mem = L.loss_plane(a, d1, d2, files, smoke_profile, **kw)
+    one = smoke_profile.replace(eval_batch_size=1)
+    mem_one = L.loss_plane(a, d1, d2, files, one, **kw)
+    _no_slicedata(monkeypatch)
+    prof = smoke_profile.replace(data_path="stream", num_workers=1)
+    for data in (files, StreamingSliceData(files, prof, train=False)):  # paths or a dataset
+        st = L.loss_plane(a, d1, d2, data, prof, **kw)
+        assert np.array_equal(st.loss, mem.loss)
+        assert (st.n_slices, st.files) == (mem.n_slices, mem.files) == (3, tuple(Path(f).name for f in files))
+    with pytest.raises(ConfigError, match="train=False"):
+        L.loss_plane(a, d1, d2, StreamingSliceData(files, prof, train=True), prof, **kw)
+    # in-process reads, batches of one slice: every grid point reads its slices again, one by one
+    prof0 = one.replace(data_path="stream", num_workers=0)
+    log = _log_reads_and_forwards(monkeypatch, L)
+    assert np.array_equal(L.loss_plane(a, d1, d2, files, prof0, **kw).loss, mem_one.loss)
+    assert log == ["read", "forward"] * 3 * 2
