@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from .dataset import SliceData, make_loader, set_epoch
+from .dataset import SliceIndex, make_dataset, make_loader, set_epoch
 from .errors import ConfigError
 from .losses import recon_loss
 from .manifest import PAPER_COLUMNS, Manifest
@@ -70,16 +70,21 @@ def oracle_distance(per_volume: pd.DataFrame, oracle_per_volume: pd.DataFrame) -
 
 
 @torch.no_grad()
-def slice_loss_features(model: torch.nn.Module, data: SliceData, profile: Profile) -> np.ndarray:
-    """Per-slice loss features ``(n_slices, 2)``: the profile's loss and ``log10`` of the slice NMSE,
-    with evaluation masks (seeded by file name)."""
+def slice_loss_features(model: torch.nn.Module, data: SliceIndex, profile: Profile) -> np.ndarray:
+    """Per-slice loss features ``(len(data), 2)`` float64, row ``i`` for slice ``i`` of ``data``:
+    the profile's loss and ``log10`` of the slice NMSE, with evaluation masks (seeded by file name).
+
+    ``data`` is an evaluation :class:`~mriunlearn.dataset.SliceData` or, streaming, a
+    :class:`~mriunlearn.dataset.StreamingSliceData` (e.g. from :func:`mriunlearn.metrics.eval_data`):
+    its batches of ``profile.eval_batch_size`` same-shape slices come from
+    :func:`~mriunlearn.dataset.make_loader` (read by ``profile.num_workers`` workers when
+    streaming), so memory holds one batch, never the role; the features are the same either way."""
     was = model.training
     model.eval()
     feats = np.zeros((len(data), len(LOSS_FEATURES)), dtype=np.float64)
     try:
         loader = make_loader(data, profile, train=False)
-        for idx in loader.batch_sampler:  # type: ignore[union-attr]
-            batch = loader.collate_fn([data[i] for i in idx])
+        for idx, batch in zip(loader.batch_sampler, loader, strict=True):  # type: ignore[arg-type]
             pred = reconstruct(model, batch, profile)
             target = batch.target.to(pred.device)
             loss = recon_loss(pred, target, batch.max_value, profile, reduction="none")
@@ -134,7 +139,8 @@ def membership_inference(model: torch.nn.Module, manifest: Manifest, profile: Pr
     """Loss-based membership inference: forget slices vs unseen knee test slices (``test_knee``).
 
     Returns the cross-validated balanced accuracy (0.5 = nothing left to detect); see
-    :func:`membership_inference_from_losses`.
+    :func:`membership_inference_from_losses`. Streaming (``profile.data_path``), the features are
+    computed batch by batch from HDF5 (:func:`slice_loss_features`), never a whole role in memory.
     """
     members = slice_loss_features(model, eval_data(manifest, "forget", profile), profile)
     nonmembers = slice_loss_features(model, eval_data(manifest, "test_knee", profile), profile)
@@ -164,6 +170,7 @@ def relearn_time(model: torch.nn.Module, manifest: Manifest, profile: Profile, t
     A copy of ``model`` is trained with Adam(``profile.lr``), the profile's loss, gradient clipping
     and training masks (batches of ``profile.batch_size``, reshuffled every pass); UA is checked
     before the first step and every ``check_every`` steps. ``model`` itself is not changed.
+    D_f is held in memory or streamed slice by slice (``profile.data_path``), with the same steps.
     """
     from .train import train_step
 
@@ -172,7 +179,7 @@ def relearn_time(model: torch.nn.Module, manifest: Manifest, profile: Profile, t
     seed = profile.seed if seed is None else seed
     net = copy.deepcopy(model)
     opt = torch.optim.Adam(net.parameters(), lr=profile.lr)
-    data = SliceData.from_manifest(manifest, "forget", profile, train=True, seed=seed)
+    data = make_dataset(manifest, "forget", profile, train=True, seed=seed)  # streamed if profile says
     loader = make_loader(data, profile, train=True, seed=seed)
     trace = [(0, _ua_psnr(net, manifest, profile))]
     steps, slices, epoch = 0, 0, 0

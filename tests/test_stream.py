@@ -401,3 +401,32 @@ def test_streamed_landscape_equals_in_memory_and_rereads_each_point(smoke_manife
     log = _log_reads_and_forwards(monkeypatch, L)
     assert np.array_equal(L.loss_plane(a, d1, d2, files, prof0, **kw).loss, mem_one.loss)
     assert log == ["read", "forward"] * 3 * 2
+
+
+def test_streamed_forgetting_metrics_equal_in_memory(smoke_manifest, smoke_profile, monkeypatch):
+    from mriunlearn import forgetting as F
+    from mriunlearn.metrics import eval_data
+    from mriunlearn.model import build_model
+
+    model = build_model(smoke_profile)
+    mem_feats = F.slice_loss_features(model, eval_data(smoke_manifest, "forget", smoke_profile),
+                                      smoke_profile)
+    mem_mia = F.membership_inference(model, smoke_manifest, smoke_profile, seed=0)
+    relearn = dict(max_steps=2, check_every=1, seed=3)
+    mem_rl = F.relearn_time(model, smoke_manifest, smoke_profile, 1e3, **relearn)
+    _no_slicedata(monkeypatch)
+    prof = smoke_profile.replace(data_path="stream", num_workers=1)
+    data = eval_data(smoke_manifest, "forget", prof)
+    assert isinstance(data, StreamingSliceData)
+    feats = F.slice_loss_features(model, data, prof)
+    assert feats.shape == (len(data), 2) and np.array_equal(feats, mem_feats)
+    assert F.membership_inference(model, smoke_manifest, prof, seed=0) == mem_mia
+    rl = F.relearn_time(model, smoke_manifest, prof, 1e3, **relearn)
+    assert (rl.steps, rl.slice_steps, rl.cap_hit) == (mem_rl.steps, mem_rl.slice_steps, mem_rl.cap_hit) == \
+        (2, mem_rl.slice_steps, True)
+    np.testing.assert_allclose(np.array(rl.trace), np.array(mem_rl.trace), rtol=0, atol=1e-5)
+    # in-process reads, batches of one slice: each slice is read just before its forward
+    prof0 = prof.replace(num_workers=0, eval_batch_size=1)
+    log = _log_reads_and_forwards(monkeypatch, F)
+    F.slice_loss_features(model, eval_data(smoke_manifest, "forget", prof0), prof0)
+    assert log == ["read", "forward"] * len(data)
