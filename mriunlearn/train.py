@@ -189,7 +189,18 @@ def _dummy_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch:
 def validate(model: torch.nn.Module, data: SliceIndex, profile: Profile,
              info: distributed.DistInfo | None = None) -> tuple[float, float]:
     """Mean validation loss over slices and mean per-volume PSNR (fastMRI convention: data range =
-    the volume's maximum) with file-name-seeded masks. Sharded across ranks, then summed."""
+    the volume's maximum) with file-name-seeded masks. Sharded across ranks, then summed.
+
+    ``data`` is an evaluation dataset of either path (:func:`~mriunlearn.dataset.make_dataset`):
+    batches of ``profile.eval_batch_size`` same-shape slices come from
+    :func:`~mriunlearn.dataset.make_loader`, so streaming (:class:`~mriunlearn.dataset.
+    StreamingSliceData`, read by ``profile.num_workers`` workers) holds one batch of
+    ``masked_kspace (B, C, H, W, 2)`` at a time plus per-volume sums ``(V,)``, never the role;
+    both paths give the same numbers.
+
+    Returns:
+        ``(val_loss, val_psnr)``.
+    """
     info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
     loader = make_loader(data, profile, train=False, rank=info.rank, world_size=info.world_size)
     nvol = data.num_volumes

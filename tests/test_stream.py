@@ -375,6 +375,28 @@ def _log_reads_and_forwards(monkeypatch, module) -> list[str]:
     return log
 
 
+def test_streamed_validation_equals_in_memory_one_batch_at_a_time(smoke_manifest, smoke_profile,
+                                                                  monkeypatch):
+    from mriunlearn import train as train_mod
+    from mriunlearn.model import build_model
+
+    model = build_model(smoke_profile)
+    mem = train_mod.validate(model, make_dataset(smoke_manifest, "val", smoke_profile, train=False),
+                             smoke_profile)
+    one = smoke_profile.replace(eval_batch_size=1)
+    mem_one = train_mod.validate(model, make_dataset(smoke_manifest, "val", one, train=False), one)
+    _no_slicedata(monkeypatch)
+    prof = smoke_profile.replace(data_path="stream", num_workers=1)
+    data = make_dataset(smoke_manifest, "val", prof, train=False)
+    assert isinstance(data, StreamingSliceData)
+    assert train_mod.validate(model, data, prof) == mem
+    # in-process reads, batches of one slice: each slice is read just before its forward
+    prof0 = one.replace(data_path="stream", num_workers=0)
+    log = _log_reads_and_forwards(monkeypatch, train_mod)
+    assert train_mod.validate(model, make_dataset(smoke_manifest, "val", prof0, train=False), prof0) == mem_one
+    assert log == ["read", "forward"] * len(data) and len(data) >= 2
+
+
 def test_streamed_landscape_equals_in_memory_and_rereads_each_point(smoke_manifest, smoke_profile,
                                                                     monkeypatch):
     from mriunlearn import landscape as L
