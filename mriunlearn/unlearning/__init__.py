@@ -8,7 +8,9 @@ Every method is called the same way::
 ``retain`` / ``forget`` are training loaders (:func:`mriunlearn.dataset.make_loader`) or lists of
 volume paths (made into loaders with the run's seed); ``retain`` is whatever part of D_r the method
 may see (the runner passes the seeded subset D'_r, or all of D_r for ``full_ft``/``retrain``).
-The model is updated in place and returned.
+The model is updated in place and returned. Under ``torchrun`` the file lists' global batches are
+split across ranks and gradients averaged, as in training (:mod:`mriunlearn.unlearning.base`); the
+model must then be on the rank's device (:attr:`mriunlearn.distributed.DistInfo.device`).
 
 Methods are found by name in :data:`METHODS`; each declares a one-line ``summary``, its
 ``source`` (the publication it comes from) and its hyper-parameters
@@ -31,6 +33,7 @@ from typing import Any
 
 import torch
 
+from .. import distributed
 from ..errors import ConfigError
 from .base import (Method, MethodRun, Param, StepBudgetReached, UnlearnConfig, as_loader, check_steps,
                    describe_params)
@@ -155,8 +158,9 @@ def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnCon
     steps = check_budget(cls, cfg.epochs, cfg.steps)
     seed = cfg.run_seed
     bs = 1 if steps is not None else None
-    retain_l: Iterable[Any] = as_loader(retain, cfg.profile, seed, bs) if cls.retain_scope != "none" else []
-    forget_l: Iterable[Any] = as_loader(forget, cfg.profile, seed, bs) if cls.uses_forget else []
+    dist = distributed.init()  # torchrun: file lists' global batches are split across the ranks
+    retain_l: Iterable[Any] = as_loader(retain, cfg.profile, seed, bs, dist) if cls.retain_scope != "none" else []
+    forget_l: Iterable[Any] = as_loader(forget, cfg.profile, seed, bs, dist) if cls.uses_forget else []
     impl = cls(model, cfg, params)
     model.train()
     impl.setup(retain_l, forget_l)
@@ -169,21 +173,24 @@ def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnCon
             impl.run_epoch(epoch, retain_l, forget_l)
         except StepBudgetReached:  # steps or profile.max_steps: this epoch is the run's last
             if cfg.on_epoch is not None:
-                cfg.on_epoch(epoch + 1, model, impl.slice_steps)
+                cfg.on_epoch(epoch + 1, model, sum(impl.global_slice_steps()))
             break
         if cfg.on_epoch is not None:
-            cfg.on_epoch(epoch + 1, model, impl.slice_steps)
+            cfg.on_epoch(epoch + 1, model, sum(impl.global_slice_steps()))
         if steps is not None and impl.optimizer_steps == impl.epoch_start_steps:
             raise ConfigError(f"method {cls.name!r}: epoch {epoch + 1} took no optimiser step (no "
                               f"data), so the budget of {steps} steps cannot be reached")
     lr = impl.optimizer.param_groups[0]["lr"] if impl.optimizer is not None else None
     model.eval()
     info = impl.info()
+    per_rank = impl.global_slice_steps()  # summed over ranks: the slices of the global batches
+    if len(per_rank) > 1:
+        info = {**info, "world_size": len(per_rank), "rank_slice_steps": per_rank}
     if impl.step_cap() is not None:
         info = {**info, **({"steps": steps} if steps is not None else {}),
                 **({"max_steps": cfg.profile.max_steps} if cfg.profile.max_steps is not None else {}),
                 "optimizer_steps": impl.optimizer_steps, "epochs_run": ran}
-    return MethodRun(model, impl.slice_steps, params, impl.num_epochs() if steps is None else ran, lr, info)
+    return MethodRun(model, sum(per_rank), params, impl.num_epochs() if steps is None else ran, lr, info)
 
 
 def unlearn(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnConfig) -> torch.nn.Module:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from . import register
-from .base import Method, Param, frozen_copy
+from .base import Method, Param, frozen_copy, local_slices
 
 
 @register
@@ -42,12 +42,12 @@ class BadTeacher(Method):
         with torch.no_grad():
             ref = self.predict(batch, self.bad)
         pred = self.predict(batch)
-        self.slice_steps += int(pred.shape[0])
+        self.slice_steps += local_slices(batch, int(pred.shape[0]))
         return self.distance(pred, ref, batch)
 
     def retain_term(self, batch: Any) -> torch.Tensor:
         with torch.no_grad():
             ref = self.predict(batch, self.original)
         pred = self.predict(batch)
-        self.slice_steps += int(pred.shape[0])
+        self.slice_steps += local_slices(batch, int(pred.shape[0]))
         return self.p["retain_weight"] * self.distance(pred, ref, batch)

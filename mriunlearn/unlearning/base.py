@@ -33,6 +33,21 @@ epoch are 582 retain + 536 forget slices); SCRUB counts its max and min steps al
 Slice-steps: the number of slices that went through a forward *and* backward pass of the model being
 unlearned (a pair step of one forget and one retain batch of 8 counts 16). Teacher forwards
 (SCRUB, Bad-Teacher) are not counted; SSD's and SalUn's importance/saliency passes are.
+
+Data parallelism (``torchrun --nproc_per_node N``, as training: :mod:`mriunlearn.distributed`):
+file lists become loaders whose global batches (the ones a single process sees) are split
+``batch[rank::world]`` across ranks (:class:`~mriunlearn.dataset.ShapeBatchSampler`,
+:func:`~mriunlearn.dataset.rank_batches`); each rank's share comes as a :class:`RankBatch`, and a
+rank with no slice in a global batch gets the global batch's first slice with weight 0 (as
+training's dummy step), so every rank runs the same steps and the same graph. A batch's mean loss is
+weighted by ``world * local / global`` slices (:func:`share`; :meth:`Method.J`,
+:meth:`Method.distance`), and :meth:`Method.average_grads` averages gradients over ranks, so the
+average is the gradient of the global batch's mean; data-free terms (‖θ‖₁) are added on every rank
+and stay as they are. Gradients are averaged in :meth:`Method.step` (before the hook and clipping)
+and wherever else a gradient drives a decision (SalUn's saliency, SSD's importances), so every rank
+keeps identical weights. Noise is drawn for the whole global batch on every rank (the same draws as
+one process) and each rank takes its rows. Slice-steps are counted per rank and summed.
+With one process none of this runs: batches, draws and arithmetic are the single-process ones.
 """
 
 from __future__ import annotations
@@ -45,7 +60,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from fastmri.data.transforms import VarNetSample
 
+from .. import distributed
 from ..errors import ConfigError
 from ..profiles import Profile
 
@@ -200,10 +217,12 @@ def check_resume(resume_optimizer: Any) -> bool:
     return bool(resume_optimizer)
 
 
-def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = None) -> Iterable[Any]:
+def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = None,
+              info: distributed.DistInfo | None = None) -> Iterable[Any]:
     """``data`` itself if it is a loader (any re-iterable of batches), or a training loader over a
     list of volume paths (:func:`mriunlearn.dataset.make_loader`, ``batch_size`` or else
-    ``profile.batch_size``; slices in memory or streamed, as ``profile.data_path`` says).
+    ``profile.batch_size``; slices in memory or streamed, as ``profile.data_path`` says), whose
+    global batches are split across the ranks of ``info`` (as training's).
 
     Raises:
         ConfigError: an empty file list, or a loader whose batch size is known and not ``batch_size``.
@@ -213,8 +232,10 @@ def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = N
 
         if not data:
             raise ConfigError("an empty file list was given as unlearning data")
+        rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
         return make_loader(dataset_class(profile)(list(data), profile, train=True, seed=seed),
-                           profile, train=True, seed=seed, batch_size=batch_size)
+                           profile, train=True, seed=seed, batch_size=batch_size, rank=rank,
+                           world_size=world)
     if data is None:
         return []
     given = getattr(getattr(data, "batch_sampler", None), "batch_size", None)
@@ -233,9 +254,61 @@ def _set_epoch(loader: Any, epoch_id: int) -> None:
         dataset.set_epoch(epoch_id)
 
 
+class RankBatch(VarNetSample):
+    """This rank's share of one global batch under data parallelism: the collated slices
+    ``global_batch[rank::world]`` (or, for a rank with none, the global batch's first slice as a
+    stand-in of weight 0), with ``global_count`` (slices in the global batch), ``rows`` (positions
+    of this rank's slices in it; ``[]`` for the stand-in) and ``world_size``."""
+
+    global_count: int
+    rows: list[int]
+    world_size: int
+
+
+def share(batch: Any) -> float | None:
+    """The weight of ``batch``'s mean loss that makes the average over ranks the global batch's
+    mean: ``world * local / global`` slices (0 for a stand-in); ``None`` for an ordinary batch."""
+    if not isinstance(batch, RankBatch):
+        return None
+    return batch.world_size * len(batch.rows) / batch.global_count
+
+
+def local_slices(batch: Any, n: int) -> int:
+    """Slices of ``batch`` (``n`` of them went through the model) that count as slice-steps: its own
+    slices on this rank, none for a stand-in."""
+    return len(batch.rows) if isinstance(batch, RankBatch) else n
+
+
+def global_rows(batch: Any, n: int) -> tuple[int, list[int] | None]:
+    """``(slices to draw for, rows to keep)`` of a per-slice random draw for ``batch`` (``n``
+    slices here): the global batch and this rank's positions in it (row 0 for a stand-in), so every
+    rank draws what one process draws; ``(n, None)`` (keep all) for an ordinary batch."""
+    if not isinstance(batch, RankBatch):
+        return n, None
+    return batch.global_count, (batch.rows or [0])
+
+
+def _rank_shares(loader: Any) -> Iterator[RankBatch]:
+    from ..dataset import rank_batches
+
+    sampler = loader.batch_sampler
+    for global_batch, mine, batch in rank_batches(loader):
+        if batch is None:  # no slice here: the first one with weight 0 keeps the ranks in step
+            batch = loader.collate_fn([loader.dataset[global_batch[0]]])
+        shared = RankBatch(*batch)
+        shared.global_count = len(global_batch)
+        shared.rows = list(range(sampler.rank, len(global_batch), sampler.world_size)) if mine else []
+        shared.world_size = sampler.world_size
+        yield shared
+
+
 def epoch_batches(loader: Iterable[Any], epoch_id: int) -> Iterator[Any]:
-    """The batches of ``loader`` for shuffling/mask epoch ``epoch_id`` (empty batches skipped)."""
+    """The batches of ``loader`` for shuffling/mask epoch ``epoch_id`` (empty batches skipped).
+    A loader split across ranks yields this rank's :class:`RankBatch` of every global batch."""
     _set_epoch(loader, epoch_id)
+    if getattr(getattr(loader, "batch_sampler", None), "world_size", 1) > 1:
+        yield from _rank_shares(loader)
+        return
     for batch in loader:
         if batch is not None:
             yield batch
@@ -284,19 +357,23 @@ def l1_norm(model: torch.nn.Module) -> torch.Tensor:
 
 
 def noisy_target(target: torch.Tensor, std: float, generator: torch.Generator, *,
-                 transform: str = "gauss") -> torch.Tensor:
+                 transform: str = "gauss", batch: Any = None) -> torch.Tensor:
     """The noisy label ``(B, h, w)`` of ``target (B, h, w)`` (see :data:`TRANSFORMS`):
     ``target + std·ε`` (``gauss``), ``target + std·|ε|`` (``abs``) or ``std·ε`` (``replace``),
     ``ε ~ N(0, I)`` drawn from ``generator`` on the CPU (replayable; a new draw at every call).
     ``std`` is in the target's units. Only the label changes: the loss's SSIM data range stays the
-    clean volume's ``max_value``, as in the authors' code.
+    clean volume's ``max_value``, as in the authors' code. With ``batch`` a :class:`RankBatch`, ε is
+    drawn for its whole global batch and this rank's rows are kept (:func:`global_rows`).
 
     Raises:
         ConfigError: unknown ``transform`` (lists the valid ones).
     """
     if transform not in TRANSFORMS:
         raise ConfigError(f"unknown noise transform {transform!r}; valid: {', '.join(map(repr, TRANSFORMS))}")
-    eps = torch.randn(target.shape, generator=generator, dtype=torch.float32)
+    n, rows = global_rows(batch, target.shape[0])
+    eps = torch.randn((n, *target.shape[1:]), generator=generator, dtype=torch.float32)
+    if rows is not None:
+        eps = eps[rows]
     if transform == "abs":
         eps = eps.abs()
     if transform == "replace":
@@ -350,6 +427,7 @@ class Method:
         self.rng = np.random.default_rng([self.seed, 104729])
         self.slice_steps = 0
         self.optimizer_steps = 0
+        self.dist = distributed.init()  # rank 0 of 1 for a plain process
         self.epoch_start_steps = 0  # optimiser steps before the current epoch (set by run_method)
         self.epoch = 0
         self._original = cfg.original
@@ -414,21 +492,50 @@ class Method:
 
         if pred is None:
             pred = self.predict(batch)
-        self.slice_steps += int(pred.shape[0])
+        self.slice_steps += local_slices(batch, int(pred.shape[0]))
         tgt = batch.target if target is None else target
-        return recon_loss(pred, tgt.to(pred.device), batch.max_value, self.profile)
+        return self.weighted(recon_loss(pred, tgt.to(pred.device), batch.max_value, self.profile), batch)
 
     def distance(self, pred: torch.Tensor, reference: torch.Tensor, batch: Any) -> torch.Tensor:
         """The profile's loss between two reconstructions ``(B, h, w)`` (teacher matching)."""
         from ..losses import recon_loss
 
-        return recon_loss(pred, reference.detach().to(pred.device), batch.max_value, self.profile)
+        return self.weighted(recon_loss(pred, reference.detach().to(pred.device), batch.max_value,
+                                        self.profile), batch)
+
+    @staticmethod
+    def weighted(loss: torch.Tensor, batch: Any) -> torch.Tensor:
+        """``loss``, a mean over ``batch``, times its :func:`share` across ranks (as is for one process)."""
+        w = share(batch)
+        return loss if w is None else loss * w
+
+    def average_grads(self) -> None:
+        """Average the model's gradients over ranks (one all-reduce; nothing for one process).
+        Every rank runs the same graph (stand-in slices included), so the same parameters hold one."""
+        if not self.dist.distributed:
+            return
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if not grads:
+            return
+        flat = distributed.all_reduce_sum(torch.cat([g.flatten() for g in grads]), self.dist)
+        flat /= self.dist.world_size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def global_slice_steps(self) -> list[int]:
+        """Every rank's slice-steps so far, in rank order (``[slice_steps]`` for one process);
+        every rank must call it."""
+        return [int(n) for n in distributed.all_gather_object(self.slice_steps, self.dist)]
 
     def step(self, loss: torch.Tensor) -> None:
-        """One optimiser step on ``loss``: backward, :meth:`before_step`, clip (``profile.grad_clip``)."""
+        """One optimiser step on ``loss``: backward, gradients averaged over ranks
+        (:meth:`average_grads`), :meth:`before_step`, clip (``profile.grad_clip``)."""
         assert self.optimizer is not None
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.average_grads()
         self.before_step()
         if self.profile.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.profile.grad_clip)

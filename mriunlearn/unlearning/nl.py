@@ -82,5 +82,6 @@ class NL(Method):
         return {"transform": self.transform}
 
     def forget_term(self, batch: Any) -> torch.Tensor:
-        target = noisy_target(batch.target, self.p["noise_std"], self.generator, transform=self.transform)
+        target = noisy_target(batch.target, self.p["noise_std"], self.generator, transform=self.transform,
+                              batch=batch)
         return self.J(batch, target)

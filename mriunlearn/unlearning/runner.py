@@ -23,6 +23,12 @@
 
 ``retrain`` delegates to :func:`mriunlearn.train.train_oracle` (the engine's recipe and cache,
 with the profile's seed replaced by ``seed`` when they differ).
+
+Under ``torchrun --nproc_per_node N`` a run is data-parallel as training is: every global batch is
+split across the ranks, gradients are averaged (see :mod:`mriunlearn.unlearning.base`), the model
+lives on the rank's device, evaluation splits streamed volumes across ranks, and rank 0 alone
+holds the entry's lock and writes it (the others wait at a barrier). As in training the cache key
+does not hold the world size (the same global batches); the summary records it when above 1.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from .. import distributed
 from ..cache import CacheEntry, RunCache
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, ConfigError
@@ -193,8 +200,9 @@ def _check_inputs(method: str, cls: Any, manifest: Manifest) -> None:
             inspect_volume(path)
 
 
-def _evaluate(model: torch.nn.Module, manifest: Manifest, profile: Profile) -> pd.DataFrame:
-    return evaluate(model, manifest, list(EVAL_ROLES), profile)
+def _evaluate(model: torch.nn.Module, manifest: Manifest, profile: Profile,
+              info: distributed.DistInfo | None = None) -> pd.DataFrame:
+    return evaluate(model, manifest, list(EVAL_ROLES), profile, info=info)
 
 
 def _epoch_table(per_volume: pd.DataFrame, epoch: int, slice_steps: int, seconds: float) -> pd.DataFrame:
@@ -278,12 +286,13 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
         **({"steps": steps} if steps is not None else {}),  # unset: the key stays as before
     }
     entry = run_cache.entry(KIND, config, manifest.content_hash(), seed) if run_cache is not None else None
-    if entry is not None and entry.is_done():  # a finished entry is read without a lock
+    dist = distributed.init()
+    # a finished entry is read without a lock; rank 0's view decides, so all ranks take one path
+    if entry is not None and distributed.broadcast_object(entry.is_done(), dist):
         return load_unlearn_result(entry, profile)
-    # an unfinished one is computed holding its lock (another job computing it: wait or stop)
-    # (under torchrun only rank 0 takes the lock and writes; the other ranks compute alongside)
-    rank0 = os.environ.get("RANK", "0") == "0"
-    claim = (run_cache.claim(entry) if run_cache is not None and entry is not None and rank0
+    # an unfinished one is computed holding its lock (another job computing it: wait or stop);
+    # under torchrun only rank 0 takes it and writes, and a refusal stops every rank
+    claim = (run_cache.claim(entry, dist) if run_cache is not None and entry is not None
              else contextlib.nullcontext(False))
     with claim as finished:
         if finished:  # by the job this one waited for
@@ -295,7 +304,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             prof = profile if seed == profile.seed else profile.replace(seed=seed)
             res = train_oracle(prof, manifest, cache=cache, progress=progress)
             model = res.model.cpu().eval()
-            final = _evaluate(model, manifest, profile)
+            final = _evaluate(model, manifest, profile, dist)
             per_epoch = _epoch_table(final, n_epochs, res.slice_steps, res.wall_time_s)
             wall, slice_steps, lr, info = res.wall_time_s, res.slice_steps, profile.lr, {
                 "oracle_entry": f"{res.entry.kind}/{res.entry.key}" if res.entry is not None else None}
@@ -304,12 +313,14 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             assert g_model is not None
             model = build_model(profile)
             model.load_state_dict(g_model.state_dict())
+            if dist.distributed:  # each rank computes on its device (one process: as before)
+                model.to(dist.device)
             teacher = frozen_copy(model)
             eval_seconds = 0.0
             epoch_tables: list[pd.DataFrame] = []
             last_eval: dict[str, pd.DataFrame] = {}
             t_start = time.perf_counter()
-            bar = tqdm(total=n_epochs, unit="epoch", file=sys.stderr, disable=not progress,
+            bar = tqdm(total=n_epochs, unit="epoch", file=sys.stderr, disable=not (progress and dist.is_main),
                        desc=f"unlearn {method} ({profile.name})")
 
             def on_epoch(epoch: int, m: torch.nn.Module, slice_steps: int) -> None:
@@ -319,7 +330,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
                     return
                 t0 = time.perf_counter()
                 seconds = t0 - t_start - eval_seconds
-                per_volume = _evaluate(m, manifest, profile)
+                per_volume = _evaluate(m, manifest, profile, dist)
                 last_eval["final"] = per_volume
                 epoch_tables.append(_epoch_table(per_volume, epoch, slice_steps, seconds))
                 eval_seconds += time.perf_counter() - t0
@@ -337,7 +348,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             if "final" not in last_eval:  # a step budget ended the run (or skipped evaluation)
                 t0 = time.perf_counter()
                 seconds = t0 - t_start - eval_seconds
-                last_eval["final"] = per_volume = _evaluate(model, manifest, profile)
+                last_eval["final"] = per_volume = _evaluate(model, manifest, profile, dist)
                 eval_seconds += time.perf_counter() - t0
                 epoch_tables.append(_epoch_table(per_volume, int(run.info.get("epochs_run", run.epochs)),
                                                  run.slice_steps, seconds))
@@ -355,7 +366,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             "resume_optimizer": resume_optimizer, "optimizer_resumed": resumed, "lr": lr,
             "epochs": n_epochs if n_epochs is not None else int(info["epochs_run"]),
             **({"steps": steps} if steps is not None else {}), "original": g_id, "wall_time_s": wall,
-            "slice_steps": slice_steps,
+            "slice_steps": slice_steps, **({"world_size": dist.world_size} if dist.distributed else {}),
             "profile": profile.to_dict(), "manifest": str(manifest.source), "info": info,
             "key": entry.key if entry is not None else None,
             "sampling": {**SAMPLING,
@@ -364,13 +375,14 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
                          "method_noise": "torch.Generator().manual_seed(seed) and numpy "
                                          "default_rng([seed, 104729]) (unlearning.base.Method)"},
         }
-        # under torchrun every rank runs the same (single-process) unlearning; rank 0 alone writes
-        if entry is not None and rank0:
+        # under torchrun the ranks ran one data-parallel unlearning; rank 0 alone writes
+        if entry is not None and dist.is_main:
             entry.save_model(model)
             entry.write_csv(PER_EPOCH_CSV, per_epoch)
             entry.write_csv(FINAL_CSV, final)
             entry.write_json(SUMMARY_JSON, summary)
             entry.mark_done()
+        distributed.barrier(dist)
         return UnlearnResult(model, per_epoch, final, float(wall), int(slice_steps), file_names(files),
                              summary, entry, cached=False, info=info)
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from . import register
-from .base import Method, Param, epoch_batches, noisy_target
+from .base import Method, Param, epoch_batches, global_rows, noisy_target
 
 
 @register
@@ -46,6 +46,7 @@ class SalUn(Method):
         for batch in epoch_batches(forget, self.epoch_id(0)):
             self.model.zero_grad(set_to_none=True)
             self.J(batch).backward()
+            self.average_grads()  # the global batch's gradient on every rank (data parallelism)
             for n, p in params.items():
                 if p.grad is not None:
                     grads[n] += p.grad.detach()
@@ -74,11 +75,14 @@ class SalUn(Method):
     def forget_term(self, batch: Any) -> torch.Tensor:
         y = batch.target
         if self.p["forget_target"] == "noise":
-            target = noisy_target(y, self.p["noise_std"], self.generator)
+            target = noisy_target(y, self.p["noise_std"], self.generator, batch=batch)
         else:
             flat = y.flatten(1)
+            n, rows = global_rows(batch, flat.shape[0])  # the global batch's draws, this rank's rows
             idx = torch.stack([torch.randperm(flat.shape[1], generator=self.generator)
-                               for _ in range(flat.shape[0])])
+                               for _ in range(n)])
+            if rows is not None:
+                idx = idx[rows]
             target = torch.gather(flat, 1, idx.to(flat.device)).view_as(y)
         return self.J(batch, target)
 

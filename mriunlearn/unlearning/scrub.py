@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from . import register
-from .base import KURMANJI_2023, Method, Param, epoch_batches
+from .base import KURMANJI_2023, Method, Param, epoch_batches, local_slices
 
 
 @register
@@ -44,7 +44,7 @@ class SCRUB(Method):
         if epoch < self.p["max_epochs"]:
             for f in epoch_batches(forget, eid):
                 pred, d = self._distance_to_teacher(f)
-                self.slice_steps += int(pred.shape[0])
+                self.slice_steps += local_slices(f, int(pred.shape[0]))
                 self.step(-d)
         for r in epoch_batches(retain, eid):
             pred, d = self._distance_to_teacher(r)

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from . import register
-from .base import Method, Param, epoch_batches
+from .base import Method, Param, epoch_batches, global_rows, local_slices
 
 
 @register
@@ -53,15 +53,16 @@ class SSD(Method):
                 q = self.J(batch)
             else:
                 out = self.predict(batch)
-                self.slice_steps += int(out.shape[0])
+                self.slice_steps += local_slices(batch, int(out.shape[0]))
                 scale = batch.max_value.to(out.device).view(-1, 1, 1)
-                q = (out / scale).pow(2).mean()
+                q = self.weighted((out / scale).pow(2).mean(), batch)
             q.backward()
+            self.average_grads()  # the global batch's ∂q/∂θ on every rank, squared below
             for n, p in self.model.named_parameters():
                 if p.grad is not None:
                     imp[n] += p.grad.detach().pow(2)
             batches += 1
-            slices += int(batch.target.shape[0])
+            slices += global_rows(batch, int(batch.target.shape[0]))[0]  # the global batch's
         self.model.zero_grad(set_to_none=True)
         return {n: v / max(1, batches) for n, v in imp.items()}, slices
 
