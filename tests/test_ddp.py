@@ -111,3 +111,135 @@ def test_ddp_entry_held_by_another_job_stops_every_rank(smoke_data, smoke_manife
     assert "is being computed by another job" in outs[0][1]  # rank 0 met the lock itself
     assert "error: rank 0 could not claim" in outs[1][1]  # rank 1 learnt it from rank 0, did not wait
     assert not entry.checkpoint_path.exists()
+
+
+_DDP_UNLEARN = """
+import json, sys
+import torch
+from mriunlearn import distributed
+from mriunlearn.cache import RunCache
+from mriunlearn.manifest import load_manifest
+from mriunlearn.model import build_model
+from mriunlearn.profiles import get_profile
+from mriunlearn.unlearning import run_unlearning
+
+csv, root, out, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+runs = json.loads(sys.argv[5])
+prof = get_profile("smoke", manifest=csv, data_root=root, batch_size=batch)
+manifest = load_manifest(csv, root)
+G = build_model(prof)
+G.load_state_dict(torch.load(f"{out}/G.pt", weights_only=True))
+info = distributed.init()
+for name, (method, params) in runs.items():
+    res = run_unlearning(prof, manifest, method, params=params, cache=RunCache(f"{out}/ddp"),
+                         progress=False, original=G)
+    torch.save(res.model.state_dict(), f"{out}/{name}_rank{info.rank}.pt")
+distributed.cleanup()
+"""
+
+#: the unlearning runs of the two-rank test: a paired method with per-slice noise, and methods whose
+#: decisions come from gradients outside the step (SalUn's saliency mask, SSD's importances)
+_UNLEARN_RUNS = {"nl_ft": ["nl_ft", {}], "salun": ["salun", {"forget_target": "permuted"}],
+                 "ssd": ["ssd", {"importance": "loss", "alpha": 1.0}]}
+
+
+def test_two_process_unlearning_is_data_parallel_and_matches_single_process(smoke_data, smoke_manifest,
+                                                                          smoke_profile, tmp_path):
+    """``torchrun --nproc_per_node 2`` unlearning: both ranks end with identical weights, these match
+    a single process with the same global batches (training's tolerance), each rank's slice-steps
+    are its share of every global batch, and rank 0 alone wrote the (single-process) cache entry."""
+    from mriunlearn.model import build_model
+    from mriunlearn.unlearning import run_unlearning
+
+    manifest_csv, data_root = smoke_data
+    # global batches of 3: every epoch's batches split 2 + 1 and 1 + stand-in (rank 1 holds none)
+    batch = 3
+    prof = smoke_profile.replace(batch_size=batch)
+    G = build_model(prof)
+    torch.save(G.state_dict(), tmp_path / "G.pt")
+    script = tmp_path / "ddp_unlearn.py"
+    script.write_text(_DDP_UNLEARN)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    import json
+
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script),
+                           str(manifest_csv), str(data_root), str(tmp_path), str(batch),
+                           json.dumps(_UNLEARN_RUNS)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    for name, (method, params) in _UNLEARN_RUNS.items():
+        single = run_unlearning(prof, smoke_manifest, method, params=params, cache=RunCache(tmp_path / "one"),
+                                progress=False, original=G)
+        ranks = [torch.load(tmp_path / f"{name}_rank{r}.pt", weights_only=True) for r in (0, 1)]
+        # (a) identical weights on both ranks, bit for bit
+        assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0]), name
+        # rank 0 alone wrote the entry, under the single-process key (world size is not in it)
+        ddp_entry = RunCache(tmp_path / "ddp").entry("unlearn", single.entry.config,
+                                                     smoke_manifest.content_hash(), prof.seed)
+        assert ddp_entry.key == single.entry.key and ddp_entry.is_done(), name
+        a, b = ddp_entry.load_state_dict(), single.model.state_dict()
+        assert all(torch.equal(a[k], ranks[0][k]) for k in a), name
+        # (b) the single-process weights up to float32 reordering (training's DDP standard)
+        diff = torch.cat([(a[k] - b[k]).abs().flatten() for k in b])
+        moved = torch.cat([(b[k] - G.state_dict()[k]).abs().flatten() for k in b])
+        print(name, "weight difference: median", diff.median().item(), "max", diff.max().item(),
+              "| moved by unlearning: max", moved.max().item())
+        steps = 2  # smoke: one unlearning epoch of two global batches (pairs)
+        assert diff.median() < 2e-4 and diff.max() < 2 * prof.lr * steps, name
+        assert (diff < 1e-3).float().mean() > 0.99, name
+        # (c) each rank processed only its share of the slices: rank 0 two of each batch of 3
+        # (2 + 1 per loader pass), rank 1 one of the first and none of the second
+        summary = ddp_entry.read_json("summary.json")
+        per_rank = summary["info"]["rank_slice_steps"]
+        assert summary["world_size"] == 2 and summary["info"]["world_size"] == 2, name
+        assert sum(per_rank) == single.slice_steps == summary["slice_steps"], name
+        passes = single.slice_steps // 4  # forward+backward passes over 4-slice loaders (2 batches)
+        assert per_rank == [3 * passes, passes], (name, per_rank, single.slice_steps)
+        assert {k: v for k, v in summary["info"].items() if k not in ("world_size", "rank_slice_steps")} \
+            == single.info, name
+
+
+@pytest.mark.parametrize("method,params", [("nl_ft", {"noise_std": 1e-3}), ("ga_l1_ft", {}),
+                                           ("bad_teacher", {}), ("salun", {"forget_target": "permuted"})])
+def test_rank_shares_gradient_equals_global_batch_gradient(smoke_manifest, smoke_profile, method, params):
+    """The loss weighting of the unlearning steps: each rank's terms on its share of the global
+    batches (weighted world*local/global, a stand-in of weight 0 where a rank holds none, noise drawn
+    for the global batch, ‖θ‖₁ on every rank), averaged as Method.average_grads does, give the
+    single-process gradient of the whole global batches, in float64 (as the training test above)."""
+    from mriunlearn.distributed import DistInfo
+    from mriunlearn.model import build_model
+    from mriunlearn.unlearning import UnlearnConfig, get_method, validate_params
+    from mriunlearn.unlearning.base import RankBatch, as_loader, epoch_batches
+
+    prof = smoke_profile.replace(batch_size=3)  # 4 slices per loader: batches of 3 (2 + 1) and 1 (1 + stand-in)
+    forget, retain = smoke_manifest.files("forget"), smoke_manifest.files("retain")[:2]
+    p = validate_params(method, params)
+
+    def double(b):
+        d = b._replace(masked_kspace=b.masked_kspace.double(), target=b.target.double())
+        if isinstance(b, RankBatch):
+            d = RankBatch(*d)
+            d.global_count, d.rows, d.world_size = b.global_count, b.rows, b.world_size
+        return d
+
+    def grads(rank, world):
+        model = build_model(prof).double()
+        impl = get_method(method)(model, UnlearnConfig(method, prof, params=p, resume_optimizer=False), p)
+        if method == "bad_teacher":
+            impl.setup(None, None)
+            impl.bad.double()
+        info = DistInfo(rank, world, 0, torch.device("cpu"))
+        steps = list(zip(epoch_batches(as_loader(forget, prof, 42, info=info), 0),
+                         epoch_batches(as_loader(retain, prof, 42, info=info), 0)))
+        assert len(steps) == 2 and all(isinstance(f, RankBatch) == (world > 1) for f, _ in steps)
+        for f, r in steps:
+            (impl.forget_term(double(f)) + impl.retain_term(double(r))).backward()
+        return torch.cat([q.grad.flatten() for q in model.parameters()])
+
+    whole = grads(0, 1)
+    averaged = (grads(0, 2) + grads(1, 2)) / 2
+    assert torch.allclose(whole, averaged, rtol=1e-10, atol=1e-14)
+    assert whole.abs().max() > 0
