@@ -119,16 +119,16 @@ import torch
 from mriunlearn import distributed
 from mriunlearn.cache import RunCache
 from mriunlearn.manifest import load_manifest
-from mriunlearn.model import build_model
 from mriunlearn.profiles import get_profile
+from mriunlearn.train import train_original
 from mriunlearn.unlearning import run_unlearning
 
 csv, root, out, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 runs = json.loads(sys.argv[5])
 prof = get_profile("smoke", manifest=csv, data_root=root, batch_size=batch)
 manifest = load_manifest(csv, root)
-G = build_model(prof)
-G.load_state_dict(torch.load(f"{out}/G.pt", weights_only=True))
+G = train_original(prof, manifest, cache=RunCache(f"{out}/g"), progress=False)  # finished: loaded
+assert G.cached
 info = distributed.init()
 for name, (method, params) in runs.items():
     res = run_unlearning(prof, manifest, method, params=params, cache=RunCache(f"{out}/ddp"),
@@ -138,9 +138,10 @@ distributed.cleanup()
 """
 
 #: the unlearning runs of the two-rank test: a paired method with per-slice noise, and methods whose
-#: decisions come from gradients outside the step (SalUn's saliency mask, SSD's importances)
+#: decisions come from gradients outside the step (SalUn's saliency mask, SSD's importances), and
+#: SCRUB's own loop (max steps on D_f, then min steps on D'_r, both against the teacher)
 _UNLEARN_RUNS = {"nl_ft": ["nl_ft", {}], "salun": ["salun", {"forget_target": "permuted"}],
-                 "ssd": ["ssd", {"importance": "loss", "alpha": 1.0}]}
+                 "ssd": ["ssd", {"importance": "loss", "alpha": 1.0}], "scrub": ["scrub", {}]}
 
 
 def test_two_process_unlearning_is_data_parallel_and_matches_single_process(smoke_data, smoke_manifest,
@@ -148,15 +149,17 @@ def test_two_process_unlearning_is_data_parallel_and_matches_single_process(smok
     """``torchrun --nproc_per_node 2`` unlearning: both ranks end with identical weights, these match
     a single process with the same global batches (training's tolerance), each rank's slice-steps
     are its share of every global batch, and rank 0 alone wrote the (single-process) cache entry."""
-    from mriunlearn.model import build_model
+    from mriunlearn.train import train_original
     from mriunlearn.unlearning import run_unlearning
 
     manifest_csv, data_root = smoke_data
     # global batches of 3: every epoch's batches split 2 + 1 and 1 + stand-in (rank 1 holds none)
     batch = 3
     prof = smoke_profile.replace(batch_size=batch)
-    G = build_model(prof)
-    torch.save(G.state_dict(), tmp_path / "G.pt")
+    # G with its final Adam state, which unlearning resumes (as every real run does); a fresh Adam
+    # would turn SCRUB's first max step (student = teacher: a gradient of float rounding only) into
+    # steps of size lr in directions set by that rounding, which no two summation orders share
+    G = train_original(prof, smoke_manifest, cache=RunCache(tmp_path / "g"), progress=False)
     script = tmp_path / "ddp_unlearn.py"
     script.write_text(_DDP_UNLEARN)
     torchrun = Path(sys.executable).with_name("torchrun")
@@ -184,10 +187,10 @@ def test_two_process_unlearning_is_data_parallel_and_matches_single_process(smok
         assert all(torch.equal(a[k], ranks[0][k]) for k in a), name
         # (b) the single-process weights up to float32 reordering (training's DDP standard)
         diff = torch.cat([(a[k] - b[k]).abs().flatten() for k in b])
-        moved = torch.cat([(b[k] - G.state_dict()[k]).abs().flatten() for k in b])
+        moved = torch.cat([(b[k] - G.model.state_dict()[k]).abs().flatten() for k in b])
         print(name, "weight difference: median", diff.median().item(), "max", diff.max().item(),
               "| moved by unlearning: max", moved.max().item())
-        steps = 2  # smoke: one unlearning epoch of two global batches (pairs)
+        steps = 4  # smoke: one unlearning epoch, at most 4 optimiser steps (SCRUB: 2 max + 2 min)
         assert diff.median() < 2e-4 and diff.max() < 2 * prof.lr * steps, name
         assert (diff < 1e-3).float().mean() > 0.99, name
         # (c) each rank processed only its share of the slices: rank 0 two of each batch of 3
@@ -243,3 +246,20 @@ def test_rank_shares_gradient_equals_global_batch_gradient(smoke_manifest, smoke
     averaged = (grads(0, 2) + grads(1, 2)) / 2
     assert torch.allclose(whole, averaged, rtol=1e-10, atol=1e-14)
     assert whole.abs().max() > 0
+
+
+def test_unsplit_loader_is_refused_under_data_parallelism(smoke_manifest, smoke_profile):
+    """A loader given to a data-parallel run must be split across the ranks: an unsplit one would
+    make every rank compute every batch (and count its slice-steps once per rank)."""
+    from mriunlearn.dataset import make_loader
+    from mriunlearn.distributed import DistInfo
+    from mriunlearn.errors import ConfigError
+    from mriunlearn.unlearning.base import as_loader
+
+    files = smoke_manifest.files("forget")
+    info = DistInfo(1, 2, 1, torch.device("cpu"))
+    with pytest.raises(ConfigError, match="rank=1, world_size=2"):
+        as_loader(make_loader(files, smoke_profile, train=True), smoke_profile, 42, info=info)
+    split = make_loader(files, smoke_profile, train=True, rank=1, world_size=2)
+    assert as_loader(split, smoke_profile, 42, info=info) is split
+    assert as_loader(make_loader(files, smoke_profile, train=True), smoke_profile, 42) is not None

@@ -225,7 +225,9 @@ def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = N
     global batches are split across the ranks of ``info`` (as training's).
 
     Raises:
-        ConfigError: an empty file list, or a loader whose batch size is known and not ``batch_size``.
+        ConfigError: an empty file list, a loader whose batch size is known and not ``batch_size``,
+            or, under data parallelism, a loader not split across ``info``'s ranks (each rank would
+            compute every batch and slice-steps would be counted once per rank).
     """
     if isinstance(data, (list, tuple)) and all(isinstance(f, (str, Path)) for f in data):
         from ..dataset import dataset_class, make_loader
@@ -242,6 +244,12 @@ def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = N
     if batch_size is not None and given is not None and given != batch_size:
         raise ConfigError(f"a loader with batch size {given} was given where batch size {batch_size} "
                           "is needed (a steps budget counts steps of one slice)")
+    sampler = getattr(data, "batch_sampler", None)
+    if info is not None and info.distributed and (getattr(sampler, "world_size", 1), getattr(sampler, "rank", 0)) \
+            != (info.world_size, info.rank):
+        raise ConfigError(f"under data parallelism (rank {info.rank} of {info.world_size}) a loader must be "
+                          f"split across the ranks: give make_loader(..., rank={info.rank}, "
+                          f"world_size={info.world_size}) or a list of volume paths")
     return data
 
 
