@@ -310,7 +310,7 @@ def _unlearned(args: argparse.Namespace, profile: Profile):
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
     result = _unlearned(args, _profile(args))
-    if not _is_main_rank():  # under torchrun every rank runs it; rank 0 alone writes and prints
+    if not _is_main_rank():  # under torchrun every rank runs its share; rank 0 alone writes and prints
         return 0
     if args.out is not None:
         from .atomic import atomic_write_text

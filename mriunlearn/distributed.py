@@ -1,10 +1,12 @@
-"""Data parallelism: the same training entry point under ``torchrun --nproc_per_node N``.
+"""Data parallelism: the same training and unlearning entry points under ``torchrun --nproc_per_node N``.
 
 ``torchrun`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; :func:`init` then joins the
 process group (NCCL on ``cuda:LOCAL_RANK`` when CUDA is available, else gloo on the CPU).
 Every global batch is the one a single process would see, split ``batch[rank::world]`` across
 ranks (see :class:`mriunlearn.dataset.ShapeBatchSampler`), gradients are averaged by
-``DistributedDataParallel``; rank 0 alone writes checkpoints, logs and cache entries.
+``DistributedDataParallel`` (training) or by :meth:`mriunlearn.unlearning.base.Method.average_grads`
+(unlearning, see :mod:`mriunlearn.unlearning.base`); rank 0 alone writes checkpoints, logs and cache
+entries.
 """
 
 from __future__ import annotations
