@@ -313,8 +313,9 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             assert g_model is not None
             model = build_model(profile)
             model.load_state_dict(g_model.state_dict())
-            if dist.distributed:  # each rank computes on its device (one process: as before)
-                model.to(dist.device)
+            # on the process's device, as training: a rank's GPU under torchrun, the GPU of a
+            # single-GPU machine (before, one process always unlearned on the CPU), else the CPU
+            model.to(dist.device)
             teacher = frozen_copy(model)
             eval_seconds = 0.0
             epoch_tables: list[pd.DataFrame] = []
