@@ -133,6 +133,7 @@ from scipy import ndimage
 from .errors import ConfigError
 from .physics import (as_column_mask, as_complex, as_images, as_sens, as_tensor, complex_image, crop_to, fft1c,
                       load_sensitivities, normal_operator, pad_to)
+from .profiles import HALLUCINATION_PROJECTORS
 
 ArrayLike = Any  # numpy.ndarray or torch.Tensor
 
@@ -140,7 +141,8 @@ ArrayLike = Any  # numpy.ndarray or torch.Tensor
 DEFAULT_TOL = 1e-3
 #: default CG iterations of the ``"cg"`` method
 DEFAULT_N_ITER = 30
-METHODS: tuple[str, ...] = ("eig", "cg")
+#: the projectors (``method=``); a profile chooses one for the notebooks (``hallucination_projector``)
+METHODS: tuple[str, ...] = HALLUCINATION_PROJECTORS
 #: bytes of row matrices (complex128) the ``"eig"`` method builds at once
 _EIG_CHUNK_BYTES = 128 * 2**20
 
@@ -532,7 +534,7 @@ def acquisition(path: str | os.PathLike[str], profile: Any, image_size: tuple[in
 
 
 def hallucination_table(
-    model: torch.nn.Module | None, manifest: Any, role: str, profile: Any, *, method: str = "eig",
+    model: torch.nn.Module | None, manifest: Any, role: str, profile: Any, *, method: str | None = None,
     tol: float = DEFAULT_TOL, n_iter: int = DEFAULT_N_ITER, files: Any = None,
 ) -> pd.DataFrame:
     """Per-volume hallucination scores of ``model`` on the volumes of ``role``.
@@ -548,8 +550,10 @@ def hallucination_table(
         model: a VarNet, or ``None`` to score the zero-filled baseline.
         manifest: a :class:`mriunlearn.manifest.Manifest`.
         role: one of :data:`mriunlearn.manifest.ROLES`.
-        profile: a :class:`mriunlearn.profiles.Profile` (mask parameters, precision).
-        method, tol, n_iter: see :func:`measurement_null_split` (``"cg"`` for real 640×368 data).
+        profile: a :class:`mriunlearn.profiles.Profile` (mask parameters, precision, and the
+            projector ``hallucination_projector`` used when ``method`` is ``None``).
+        method, tol, n_iter: see :func:`measurement_null_split` (``"cg"`` for real 640×368 data);
+            ``method=None``: the profile's ``hallucination_projector`` (``"cg"`` for ``paper``).
         files: optional subset of the role's volume paths.
 
     Returns:
@@ -562,6 +566,8 @@ def hallucination_table(
 
     from .metrics import reconstruct_volume
 
+    if method is None:
+        method = profile.hallucination_projector
     _check_method(method, tol, n_iter)
     paths = manifest.files(role)
     if files is not None:

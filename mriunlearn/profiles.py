@@ -31,9 +31,15 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: how slices reach the model: ``memory`` (every volume loaded once) or ``stream`` (one slice at a
 #: time from HDF5, in DataLoader workers); both give bit-identical samples, masks and batch order
 DATA_PATHS: tuple[str, ...] = ("memory", "stream")
-#: fields that say where data lives, how it is read or how many threads run: not part of a run's
-#: identity (cache key); the data path is recorded in each run's ``summary.json`` instead
-RUNTIME_FIELDS: tuple[str, ...] = ("manifest", "data_root", "num_threads", "data_path", "num_workers")
+#: how the hallucination maps apply the measured-space projector P_meas (``method=`` of
+#: :mod:`mriunlearn.hallucination`, whose ``METHODS`` this mirrors): ``eig`` (exact, O(H·W³) per
+#: slice) or ``cg`` (matrix-free, for real fastMRI grids)
+HALLUCINATION_PROJECTORS: tuple[str, ...] = ("eig", "cg")
+#: fields that say where data lives, how it is read or how many threads run, or how a trained model
+#: is analysed afterwards: not part of a run's identity (cache key); the data path is recorded in each
+#: run's ``summary.json`` instead, and the projector in the hallucination tables' names
+RUNTIME_FIELDS: tuple[str, ...] = ("manifest", "data_root", "num_threads", "data_path", "num_workers",
+                                   "hallucination_projector")
 #: fields that do not change how a model is trained (evaluation batch, unlearning budget)
 #: fields whose unset value (``None``) leaves a run's identity as it was before they existed; a set
 #: value changes what the run computes and enters the cache key
@@ -68,6 +74,12 @@ class Profile:
     checkpointed as usual), an unlearning run after ``max_steps`` optimiser steps. For smoke runs
     of the paper-size recipe (``--set max_steps=2``); it changes what a run computes, so it is part
     of the cache key when set and absent from it when ``None`` (existing keys are unchanged).
+    ``hallucination_projector``: how the notebooks' hallucination maps and scores apply the
+    measured-space projector (``method=`` of :mod:`mriunlearn.hallucination`): ``"eig"`` (exact
+    spectral threshold, one W x W eigendecomposition per image row, O(H·W³) per slice; ``default``
+    and ``smoke``, 96x96 and 32x32) or ``"cg"`` (matrix-free damped CG, O(n_iter·C·H·W·log W);
+    ``paper``, 640x320 to 640x368). It trains no model differently, so it is not part of the cache
+    key; each cached hallucination table names its projector (``hallucination_<role>_<projector>.csv``).
     """
 
     name: str
@@ -97,6 +109,7 @@ class Profile:
     data_path: str = "memory"
     num_workers: int = 0
     max_steps: int | None = None
+    hallucination_projector: str = "eig"
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -200,6 +213,9 @@ def _validate(p: Profile) -> None:
     if p.data_path not in DATA_PATHS:
         raise ConfigError(f"profile {p.name!r}: unknown data_path {p.data_path!r}; "
                           f"valid: {', '.join(DATA_PATHS)}")
+    if p.hallucination_projector not in HALLUCINATION_PROJECTORS:
+        raise ConfigError(f"profile {p.name!r}: unknown hallucination_projector {p.hallucination_projector!r}; "
+                          f"valid: {', '.join(HALLUCINATION_PROJECTORS)}")
     if p.precision not in PRECISIONS:
         raise ConfigError(f"profile {p.name!r}: unknown precision {p.precision!r}; "
                           f"valid: {', '.join(PRECISIONS)}")
@@ -232,14 +248,18 @@ def _paper() -> Profile:
     text), gradient clipping 0.5, ReduceLROnPlateau(0.1, 10), seed 42, equispaced 8x / 0.04.
     ``manifest`` and ``data_root`` must be given (``get_profile("paper", manifest=..., data_root=...)``).
     Data streams from HDF5 (``data_path="stream"``, 4 DataLoader workers per rank): 1,000 volumes of
-    ~0.4 GB do not fit in memory.
+    ~0.4 GB do not fit in memory. Hallucination maps use the matrix-free ``"cg"`` projector
+    (``hallucination_projector``): the exact ``"eig"`` one costs O(H·W³) per slice at 640x368
+    (``--set hallucination_projector=eig`` brings it back; see :mod:`mriunlearn.hallucination` for
+    the two's measured agreement).
     """
     return Profile(
         name="paper", num_cascades=12, chans=18, pools=4, sens_chans=8, sens_pools=4, lr=1e-3,
         epochs=50, batch_size=1, eval_batch_size=1, loss="ssim_l1", l1_weight=1e-5, grad_clip=0.5,
         plateau_factor=0.1, plateau_patience=10, seed=42, acceleration=8, center_fraction=0.04,
         precision="fp32", unlearn_epochs=unlearn_budget(50), retain_fraction=0.1, manifest=None,
-        data_root=None, data_path="stream", num_workers=4, description=_paper.__doc__ or "")
+        data_root=None, data_path="stream", num_workers=4, hallucination_projector="cg",
+        description=_paper.__doc__ or "")
 
 
 def _default() -> Profile:

@@ -260,3 +260,26 @@ def test_hallucination_scores_over_training_seeds(study):
     as_unlearned = full[full.model == "oracle"].assign(model="ft")  # stands in for an unlearned model
     text = hal.hallucination_verdict(pd.concat([full, as_unlearned], ignore_index=True), "ft", train)
     assert "inconclusive at 2 seeds" in text
+
+
+def test_hallucination_projector_comes_from_the_profile_and_reuses_the_models(study, monkeypatch):
+    import dataclasses
+
+    cg = dataclasses.replace(study, profile=study.profile.replace(hallucination_projector="cg"))
+    eig = res.hallucination_scores(study, zero_filled=False)  # smoke: the exact projector
+    scores = res.hallucination_scores(cg, zero_filled=False)
+    # the same G and Ĝ (not part of the cache key), each table cached under its projector's name
+    assert cg.original.entry.key == study.original.entry.key and cg.oracle.entry.key == study.oracle.entry.key
+    assert cg.original.entry.file("hallucination_test_brain_cg.csv").exists()
+    assert cg.original.entry.file("hallucination_test_brain_eig.csv").exists()
+    pd.testing.assert_frame_equal(scores, res.hallucination_scores(study, zero_filled=False, method="cg"))
+    assert not scores.hallucination_score.equals(eig.hallucination_score)
+    pd.testing.assert_series_equal(scores.hallucination_score, eig.hallucination_score, rtol=0.2)
+    assert hal.training_scores([cg]).equals(scores)
+
+    seen = []
+    real = hal.hallucination_map
+    monkeypatch.setattr(hal, "hallucination_map", lambda *a, **k: seen.append(k["method"]) or real(*a, **k))
+    hal.hallucination_examples(cg, study.oracle.model, n=1)
+    hal.hallucination_examples(study, study.oracle.model, n=1)
+    assert seen == ["cg"] * 3 + ["eig"] * 3  # G, Ĝ and G^U of the chosen slice, with each profile's projector

@@ -79,3 +79,31 @@ def test_train_identity_ignores_unlearning_budget_and_eval_batch():
     q = get_profile("default", unlearn_epochs=4, retain_fraction=0.2, eval_batch_size=2)
     assert p.train_identity() == q.train_identity() and p.identity() != q.identity()
     assert p.train_identity() != get_profile("default", precision="bf16" if p.precision == "fp32" else "fp32").train_identity()
+
+
+def test_hallucination_projector_is_cg_for_paper_eig_otherwise_and_validated():
+    from mriunlearn import hallucination
+    from mriunlearn.profiles import HALLUCINATION_PROJECTORS
+
+    assert HALLUCINATION_PROJECTORS == hallucination.METHODS == ("eig", "cg")
+    assert get_profile("paper").hallucination_projector == "cg"  # matrix-free at 640x368
+    assert get_profile("default").hallucination_projector == "eig"  # committed outputs: exact projector
+    assert get_profile("smoke").hallucination_projector == "eig"
+    assert get_profile("paper", hallucination_projector="eig").hallucination_projector == "eig"
+    for bad in ("exact", "CG", "", None, 1):
+        with pytest.raises(ConfigError, match=r"hallucination_projector .*; valid: eig, cg"):
+            get_profile("paper", hallucination_projector=bad)
+
+
+def test_hallucination_projector_is_recorded_but_not_part_of_the_cache_key():
+    for name in PROFILES:
+        p = get_profile(name)
+        other = p.replace(hallucination_projector="cg" if p.hallucination_projector == "eig" else "eig")
+        assert p.identity() == other.identity() and p.train_identity() == other.train_identity()
+        assert "hallucination_projector" not in p.identity()
+        assert p.to_dict()["hallucination_projector"] == p.hallucination_projector  # in every record
+        assert Profile.from_dict(other.to_dict()) == other
+    # records written before the field existed read as the exact projector
+    old = get_profile("smoke").to_dict()
+    del old["hallucination_projector"]
+    assert Profile.from_dict(old).hallucination_projector == "eig"

@@ -45,12 +45,14 @@ def slice_errors(study: Study, models: Mapping[str, Any], role: str = "test_brai
     return pd.DataFrame(rows), volumes
 
 
-def hallucination_examples(study: Study, unlearned: Any, n: int = 2, box: int = 32, role: str = "test_brain") -> tuple[list[dict[str, Any]], pd.DataFrame]:
+def hallucination_examples(study: Study, unlearned: Any, n: int = 2, box: int = 32, role: str = "test_brain",
+                           method: str | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """The paper's Fig. 1, measured: the ``n`` slices where G's error most exceeds Ĝ's.
 
     For each, the null-space (hallucination) maps of G and of the unlearned model ``unlearned``
-    are computed (:mod:`mriunlearn.hallucination`); the hallucinated regions of G are circled and
-    the zoom box is centred on the largest excess of |G − x| over |Ĝ − x| (smoothed).
+    are computed (:mod:`mriunlearn.hallucination`, projector ``method``; ``None``: the profile's
+    ``hallucination_projector``); the hallucinated regions of G are circled and the zoom box is
+    centred on the largest excess of |G − x| over |Ĝ − x| (smoothed).
 
     Returns:
         ``(rows, table)``: rows ready for :func:`mriunlearn.plots.hallucination_panel` (each also
@@ -60,6 +62,7 @@ def hallucination_examples(study: Study, unlearned: Any, n: int = 2, box: int = 
     from scipy import ndimage
 
 
+    method = study.profile.hallucination_projector if method is None else method
     models = {"G": study.original.model, "oracle": study.oracle.model, "GU": unlearned}
     errors, volumes = slice_errors(study, models, role)
     errors["excess"] = errors["G"] - errors["oracle"]
@@ -70,7 +73,8 @@ def hallucination_examples(study: Study, unlearned: Any, n: int = 2, box: int = 
         vol = volumes[rec.file]
         target = vol["target"][rec.slice]
         mask, sens, phase, _ = acquisition(paths[rec.file], study.profile, target.shape)
-        maps = {k: hallucination_map(vol[k][rec.slice], target, sens[rec.slice], mask, phase=phase[rec.slice])
+        maps = {k: hallucination_map(vol[k][rec.slice], target, sens[rec.slice], mask, phase=phase[rec.slice],
+                                     method=method)
                 for k in ("G", "oracle", "GU")}
         null_g = np.abs(maps["G"].null_map)
         regions = label_regions(hallucinated_regions(null_g, target), null_g)
@@ -89,9 +93,10 @@ def hallucination_examples(study: Study, unlearned: Any, n: int = 2, box: int = 
     return rows, pd.DataFrame(table)
 
 
-def training_scores(studies: Sequence[Study], role: str = "test_brain", method: str = "eig") -> pd.DataFrame:
+def training_scores(studies: Sequence[Study], role: str = "test_brain", method: str | None = None) -> pd.DataFrame:
     """G's and Ĝ's per-volume hallucination scores at every training seed (``studies``: one per
-    seed, e.g. ``[study.at_seed(s) for s in seeds]``; ``seed`` = the training seed; cached)."""
+    seed, e.g. ``[study.at_seed(s) for s in seeds]``; ``seed`` = the training seed; cached;
+    ``method``: the projector, ``None`` = the profile's ``hallucination_projector``)."""
     return pd.concat([hallucination_scores(s, role=role, method=method, zero_filled=False) for s in studies],
                      ignore_index=True)
 

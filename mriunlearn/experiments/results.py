@@ -189,10 +189,14 @@ def run_row(result: Any) -> dict[str, Any]:
 
 
 def hallucination_scores(study: Study, results: Mapping[tuple[str, int], Any] | None = None,
-                         role: str = "test_brain", method: str = "eig", zero_filled: bool = True) -> pd.DataFrame:
+                         role: str = "test_brain", method: str | None = None, zero_filled: bool = True) -> pd.DataFrame:
     """Per-volume hallucination scores (null-space error energy / target energy) on ``role`` for
-    the zero-filled input (unless ``zero_filled=False``), G, Ĝ and every run (cached in each entry)."""
+    the zero-filled input (unless ``zero_filled=False``), G, Ĝ and every run (cached in each entry,
+    as ``hallucination_<role>_<method>.csv``). ``method``: the projector of
+    :mod:`mriunlearn.hallucination`; ``None`` is the profile's ``hallucination_projector``
+    (``"eig"`` for ``default``/``smoke``, ``"cg"`` for ``paper``)."""
     p = study.profile
+    method = p.hallucination_projector if method is None else method
     frames = ([hallucination_table(None, study.manifest, role, p, method=method).assign(model="zero_filled", seed=p.seed)]
               if zero_filled else [])
     models = {("original", p.seed): study.original, ("oracle", p.seed): study.oracle, **(results or {})}
