@@ -184,15 +184,29 @@ def _project_cg(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: fl
 
     Inner products are taken per image row (the rows are independent systems), so every row gets
     its own step sizes; iteration stops early once every row's residual has dropped by 1e-14.
+
+    The iteration runs on images ``ifftshift``-ed along W (maps, error and mask shifted once): there
+    the centring shifts of ``fft1c``/``ifft1c`` inside :func:`mriunlearn.physics.normal_operator`
+    cancel, ``ifftshift(A^H A x) = Σ_c conj(S'_c) F^H M' F (S'_c x')`` with plain orthonormal FFTs
+    (``'`` = shifted). A shift is a permutation within each row, so the row inner products, step
+    sizes and result are those of the unshifted iteration (to rounding); it saves the four shifts
+    of every operator application (~30 % of the time at 768x396, 20 coils).
     """
     smax = (sens.abs() ** 2).sum(dim=1).flatten(1).amax(dim=1)[:, None, None]  # (B, 1, 1)
     damp = tol * smax
+    s = torch.fft.ifftshift(sens, dim=-1)
+    m = torch.fft.ifftshift(mask, dim=-1)[:, None, None, :].to(e.dtype)
+
+    def normal(v: torch.Tensor) -> torch.Tensor:  # ifftshift(A^H A fftshift(v)), see above
+        coil = torch.fft.ifft(m * torch.fft.fft(s * v[:, None], dim=-1, norm="ortho"), dim=-1, norm="ortho")
+        return (s.conj() * coil).sum(dim=1)
 
     def op(v: torch.Tensor) -> torch.Tensor:
-        return normal_operator(v, sens, mask) + damp * v
+        return normal(v) + damp * v
 
+    e = torch.fft.ifftshift(e, dim=-1)
     z = torch.zeros_like(e)
-    r = normal_operator(e, sens, mask)
+    r = normal(e)
     p = r.clone()
     rs = (r.abs() ** 2).sum(dim=-1, keepdim=True)  # (B, H, 1)
     stop = 1e-28 * rs.clamp_min(torch.finfo(torch.float64).tiny)
@@ -209,7 +223,7 @@ def _project_cg(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: fl
         beta = torch.where(active, rs_new / torch.where(active, rs, torch.ones_like(rs)), torch.zeros_like(rs))
         p = r + beta * p
         rs = torch.where(active, rs_new, rs)
-    return z
+    return torch.fft.fftshift(z, dim=-1)
 
 
 def _split(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, method: str, tol: float,
