@@ -96,6 +96,10 @@ def slice_loss_features(model: torch.nn.Module, data: SliceIndex, profile: Profi
     return feats
 
 
+#: the fewest slices of each class (forget / unseen knee) a membership inference can be cross-validated on
+MIA_MIN_SLICES = 2
+
+
 def membership_inference_from_losses(members: np.ndarray, nonmembers: np.ndarray, *, seed: int = 0,
                                      folds: int = 5) -> float:
     """Cross-validated accuracy of a logistic regression separating two samples of loss features.
@@ -122,8 +126,8 @@ def membership_inference_from_losses(members: np.ndarray, nonmembers: np.ndarray
     if a.shape[1] != b.shape[1]:
         raise ConfigError(f"members have {a.shape[1]} features, non-members {b.shape[1]}")
     n = min(len(a), len(b))
-    if n < 2:
-        raise ConfigError(f"membership inference needs >= 2 slices per class, got {len(a)} and {len(b)}")
+    if n < MIA_MIN_SLICES:
+        raise ConfigError(f"membership inference needs >= {MIA_MIN_SLICES} slices per class, got {len(a)} and {len(b)}")
     rng = np.random.default_rng(seed)
     a = a[np.sort(rng.choice(len(a), n, replace=False))]
     b = b[np.sort(rng.choice(len(b), n, replace=False))]

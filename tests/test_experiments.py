@@ -283,3 +283,17 @@ def test_hallucination_projector_comes_from_the_profile_and_reuses_the_models(st
     hal.hallucination_examples(cg, study.oracle.model, n=1)
     hal.hallucination_examples(study, study.oracle.model, n=1)
     assert seen == ["cg"] * 3 + ["eig"] * 3  # G, Ĝ and G^U of the chosen slice, with each profile's projector
+
+
+def test_forgetting_gives_nan_mia_with_a_warning_when_a_class_has_one_slice(study, monkeypatch):
+    import numpy as np
+
+    from mriunlearn.manifest import Manifest
+
+    real = Manifest.num_slices
+    monkeypatch.setattr(Manifest, "num_slices", lambda self, role: 1 if role == "test_knee" else real(self, role))
+    monkeypatch.setattr(unl, "membership_inference", lambda *a, **k: pytest.fail("no MIA on one slice"))
+    with pytest.warns(UserWarning, match=r"membership inference skipped .*>= 2 slices per class.* 1 test_knee"):
+        table = unl.forgetting(study, {}, relearn_methods=[])
+    assert list(table.model) == ["original", "oracle"] and np.isnan(table.mia).all()
+    assert (table.relearn == "-").all()

@@ -5,6 +5,7 @@ landscape). The noise-scale sweep of the same notebook is :mod:`mriunlearn.exper
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ import pandas as pd
 
 from .. import paper_numbers
 from ..errors import ConfigError
-from ..forgetting import membership_inference, relearn_time
+from ..forgetting import MIA_MIN_SLICES, membership_inference, relearn_time
 from ..labels import label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
@@ -127,8 +128,17 @@ def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_
     loss (0.5 = nothing left to detect). ``relearn_steps``: optimiser steps of fine-tuning on D_f
     until UA is back to G's, capped at ``relearn_steps`` (``relearn_cap_hit``); computed only for
     the models in ``relearn_methods`` (default: all; names ``original``/``oracle`` included).
+    A split with fewer than :data:`~mriunlearn.forgetting.MIA_MIN_SLICES` forget or ``test_knee``
+    slices (a toy split of a few volumes) cannot be cross-validated: ``mia`` is NaN there, with a
+    warning naming the counts, and the other columns are computed as usual.
     """
     p = study.profile
+    counts = {role: study.manifest.num_slices(role) for role in ("forget", "test_knee")}
+    mia_possible = min(counts.values()) >= MIA_MIN_SLICES
+    if not mia_possible:
+        warnings.warn(f"membership inference skipped (mia = NaN): it needs >= {MIA_MIN_SLICES} slices per class, "
+                      f"the split has {counts['forget']} forget and {counts['test_knee']} test_knee slices",
+                      stacklevel=2)
     g_ua = float(study.per_volume("original").query("role == 'forget'").psnr.mean())
     models = {("original", p.seed): study.original, ("oracle", p.seed): study.oracle, **results}
     rows = []
@@ -136,7 +146,7 @@ def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_
         entry = run_entry(r)
         row: dict[str, Any] = {"model": m, "seed": s}
         row["mia"] = float(cached_table(entry, "forgetting_mia", lambda r=r, s=s: pd.DataFrame(
-            [{"mia": membership_inference(r.model, study.manifest, p, seed=s)}]))["mia"].iloc[0])
+            [{"mia": membership_inference(r.model, study.manifest, p, seed=s)}]))["mia"].iloc[0]) if mia_possible else math.nan
         if relearn_methods is None or m in relearn_methods:
             def relearn(r: Any = r, s: int = s) -> pd.DataFrame:
                 rl = relearn_time(r.model, study.manifest, p, g_ua, max_steps=relearn_steps,
