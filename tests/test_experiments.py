@@ -297,3 +297,10 @@ def test_forgetting_gives_nan_mia_with_a_warning_when_a_class_has_one_slice(stud
         table = unl.forgetting(study, {}, relearn_methods=[])
     assert list(table.model) == ["original", "oracle"] and np.isnan(table.mia).all()
     assert (table.relearn == "-").all()
+
+
+@pytest.mark.parametrize("bad", [1, 0, 2.5, True, "11"])
+def test_check_landscape_grid_names_the_parameter(bad):
+    with pytest.raises(ConfigError, match=r"LANDSCAPE_GRID=.* valid: an integer >= 2"):
+        unl.check_landscape_grid(bad)
+    assert unl.check_landscape_grid(3) == 3

@@ -24,7 +24,7 @@ from .results import (SINGLE_SEED_NOISE_DB, final_per_volume, hallucination_scor
                       seed_evidence, summary_table, training_interval)
 from .study import Study, cached_table, run_entry, run_records
 
-__all__ = ["Landscape", "compare_with_paper", "costs", "dynamics", "dynamics_table", "final_per_volume",
+__all__ = ["Landscape", "check_landscape_grid", "compare_with_paper", "costs", "dynamics", "dynamics_table", "final_per_volume",
            "forgetting", "forgetting_summary", "hallucination_scores", "judge_claims", "loss_landscape",
            "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
 
@@ -269,6 +269,14 @@ class Landscape:
     retain: LossPlane
     forget: LossPlane
     plane_points: dict[str, PlanePoint]
+
+
+def check_landscape_grid(num: Any) -> int:
+    """Notebook 03's ``LANDSCAPE_GRID`` (points per axis of the loss-landscape grid, num² loss
+    evaluations per plane) as an int >= 2; raises :class:`ConfigError` naming it otherwise."""
+    if isinstance(num, bool) or not isinstance(num, int) or num < 2:
+        raise ConfigError(f"LANDSCAPE_GRID={num!r} is not valid; valid: an integer >= 2 (points per axis; 11 in the committed figure)")
+    return num
 
 
 def loss_landscape(study: Study, results: Mapping[tuple[str, int], Any], seed: int, *, first: str = "ga_l1",
