@@ -10,21 +10,35 @@
 3. ``torchrun --nproc_per_node 2`` (gloo, CPU) trains G and the oracle with the ``paper`` profile;
 4. ``torchrun --nproc_per_node 2 ... unlearn --method nl_ft``;
 5. ``python -m mriunlearn.reproduce --profile paper --manifest --data-root --runs --out`` executes
-   notebooks 01 and 04 (``--only``), reusing the torchrun-trained G and oracle from the run cache.
+   notebooks 01, 02, 03 and 04 (``--only``), reusing the torchrun-trained G and oracle from the run
+   cache (no training run is added inside a notebook) and the torchrun nl_ft run as notebook 02's Gᵁ.
 
-Notebooks 02 and 03 are not run here: at real grid size their hallucination maps use the exact
-``"eig"`` projector of :mod:`mriunlearn.hallucination` (one W x W eigendecomposition per image row,
-O(H·W³) per slice), and 03 also draws loss landscapes; on this 2-core CPU notebook 02 alone had not
-finished its first hallucination cell after 15 minutes. They need the ``"cg"`` projector (or a GPU)
-before they fit a test; the parameters and the reuse of G/oracle are the same for them.
+The hallucination maps of notebooks 02 and 03 use the ``paper`` profile's matrix-free ``"cg"``
+projector (``hallucination_projector``; the exact ``"eig"`` one, O(H·W³) per slice, had not finished
+notebook 02's first hallucination cell after 15 minutes on this 2-core CPU); the test checks that the
+score tables of G and Ĝ are the ``cg`` ones.
 
 Sizes that ran: the ``paper`` profile's real-data format and recipe (SSIM+L1 loss, Adam 1e-3, batch 1,
 clipping 0.5, equispaced 8x/0.04 masks, fp32, streamed data), shrunk only by these overrides, given
 to every step as ``--set``: ``max_steps=2`` (two optimiser steps per training and unlearning run),
 ``num_cascades=1, chans=4, pools=2, sens_chans=2, sens_pools=2`` (the network) and ``num_workers=0``
-(no DataLoader worker processes on a 2-core machine; not part of the cache key). Notebook 04 runs
-with ``METHODS=["nl_ft"]`` and ``FRACTIONS=[0.5]`` (the drawn split's shipped 50% subset, so it
-says it used it).
+(no DataLoader worker processes on a 2-core machine; not part of the cache key). The drawn split
+puts the 768x396, 20-coil volume in ``test_brain``: every hallucination map is of that size. The
+notebook parameters (``-p``, each given to the notebooks that declare it):
+
+- 01: its defaults (``TRAIN_SEEDS=[42]``);
+- 02: its defaults (``UNLEARN_METHOD="nl_ft"``, ``SEED=42``, ``N_SLICES=2``: the one test_brain
+  slice is the whole panel; ``TRAIN_SEEDS=[42]``): 1 slice x 3 maps for Fig. 1, 4 score tables
+  (zero-filled, G, Ĝ, Gᵁ);
+- 03: ``METHODS=["nl_ft"]`` and ``EXTRA_METHODS=["ga_l1"]`` (the two directions of the loss
+  landscape; one new 2-step unlearning run), ``NOISE_METHODS=[]``, ``NL_GRID="none"``,
+  ``RELEARN_STEPS=2``, ``LANDSCAPE_GRID=3`` (3x3 points per plane instead of 11x11). The split
+  has one ``test_knee`` slice, so its MIA column is NaN (with a warning);
+- 04: ``METHODS=["nl_ft"]`` and ``FRACTIONS=[0.5]`` (the drawn split's shipped 50% subset, so it
+  says it used it).
+
+Wall time on the 2-core CPU, shared with a long torch job running at normal priority while the
+test ran at ``nice 19``: 277 s with notebooks 01 and 04 only; WALL_AFTER with all four.
 
 ``test_full_size_paper_model_takes_a_training_step`` runs the unshrunk ``paper`` network (12
 cascades, chans 18, 4 pools, sens_chans 8, sens_pools 4; 29.9M parameters) for one optimiser step
@@ -49,8 +63,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SHRINK = {"max_steps": 2, "num_cascades": 1, "chans": 4, "pools": 2, "sens_chans": 2, "sens_pools": 2,
           "num_workers": 0}
-NOTEBOOK_PARAMS = {"METHODS": ["nl_ft"], "FRACTIONS": [0.5]}  # of notebook 04 (01 has none beyond the common)
-NOTEBOOKS = ["01_data_overlap", "04_subset_retain"]
+#: METHODS: notebooks 03 and 04; FRACTIONS: 04; the rest: 03 (01 and 02 run with their defaults)
+NOTEBOOK_PARAMS = {"METHODS": ["nl_ft"], "FRACTIONS": [0.5], "EXTRA_METHODS": ["ga_l1"], "NOISE_METHODS": [],
+                   "NL_GRID": "none", "RELEARN_STEPS": 2, "LANDSCAPE_GRID": 3}
+NOTEBOOKS = ["01_data_overlap", "02_joint_training_hallucinations", "03_unlearning", "04_subset_retain"]
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -134,6 +150,14 @@ def test_paper_workflow_end_to_end(tmp_path):
     text = "".join(o.get("text", "") for c in nbformat.read(out / "04_subset_retain.ipynb", 4).cells
                    if c.cell_type == "code" for o in c.outputs)
     assert "retain subsets from" in text and "50pct" in text  # notebook 04 used the shipped subset
+    # notebooks 02/03 scored hallucinations with the paper profile's matrix-free projector, cached in
+    # G's and Ĝ's entries (02 computed them, 03 read them), and drew the 3x3 landscape
+    for key in trained:
+        assert (runs / "train" / key / "hallucination_test_brain_cg.csv").exists()
+        assert not (runs / "train" / key / "hallucination_test_brain_eig.csv").exists()
+    record = json.loads((out / "figures" / "02_hallucination_scores.json").read_text())
+    assert record["profile"]["hallucination_projector"] == "cg"
+    assert (out / "figures" / "03_fig4_loss_landscape_points.csv").exists()
     assert not (tmp_path / "stray_figures").exists() and not (tmp_path / "stray_runs").exists()
     assert _tracked_state() == before  # committed notebooks and figures untouched
 
