@@ -37,8 +37,10 @@ notebook parameters (``-p``, each given to the notebooks that declare it):
 - 04: ``METHODS=["nl_ft"]`` and ``FRACTIONS=[0.5]`` (the drawn split's shipped 50% subset, so it
   says it used it).
 
-Wall time on the 2-core CPU, shared with a long torch job running at normal priority while the
-test ran at ``nice 19``: 277 s with notebooks 01 and 04 only; WALL_AFTER with all four.
+Wall time on the 2-core CPU, shared with a long torch job at normal priority while the test ran at
+``nice 19``: 277 s with notebooks 01 and 04 only (reproduce step 131 s); 648 s with all four
+(reproduce step 490 s: 01 ~60 s, 02 ~200 s, 03 ~180 s, 04 ~50 s; the training and unlearning steps
+as before, ~145 s).
 
 ``test_full_size_paper_model_takes_a_training_step`` runs the unshrunk ``paper`` network (12
 cascades, chans 18, 4 pools, sens_chans 8, sens_pools 4; 29.9M parameters) for one optimiser step
