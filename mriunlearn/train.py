@@ -231,18 +231,29 @@ def validate(model: torch.nn.Module, data: SliceIndex, profile: Profile,
     return float(loss[0] / loss[1]), float(psnr.mean())
 
 
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity (a batch scheduler's cpuset, ``taskset``), not
+    the machine's core count (``os.cpu_count()``), which on a shared cluster node is far larger."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call on this platform (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def set_threads(profile: Profile) -> None:
-    """Set torch's intra-op threads from the profile (0 = all cores, split across local DDP ranks).
+    """Set torch's intra-op threads from the profile (0 = all usable cores, split across the local
+    DDP ranks).
 
     Float summation order, hence the last digits of every result, depends on the thread count, so
     every entry point (training, unlearning, the notebooks' study) sets it the same way instead of
-    inheriting it from the environment (e.g. ``OMP_NUM_THREADS``).
+    inheriting it from the environment: ``OMP_NUM_THREADS`` does not limit a run; ``num_threads``
+    (``--set num_threads=N``) does.
     """
     if profile.num_threads > 0:
         torch.set_num_threads(profile.num_threads)
         return
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+    torch.set_num_threads(max(1, usable_cores() // local_world))
 
 
 def train_config(profile: Profile, roles: Sequence[str], init_id: str | None) -> dict[str, Any]:

@@ -91,3 +91,28 @@ def test_progress_bar_goes_to_stderr(smoke_manifest, smoke_profile, capsys, monk
     monkeypatch.setattr(train_mod, "in_notebook", lambda: True)  # default: off inside Jupyter
     train(smoke_profile.replace(epochs=1), smoke_manifest, ["forget"], cache=False)
     assert capsys.readouterr().err == ""
+
+
+def test_threads_follow_the_cpu_affinity_split_across_local_ranks(monkeypatch):
+    """All usable cores = the process's affinity (a cluster job's cpuset), not the node's core count."""
+    from mriunlearn import train as train_mod
+    from mriunlearn.profiles import get_profile
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(train_mod.os, "sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    monkeypatch.setattr(train_mod.os, "cpu_count", lambda: 128)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # not what limits a run: num_threads does
+    try:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+        train_mod.set_threads(get_profile("smoke", num_threads=0))
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+        train_mod.set_threads(get_profile("smoke", num_threads=0))
+        assert torch.get_num_threads() == 6
+        train_mod.set_threads(get_profile("smoke", num_threads=1))
+        assert torch.get_num_threads() == 1
+        monkeypatch.delattr(train_mod.os, "sched_getaffinity")  # a platform without it
+        train_mod.set_threads(get_profile("smoke", num_threads=0))
+        assert torch.get_num_threads() == 128
+    finally:
+        torch.set_num_threads(before)
