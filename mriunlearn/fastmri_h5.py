@@ -20,6 +20,7 @@ NaN/Inf k-space, target larger than the k-space grid.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,6 +242,13 @@ def inspect_volume(path: str | os.PathLike[str]) -> VolumeInfo:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in hf.attrs.items()}
         if "max" not in attrs:
             raise DataError(f"{path}: missing attribute 'max' (the target volume maximum)")
+        try:
+            peak = float(attrs["max"])
+        except (TypeError, ValueError):
+            peak = math.nan
+        if not (math.isfinite(peak) and peak > 0):  # read from the header: a cheap sign of bad data
+            raise DataError(f"{path}: attribute 'max' (the target volume maximum) is {attrs['max']!r}, "
+                            "not a finite positive number (NaN or Inf in the target?)")
     return VolumeInfo(path, s, c, (h, w), recon, padding, attrs)
 
 

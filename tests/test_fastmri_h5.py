@@ -204,6 +204,14 @@ def test_missing_max_attr(tmp_path: Path) -> None:
     _assert_names(exc, path, "'max'")
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0.0, -1.0, "big"])
+def test_max_attr_not_a_finite_positive_number(tmp_path: Path, value: object) -> None:
+    path = _raw(tmp_path / "badmax.h5", attrs={"max": value, "norm": 1.0, "acquisition": "AXT2", "patient_id": "p"})
+    with pytest.raises(DataError, match="not a finite positive number") as exc:
+        inspect_volume(path)
+    _assert_names(exc, path, "'max'")
+
+
 @pytest.mark.parametrize("header", ["<ismrmrdHeader><encoding>", "not xml at all", ""])
 def test_invalid_xml_header(tmp_path: Path, header: str) -> None:
     path = _raw(tmp_path / "xml.h5", header=header)
