@@ -38,6 +38,7 @@ from fastmri.data.transforms import VarNetSample, apply_mask, center_crop
 
 from .errors import DataError
 from .fastmri_h5 import KSPACE_KEY, TARGET_KEY, VolumeInfo, crop_size, inspect_volume, load_volume
+from .heap import worker_init
 from .manifest import Manifest
 from .profiles import Profile
 
@@ -430,10 +431,11 @@ def stream_loader(data: StreamingSliceData, batch_sampler: Iterable[list[int]],
     """A DataLoader of the index batches of ``batch_sampler`` (a sampler, or a list re-iterated on
     each pass) reading ``data``'s slices in ``num_workers`` processes: pinned batches on a CUDA
     machine, fresh (non-persistent) workers per iteration so they see the dataset's current epoch,
-    a base seed from its own generator (the global torch RNG is not consumed)."""
+    a base seed from its own generator (the global torch RNG is not consumed), each worker's heap
+    bounded (:func:`mriunlearn.heap.worker_init`)."""
     return torch.utils.data.DataLoader(
         data, batch_sampler=batch_sampler, collate_fn=_collate_or_empty, num_workers=num_workers,
-        pin_memory=torch.cuda.is_available(), persistent_workers=False,
+        pin_memory=torch.cuda.is_available(), persistent_workers=False, worker_init_fn=worker_init,
         generator=torch.Generator().manual_seed(int(seed)),
         prefetch_factor=2 if num_workers > 0 else None)
 

@@ -30,6 +30,7 @@ from . import distributed
 from .dataset import (SliceData, SliceIndex, StreamingSliceData, VolumeBatchSampler, collate,
                       make_dataset, make_loader, stream_loader)
 from .errors import DataError
+from .heap import bounded_heap
 from .manifest import PAPER_COLUMNS, Manifest
 from .model import reconstruct
 from .physics import zero_filled_image
@@ -132,16 +133,17 @@ def stream_volumes(model: torch.nn.Module | None, data: StreamingSliceData, prof
     if model is not None:
         model.eval()
     try:
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for idx, batch in zip(sampler, loader, strict=True):
-            v = data.meta[idx[0]].volume
-            zf = zero_filled_image(batch.masked_kspace, batch.crop_size).cpu().numpy()
-            out = reconstruct(model, batch, profile).cpu().numpy() if model is not None else zf
-            parts.append((batch.target.numpy(), out, zf))
-            if data.meta[idx[-1]].slice_num == data.infos[v].num_slices - 1:  # volume complete
-                target, recon, zfs = (np.concatenate(a) for a in zip(*parts))
-                parts = []
-                yield v, target, recon, zfs
+        with bounded_heap():  # freed slice-sized blocks go back to the system (see mriunlearn.heap)
+            parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+            for idx, batch in zip(sampler, loader, strict=True):
+                v = data.meta[idx[0]].volume
+                zf = zero_filled_image(batch.masked_kspace, batch.crop_size).cpu().numpy()
+                out = reconstruct(model, batch, profile).cpu().numpy() if model is not None else zf
+                parts.append((batch.target.numpy(), out, zf))
+                if data.meta[idx[-1]].slice_num == data.infos[v].num_slices - 1:  # volume complete
+                    target, recon, zfs = (np.concatenate(a) for a in zip(*parts))
+                    parts = []
+                    yield v, target, recon, zfs
     finally:
         if model is not None:
             model.train(was_training)
