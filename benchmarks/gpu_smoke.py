@@ -14,8 +14,15 @@ batches). Prints the loader's slices/s alone, the training step's slices/s on a 
 (compute only), the fed training loop's slices/s, peak GPU memory, and the time 50 epochs over the
 paper's retain + forget set would take at the fed rate (:data:`PAPER_SLICES_PER_EPOCH`; the rate
 after each epoch's first batch, plus one loader start-up per epoch; validation not included).
-``--device cpu`` runs the same loop on the CPU (with ``--tiny``: a shrunk model at a small size, in
-seconds: the check of this code path without a GPU).
+Then (unless ``--no-engine``) the engine check (:func:`run_engine_path`): G trained and unlearned
+with NL-FT through the entry points the CLI uses (``train_original``, ``run_unlearning`` with its
+BTA/KTA/UA evaluation), 2 optimiser steps each, recording the device of every module that runs;
+PASS when training, unlearning and evaluation ran only on the process's default device (the GPU),
+else FAIL and exit status 1 (a single-GPU process once unlearned on the CPU).
+
+``--device cpu`` runs the timed loop on the CPU (with ``--tiny``: a shrunk model at a small size,
+in seconds: the check of this code path without a GPU); the engine check always uses the default
+device.
 
 Usage::
 
@@ -210,6 +217,92 @@ def run_paper_scale(device, *, volumes: int = 4, slices: int = 8, coils: int = 1
     }
 
 
+#: the engine check's split of the written files: (role, organ) per volume, in file order
+ENGINE_SPLIT = (("retain", "brain"), ("retain", "brain"), ("forget", "knee"), ("val", "brain"),
+                ("test_brain", "brain"), ("test_knee", "knee"))
+
+
+def devices_ok(train_devices: list[str], unlearn_devices: list[str], expected: str) -> bool:
+    """The engine check's verdict: both phases ran modules, and only on ``expected``."""
+    return bool(train_devices) and bool(unlearn_devices) and set(train_devices) | set(unlearn_devices) == {expected}
+
+
+def run_engine_path(*, slices: int = 2, coils: int = 16, hw: tuple[int, int] = (640, 320),
+                    precision: str = "bf16", workers: int = 2, max_steps: int = 2,
+                    method: str = "nl_ft", model: dict | None = None) -> dict:
+    """G trained and unlearned through the engine's own entry points, as the CLI runs them.
+
+    Writes six fastMRI-shaped volumes (:data:`ENGINE_SPLIT`: 2 retain, 1 forget, 1 val, 1 test_brain,
+    1 test_knee; the "knee" ones are brain-shaped files labelled knee: only where tensors live is
+    checked), then :func:`mriunlearn.train.train_original` and
+    :func:`mriunlearn.unlearning.runner.run_unlearning` (``method``, evaluation of BTA/KTA/UA
+    included) with the ``paper`` profile capped at ``max_steps`` optimiser steps, into a temporary
+    run cache. A global forward pre-hook records the device of the parameters of every module
+    that runs, separately for training and unlearning: the check is that both ran only on this
+    process's device (:func:`mriunlearn.distributed.default_device`: the GPU when there is one).
+    Returns ``{"expected_device", "train_devices", "unlearn_devices", "ok", "train_s",
+    "unlearn_s", "bta", "kta", "ua", "model", "max_steps", "method"}``.
+    """
+    import torch
+
+    from benchmarks.scale import write_volumes
+    from mriunlearn import manifest as manifest_mod
+    from mriunlearn.cache import RunCache
+    from mriunlearn.distributed import default_device
+    from mriunlearn.profiles import get_profile
+    from mriunlearn.train import train_original
+    from mriunlearn.unlearning.runner import run_unlearning
+
+    seen: set[str] = set()
+
+    def record(module, args):
+        param = next(module.parameters(recurse=False), None)
+        if param is not None:
+            seen.add(str(param.device))
+
+    with tempfile.TemporaryDirectory(prefix="mriunlearn-engine-") as tmp:
+        root = Path(tmp)
+        files = write_volumes(root, len(ENGINE_SPLIT), slices=slices, coils=coils, hw=hw)
+        rows = [manifest_mod.file_row(f, root, organ, role, slices, hash_file=False)
+                for f, (role, organ) in zip(files, ENGINE_SPLIT)]
+        csv = manifest_mod.write_manifest(rows, root / "engine.csv")
+        profile = get_profile("paper", manifest=str(csv), data_root=str(root), precision=precision,
+                              num_workers=workers, max_steps=max_steps, **(model or {}))
+        cache = RunCache(root / "runs")
+        handle = torch.nn.modules.module.register_module_forward_pre_hook(record)
+        try:
+            t0 = time.perf_counter()
+            g = train_original(profile, cache=cache, progress=False)
+            train_s = time.perf_counter() - t0
+            train_devices = sorted(seen)
+            seen.clear()
+            t0 = time.perf_counter()
+            res = run_unlearning(profile, method=method, cache=cache, original=g, progress=False,
+                                 eval_every_epoch=False)
+            unlearn_s = time.perf_counter() - t0
+            unlearn_devices = sorted(seen)
+        finally:
+            handle.remove()
+    expected = str(default_device())
+    final = res.per_epoch[res.per_epoch["metric"] == "psnr"].groupby("column")["mean"].last()
+    return {"expected_device": expected, "train_devices": train_devices, "unlearn_devices": unlearn_devices,
+            "ok": devices_ok(train_devices, unlearn_devices, expected),
+            "train_s": train_s, "unlearn_s": unlearn_s, "method": method, "max_steps": max_steps,
+            "model": {k: getattr(profile, k) for k in ("num_cascades", "chans", "pools", "sens_chans",
+                                                       "sens_pools")},
+            **{c.lower(): float(final.get(c, float("nan"))) for c in ("BTA", "KTA", "UA")}}
+
+
+def format_engine_path(res: dict) -> str:
+    """The record of :func:`run_engine_path` as one verdict line."""
+    verdict = "PASS" if res["ok"] else "FAIL"
+    return (f"engine path (train_original + run_unlearning {res['method']}, {res['max_steps']} steps each, "
+            f"model {res['model']}): training ran on {res['train_devices']}, unlearning and its "
+            f"evaluation on {res['unlearn_devices']}; expected {res['expected_device']}: {verdict} "
+            f"({res['train_s']:.1f} s + {res['unlearn_s']:.1f} s; PSNR BTA {res['bta']:.2f}, "
+            f"KTA {res['kta']:.2f}, UA {res['ua']:.2f} dB after {res['max_steps']} steps: not a result)")
+
+
 def format_paper_scale(res: dict) -> str:
     """The record of :func:`run_paper_scale` as a few readable lines."""
     mem = "-" if res["peak_memory_gib"] is None else f"{res['peak_memory_gib']:.1f} GiB"
@@ -245,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slices", type=int, default=8, help="--paper-scale: slices per file")
     parser.add_argument("--workers", type=int, default=4, help="--paper-scale: DataLoader workers")
     parser.add_argument("--epochs", type=int, default=2, help="--paper-scale: timed epochs of the fed loop")
+    parser.add_argument("--no-engine", action="store_true",
+                        help="--paper-scale: skip the engine check (G trained and unlearned through "
+                             "train_original and run_unlearning, 2 steps each; must run on the GPU)")
     parser.add_argument("--device", default="cuda", help="cuda (default; skipped without one) or cpu")
     parser.add_argument("--tiny", action="store_true",
                         help="--paper-scale: a shrunk model, 2 coils, 64x32 (the CPU check of the loop)")
@@ -262,8 +358,12 @@ def main(argv: list[str] | None = None) -> int:
         res = run_paper_scale(device, volumes=args.volumes, slices=args.slices, workers=args.workers,
                               epochs=args.epochs, precision=args.precision, **extra)
         print(format_paper_scale(res))
+        if not args.no_engine:
+            res["engine"] = run_engine_path(precision=args.precision, workers=min(args.workers, 2),
+                                            **{k: extra[k] for k in ("model", "coils", "hw") if k in extra})
+            print(format_engine_path(res["engine"]))
         print(json.dumps(res, indent=2))
-        return 0
+        return 0 if res.get("engine", {"ok": True})["ok"] else 1
     if not torch.cuda.is_available():
         print("gpu_smoke: no CUDA device here (torch.cuda.is_available() is False); skipped.")
         return 0

@@ -126,32 +126,58 @@ def run(profile: Profile, manifest: Manifest, *, epochs: int | None = None, seed
             rows.append({"run": label, "precision": kind, "seed": seed, "epochs": epochs,
                          "val_psnr_db": float(last.val_psnr), "val_loss": float(last.val_loss),
                          "train_s": res.wall_time_s})
-    psnr = {(r["precision"], r["seed"]): r["val_psnr_db"] for r in rows}
-    paired = [psnr[("bf16", s)] - psnr[("fp32", s)] for s in seed_list]
-    floor = [psnr[(NUDGED, s)] - psnr[("fp32", s)] for s in seed_list] if control else []
-    diff = paired[0]
-    floor_diff = floor[0] if control else None
-    seed_diff = psnr[("fp32", profile.seed + 1)] - psnr[("fp32", profile.seed)] if seeds > 1 else None
-    judged = judge_bf16(paired, floor)
     if manifest.files("val"):
         val = SliceData.from_manifest(manifest, "val", profile, train=False)
         loss16, psnr16 = validate(models[("fp32", profile.seed)], val, profile.replace(precision="bf16"))
         rows.append({"run": f"fp32 weights, bf16 inference, seed {profile.seed}", "precision": "bf16 (eval)",
                      "seed": profile.seed, "epochs": epochs, "val_psnr_db": psnr16, "val_loss": loss16,
                      "train_s": None})
+    return summarise(rows, profile.name, epochs, profile.epochs, seed_list, machine)
+
+
+def summarise(rows: list[dict[str, Any]], profile_name: str, epochs: int, profile_epochs: int,
+              seed_list: Sequence[int], machine: dict[str, Any], note: str = "") -> dict[str, Any]:
+    """The ``precision`` section from its measured ``rows`` (one per run, :data:`COLUMNS`): the paired
+    differences, :func:`judge_bf16`'s verdict and the markdown. ``note``: a line put under the title."""
+    seed_list = list(seed_list)
+    psnr = {(r["precision"], r["seed"]): r["val_psnr_db"] for r in rows}
+    control = all((NUDGED, s) in psnr for s in seed_list)
+    paired = [psnr[("bf16", s)] - psnr[("fp32", s)] for s in seed_list]
+    floor = [psnr[(NUDGED, s)] - psnr[("fp32", s)] for s in seed_list] if control else []
+    first = seed_list[0]
+    diff = paired[0]
+    floor_diff = floor[0] if control else None
+    seed_diff = psnr[("fp32", seed_list[1])] - psnr[("fp32", first)] if len(seed_list) > 1 else None
+    judged = judge_bf16(paired, floor)
     check = f"{judged['text']} (final validation PSNR after {epochs} epochs)"
-    check += f". Seed {profile.seed}: bf16 - fp32 = {diff:+.3f} dB"
+    check += f". Seed {first}: bf16 - fp32 = {diff:+.3f} dB"
     if floor_diff is not None:
         check += f", noise floor (fp32 from weights nudged by one ulp) - fp32 = {floor_diff:+.3f} dB"
     if seed_diff is not None:
-        check += f"; fp32 seed {profile.seed + 1} - seed {profile.seed} = {seed_diff:+.3f} dB"
-    reduced = f" (reduced from the profile's {profile.epochs})" if epochs != profile.epochs else ""
-    md = "\n".join([f"Precision, profile `{profile.name}` trained on the retain slices for {epochs} epochs"
-                    f"{reduced}, seeds {', '.join(map(str, seed_list))}, no cache.", "", md_table(rows, COLUMNS),
-                    "", f"**{check}**"])
-    return {"machine": machine, "profile": profile.name, "epochs": epochs, "seeds": seed_list, "rows": rows,
+        check += f"; fp32 seed {seed_list[1]} - seed {first} = {seed_diff:+.3f} dB"
+    reduced = f" (reduced from the profile's {profile_epochs})" if epochs != profile_epochs else ""
+    md = "\n".join([f"Precision, profile `{profile_name}` trained on the retain slices for {epochs} epochs"
+                    f"{reduced}, seeds {', '.join(map(str, seed_list))}, no cache.", *([note] if note else []),
+                    "", md_table(rows, COLUMNS), "", f"**{check}**"])
+    return {"machine": machine, "profile": profile_name, "epochs": epochs, "seeds": seed_list, "rows": rows,
             "diff_db": diff, "floor_diff_db": floor_diff, "floor_diffs_db": floor, "seed_diff_db": seed_diff,
             "paired_diffs_db": paired, "paired_mean_db": float(judged["mean"]),
             "paired_low_db": float(judged["low"]), "paired_high_db": float(judged["high"]),
             "bound_db": BOUND_DB, "min_seeds": MIN_SEEDS, "judgement": judged, "verdict": judged["verdict"],
             "pass": judged["pass"], "check": check, "markdown": md}
+
+
+def rejudge(section: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``precision`` section (``latest.json``) judged again by today's rule from its measured
+    rows, without training: for when the rule changes after the runs were measured. The machine
+    record stays the measurement's; a note under the title says when it was re-judged."""
+    from datetime import datetime, timezone
+
+    rows = [dict(r) for r in section["rows"]]
+    seeds = section.get("seeds") or sorted({r["seed"] for r in rows if r["precision"] == "fp32"})
+    epochs = int(section["epochs"])
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    note = (f"Re-judged {when} by `judge_bf16` from the runs measured "
+            f"{section['machine'].get('date', '(date not recorded)')} (no training repeated).")
+    return summarise(rows, section["profile"], epochs, section.get("profile_epochs", epochs), seeds,
+                     section["machine"], note=note)

@@ -138,6 +138,38 @@ def test_bf16_rule_needs_five_seeds_and_the_floor():
         precision.judge_bf16(MEASURED_BF16, MEASURED_FLOOR[:4])
 
 
+def _stored_precision(bf16: list[float], floor: list[float]) -> dict:
+    rows = []
+    for i, seed in enumerate(range(42, 47)):
+        for kind, psnr in (("fp32", 25.0), ("bf16", 25.0 + bf16[i]), (precision.NUDGED, 25.0 + floor[i])):
+            rows.append({"run": f"train {kind}, seed {seed}", "precision": kind, "seed": seed, "epochs": 15,
+                         "val_psnr_db": psnr, "val_loss": 0.17, "train_s": 160.0})
+    rows.append({"run": "fp32 weights, bf16 inference, seed 42", "precision": "bf16 (eval)", "seed": 42,
+                 "epochs": 15, "val_psnr_db": 24.99, "val_loss": 0.18, "train_s": None})
+    return {"machine": {"cpu": "stored", "date": "2026-11-26T22:05:43+00:00"}, "profile": "default", "epochs": 15,
+            "seeds": list(range(42, 47)), "rows": rows, "check": "an older rule: FAIL", "pass": False,
+            "markdown": "an older rule: FAIL"}
+
+
+def test_precision_rejudge_applies_todays_rule_to_the_stored_runs(tmp_path):
+    out = tmp_path / "results"
+    with pytest.raises(SystemExit, match="no precision section"):
+        bench_main(["precision", "--rejudge", "--out", str(out)])
+    common.write_results({"precision": _stored_precision(MEASURED_BF16, MEASURED_FLOOR)}, out, merge=False)
+    assert bench_main(["precision", "--rejudge", "--out", str(out)]) == 0
+    sec = common.load_results(out)["precision"]
+    assert sec["verdict"] == "PASS" and sec["pass"] is True
+    assert sec["paired_diffs_db"] == pytest.approx(MEASURED_BF16) and sec["floor_diffs_db"] == pytest.approx(MEASURED_FLOOR)
+    assert sec["machine"]["cpu"] == "stored"  # the measurement's machine and date, not today's
+    assert "from the runs measured 2026-11-26T22:05:43+00:00 (no training repeated)" in sec["markdown"]
+    assert "95% interval [-0.175, +0.163]" in sec["check"] and "older rule" not in (out / "latest.md").read_text()
+    # the same stored runs with a bf16 that moves more than the floor: FAIL by the same code path
+    common.write_results({"precision": _stored_precision(MEASURED_BF16, [x / 10 for x in MEASURED_FLOOR])}, out,
+                         merge=False)
+    assert bench_main(["precision", "--rejudge", "--out", str(out)]) == 0
+    assert common.load_results(out)["precision"]["verdict"] == "FAIL"
+
+
 def test_nudge_one_ulp_moves_every_float_by_one_ulp():
     state = {"w": torch.tensor([0.0, 1.0, -2.5, 3e-30]), "n": torch.tensor([3, 4])}
     out = precision.nudge_one_ulp(state)
@@ -260,8 +292,13 @@ def test_scale_section_at_tiny_size(tmp_path):
     assert [r["unit"] for r in sec["loader_rows"]] == ["loader, 0 workers", "loader, 1 workers", "training step"]
     assert all(r["slices_per_s"] > 0 for r in sec["loader_rows"])
     assert sec["loader_rows"][-1]["x_training"] == 1.0
+    assert sec["separates"] == {t: not sec["criteria"][f"memory {t}"]["ok"] for t in ("train", "eval")}
     md = sec["markdown"]
     assert "stream train: peak x" in md and "memory eval: peak x" in md and "for contrast" in md
+    for task, sep in sec["separates"].items():  # whether the in-memory contrast fails the criterion is said
+        line = next(x for x in md.splitlines() if x.startswith(f"- memory {task}:"))
+        assert ("tells the paths apart" in line) == sep and ("too small" in line) == (not sep)
+    assert sec["header_check_ms_per_volume"] > 0 and "ms per volume over 4 files" in md
     assert "| loader, 1 workers |" in md and ("PASS" in sec["check"] or "FAIL" in sec["check"])
 
 
@@ -311,3 +348,17 @@ def test_gpu_smoke_paper_scale_loop_runs_on_cpu(capsys):
     assert res["paper_slices_per_epoch"] == 1000 * 16 + 20 * 35
     assert res["paper_hours_extrapolated"] == pytest.approx(
         50 * (16700 / res["train_steady_slices_per_s"] + res["loader_startup_s"]) / 3600)
+    # the engine check: G trained and unlearned (NL-FT, with its evaluation) on this process's device
+    engine = res["engine"]
+    assert "engine path" in out and ": PASS" in out
+    assert engine["ok"] and engine["expected_device"] == "cpu"
+    assert engine["train_devices"] == engine["unlearn_devices"] == ["cpu"]
+    assert engine["method"] == "nl_ft" and engine["max_steps"] == 2 and engine["model"]["num_cascades"] == 1
+    assert all(math.isfinite(engine[c]) for c in ("bta", "kta", "ua"))
+
+
+def test_gpu_smoke_engine_verdict_fails_when_a_phase_left_the_device():
+    assert gpu_smoke.devices_ok(["cuda:0"], ["cuda:0"], "cuda:0")
+    assert not gpu_smoke.devices_ok(["cuda:0"], ["cpu"], "cuda:0")  # unlearning stayed on the CPU
+    assert not gpu_smoke.devices_ok(["cuda:0"], ["cpu", "cuda:0"], "cuda:0")  # part of it
+    assert not gpu_smoke.devices_ok(["cuda:0"], [], "cuda:0")  # nothing ran: not a pass
