@@ -41,11 +41,13 @@ def test_shipped_subsets_are_used_and_said(smoke_data, tmp_path, capsys):
     assert runs[("ft", 0.5, 42)].config["profile"]["max_steps"] == 1
 
 
-def test_without_subsets_the_seeded_draw_prints_nothing(smoke_data, tmp_path, capsys):
+def test_without_subsets_the_seeded_draw_is_said(smoke_data, tmp_path, capsys):
     study = _study(smoke_data, tmp_path, overrides='{"max_steps": 1}')
     assert study.subsets == {} and study.subsets_source is None
-    sweep, runs = rf.fraction_sweep(study, ["ft"], [0.5], [42])
-    assert capsys.readouterr().out == ""
+    sweep, runs = rf.fraction_sweep(study, ["ft"], [0.5, 1.0], [42])
+    out = capsys.readouterr().out
+    assert out == ("retain subsets: seeded draws per unlearning seed (no split_subsets.csv beside the manifest; "
+                   "Manifest.subset) for fractions 0.5; fraction 1 = all of D_r\n")
     assert runs[("ft", 0.5, 42)].retain_files == [p.name for p in study.manifest.subset("retain", 0.5, 42)]
 
 

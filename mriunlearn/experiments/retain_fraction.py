@@ -12,7 +12,7 @@ from ..forgetting import mean_interval
 from ..unlearning import get_method
 from ..unlearning.base import VARIANTS
 from .results import SINGLE_SEED_NOISE_DB, run_row, summary_table
-from .study import Study, check_choices, sweep_records
+from .study import Study, check_choices, subsets_path, sweep_records
 
 __all__ = ["FRACTION_METHODS", "VARIANTS", "best_fraction", "compare_fractions_with_paper", "fraction_sweep", "fraction_table",
            "fraction_verdict", "retain_subsets", "subsets_note", "summary_table", "sweep_records"]
@@ -32,9 +32,9 @@ def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[flo
     noise sweep does.
 
     Retain data per fraction: the subset shipped with the manifest when there is one
-    (:func:`retain_subsets`: the authors' folders on real data; a printed line says which were used),
-    else a per-seed draw ``Manifest.subset("retain", fraction, seed)`` (the embedded data; nothing
-    is printed then).
+    (:func:`retain_subsets`: the authors' folders on real data), else a per-seed draw
+    ``Manifest.subset("retain", fraction, seed)`` (the embedded data); a printed line
+    (:func:`subsets_note`) says which each fraction used.
 
     Returns:
         ``(table, runs)``: per (label, fraction, seed) the BTA/KTA/UA PSNR means, wall time,
@@ -48,8 +48,7 @@ def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[flo
     runs: dict[tuple[str, float, int], Any] = {}
     rows = []
     shipped = retain_subsets(study, fractions)
-    if study.subsets:  # said only when the manifest ships subsets: the embedded data's output is unchanged
-        print(subsets_note(study, shipped, fractions))
+    print(subsets_note(study, shipped, fractions))
     for s in seeds:
         for m in methods:
             has_variant = "variant" in get_method(m).params
@@ -81,8 +80,14 @@ def retain_subsets(study: Study, fractions: Sequence[float]) -> dict[float, tupl
 
 def subsets_note(study: Study, shipped: dict[float, tuple[str, list[Any]]], fractions: Sequence[float]) -> str:
     """One line saying which retain fractions use the shipped subsets and which are seeded draws."""
-    used = ", ".join(f"{f:g} -> {name} ({len(files)} volumes)" for f, (name, files) in shipped.items())
     drawn = [f"{f:g}" for f in fractions if f not in shipped]
+    if study.subsets_source is None:
+        expected = subsets_path(study.manifest)
+        where = f"no {expected.name} beside the manifest" if expected is not None else "no subsets file"
+        partial = [f"{f:g}" for f in fractions if f < 1]
+        return (f"retain subsets: seeded draws per unlearning seed ({where}; Manifest.subset) for "
+                f"fractions {', '.join(partial) or 'none'}" + ("; fraction 1 = all of D_r" if 1 in fractions else ""))
+    used = ", ".join(f"{f:g} -> {name} ({len(files)} volumes)" for f, (name, files) in shipped.items())
     return (f"retain subsets from {study.subsets_source}: {used or 'none of the swept fractions'}"
             + (f"; seeded draws (or all of D_r at 1): {', '.join(drawn)}" if drawn else ""))
 
