@@ -1,14 +1,20 @@
 """The paper's workflow end to end on fastMRI-shaped files, and one step of the full-size model.
 
-``test_paper_workflow_end_to_end`` runs what a user with real data runs, as subprocesses:
+``test_paper_workflow_end_to_end`` runs what a user with real data runs, as subprocesses: the
+command lines of the README's recipe (step 6 of "Real fastMRI data", read from README.md by
+:func:`readme_workflow`), with the README's folders replaced by temporary ones, 8 GPUs by 2 CPU
+ranks, and only these additions: the tiny split's sizes on ``split draw``, the shrinking ``--set``
+overrides below on every later step, and the notebooks' ``-p`` parameters and ``--only`` on
+``reproduce``. Step by step:
 
 1. fastMRI-shaped folders (``tests/fastmri_like.py``: brain AXT2 16 coils 640x320, 20 coils
    768x396, a narrow 640x300 one, knee 15 coils 640x368 with ``encodingLimits``; fastMRI names in
    ``*_multicoil_train`` / ``*_multicoil_val`` folders);
 2. ``python -m mriunlearn split draw`` over them (2 retain, 1 forget, 1 val, 1 test_brain, 1 test_knee
    volumes, a 50% retain subset);
-3. ``torchrun --nproc_per_node 2`` (gloo, CPU) trains G and the oracle with the ``paper`` profile;
-4. ``torchrun --nproc_per_node 2 ... unlearn --method nl_ft``;
+3. ``torchrun --standalone --nproc_per_node 2`` (gloo, CPU) trains G and the oracle with the
+   ``paper`` profile, into the run cache named by the README's ``export MRIUNLEARN_RUNS=...``;
+4. ``torchrun --standalone --nproc_per_node 2 ... unlearn --method nl_ft``;
 5. ``python -m mriunlearn.reproduce --profile paper --manifest --data-root --runs --out`` executes
    notebooks 01, 02, 03 and 04 (``--only``), reusing the torchrun-trained G and oracle from the run
    cache (no training run is added inside a notebook) and the torchrun nl_ft run as notebook 02's Gᵁ.
@@ -37,10 +43,9 @@ notebook parameters (``-p``, each given to the notebooks that declare it):
 - 04: ``METHODS=["nl_ft"]`` and ``FRACTIONS=[0.5]`` (the drawn split's shipped 50% subset, so it
   says it used it).
 
-Wall time on the 2-core CPU, shared with a long torch job at normal priority while the test ran at
-``nice 19``: 277 s with notebooks 01 and 04 only (reproduce step 131 s); 648 s with all four
-(reproduce step 490 s: 01 ~60 s, 02 ~200 s, 03 ~180 s, 04 ~50 s; the training and unlearning steps
-as before, ~145 s).
+Wall time on the 2-core CPU, alone: 393 s (split 0.5 s, the two torchrun trainings 34 s and 24 s,
+torchrun nl_ft 45 s, reproduce of notebooks 01-04 278 s). Earlier, shared with a long torch job:
+648 s.
 
 ``test_full_size_paper_model_takes_a_training_step`` runs the unshrunk ``paper`` network (12
 cascades, chans 18, 4 pools, sens_chans 8, sens_pools 4; 29.9M parameters) for one optimiser step
@@ -50,8 +55,10 @@ with ``max_steps=1`` (~20 s of the step and ~10 GB on a 2-core CPU, plus one val
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -78,9 +85,11 @@ def _env(tmp: Path) -> dict[str, str]:
             "MRIUNLEARN_RUNS": str(tmp / "stray_runs")}
 
 
-def _run(cmd: list[str], tmp: Path, timeout: int) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], tmp: Path, timeout: int, runs: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in ``tmp``; ``runs``: the exported ``MRIUNLEARN_RUNS`` (default: a stray folder)."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=tmp, env=_env(tmp), capture_output=True, text=True, timeout=timeout)
+    env = {**_env(tmp), **({"MRIUNLEARN_RUNS": runs} if runs else {})}
+    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
     print(f"{time.perf_counter() - start:6.1f} s  {' '.join(cmd[1:6])} ...")
     assert proc.returncode == 0, f"{cmd}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     return proc
@@ -99,6 +108,40 @@ def _train_entries(runs: Path) -> set[str]:
     return {p.name for p in (runs / "train").iterdir()} if (runs / "train").exists() else set()
 
 
+def readme_workflow() -> list[str]:
+    """The command lines of the README's real-data recipe (step 6, "The whole workflow"), in order,
+    continuation lines joined."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("6. The whole workflow"):]
+    block = section[section.index("```bash") + len("```bash"):]
+    block = block[:block.index("```")]
+    lines = [line.split("#")[0].strip() for line in block.replace("\\\n", " ").splitlines()]
+    return [" ".join(line.split()) for line in lines if line]
+
+
+def _localise(line: str, paths: dict[str, Path], py: str, torchrun: str) -> list[str]:
+    """A README command line as this test runs it: the README's folders replaced by temporary ones,
+    ``python``/``torchrun`` by this environment's, 8 GPUs by 2 CPU ranks, globs expanded."""
+    for readme_path, path in paths.items():
+        line = line.replace(readme_path, str(path))
+    line = line.replace("--nproc_per_node 8", "--nproc_per_node 2")
+    argv = []
+    for arg in shlex.split(line):
+        argv.extend(sorted(glob.glob(arg)) if "*" in arg else [arg])
+    return [{"python": py, "torchrun": torchrun}.get(argv[0], argv[0]), *argv[1:]]
+
+
+def test_readme_workflow_is_the_recipe_this_file_runs():
+    cmds = readme_workflow()
+    assert [c.split()[0] for c in cmds] == ["export", "python", "torchrun", "torchrun", "torchrun", "python"]
+    assert cmds[0].startswith("export MRIUNLEARN_RUNS=")
+    assert "split draw" in cmds[1] and "--name paper" in cmds[1]
+    assert "--model original" in cmds[2] and "--model oracle" in cmds[3] and "--method nl_ft" in cmds[4]
+    assert "mriunlearn.reproduce" in cmds[5] and "--out" in cmds[5]
+    manifest = cmds[1].split("--out ")[1].split()[0] + "/paper.csv"  # what the draw writes...
+    assert all(f"--manifest {manifest}" in c for c in cmds[2:])  # ...is what every later step reads
+
+
 def test_paper_workflow_end_to_end(tmp_path):
     from fastmri_like import write_fastmri_like
 
@@ -107,41 +150,60 @@ def test_paper_workflow_end_to_end(tmp_path):
     sets = [a for k, v in SHRINK.items() for a in ("--set", f"{k}={v}")]
     before = _tracked_state()
 
-    data = tmp_path / "fastmri"
+    data, runs, out = tmp_path / "fastmri", tmp_path / "runs", tmp_path / "out"
     write_fastmri_like(data)
-    _run([py, "-m", "mriunlearn", "split", "draw", str(data), "--out", str(tmp_path / "split"),
-          "--name", "wf", "--n-retain", "2", "--n-forget", "1", "--n-val", "1", "--n-test-brain", "1",
-          "--n-test-knee", "1", "--fractions", "0.5"], tmp_path, 120)
-    manifest = tmp_path / "split" / "wf.csv"
-    assert (tmp_path / "split" / "wf_subsets.csv").exists()
-    runs = tmp_path / "runs"
-    common = ["--profile", "paper", "--manifest", str(manifest), "--data-root", str(data),
-              "--runs", str(runs), "--no-progress", *sets]
-    ddp = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "mriunlearn"]
-    for model in ("original", "oracle"):
-        proc = _run([*ddp, "train", "--model", model, *common], tmp_path, 300)
-        assert proc.stdout.count(f"{model}: trained") == 1  # rank 0 alone reports
-    trained = _train_entries(runs)
-    assert len(trained) == 2
-    for key in trained:
-        summary = json.loads((runs / "train" / key / "summary.json").read_text())
-        assert summary["world_size"] == 2 and summary["optimizer_steps"] == 2
-        assert summary["profile"]["num_cascades"] == 1 and summary["profile"]["max_steps"] == 2
-    proc = _run([*ddp, "unlearn", "--method", "nl_ft", *common], tmp_path, 300)
-    assert proc.stdout.count("nl_ft:") == 1
-    [unlearned] = list((runs / "unlearn").iterdir())
-    info = json.loads((unlearned / "summary.json").read_text())["info"]
-    assert info["optimizer_steps"] == 2
-
-    out = tmp_path / "out"
+    paths = {"/data/fastmri": data, "data/manifests": tmp_path / "manifests", "/shared/runs": runs,
+             "/scratch/paper-run": out}
+    #: what this test adds to each README command: the tiny split's sizes, the shrinking overrides
+    #: (max_steps=2, a small network), the notebooks' parameters; nothing else differs
+    draw_sizes = ["--n-retain", "2", "--n-forget", "1", "--n-val", "1", "--n-test-brain", "1",
+                  "--n-test-knee", "1", "--fractions", "0.5"]
     params = [a for k, v in NOTEBOOK_PARAMS.items() for a in ("-p", k, json.dumps(v))]
-    _run([py, "-m", "mriunlearn.reproduce", "--profile", "paper", "--manifest", str(manifest),
-                 "--data-root", str(data), "--runs", str(runs), "--out", str(out), *sets, *params,
-                 *[a for n in NOTEBOOKS for a in ("--only", n[:2])]],
-                tmp_path, 2400)
+    only = [a for n in NOTEBOOKS for a in ("--only", n[:2])]
+    env_runs = None
+    cmds = readme_workflow()
+    for line in cmds:
+        if line.startswith("export "):
+            name, value = line.split()[1].split("=", 1)
+            assert name == "MRIUNLEARN_RUNS"
+            env_runs = _localise(value, paths, py, torchrun)[0]
+            continue
+        cmd = _localise(line, paths, py, torchrun)
+        if "split" in cmd:
+            _run([*cmd, *draw_sizes], tmp_path, 120, env_runs)
+            manifest = tmp_path / "manifests" / "paper.csv"
+            assert manifest.exists() and (tmp_path / "manifests" / "paper_subsets.csv").exists()
+        elif "train" in cmd:
+            model = cmd[cmd.index("--model") + 1]
+            proc = _run([*cmd, "--no-progress", *sets], tmp_path, 300, env_runs)
+            assert proc.stdout.count(f"{model}: trained") == 1  # rank 0 alone reports
+        elif "unlearn" in cmd:
+            trained = _train_entries(runs)
+            assert len(trained) == 2  # G and the oracle, in the exported run cache
+            for key in trained:
+                summary = json.loads((runs / "train" / key / "summary.json").read_text())
+                assert summary["world_size"] == 2 and summary["optimizer_steps"] == 2
+                assert summary["profile"]["num_cascades"] == 1 and summary["profile"]["max_steps"] == 2
+            proc = _run([*cmd, "--no-progress", *sets], tmp_path, 300, env_runs)
+            assert proc.stdout.count("nl_ft:") == 1
+            [unlearned] = list((runs / "unlearn").iterdir())
+            info = json.loads((unlearned / "summary.json").read_text())["info"]
+            assert info["optimizer_steps"] == 2
+            done_at = (unlearned / "DONE").stat().st_mtime_ns
+        else:
+            _run([*cmd, *sets, *params, *only], tmp_path, 2400, env_runs)
+    assert out.exists(), "the README's recipe ran no reproduce step"
 
-    # the notebooks reused G and the oracle: no training run was added to the cache
+    # the notebooks reused G, the oracle and the torchrun NL-FT run: no training run was added to the
+    # cache, and the NL-FT entry is the one torchrun wrote (notebooks 03/04 add ga_l1 and a 50% run)
     assert _train_entries(runs) == trained
+    assert (unlearned / "DONE").stat().st_mtime_ns == done_at
+    configs = [json.loads((e / "config.json").read_text())["config"] for e in (runs / "unlearn").iterdir()]
+    from mriunlearn.profiles import get_profile
+
+    nl_ft = sorted(c["retain_fraction"] for c in configs if c["method"] == "nl_ft")
+    # the torchrun run (the paper profile's retain fraction) and notebook 04's shipped 50% subset
+    assert nl_ft == sorted([get_profile("paper").retain_fraction, 0.5])
     for name in NOTEBOOKS:
         nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
         assert "papermill" not in nb.metadata  # volatile metadata stripped as in place
