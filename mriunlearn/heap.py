@@ -14,7 +14,8 @@ go back to the system. It is applied where it costs nothing measurable:
 - in each DataLoader worker of the streaming loaders (:func:`worker_init`): a worker only reads and
   collates slices; the workers then stayed at 250 MiB (and the loader was not slower);
 - in the main process while a streamed evaluation runs (:func:`bounded_heap`): it stayed at
-  400 MiB, in the same time. Not for the whole process: there it made every large tensor of a CPU
+  400 MiB (the benchmark's 8-volume evaluation: 105 s before, 108 and 123 s after, one run each
+  on a shared machine). Not for the whole process: there it made every large tensor of a CPU
   training step a fresh ``mmap`` with page faults (the scale benchmark's CPU training step ran
   2.4x slower), so on leaving the evaluation the threshold goes to glibc's ceiling, 32 MiB,
   where its own adjustment would have put it after the first freed slice.
