@@ -10,7 +10,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The CPU wheel of torch 2.13.0 lies on this machine's disk; an unpinned torch would pull a multi-GB
 # CUDA build. On a GPU machine, into .venv: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126
-TORCH_SPEC ?= torch==2.13.0
+DEFAULT_TORCH_SPEC := torch==2.13.0
+TORCH_SPEC ?= $(DEFAULT_TORCH_SPEC)
 # a package index for torch alone (a CUDA or CPU wheel index); empty: the default index
 TORCH_INDEX ?=
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
@@ -23,7 +24,7 @@ TORCH_RECORD := $(VENV)/.torch-source
 
 check-torch:
 	@if [ -x $(PY) ]; then \
-	  have="$$(cat $(TORCH_RECORD) 2>/dev/null || echo 'torch==2.13.0')"; \
+	  have="$$(cat $(TORCH_RECORD) 2>/dev/null || echo '$(DEFAULT_TORCH_SPEC)')"; \
 	  if [ "$$have" != '$(TORCH_SOURCE)' ]; then \
 	    echo "make: .venv holds $$have, not $(TORCH_SOURCE); pip would keep the installed torch." >&2; \
 	    echo "      To switch: rm -rf $(VENV) && make setup TORCH_SPEC='$(TORCH_SPEC)' TORCH_INDEX='$(TORCH_INDEX)'" >&2; \

@@ -159,7 +159,8 @@ def summarise(rows: list[dict[str, Any]], profile_name: str, epochs: int, profil
     md = "\n".join([f"Precision, profile `{profile_name}` trained on the retain slices for {epochs} epochs"
                     f"{reduced}, seeds {', '.join(map(str, seed_list))}, no cache.", *([note] if note else []),
                     "", md_table(rows, COLUMNS), "", f"**{check}**"])
-    return {"machine": machine, "profile": profile_name, "epochs": epochs, "seeds": seed_list, "rows": rows,
+    return {"machine": machine, "profile": profile_name, "epochs": epochs, "profile_epochs": profile_epochs,
+            "seeds": seed_list, "rows": rows,
             "diff_db": diff, "floor_diff_db": floor_diff, "floor_diffs_db": floor, "seed_diff_db": seed_diff,
             "paired_diffs_db": paired, "paired_mean_db": float(judged["mean"]),
             "paired_low_db": float(judged["low"]), "paired_high_db": float(judged["high"]),
