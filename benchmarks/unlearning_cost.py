@@ -17,6 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from mriunlearn import paths
 from mriunlearn.cache import RunCache
 from mriunlearn.manifest import Manifest
 from mriunlearn.profiles import Profile
@@ -72,10 +73,10 @@ def run(profile: Profile, manifest: Manifest, runs_dir: str | os.PathLike[str], 
         f"Unlearning cost, profile `{profile.name}`: every method from G with its default (paper) "
         f"parameters and the profile's budget ({profile.unlearn_epochs} epochs, retain fraction "
         f"{profile.retain_fraction}); oracle: {oracle.slice_steps} slice-steps, {oracle.wall_time_s:.0f} s "
-        f"({'from the run cache' if oracle.cached else 'trained in this run'}, {cache.root}). "
+        f"({'from the run cache' if oracle.cached else 'trained in this run'}, run cache {paths.portable(cache.root)}). "
         "`retain_volumes`: the retain volumes a method saw; wall times exclude evaluation.",
         "", md_table(rows, COLUMNS), "", f"**{check}**"])
-    return {"machine": machine, "profile": profile.name, "runs_dir": str(cache.root),
+    return {"machine": machine, "profile": profile.name, "runs_dir": paths.portable(cache.root),
             "oracle": {"slice_steps": oracle.slice_steps, "wall_time_s": oracle.wall_time_s,
                        "cached": oracle.cached},
             "original_cached": g.cached, "rows": rows, "limit": NL_FT_LIMIT, "pass": ok, "check": check,

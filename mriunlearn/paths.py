@@ -28,10 +28,29 @@ DEFAULT_DATA_DIR: Path = DATA_DIR / "default"
 DEFAULT_MANIFEST: Path = MANIFESTS_DIR / "default.csv"
 RUNS_DIR: Path = _env_path("MRIUNLEARN_RUNS", ROOT / "runs")
 FIGURES_DIR: Path = _env_path("MRIUNLEARN_FIGURES", ROOT / "figures")
+#: the committed results a re-run is compared with (``mriunlearn.reproduction``); never overridden
+REFERENCE_DIR: Path = ROOT / "figures"
 NOTEBOOKS_DIR: Path = ROOT / "notebooks"
 BENCHMARKS_DIR: Path = ROOT / "benchmarks"
 #: the authors' published split listing, provided beside the repository (never committed)
 PAPER_SPLIT_TREE: Path = ROOT.parent / "shared" / "data" / "paper_split_tree.txt"
+
+
+def from_root(path: str | os.PathLike[str]) -> Path:
+    """A folder given to a notebook: absolute as given; relative, taken from the repository root.
+
+    Notebooks run with their own folder as working directory (papermill, JupyterLab), so a relative
+    parameter such as ``figures/train_seeds_3/figures`` means the same folder however it is run.
+    """
+    p = Path(path).expanduser()
+    return (p if p.is_absolute() else ROOT / p).resolve()
+
+
+def for_notebook(path: str | os.PathLike[str]) -> str:
+    """``path`` as a notebook parameter that an executed, committed notebook may record: relative to
+    the repository root when inside it (read back by :func:`from_root`), else absolute."""
+    p = Path(path).expanduser().resolve()
+    return p.relative_to(ROOT).as_posix() if ROOT in p.parents else str(p)
 
 
 def portable(path: str | os.PathLike[str] | None) -> str | None:

@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         out = _folder(args.out, "--out")
         figures = _folder(out / "figures", "--out figures folder")
         html_dir = out / "html"
-        params["FIGURES_DIR"] = str(figures)
+        params["FIGURES_DIR"] = paths.for_notebook(figures)  # the executed notebooks record no machine's folders
     else:
         out, figures, html_dir = None, paths.FIGURES_DIR, paths.FIGURES_DIR / "html"
     total = time.perf_counter()

@@ -11,11 +11,19 @@ roles retain / forget / val / test_brain / test_knee) with :mod:`mriunlearn.fast
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+# Figures of the notebooks that nbval executes (and of any test that saves without a folder) go to a
+# temporary folder, never into the committed figures/: those are the reference the notebooks'
+# reproduction checks compare with. Set before mriunlearn.paths is imported; the nbval kernels
+# inherit it from this process.
+os.environ.setdefault("MRIUNLEARN_FIGURES", tempfile.mkdtemp(prefix="mriunlearn-test-figures-"))
 
 # keep the shared 2-core machine usable while unit tests run. Not OMP_NUM_THREADS: an environment
 # variable would leak into the nbval notebook kernels started from this process.

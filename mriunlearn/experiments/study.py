@@ -138,9 +138,10 @@ def check_parameters(namespace: Mapping[str, Any]) -> None:
 
 
 def output_dir(figures_dir: str | os.PathLike[str] | None) -> Path:
-    """The folder a notebook saves figures and tables into (created): ``figures_dir``, else
-    ``paths.FIGURES_DIR`` (``$MRIUNLEARN_FIGURES`` or the repository's ``figures/``)."""
-    out = Path(figures_dir).expanduser().resolve() if figures_dir is not None else paths.FIGURES_DIR
+    """The folder a notebook saves figures and tables into (created): ``figures_dir`` (relative: from
+    the repository root, :func:`mriunlearn.paths.from_root`), else ``paths.FIGURES_DIR``
+    (``$MRIUNLEARN_FIGURES`` or the repository's ``figures/``)."""
+    out = paths.from_root(figures_dir) if figures_dir is not None else paths.FIGURES_DIR
     if out.exists() and not out.is_dir():
         raise ConfigError(f"FIGURES_DIR: {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -305,6 +306,16 @@ def run_entry(result: Any) -> CacheEntry | None:
     return getattr(result, "entry", None)
 
 
+def setup_record(study: Study) -> dict[str, Any]:
+    """What a study computes from, before any model exists: its profile (machine folders made
+    portable) and its split (manifest path and content hash). Touches no model."""
+    profile = study.profile.to_dict()
+    for key in ("manifest", "data_root"):  # relative: no machine's folders in a committed JSON
+        profile[key] = paths.portable(profile[key])
+    return {"profile": profile, "manifest": paths.portable(study.manifest.source),
+            "manifest_hash": study.manifest.content_hash()}
+
+
 def run_records(study: Study, results: Mapping[tuple[str, int], Any]) -> dict[str, Any]:
     """Every sampled choice behind the results: profile, manifest hash, G/Ĝ cache keys, and per run
     the seed, retain files drawn, resolved parameters (variant included) and cache key."""
@@ -314,11 +325,7 @@ def run_records(study: Study, results: Mapping[tuple[str, int], Any]) -> dict[st
         runs[f"{m}@seed{s}"] = {"method": m, "seed": s, "retain_files": list(r.retain_files),
                                 "params": cfg.get("params"), "cache_key": getattr(run_entry(r), "key", None),
                                 "wall_time_s": r.wall_time_s, "slice_steps": r.slice_steps}
-    profile = study.profile.to_dict()
-    for key in ("manifest", "data_root"):  # relative: no machine's folders in a committed JSON
-        profile[key] = paths.portable(profile[key])
-    return {"profile": profile, "manifest": paths.portable(study.manifest.source),
-            "manifest_hash": study.manifest.content_hash(),
+    return {**setup_record(study),
             "original_key": getattr(study.original.entry, "key", None),
             "oracle_key": getattr(study.oracle.entry, "key", None),
             "eval_masks": "fastMRI EquiSpacedMaskFunc seeded by tuple(map(ord, file name))",
