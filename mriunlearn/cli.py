@@ -1,4 +1,4 @@
-"""Command line: ``python -m mriunlearn {data,train,evaluate,unlearn,methods,export,split}``.
+"""Command line: ``python -m mriunlearn {data,train,evaluate,unlearn,methods,export,compare,split}``.
 
 Everything the notebooks do can be run from here (progress bars go to stderr)::
 
@@ -8,6 +8,7 @@ Everything the notebooks do can be run from here (progress bars go to stderr)::
     python -m mriunlearn methods                  # unlearning methods, parameters, sources
     python -m mriunlearn unlearn --profile default --method nl_ft --retain-fraction 0.2
     python -m mriunlearn export --profile default --model original --out original.ts
+    python -m mriunlearn compare /scratch/rerun/figures   # another run vs the committed figures/
     python -m mriunlearn split import /data/fastmri/brain /data/fastmri/knee
 
 The run cache is ``$MRIUNLEARN_RUNS`` (default ``<repo>/runs``) or ``--runs DIR``; a job asking for a
@@ -28,7 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import MriUnlearnError
+from .atomic import atomic_write_text
+from .errors import ConfigError, MriUnlearnError
 from .profiles import PROFILES, Profile, get_profile
 
 MODELS: tuple[str, ...] = ("original", "oracle")
@@ -200,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="the file to write (atomically)")
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("compare", help="compare another run's figures folder with the committed figures (tolerances per class)")
+    p.add_argument("other", type=Path, help="a figures folder of another run, e.g. reproduce --out DIR's DIR/figures")
+    p.add_argument("--reference", type=Path, default=None, help="the folder compared with (default: the committed figures/)")
+    p.add_argument("--out", type=Path, default=None, help="write every compared number to this CSV")
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("split", help="make manifests of real fastMRI data (import the authors' split or draw one)")
     try:
         from . import splits
@@ -283,8 +291,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not info.is_main:
             return 0
     if args.out is not None:
-        from .atomic import atomic_write_text
-
         atomic_write_text(args.out, table.to_csv(index=False, lineterminator="\n"))
     _print_tables(table, args.model)
     return 0
@@ -313,8 +319,6 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     if not _is_main_rank():  # under torchrun every rank runs its share; rank 0 alone writes and prints
         return 0
     if args.out is not None:
-        from .atomic import atomic_write_text
-
         atomic_write_text(args.out, result.final.to_csv(index=False, lineterminator="\n"))
     _print_tables(result.final, args.method)
     print(f"{args.method}: {result.wall_time_s:.1f} s, {result.slice_steps} slice steps"
@@ -328,6 +332,28 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
     print(describe_methods(args.names or None))
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print, per table and tolerance class, how far another run's figures lie from the reference
+    (:func:`mriunlearn.reproduction.measured_differences`); exit status 1 when a number is outside
+    its tolerance."""
+    from . import paths, reproduction
+
+    for folder in (args.other, args.reference):
+        if folder is not None and not Path(folder).is_dir():
+            raise ConfigError(f"compare: {folder} is not a folder")
+    diffs = reproduction.measured_differences(args.reference or paths.REFERENCE_DIR, args.other)
+    if diffs.empty:
+        raise ConfigError(f"compare: {args.other} holds none of the compared tables ({', '.join(reproduction.TABLES)})")
+    summary = diffs.groupby(["table", "class"]).agg(numbers=("abs_diff", "size"), max_abs_diff=("abs_diff", "max"),
+                                                     max_ratio=("ratio", "max"))
+    print(summary.round(4).to_string())
+    outside = diffs[diffs.ratio > 1]
+    print(f"{len(outside)} of {len(diffs)} numbers outside tolerance")
+    if args.out is not None:
+        atomic_write_text(args.out, diffs.to_csv(index=False, lineterminator="\n"))
+    return 1 if len(outside) else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

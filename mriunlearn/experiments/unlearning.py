@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import paper_numbers
+from .. import paper_numbers, reproduction
 from ..errors import ConfigError
 from ..forgetting import MIA_MIN_SLICES, membership_inference, relearn_time
 from ..labels import label
@@ -184,77 +184,88 @@ def judge_claims(summary: pd.DataFrame, methods: Sequence[str], tol_db: float = 
                  per_volume: pd.DataFrame | None = None) -> pd.DataFrame:
     """The paper's Table 1 claims, each marked reproduced or not on our numbers.
 
+    Each criterion is a margin (positive: the claim holds) judged by
+    :func:`mriunlearn.reproduction.verdict`: a margin within the reproduction tolerance of the
+    quantities involved is ``"borderline"`` (another machine could flip it), never a yes or a no.
     With several seeds a claim holds only if it holds for the whole 95% interval (one seed: the
     mean). ``tol_db`` is the margin for "stays near" / "destroys" statements. With ``per_volume``
     (G's and Ĝ's per-volume metrics) the brain-cost claim needs the paired 95% interval of G − Ĝ over
     the BTA volumes to lie below 0, not just a negative mean.
+
+    Returns:
+        One row per claim: ``claim``, ``reproduced`` (yes / no / borderline / inconclusive),
+        ``evidence`` (the numbers, as text) and ``margin`` (dB; NaN where inconclusive).
     """
     rows = []
 
-    def add(claim: str, holds: bool | None, evidence: str) -> None:
-        verdict = "inconclusive" if holds is None else "yes" if holds else "no"
-        rows.append({"claim": claim, "reproduced": verdict, "evidence": evidence})
+    def add(claim: str, margin: float | None, tol: str, evidence: str) -> None:
+        verdict = "inconclusive" if margin is None else reproduction.verdict(margin, reproduction.tolerance(tol))
+        rows.append({"claim": claim, "reproduced": verdict, "evidence": evidence,
+                     "margin": math.nan if margin is None else margin})
 
-    g_ua, *_ = _interval(summary, "original", "UA")
-    o_ua, *_ = _interval(summary, "oracle", "UA")
-    g_bta, *_ = _interval(summary, "original", "BTA")
-    o_bta, *_ = _interval(summary, "oracle", "BTA")
-    g_kta, *_ = _interval(summary, "original", "KTA")
-    o_kta, *_ = _interval(summary, "oracle", "KTA")
-    add("G is better than Ĝ on knee (shared knowledge)", g_kta > o_kta and g_ua > o_ua,
-        f"KTA G−Ĝ = {g_kta - o_kta:+.2f} dB, UA G−Ĝ = {g_ua - o_ua:+.2f} dB (paper +4.83, +5.39)")
-    if per_volume is not None:
-        # two trainings: judged as notebook 01 judges them (one training seed within the noise
-        # floor is inconclusive; >= MIN_TRAIN_SEEDS seeds: the interval over seeds decides)
-        s, interval = training_interval(per_volume)
-        d = paired_difference(per_volume, "original", "oracle")
-        holds = None if interval is None else bool(interval["high"] < 0)
-        evidence = (f"BTA G−Ĝ = {d['mean']:+.2f} dB, paired 95% interval [{d['low']:+.2f}, {d['high']:+.2f}] "
-                    f"over {d['n']} volumes (paper −0.29)")
-        if holds is None:
-            evidence += f"; inconclusive: {seed_evidence(s, noise_floor=SINGLE_SEED_NOISE_DB)}"
-        add("Joint training costs brain quality (G below Ĝ on BTA)", holds, evidence)
-    else:
-        add("Joint training costs brain quality (G below Ĝ on BTA)", g_bta < o_bta,
-            f"BTA G−Ĝ = {g_bta - o_bta:+.2f} dB (paper −0.29)")
+    g = {c: _interval(summary, "original", c)[0] for c in ("BTA", "KTA", "UA")}
+    o = {c: _interval(summary, "oracle", c)[0] for c in ("BTA", "KTA", "UA")}
+    add("G is better than Ĝ on knee (shared knowledge)", min(g["KTA"] - o["KTA"], g["UA"] - o["UA"]), "trained_db",
+        f"KTA G−Ĝ = {g['KTA'] - o['KTA']:+.2f} dB, UA G−Ĝ = {g['UA'] - o['UA']:+.2f} dB (paper +4.83, +5.39)")
+    add(*_brain_cost_claim(summary, per_volume))
     if "ft" in methods:
         m, lo, hi = _interval(summary, "ft", "UA")
-        add("FT alone does not forget (UA stays near G's)", abs(m - g_ua) < tol_db and lo > o_ua,
-            f"FT UA = {m:.2f} dB vs G {g_ua:.2f}, Ĝ {o_ua:.2f}")
+        add("FT alone does not forget (UA stays near G's)", min(tol_db - abs(m - g["UA"]), lo - o["UA"]),
+            reproduction.model_class("ft"), f"FT UA = {m:.2f} dB vs G {g['UA']:.2f}, Ĝ {o['UA']:.2f}")
     for meth in ("ga_l1", "nl"):
         if meth in methods:
             m, lo, hi = _interval(summary, meth, "BTA")
-            add(f"{meth} alone destroys the model (BTA far below Ĝ)", hi < o_bta - 5 * tol_db,
-                f"{meth} BTA = {m:.2f} dB vs Ĝ {o_bta:.2f}")
+            add(f"{meth} alone destroys the model (BTA far below Ĝ)", o["BTA"] - 5 * tol_db - hi,
+                reproduction.model_class(meth), f"{meth} BTA = {m:.2f} dB vs Ĝ {o['BTA']:.2f}")
     cand = [m for m in methods if m in set(summary.model)]
     if "nl_ft" in cand and len(cand) > 1:
-        dist = {}
-        for m in cand:
-            dist[m] = np.mean([abs(_interval(summary, m, c)[0] - _interval(summary, "oracle", c)[0]) for c in ("BTA", "KTA", "UA")])
-        best = min(dist, key=dist.get)
-        add("NL-FT comes closest to the oracle (mean |PSNR − Ĝ| over BTA, KTA, UA)", best == "nl_ft",
-            "distance to Ĝ: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(dist.items(), key=lambda kv: kv[1])))
+        dist = {m: float(np.mean([abs(_interval(summary, m, c)[0] - o[c]) for c in ("BTA", "KTA", "UA")])) for m in cand}
+        runner_up = min(v for k, v in dist.items() if k != "nl_ft")
+        add("NL-FT comes closest to the oracle (mean |PSNR − Ĝ| over BTA, KTA, UA)", runner_up - dist["nl_ft"],
+            "unlearned_db", "distance to Ĝ: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(dist.items(), key=lambda kv: kv[1])))
         m, lo, hi = _interval(summary, "nl_ft", "UA")
-        g_gap = abs(g_ua - o_ua)
-        add("NL-FT forgets: UA moves from G's toward Ĝ's", abs(m - o_ua) < g_gap,
-            f"|UA − Ĝ|: NL-FT {abs(m - o_ua):.2f} dB vs G {g_gap:.2f} dB")
+        g_gap = abs(g["UA"] - o["UA"])
+        add("NL-FT forgets: UA moves from G's toward Ĝ's", g_gap - abs(m - o["UA"]), "unlearned_db",
+            f"|UA − Ĝ|: NL-FT {abs(m - o['UA']):.2f} dB vs G {g_gap:.2f} dB")
     return pd.DataFrame(rows)
 
 
+def _brain_cost_claim(summary: pd.DataFrame, per_volume: pd.DataFrame | None) -> tuple[str, float | None, str, str]:
+    """``(claim, margin, tolerance class, evidence)`` of "joint training costs brain quality".
+
+    With ``per_volume`` two trainings are judged as notebook 01 judges them: one training seed within
+    the noise floor is inconclusive (margin ``None``); otherwise the margin is ``−high`` of the 95%
+    interval of G − Ĝ (the claim holds when the whole interval lies below 0).
+    """
+    claim = "Joint training costs brain quality (G below Ĝ on BTA)"
+    if per_volume is None:
+        g, o = _interval(summary, "original", "BTA")[0], _interval(summary, "oracle", "BTA")[0]
+        return claim, o - g, "trained_db", f"BTA G−Ĝ = {g - o:+.2f} dB (paper −0.29)"
+    s, interval = training_interval(per_volume)
+    d = paired_difference(per_volume, "original", "oracle")
+    evidence = (f"BTA G−Ĝ = {d['mean']:+.2f} dB, paired 95% interval [{d['low']:+.2f}, {d['high']:+.2f}] "
+                f"over {d['n']} volumes (paper −0.29)")
+    if interval is None:
+        return claim, None, "trained_db", evidence + f"; inconclusive: {seed_evidence(s, noise_floor=SINGLE_SEED_NOISE_DB)}"
+    return claim, -float(interval["high"]), "trained_db", evidence
+
+
 def unlearning_verdict(summary: pd.DataFrame, claims: pd.DataFrame) -> str:
-    """One paragraph: which claims hold, and which method is closest to Ĝ overall."""
+    """One paragraph: which claims hold, and which method is closest to Ĝ overall. Marks: ``[x]`` holds,
+    ``[ ]`` does not, ``[?]`` inconclusive (too few seeds), ``[~]`` borderline (margin within the
+    reproduction tolerance of its threshold)."""
     p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
     dist = (p.sub(p.loc["oracle"], axis=1)[["BTA", "KTA", "UA"]].abs().mean(axis=1)).drop(["oracle", "original"], errors="ignore")
     best = dist.idxmin()
     held = (claims.reproduced == "yes").sum()
-    open_ = (claims.reproduced == "inconclusive").sum()
+    other = [f"{n} {v}" for v in ("inconclusive", "borderline") if (n := int((claims.reproduced == v).sum()))]
     lines = [f"{held} of {len(claims)} claims of the paper hold on this data"
-             + (f" ({open_} inconclusive)." if open_ else "."),
+             + (f" ({', '.join(other)})." if other else "."),
              f"Closest to the oracle overall (mean |PSNR gap| over BTA, KTA, UA): {best} ({dist[best]:.2f} dB); "
              f"NL-FT: {dist.get('nl_ft', math.nan):.2f} dB; G itself: "
              f"{p.sub(p.loc['oracle'], axis=1).loc['original', ['BTA', 'KTA', 'UA']].abs().mean():.2f} dB."]
     for row in claims.itertuples():
-        mark = {"yes": "x", "inconclusive": "?"}.get(row.reproduced, " ")
+        mark = {"yes": "x", "inconclusive": "?", "borderline": "~"}.get(row.reproduced, " ")
         lines.append(f"- [{mark}] {row.claim}: {row.evidence}")
     return "\n".join(lines)
 
