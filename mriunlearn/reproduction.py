@@ -69,22 +69,25 @@ class Tolerance:
 #: a tiny change in G moves their results by dB, so they are compared with the ``unstable_*`` classes.
 UNSTABLE_METHODS: frozenset[str] = frozenset({"ga", "ga_l1", "ga_l1_ft", "ssd"})
 
-#: The one home of every reproduction tolerance. Widths of the trained classes: the larger of
-#: 4·√2 times the pooled seed-to-seed standard deviation (two independent runs differ by √2 σ; 4 of
-#: those keeps a false alarm per number below 1e-4) and 1.5 times the largest difference measured
-#: between machines, rounded up; docs/reproducibility.md gives both measurements per class.
+#: The one home of every reproduction tolerance. Rule for every measured class (checked by
+#: :func:`derived_widths` on the committed measurements, ``figures/reproducibility/``): the absolute
+#: width is at least SEED_SIGMAS·√2 times the pooled seed-to-seed standard deviation (two independent
+#: runs differ by √2 σ; 4 of those keep a false alarm per number below 1e-4), and every difference
+#: measured between two machines, times MACHINE_MARGIN, lies inside the width. docs/reproducibility.md
+#: gives both measurements per class.
 TOLERANCES: dict[str, Tolerance] = {t.name: t for t in (
     Tolerance("exact", 1e-6, 1e-6, why="no training involved: data, masks, zero-filled input, counts, parameters"),
     Tolerance("trained_db", 1.0, unit="dB", why="G and Ĝ PSNR and their differences"),
     Tolerance("trained_ssim", 0.02, why="G and Ĝ SSIM"),
     Tolerance("unlearned_db", 1.5, unit="dB", why="unlearned models: G's variation plus the unlearning run's"),
-    Tolerance("unlearned_ssim", 0.04, why="unlearned models' SSIM"),
-    Tolerance("unstable_db", 5.0, unit="dB", why="gradient-ascent and pruning methods, which amplify any change in G"),
-    Tolerance("unstable_ssim", 0.15, why="SSIM of those methods"),
-    Tolerance("spread", 0.5, 0.5, why="std over volumes or 95% half-widths: moves with the model"),
-    Tolerance("hallucination", 0.0, 0.5, why="hallucination score (relative)"),
-    Tolerance("fraction", 0.05, why="null-space fraction of the error"),
-    Tolerance("slope", 0.05, unit="dB/epoch", why="validation PSNR slope at the end of training"),
+    Tolerance("unlearned_ssim", 0.1, why="unlearned models' SSIM"),
+    Tolerance("unstable_db", 3.5, unit="dB", why="runs that leave the usual regime and amplify any change in G"),
+    Tolerance("unstable_ssim", 0.2, why="SSIM of those runs"),
+    Tolerance("spread_db", 0.3, 0.5, unit="dB", why="std over volumes or 95% half-width of a PSNR: moves with the model"),
+    Tolerance("spread_ssim", 0.04, 0.5, why="the same of an SSIM"),
+    Tolerance("hallucination", 0.0, 0.75, why="hallucination score (relative)"),
+    Tolerance("fraction", 0.1, why="null-space fraction of the error"),
+    Tolerance("slope", 0.025, unit="dB/epoch", why="validation PSNR slope at the end of training"),
     Tolerance("mia", 0.3, why="membership-inference accuracy on 40 slices: steps of 0.025"),
     Tolerance("relearn", 4.0, unit="steps", why="fine-tuning steps until G's forget PSNR is back (cap + 1 when never)"),
 )}
@@ -212,6 +215,9 @@ class Comparison:
             lines += [f"  {d.describe()}" for d in failures]
         else:
             lines = [f"{head} all {n} numbers within tolerance ({classes})"]
+            if any(k.startswith("unstable") for k in by_class):
+                lines.append("  (unstable_*: the wide tolerance of runs that leave the usual regime: diverging methods "
+                             f"{', '.join(sorted(UNSTABLE_METHODS))}, and the noise sweep and NL ablation)")
         if self.differences:
             worst = max(self.differences, key=lambda d: d.ratio)
             lines.append(f"  largest |Δ| relative to its tolerance: {worst.ratio:.2f} at {worst.describe()}")
@@ -297,7 +303,9 @@ def _by_model(model_key: str) -> Classify:
         if col in _EXACT_COLUMNS:
             return "exact"
         if col in ("spread", "std"):
-            return "exact" if model_class(row.get(model_key, "")) == "exact" else "spread"
+            if model_class(str(row.get(model_key, ""))) == "exact":
+                return "exact"
+            return "spread_ssim" if row.get("metric") == "ssim" else "spread_db"
         if col in ("mia", "relearn"):
             return col
         if col == "null_fraction":
@@ -325,6 +333,15 @@ def _mean_per_model(table: pd.DataFrame) -> pd.DataFrame:
     return table.groupby("model", sort=False)[["hallucination_score", "null_fraction"]].mean()
 
 
+def _explored(row: Mapping[str, Any], col: str) -> str | None:
+    """The noise sweep and the NL ablation drive unlearning out of its usual regime on purpose (noise
+    up to twice the forget targets' peak, losses that leave the update to G's restored momentum), so
+    every result there is compared with the ``unstable_*`` classes."""
+    if col in _EXACT_COLUMNS:
+        return "exact"
+    return "unstable_ssim" if "ssim" in col.lower() else "unstable_db"
+
+
 def _dynamics(row: Mapping[str, Any], col: str) -> str | None:
     return "trained_db" if str(row["epoch"]) == "0" else _by_model("model")(row, col)
 
@@ -336,8 +353,8 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in (
     TableSpec("02_hallucination_scores", "Hallucination scores (mean per model)", ("model",), _by_model("model"), _mean_per_model),
     TableSpec("03_table1", "Table 1", ("model", "column", "metric", "spread_kind", "n_seeds"), _by_model("model")),
     TableSpec("03_table2_dynamics", "Table 2 (dynamics)", ("model", "seed", "epoch", "column"), _dynamics),
-    TableSpec("03_noise_sweep", "Noise sweep", ("method", "variant", "noise_std", "seed"), _by_model("method")),
-    TableSpec("03_nl_ablation", "NL ablation", ("cell", "seed"), _by_model("cell")),
+    TableSpec("03_noise_sweep", "Noise sweep", ("method", "variant", "noise_std", "seed"), _explored),
+    TableSpec("03_nl_ablation", "NL ablation", ("cell", "seed"), _explored),
     TableSpec("03_forgetting", "Forgetting metrics", ("model",), _by_model("model")),
     TableSpec("03_hallucination_scores", "Hallucination scores (mean per model)", ("model",), _by_model("model"), _mean_per_model),
     TableSpec("04_table3", "Table 3 (retain fraction)", ("method", "fraction", "seed"), _by_model("method")),
@@ -476,18 +493,24 @@ def seed_spreads(per_volume: pd.DataFrame | None = None, curves: pd.DataFrame | 
 
 
 def derived_widths(spreads: pd.DataFrame, machine: pd.DataFrame) -> pd.DataFrame:
-    """Per class, what the rule of :data:`TOLERANCES` asks: ``seed_rule`` = SEED_SIGMAS·√2·sd,
-    ``machine_rule`` = MACHINE_MARGIN × the largest ``abs_diff`` between machines
-    (:func:`measured_differences` rows, any number of machine pairs), ``needed`` the larger, beside
-    the ``abs`` width in force. Classes with a relative part compare ``abs_diff`` after removing it."""
+    """Per class, the two measurements behind :data:`TOLERANCES` and whether the width in force meets
+    the rule.
+
+    ``seed_rule`` = SEED_SIGMAS·√2·``seed_sd`` must not exceed the absolute width ``abs``;
+    ``machine_ratio`` = the largest MACHINE_MARGIN·|Δ| / width(committed) over the numbers two
+    machines computed (:func:`measured_differences` rows, any number of machine pairs) must not
+    exceed 1. ``meets`` says whether both hold (a class without a measurement meets that part).
+    """
     out = []
     for name, tol in TOLERANCES.items():
-        sd = float(spreads.sd.get(name, math.nan)) if len(spreads) else math.nan
+        sd = float(spreads.sd[name]) if len(spreads) and name in spreads.index else math.nan
         m = machine[machine["class"] == name] if len(machine) else machine
-        worst = float((m.abs_diff - tol.rel * m.committed.abs()).max()) if len(m) else math.nan
+        ratios = [MACHINE_MARGIN * d / tol.width(r) if tol.width(r) > 0 else (0.0 if d == 0 else math.inf)
+                  for d, r in zip(m.abs_diff, m.committed) if not math.isnan(d)] if len(m) else []
         seed_rule = SEED_SIGMAS * math.sqrt(2) * sd
-        machine_rule = MACHINE_MARGIN * worst
-        needed = np.nanmax([seed_rule, machine_rule, 0.0])
-        out.append({"class": name, "seed_sd": sd, "seed_rule": seed_rule, "machine_max": worst,
-                    "machine_rule": machine_rule, "needed": needed, "in_force": tol.abs, "rel": tol.rel})
+        machine_ratio = max(ratios) if ratios else math.nan
+        meets = not (seed_rule > tol.abs) and not (machine_ratio > 1)
+        out.append({"class": name, "seed_sd": sd, "seed_rule": seed_rule, "numbers": len(ratios),
+                    "machine_max_abs": float(m.abs_diff.max()) if len(m) else math.nan,
+                    "machine_ratio": machine_ratio, "abs": tol.abs, "rel": tol.rel, "meets": meets})
     return pd.DataFrame(out).set_index("class")

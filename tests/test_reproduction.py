@@ -214,3 +214,16 @@ def test_compare_command_exit_status(tmp_path, capsys):
     assert "6 of" in capsys.readouterr().out
     assert cli.main(["compare", str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_tolerances_meet_their_rule_on_the_committed_measurements():
+    """Every width in force covers 4·√2 seed sigmas (committed multi-seed runs) and 1.5x every
+    difference measured between machines (figures/reproducibility/)."""
+    runs = paths.REFERENCE_DIR
+    spreads = reproduction.seed_spreads(pd.read_csv(runs / "unlearn_seeds_3" / "figures" / "03_table1_per_volume.csv"),
+                                        pd.read_csv(runs / "train_seeds_3" / "figures" / "01_training_curves.csv"))
+    machine = pd.read_csv(runs / "reproducibility" / "machine_differences.csv")
+    widths = reproduction.derived_widths(spreads, machine)
+    assert widths.meets.all(), widths[~widths.meets]
+    assert {"trained_db", "unlearned_db", "unstable_db"} <= set(spreads.index)
+    assert (widths.numbers > 0).sum() >= 12  # nearly every class has a machine measurement
