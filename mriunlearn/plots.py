@@ -844,7 +844,8 @@ COLUMN_COLOURS: dict[str, str] = {"BTA": "#0173b2", "KTA": "#de8f05", "UA": "#02
 COLUMN_NAMES: dict[str, str] = {"BTA": "BTA (brain test)", "KTA": "KTA (knee test)", "UA": "UA (forget set)"}
 #: claim verdicts: face colour and the word shown
 VERDICT_STYLE: dict[str, tuple[str, str]] = {"yes": ("#2a9d8f", "holds"), "no": ("#d62828", "does not hold"),
-                                             "inconclusive": ("#8d99ae", "inconclusive")}
+                                             "inconclusive": ("#8d99ae", "inconclusive"),
+                                             "borderline": ("#e9a23b", "borderline")}
 
 
 def _overview_gaps(ax: plt.Axes, gaps: pd.DataFrame) -> None:

@@ -98,3 +98,32 @@ def test_no_development_history_in_the_text():
 def test_real_data_recipe_shows_import_and_draw_as_alternatives():
     text = (ROOT / "docs" / "real_data.md").read_text()
     assert "split import --tree" in text and "split draw --seed" in text and "--force" in text
+
+
+def _readme_table(first_header: str) -> dict[str, list[str]]:
+    """The README table whose header row starts with ``first_header``: ``{row name: its cells}``."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header}"))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_readme_profile_table_states_the_profiles_values():
+    from mriunlearn.profiles import get_profile
+
+    table = _readme_table("| paper | `paper` profile")
+    paper, default = get_profile("paper"), get_profile("default")
+    network = (f"{default.num_cascades} cascades, chans {default.chans}, pools {default.pools}, "
+               f"sens_chans {default.sens_chans}, sens_pools {default.sens_pools}")
+    assert table["network"][2] == network
+    assert (paper.num_cascades, paper.chans, paper.pools, paper.sens_chans, paper.sens_pools) == (12, 18, 4, 8, 4)
+    assert table["batch, precision"][1:3] == [f"{paper.batch_size}, {paper.precision}",
+                                              f"{default.batch_size}, {default.precision} autocast"]
+    assert f"centre {default.center_fraction}" in table["mask"][2] and paper.center_fraction == 0.04
+    assert table["training / unlearning"][1:3] == [f"{paper.epochs} / {paper.unlearn_epochs}",
+                                                   f"{default.epochs} / {default.unlearn_epochs}"]
