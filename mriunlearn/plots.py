@@ -897,9 +897,9 @@ def _overview_fractions(ax: plt.Axes, fractions: pd.DataFrame) -> None:
 def _overview_claims(ax: plt.Axes, claims: pd.DataFrame, width: int = 70) -> None:
     """The paper's claims as judged on this project's numbers: a coloured verdict and the claim."""
     ax.set_axis_off()
-    held = int((claims.reproduced == "yes").sum())
-    ax.set_title(f"The paper's claims on the default profile: {held} of {len(claims)} hold", loc="left",
-                 fontsize=10)
+    held, close = int((claims.reproduced == "yes").sum()), int((claims.reproduced == "borderline").sum())
+    title = f"The paper's claims on the default profile: {held} of {len(claims)} hold"
+    ax.set_title(title + (f", {close} borderline" if close else ""), loc="left", fontsize=10)
     n = len(claims)
     for i, row in enumerate(claims.itertuples()):
         y = 1 - (i + 0.5) / n
