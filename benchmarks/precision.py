@@ -102,7 +102,7 @@ def run(profile: Profile, manifest: Manifest, *, epochs: int | None = None, seed
     """Train fp32 and bf16 for ``epochs`` (default: the profile's) and compare their final
     validation PSNR.
 
-    The check is the issue's: bf16 vs fp32 for the profile's seed. ``control`` adds, per seed, the
+    The check: bf16 vs fp32 for the profile's seed. ``control`` adds, per seed, the
     fp32 run from one-ulp-nudged initial weights: the same comparison with bf16 replaced by nothing
     but a rounding-sized perturbation. ``seeds`` repeats everything for consecutive seeds from the
     profile's; the verdict is :func:`judge_bf16`'s ("not judged" below :data:`MIN_SEEDS` seeds).

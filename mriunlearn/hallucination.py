@@ -104,7 +104,7 @@ Sensitivities: where they come from
   model-dependent: using them would make the operator, and hence the score, depend on the model
   being scored, so they are not used.
 
-Measured on the embedded data of the time (96², 4 coils, 8× with 4 % centre; the default has 8 coils and 8 % since issue 15),
+Measured on embedded data at 96², 4 coils, 8× with 4 % centre (the current default has 8 coils and 8 % centre),
 zero-filled RSS reconstruction, one core): null fraction 0.55 (brain) / 0.41 (knee); scores with
 true vs estimated maps within 5 %, ``"eig"`` vs ``"cg"`` within 7 %; 0.21 s (eig) / 0.05 s (cg) per
 slice; estimated maps agree with the true ones to a per-pixel coherence ``|<S_true, S_est>|`` of

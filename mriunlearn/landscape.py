@@ -25,7 +25,7 @@ kept and each grid point reads its batches again from HDF5 (:func:`~mriunlearn.d
 stream_loader`), so memory holds the batches in flight, never a role. Both give the same losses.
 
 Cost: one forward per slice and grid point. Measured on the shared 2-core CPU (load 4-5, one
-thread, default profile of the time: 4-cascade VarNet, 96×96, 4 coils, bf16): 31-57 ms per slice-forward
+thread, a 4-cascade VarNet at 96×96, 4 coils, bf16): 31-57 ms per slice-forward
 (batch size barely matters; ``torch.compile`` gives nothing, the model is complex-valued). A 13×13
 grid over 40 slices is therefore ≈ 3.5-6.5 min here; the defaults of :meth:`Plane.loss_plane`,
 an 11×11 grid (:data:`DEFAULT_GRID_NUM`) over 8 slices per surface (:data:`DEFAULT_MAX_SLICES`),

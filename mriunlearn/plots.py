@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,8 @@ from . import paths
 from .atomic import atomic_path, atomic_write_text
 from .labels import label
 
-if TYPE_CHECKING:  # the plane types only annotate: plots imports no computation
+if TYPE_CHECKING:  # these types only annotate: plots imports no computation
+    from .experiments.overview import Overview
     from .landscape import LossPlane, PlanePoint
 
 #: colours used for every method across figures
@@ -831,3 +833,102 @@ def loss_landscape_figure(landscape: Any, **kwargs: Any) -> plt.Figure:
     """Fig. 4 from :func:`mriunlearn.experiments.unlearning.loss_landscape`'s result: :func:`plot_loss_planes`
     of its retain and forget grids with every model's position (``kwargs`` go to it)."""
     return plot_loss_planes(landscape.retain, landscape.forget, landscape.plane_points, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# the README's overview figure
+# ----------------------------------------------------------------------------------------------
+
+#: one colour per test column in the overview (colour-blind palette: blue, orange, green)
+COLUMN_COLOURS: dict[str, str] = {"BTA": "#0173b2", "KTA": "#de8f05", "UA": "#029e73"}
+COLUMN_NAMES: dict[str, str] = {"BTA": "BTA (brain test)", "KTA": "KTA (knee test)", "UA": "UA (forget set)"}
+#: claim verdicts: face colour and the word shown
+VERDICT_STYLE: dict[str, tuple[str, str]] = {"yes": ("#2a9d8f", "holds"), "no": ("#d62828", "does not hold"),
+                                             "inconclusive": ("#8d99ae", "inconclusive"),
+                                             "borderline": ("#e9a23b", "borderline")}
+
+
+def _overview_gaps(ax: plt.Axes, gaps: pd.DataFrame) -> None:
+    """Table 1 as gaps to Ĝ: per model a row, per column a colour; ours filled, the paper's hollow."""
+    models = list(dict.fromkeys(gaps.model))
+    offsets = dict(zip(COLUMN_COLOURS, (-0.24, 0.0, 0.24)))
+    for i, model in enumerate(models):
+        if i % 2 == 0:
+            ax.axhspan(i - 0.5, i + 0.5, color="#f2f2f2", zorder=0, lw=0)
+        for row in gaps[gaps.model == model].itertuples():
+            y, colour = i + offsets[row.column], COLUMN_COLOURS[row.column]
+            ax.plot([row.paper, row.ours], [y, y], color=colour, lw=0.8, alpha=0.5, zorder=1)
+            ax.scatter(row.paper, y, marker="D", s=34, facecolor="white", edgecolor=colour, lw=1.3, zorder=2)
+            ax.scatter(row.ours, y, marker="o", s=42, color=colour, zorder=3)
+    ax.axvline(0, color=METHOD_COLOURS["oracle"], lw=1.5, zorder=1)
+    ax.text(0.3, -0.75, "Ĝ (oracle) = 0", color=METHOD_COLOURS["oracle"], fontsize=8, va="bottom")
+    ax.set_yticks(range(len(models)), [label(m) for m in models])
+    ax.set_ylim(len(models) - 0.5, -0.85)
+    ax.set_xlabel("PSNR − Ĝ's PSNR (dB); 0 is the ideal unlearning result")
+    ax.set_title("Table 1: distance to the oracle after unlearning", loc="left", fontsize=10)
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=COLUMN_NAMES[k]) for k, c in COLUMN_COLOURS.items()]
+    handles += [Line2D([], [], ls="", marker="o", color="#555555", label="this compendium (default profile)"),
+                Line2D([], [], ls="", marker="D", markerfacecolor="white", color="#555555",
+                       label="paper (Xue et al. 2024)")]
+    ax.legend(handles=handles, loc="lower left", fontsize=7.5, frameon=True, framealpha=0.95)
+
+
+def _overview_fractions(ax: plt.Axes, fractions: pd.DataFrame) -> None:
+    """Table 3 as BTA gaps to Ĝ over the retain fraction: ours solid, the paper's dashed and hollow."""
+    for method, part in fractions.groupby("method", sort=False):
+        part = part.sort_values("fraction")
+        colour = method_colour(method, "#555555")
+        ax.plot(part.fraction * 100, part.ours, "-o", color=colour, ms=4.5, lw=1.6, label=f"{label(method)}")
+        paper = part.dropna(subset=["paper"])
+        if len(paper):
+            ax.plot(paper.fraction * 100, paper.paper, "--D", color=colour, ms=4.5, lw=1.0,
+                    markerfacecolor="white", alpha=0.9, label=f"{label(method)}, paper")
+    ax.axhline(0, color=METHOD_COLOURS["oracle"], lw=1.5)
+    ax.set_xscale("log")
+    ticks = [1, 5, 10, 20, 50, 100]
+    ax.set_xticks(ticks, [f"{t}%" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("retain data seen by unlearning (fraction of D_r)")
+    ax.set_ylabel("BTA PSNR − Ĝ's (dB)")
+    ax.set_title("Table 3: brain quality vs retain fraction", loc="left", fontsize=10)
+    ax.legend(fontsize=7, ncol=2, loc="lower right", frameon=True, framealpha=0.95)
+
+
+def _overview_claims(ax: plt.Axes, claims: pd.DataFrame, width: int = 70) -> None:
+    """The paper's claims as judged on this project's numbers: a coloured verdict and the claim."""
+    ax.set_axis_off()
+    held, close = int((claims.reproduced == "yes").sum()), int((claims.reproduced == "borderline").sum())
+    title = f"The paper's claims on the default profile: {held} of {len(claims)} hold"
+    ax.set_title(title + (f", {close} borderline" if close else ""), loc="left", fontsize=10)
+    n = len(claims)
+    for i, row in enumerate(claims.itertuples()):
+        y = 1 - (i + 0.5) / n
+        face, word = VERDICT_STYLE.get(row.reproduced, ("#8d99ae", str(row.reproduced)))
+        ax.text(0.0, y, word, transform=ax.transAxes, fontsize=7.5, color="white", fontweight="bold",
+                va="center", ha="left", bbox={"boxstyle": "round,pad=0.3", "fc": face, "ec": "none"})
+        ax.text(0.19, y, textwrap.fill(str(row.claim), width), transform=ax.transAxes, fontsize=7.5,
+                va="center", ha="left", linespacing=1.1)
+
+
+def overview_figure(overview: Overview) -> plt.Figure:
+    """The README's overview: (a) Table 1 as gaps to the oracle, with the paper's values as hollow
+    markers; (b) Table 3's BTA gap over the retain fraction, ours and the paper's; (c) the paper's
+    claims as judged on this project's numbers.
+
+    Args:
+        overview: from :func:`mriunlearn.experiments.overview.load_overview` (``gaps``, ``fractions``,
+            ``claims``, ``oracle``; PSNR in dB).
+    """
+    fig = plt.figure(figsize=(12.5, 7.0), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=[1.0, 1.1], height_ratios=[1.0, 1.0])
+    _overview_gaps(fig.add_subplot(grid[:, 0]), overview.gaps)
+    _overview_fractions(fig.add_subplot(grid[0, 1]), overview.fractions)
+    _overview_claims(fig.add_subplot(grid[1, 1]), overview.claims)
+    oracle = overview.oracle.set_index("column")
+    levels = ", ".join(f"{c} {oracle.loc[c, 'ours']:.1f} / {oracle.loc[c, 'paper']:.1f}" for c in oracle.index)
+    fig.suptitle("Erase to Enhance (MIDL 2024), reproduced on simulated brain + knee data", x=0.01, ha="left",
+                 fontsize=12, fontweight="bold")
+    fig.text(0.01, -0.01, f"Ĝ's own PSNR, this compendium / paper (dB): {levels}. Gaps are comparable, "
+             "absolute PSNRs are not (96×96 simulated images vs 320×320 fastMRI).", fontsize=8, ha="left",
+             va="top", color="#444444")
+    return fig

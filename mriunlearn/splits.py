@@ -373,6 +373,24 @@ def _train_sourced(tree: Mapping[str, list[str]], names: Iterable[str]) -> dict[
     return hits
 
 
+def _refuse_overwrite(targets: Iterable[Path], overwrite: bool) -> None:
+    """Stop before any work when a manifest file this call would write already exists.
+
+    A manifest names the volumes of every role; silently replacing one (e.g. the authors' imported
+    split by a random draw of the same name) changes every later result. ``overwrite=True`` (the
+    CLI's ``--force``) allows it.
+
+    Raises:
+        ManifestError: one of ``targets`` exists and ``overwrite`` is false (names it and the flag).
+    """
+    if overwrite:
+        return
+    existing = [str(t) for t in targets if Path(t).exists()]
+    if existing:
+        raise ManifestError(f"{existing[0]} already exists: refusing to overwrite a manifest "
+                            f"(choose another --name or --out, or pass --force to replace it)")
+
+
 def import_paper_tree(
     tree_path: str | os.PathLike[str],
     fastmri_dirs: Sequence[str | os.PathLike[str]],
@@ -383,6 +401,7 @@ def import_paper_tree(
     data_root: str | os.PathLike[str] | None = None,
     name: str = "paper",
     verbose: bool = True,
+    overwrite: bool = False,
 ) -> ImportReport:
     """Import the authors' split: write ``<out_dir>/<name>.csv`` (+ ``<name>_subsets.csv``).
 
@@ -398,6 +417,7 @@ def import_paper_tree(
             of ``fastmri_dirs``); pass the same folder to :func:`manifest.load_manifest`.
         name: file stem of the written CSVs.
         verbose: print :meth:`ImportReport.summary`.
+        overwrite: replace existing ``<name>.csv`` / ``<name>_subsets.csv`` (default: refuse).
 
     Missing volumes: the manifests list the volumes that were found, and the report names the rest
     (counts per role and the names). A role of which *no* volume is found raises, and nothing is
@@ -405,10 +425,14 @@ def import_paper_tree(
 
     Raises:
         ManifestError: a role folder absent from the listing, a name in two roles, a fraction folder
-            with names outside ``brain_retain``, or a role with no volume found.
+            with names outside ``brain_retain``, a role with no volume found, or an existing manifest
+            of that name without ``overwrite`` (checked first).
         DataError: an unreadable listing or an invalid volume (naming the file).
         ConfigError: a fastMRI folder that does not exist, or a ``data_root`` that does not contain it.
     """
+    out = Path(out_dir)
+    _refuse_overwrite([out / f"{name}.csv", *([out / f"{name}_subsets.csv"] if fraction_folders else [])],
+                      overwrite)
     source = str(tree_path)
     tree = read_tree(tree_path)
     by_role = _check_paper_tree(tree, source)
@@ -441,7 +465,6 @@ def import_paper_tree(
 
     rows = _rows(((p, ROLE_ORGANS[role], role) for role in ROLES for p in found.get(role, [])),
                  root, verify_hashes)
-    out = Path(out_dir)
     manifest_path = write_manifest(rows, out / f"{name}.csv")
 
     subsets_path = None
@@ -523,6 +546,7 @@ def draw_split(
     data_root: str | os.PathLike[str] | None = None,
     name: str | None = None,
     verify_hashes: bool = False,
+    overwrite: bool = False,
 ) -> SplitFiles:
     """Draw a seeded split shaped like the paper's from any fastMRI folders.
 
@@ -538,13 +562,17 @@ def draw_split(
     for each fraction (:meth:`Manifest.subset` semantics: ``max(1, round(f * n_retain))`` volumes),
     written as ``"<pct>pct"`` subsets; different fractions are independent draws, not nested.
 
-    Writes ``<out_dir>/<name>.csv`` and ``<name>_subsets.csv`` (``name`` defaults to ``drawn_seed<seed>``).
+    Writes ``<out_dir>/<name>.csv`` and ``<name>_subsets.csv`` (``name`` defaults to ``drawn_seed<seed>``);
+    an existing one is replaced only with ``overwrite=True`` (checked before anything is read).
 
     Raises:
-        ManifestError: fewer volumes of a kind than asked (says found vs needed), or a name in both a
-            train and a val folder.
+        ManifestError: fewer volumes of a kind than asked (says found vs needed), a name in both a
+            train and a val folder, or an existing manifest of that name without ``overwrite``.
         ConfigError: a negative size, ``n_retain``/``n_forget`` zero, or a fraction outside (0, 1].
     """
+    stem = name or f"drawn_seed{seed}"
+    out = Path(out_dir)
+    _refuse_overwrite([out / f"{stem}.csv", out / f"{stem}_subsets.csv"], overwrite)
     sizes = {"n_retain": n_retain, "n_forget": n_forget, "n_val": n_val,
              "n_test_brain": n_test_brain, "n_test_knee": n_test_knee}
     for key, value in sizes.items():
@@ -587,8 +615,6 @@ def draw_split(
             organ = ROLE_ORGANS[role]
             n_slices = _check_acquisition(p, "AXT2") if organ == "brain" else inspect_volume(p).num_slices
             rows.append(file_row(p, root, organ, role, n_slices, hash_file=verify_hashes))
-    stem = name or f"drawn_seed{seed}"
-    out = Path(out_dir)
     manifest_path = write_manifest(rows, out / f"{stem}.csv")
     manifest = load_manifest(manifest_path, root, verify_hashes=False)
     rel = dict(zip(manifest.table.path, manifest.table.file))
@@ -603,7 +629,7 @@ def draw_split(
 # ----------------------------------------------------------------------------------------------
 
 def configure_import_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``split import``: FASTMRI_DIR..., --tree, --out, --data-root, --hash, --no-subsets."""
+    """Arguments of ``split import``: FASTMRI_DIR..., --tree, --out, --data-root, --hash, --no-subsets, --force."""
     parser.add_argument("fastmri_dirs", nargs="+", type=Path, help="folders holding fastMRI multicoil .h5 files")
     parser.add_argument("--tree", type=Path, default=paths.PAPER_SPLIT_TREE, help="the authors' tree listing")
     parser.add_argument("--out", type=Path, default=paths.MANIFESTS_DIR, help="folder for the manifests")
@@ -612,6 +638,7 @@ def configure_import_parser(parser: argparse.ArgumentParser) -> argparse.Argumen
     parser.add_argument("--name", default="paper", help="file stem of the manifests")
     parser.add_argument("--hash", action="store_true", help="record SHA-256 of every file (slow)")
     parser.add_argument("--no-subsets", action="store_true", help="skip the retain-fraction subsets")
+    parser.add_argument("--force", action="store_true", help="replace an existing manifest of that name")
     return parser
 
 
@@ -619,12 +646,12 @@ def import_tree_main(args: argparse.Namespace) -> int:
     """Run :func:`import_paper_tree` from parsed ``split import`` arguments; returns 0, or 1 if incomplete."""
     report = import_paper_tree(args.tree, args.fastmri_dirs, args.out, verify_hashes=args.hash,
                                fraction_folders=not args.no_subsets, data_root=args.data_root,
-                               name=args.name, verbose=True)
+                               name=args.name, verbose=True, overwrite=args.force)
     return 0 if report.complete else 1
 
 
 def configure_draw_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``split draw``: FASTMRI_DIR..., --out, --seed, --n-retain ... --fractions, --hash."""
+    """Arguments of ``split draw``: FASTMRI_DIR..., --out, --seed, --n-retain ... --fractions, --hash, --force."""
     parser.add_argument("fastmri_dirs", nargs="+", type=Path, help="folders holding fastMRI multicoil .h5 files")
     parser.add_argument("--out", type=Path, default=paths.MANIFESTS_DIR, help="folder for the manifests")
     parser.add_argument("--data-root", type=Path, default=None,
@@ -638,6 +665,7 @@ def configure_draw_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("--n-test-knee", type=int, default=100)
     parser.add_argument("--fractions", type=float, nargs="*", default=[0.01, 0.05, 0.1, 0.2, 0.5])
     parser.add_argument("--hash", action="store_true", help="record SHA-256 of every file (slow)")
+    parser.add_argument("--force", action="store_true", help="replace an existing manifest of that name")
     return parser
 
 
@@ -646,7 +674,8 @@ def draw_main(args: argparse.Namespace) -> int:
     files = draw_split(args.fastmri_dirs, args.out, seed=args.seed, n_retain=args.n_retain,
                        n_forget=args.n_forget, n_val=args.n_val, n_test_brain=args.n_test_brain,
                        n_test_knee=args.n_test_knee, fractions=tuple(args.fractions),
-                       data_root=args.data_root, name=args.name, verify_hashes=args.hash)
+                       data_root=args.data_root, name=args.name, verify_hashes=args.hash,
+                       overwrite=args.force)
     print(f"manifest {files.manifest}\nsubsets {files.subsets}\n(files relative to {files.data_root})")
     return 0
 

@@ -527,3 +527,35 @@ def test_cli_functions(pool: Path, fake: tuple[Path, Path, dict[str, Path]], tmp
     assert splits.main(["import", str(data), "--tree", str(tree), "--out", str(tmp_path / "p"),
                         "--name", "partial", "--no-subsets"]) == 1
     assert (tmp_path / "p" / "partial.csv").is_file() and not (tmp_path / "p" / "partial_subsets.csv").exists()
+
+
+# ================================================================== existing manifests are kept
+
+def test_draw_and_import_refuse_to_overwrite_a_manifest_without_force(
+        pool: Path, fake: tuple[Path, Path, dict[str, Path]], tmp_path: Path) -> None:
+    tree, data, _ = fake
+    out = tmp_path / "m"
+    report = splits.import_paper_tree(tree, [data], out, verbose=False)  # the authors' split, as paper.csv
+    imported = report.manifest.read_bytes()
+    with pytest.raises(ManifestError, match=r"paper\.csv already exists.*--force"):
+        splits.draw_split([pool], out, seed=0, name="paper", **SIZES)
+    assert report.manifest.read_bytes() == imported  # the imported split is untouched
+    with pytest.raises(ManifestError, match="already exists"):
+        splits.import_paper_tree(tree, [data], out, verbose=False)
+    drawn = ["draw", str(pool), "--out", str(out), "--name", "paper", "--seed", "0", "--n-retain", "4",
+             "--n-forget", "2", "--n-val", "2", "--n-test-brain", "2", "--n-test-knee", "2"]
+    with pytest.raises(ManifestError, match="already exists"):
+        splits.main(drawn)
+    assert report.manifest.read_bytes() == imported
+    assert splits.main([*drawn, "--force"]) == 0  # an explicit flag replaces it
+    assert report.manifest.read_bytes() != imported
+    assert splits.main(["import", str(data), "--tree", str(tree), "--out", str(out), "--force"]) == 0
+    assert report.manifest.read_bytes() == imported
+
+
+def test_overwrite_check_comes_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "drawn_seed0_subsets.csv").write_text("subset,fraction,file\n")  # a subsets file alone counts too
+    with pytest.raises(ManifestError, match="drawn_seed0_subsets.csv already exists"):
+        splits.draw_split([tmp_path / "no-such-folder"], out, seed=0, **SIZES)

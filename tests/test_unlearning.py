@@ -278,7 +278,7 @@ def test_run_method_counts_slice_steps(G, smoke_profile, smoke_manifest):
     assert run.slice_steps == 2 * n_slices and run.epochs == 2
 
 
-# ---- noisy-label transforms (issue 16) ---------------------------------------------------------
+# ---- noisy-label transforms --------------------------------------------------------------------
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_noise_transform_on_a_known_target(transform):
@@ -355,7 +355,7 @@ def test_nl_transforms_keep_the_clean_data_range(transform, G, smoke_profile, sm
     assert float(got) == pytest.approx(float(real(pred, label, batch.max_value, smoke_profile)), rel=1e-5)
 
 
-# ---- steps budget and the resumed optimiser (issue 16) -----------------------------------------
+# ---- steps budget and the resumed optimiser ----------------------------------------------------
 
 #: the keys of an unlearning run's cache config before ``steps`` existed (an unset ``steps`` keeps them)
 _KEY_FIELDS = {"task", "method", "params", "profile", "retain_files", "retain_fraction", "original",

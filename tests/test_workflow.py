@@ -1,8 +1,8 @@
 """The paper's workflow end to end on fastMRI-shaped files, and one step of the full-size model.
 
 ``test_paper_workflow_end_to_end`` runs what a user with real data runs, as subprocesses: the
-command lines of the README's recipe (step 6 of "Real fastMRI data", read from README.md by
-:func:`readme_workflow`), with the README's folders replaced by temporary ones, 8 GPUs by 2 CPU
+command lines of the documented recipe (step 4 of docs/real_data.md, read from it by
+:func:`documented_workflow`), with the recipe's folders replaced by temporary ones, 8 GPUs by 2 CPU
 ranks, and only these additions: the tiny split's sizes on ``split draw``, the shrinking ``--set``
 overrides below on every later step, and the notebooks' ``-p`` parameters and ``--only`` on
 ``reproduce``. Step by step:
@@ -13,7 +13,7 @@ overrides below on every later step, and the notebooks' ``-p`` parameters and ``
 2. ``python -m mriunlearn split draw`` over them (2 retain, 1 forget, 1 val, 1 test_brain, 1 test_knee
    volumes, a 50% retain subset);
 3. ``torchrun --standalone --nproc_per_node 2`` (gloo, CPU) trains G and the oracle with the
-   ``paper`` profile, into the run cache named by the README's ``export MRIUNLEARN_RUNS=...``;
+   ``paper`` profile, into the run cache named by the recipe's ``export MRIUNLEARN_RUNS=...``;
 4. ``torchrun --standalone --nproc_per_node 2 ... unlearn --method nl_ft``;
 5. ``python -m mriunlearn.reproduce --profile paper --manifest --data-root --runs --out`` executes
    notebooks 01, 02, 03 and 04 (``--only``), reusing the torchrun-trained G and oracle from the run
@@ -108,11 +108,14 @@ def _train_entries(runs: Path) -> set[str]:
     return {p.name for p in (runs / "train").iterdir()} if (runs / "train").exists() else set()
 
 
-def readme_workflow() -> list[str]:
-    """The command lines of the README's real-data recipe (step 6, "The whole workflow"), in order,
-    continuation lines joined."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("6. The whole workflow"):]
+RECIPE = ROOT / "docs" / "real_data.md"
+
+
+def documented_workflow() -> list[str]:
+    """The command lines of the real-data recipe (docs/real_data.md, step 4, "The whole workflow"), in
+    order, continuation lines joined, comments dropped."""
+    text = RECIPE.read_text()
+    section = text[text.index("The whole workflow, as `tests/test_workflow.py` runs it"):]
     block = section[section.index("```bash") + len("```bash"):]
     block = block[:block.index("```")]
     lines = [line.split("#")[0].strip() for line in block.replace("\\\n", " ").splitlines()]
@@ -120,7 +123,7 @@ def readme_workflow() -> list[str]:
 
 
 def _localise(line: str, paths: dict[str, Path], py: str, torchrun: str) -> list[str]:
-    """A README command line as this test runs it: the README's folders replaced by temporary ones,
+    """A recipe command line as this test runs it: the recipe's folders replaced by temporary ones,
     ``python``/``torchrun`` by this environment's, 8 GPUs by 2 CPU ranks, globs expanded."""
     for readme_path, path in paths.items():
         line = line.replace(readme_path, str(path))
@@ -131,8 +134,8 @@ def _localise(line: str, paths: dict[str, Path], py: str, torchrun: str) -> list
     return [{"python": py, "torchrun": torchrun}.get(argv[0], argv[0]), *argv[1:]]
 
 
-def test_readme_workflow_is_the_recipe_this_file_runs():
-    cmds = readme_workflow()
+def test_documented_workflow_is_the_recipe_this_file_runs():
+    cmds = documented_workflow()
     assert [c.split()[0] for c in cmds] == ["export", "python", "torchrun", "torchrun", "torchrun", "python"]
     assert cmds[0].startswith("export MRIUNLEARN_RUNS=")
     assert "split draw" in cmds[1] and "--name paper" in cmds[1]
@@ -154,14 +157,14 @@ def test_paper_workflow_end_to_end(tmp_path):
     write_fastmri_like(data)
     paths = {"/data/fastmri": data, "data/manifests": tmp_path / "manifests", "/shared/runs": runs,
              "/scratch/paper-run": out}
-    #: what this test adds to each README command: the tiny split's sizes, the shrinking overrides
+    #: what this test adds to each recipe command: the tiny split's sizes, the shrinking overrides
     #: (max_steps=2, a small network), the notebooks' parameters; nothing else differs
     draw_sizes = ["--n-retain", "2", "--n-forget", "1", "--n-val", "1", "--n-test-brain", "1",
                   "--n-test-knee", "1", "--fractions", "0.5"]
     params = [a for k, v in NOTEBOOK_PARAMS.items() for a in ("-p", k, json.dumps(v))]
     only = [a for n in NOTEBOOKS for a in ("--only", n[:2])]
     env_runs = None
-    cmds = readme_workflow()
+    cmds = documented_workflow()
     for line in cmds:
         if line.startswith("export "):
             name, value = line.split()[1].split("=", 1)
@@ -192,7 +195,7 @@ def test_paper_workflow_end_to_end(tmp_path):
             done_at = (unlearned / "DONE").stat().st_mtime_ns
         else:
             _run([*cmd, *sets, *params, *only], tmp_path, 2400, env_runs)
-    assert out.exists(), "the README's recipe ran no reproduce step"
+    assert out.exists(), "the documented recipe ran no reproduce step"
 
     # the notebooks reused G, the oracle and the torchrun NL-FT run: no training run was added to the
     # cache, and the NL-FT entry is the one torchrun wrote (notebooks 03/04 add ga_l1 and a 50% run)

@@ -24,7 +24,7 @@ __all__ = ["convergence", "data_examples", "format_operating_point", "format_pap
            "split_summary", "study_record", "training_histories", "training_per_volume", "training_record"]
 
 
-#: the operating point the embedded default aims at (issue 15), thresholds of the targets
+#: the operating point the embedded default aims at (docs/operating_point.md), thresholds of the targets
 TARGETS: dict[str, float] = {"oracle_bta_ssim": 0.90, "oracle_bta_gain_db": 8.0, "original_kta_ssim": 0.80,
                              "kta_gap_db": 3.0}
 

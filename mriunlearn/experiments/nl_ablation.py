@@ -22,7 +22,7 @@ slices through one shuffled loader), and changes one factor (:data:`FACTORS`) at
 ``today`` (the profile's unlearning epochs, batch size 8) or ``paper`` (:data:`PAPER_STEPS` steps of
 batch size 1).
 
-Criteria (the issue's, fixed before any cell ran): (a) the NL-alone collapse, BTA ≤ 20 dB
+Criteria (fixed before any cell ran): (a) the NL-alone collapse, BTA ≤ 20 dB
 (:data:`COLLAPSE_DB`); (b) NL-FT's knee at the oracle's level (KTA ≤ Ĝ's KTA + 1 dB) with the brain
 within 1 dB of Ĝ (:data:`TOLERANCE_DB`). A hypothesis *explains* a criterion when its cell meets it
 and the cell without its factor does not; two cells closer than 1 dB on the deciding column need
@@ -163,8 +163,8 @@ _PAIRS: tuple[tuple[str, str], ...] = (*((w, wo) for _, w, wo in HYPOTHESES.valu
 def close_cells(table: pd.DataFrame) -> set[tuple[str, str, str]]:
     """The ``(method, budget, factor)`` cells of every compared pair (:data:`HYPOTHESES`, and the
     noise under each loss) whose seed means differ by less than :data:`TOLERANCE_DB` on the columns
-    that decide its criterion (BTA for NL; KTA and BTA for NL-FT, the larger difference): the
-    issue's rule that such pairs need ≥ 3 seeds and an interval, since a single-seed difference
+    that decide its criterion (BTA for NL; KTA and BTA for NL-FT, the larger difference): such
+    pairs are judged over ≥ 3 seeds with an interval, since a single-seed difference
     below ~1 dB cannot say which cell is lower."""
     means = ablation_table(table)
     out: set[tuple[str, str, str]] = set()
@@ -187,7 +187,7 @@ def _spec_at(method: str, spec: str, budget: str) -> tuple[str, str, str]:
 def nl_ablation(study: Study, cells: Sequence[Cell], seeds: Sequence[int], *,
                 repeat_max_steps: int | None = None) -> tuple[pd.DataFrame, dict[tuple[str, int], Any]]:
     """Every cell at ``seeds[0]``; then, at each further seed, the cells of every compared pair
-    closer than 1 dB (:func:`close_cells`): the issue's rule that such cells need ≥ 3 seeds and an
+    closer than 1 dB (:func:`close_cells`), so that such cells are judged over ≥ 3 seeds with an
     interval.
 
     Args:

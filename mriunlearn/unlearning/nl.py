@@ -7,7 +7,7 @@ seed (a run replays exactly):
 
 - ``gauss``: ``y + λ·ε`` (zero mean), the paper's text;
 - ``abs``: ``y + λ·|ε|`` (always positive, mean ``λ·√(2/π)``), the authors' final code
-  (vios-s/ReconUnlearning 55dbc65, ``fastmri_transform.py``: ``target += |randn·λ|``, λ = 1e-5);
+  (github.com/YuyangXueEd/ReconUnlearning 55dbc65, ``fastmri_transform.py``: ``target += |randn·λ|``, λ = 1e-5);
 - ``replace``: ``λ·ε`` in place of ``y`` (no trace of the target), the authors' January 2024 code
   (fc9600b: ``target = torch.randn_like(target)``). That code's noise is N(0, 1) in absolute
   target units, i.e. ``replace`` with λ = 1 here; on fastMRI RSS targets (maxima ~1e-4..1e-3)
