@@ -1,6 +1,7 @@
 """Run the four notebooks in order with papermill (``make reproduce``).
 
-Each notebook is executed in place (its outputs are the committed regression reference), the volatile
+Each notebook is executed in place (its outputs are the committed record; its checked cells compare
+the tables with the committed figures within tolerance, :mod:`mriunlearn.reproduction`), the volatile
 papermill metadata (timestamps, durations) is stripped so re-runs do not produce noisy diffs, and an
 HTML rendering is written to ``figures/html/``. The first failing notebook stops the run with a
 message naming the notebook and the cell.

@@ -2,9 +2,9 @@
 numbers, no wrapping inside a number, and the best cells marked.
 
 Presentation only: every function takes the table a notebook already printed and returns a
-:class:`pandas.io.formats.style.Styler`; nothing here computes a result. The notebooks keep printing
-the plain text in their ``# NBVAL_CHECK_OUTPUT`` cells (what nbval compares) and show the styled
-table in the next, unchecked cell.
+:class:`pandas.io.formats.style.Styler`; nothing here computes a result. nbval never compares a
+styled table: the notebooks' ``# NBVAL_CHECK_OUTPUT`` cells print plain text (the reproduction check
+of :mod:`mriunlearn.reproduction`).
 """
 
 from __future__ import annotations
