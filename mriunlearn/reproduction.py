@@ -12,8 +12,8 @@ Every number belongs to one tolerance class (:data:`TOLERANCES`): ``exact`` for 
 training (data, masks, zero-filled reconstructions, counts, parameters), and for trained or unlearned
 models a width derived from the variation the project measures: seed-to-seed spread and the
 difference between machines (``docs/reproducibility.md`` holds the measurements and the derivation).
-Methods that diverge by design (gradient ascent) get the wide ``unstable_*`` classes, and the printed
-line says so. The same tolerances decide when a verdict is too close to its threshold to be stated:
+Runs that leave the usual regime (gradient ascent, which diverges by design; SSD's threshold pruning;
+the noise sweep and the NL ablation) get the wide ``unstable_*`` classes, and the printed line says so. The same tolerances decide when a verdict is too close to its threshold to be stated:
 :func:`verdict` returns ``"borderline"`` then.
 
 Example::

@@ -227,3 +227,10 @@ def test_tolerances_meet_their_rule_on_the_committed_measurements():
     assert widths.meets.all(), widths[~widths.meets]
     assert {"trained_db", "unlearned_db", "unstable_db"} <= set(spreads.index)
     assert (widths.numbers > 0).sum() >= 12  # nearly every class has a machine measurement
+
+
+def test_module_examples_run():
+    import doctest
+
+    result = doctest.testmod(reproduction)
+    assert result.attempted >= 3 and result.failed == 0
