@@ -375,19 +375,19 @@ class Reference:
     tables: dict[str, pd.DataFrame]
     record: dict[str, Any] | None
     run: Mapping[str, Any] | None = None
+    records: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> Reference:
         """Snapshot every ``*.csv`` of ``folder`` (default :data:`mriunlearn.paths.REFERENCE_DIR`)."""
         root = Path(folder) if folder is not None else paths.REFERENCE_DIR
         tables = {p.stem: pd.read_csv(p) for p in sorted(root.glob("*.csv"))}
-        rec_path = root / "01_data_examples.json"
-        record = json.loads(rec_path.read_text()) if rec_path.exists() else None
-        return cls(root, tables, record)
+        records = {p.stem: json.loads(p.read_text()) for p in sorted(root.glob("*.json"))}
+        return cls(root, tables, records.get("01_data_examples"), records=records)
 
     def for_run(self, run: Mapping[str, Any]) -> Reference:
         """This reference bound to the setup of the run being compared (profile, manifest hash)."""
-        return Reference(self.folder, self.tables, self.record, dict(run))
+        return Reference(self.folder, self.tables, self.record, dict(run), self.records)
 
     def mismatch(self) -> str | None:
         """Why the bound run cannot be compared with the committed tables (another profile or split),
@@ -431,6 +431,37 @@ class Reference:
         if flips:
             return "\n".join([f"{head} {len(flips)} of {len(ref)} verdicts changed:", *flips])
         return f"{head} all {len(ref)} verdicts agree (a borderline verdict agrees with either side)"
+
+
+    def check_record(self, record: Mapping[str, Any], name: str) -> str:
+        """One stable line: are the machine-independent parts of a run record (the split's hash, G's
+        and Ĝ's cache keys, every run's cache key and retain files; e.g.
+        :func:`mriunlearn.experiments.study.run_records`) those of the committed ``<name>.json``?
+
+        A cache key hashes the whole configuration, split and code version of a run, so an equal key
+        means the run computed the same thing, on whatever machine.
+        """
+        head = f"Run records vs committed figures/{name}.json:"
+        why = self.mismatch() or (None if name in self.records else "no committed record of that name")
+        if why is not None:
+            return f"{head} not compared ({why})"
+        mine, theirs = _identity(record), _identity(self.records[name])
+        changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        if changed:
+            return "\n".join([f"{head} {len(changed)} of {len(theirs)} entries differ:", *(f"  {k}" for k in changed)])
+        keys = sum(1 for k in theirs if k.endswith("key"))
+        return f"{head} all {len(theirs)} entries identical ({keys} cache keys, the split's hash, retain draws)"
+
+
+def _identity(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The machine-independent entries of a run record, flattened: ``{"runs/nl_ft@seed42/cache_key": ...}``."""
+    out: dict[str, Any] = {k: record.get(k) for k in ("manifest_hash", "original_key", "oracle_key") if k in record}
+    for group in ("runs", "training_seeds"):
+        for run, entry in sorted(dict(record.get(group, {})).items()):
+            for k in ("cache_key", "original_key", "oracle_key", "retain_files"):
+                if k in entry:
+                    out[f"{group}/{run}/{k}"] = entry[k]
+    return out
 
 
 def _agree(ref: str, new: str) -> bool:

@@ -6,6 +6,7 @@ through the same line nbval compares (sanitised as nbval sanitises it)."""
 from __future__ import annotations
 
 import configparser
+import json
 import math
 import re
 import shutil
@@ -33,13 +34,14 @@ def _sanitise(text: str) -> str:
 
 
 def _checked_calls() -> list[tuple[str, str, str]]:
-    """``(notebook, table name, committed output)`` of every checked cell that calls ``committed.check``."""
+    """``(notebook, table name, committed output of the table check)`` of every checked cell that calls
+    ``committed.check`` (a run-record line that follows in the same cell is cut off)."""
     out = []
     for nb_path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         for cell in nbformat.read(nb_path, 4).cells:
             if cell.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in cell.source and (m := CHECK_CALL.search(cell.source)):
                 text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-                out.append((nb_path.name, m.group(2), text.rstrip("\n")))
+                out.append((nb_path.name, m.group(2), text.split("\nRun records vs")[0].rstrip("\n")))
     return out
 
 
@@ -234,3 +236,14 @@ def test_module_examples_run():
 
     result = doctest.testmod(reproduction)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_run_records_compare_cache_keys_exactly():
+    ref = _bound(paths.REFERENCE_DIR)
+    record = json.loads((paths.REFERENCE_DIR / "03_table1.json").read_text())
+    line = ref.check_record(record, "03_table1")
+    assert "all" in line and "entries identical" in line and "cache keys" in line
+    changed = {**record, "runs": {**record["runs"], "nl_ft@seed42": {**record["runs"]["nl_ft@seed42"], "cache_key": "x"}}}
+    line = ref.check_record(changed, "03_table1")
+    assert "1 of" in line and "runs/nl_ft@seed42/cache_key" in line
+    assert "not compared (no committed record" in ref.check_record(record, "nope")
