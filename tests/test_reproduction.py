@@ -227,3 +227,16 @@ def test_tolerances_meet_their_rule_on_the_committed_measurements():
     assert widths.meets.all(), widths[~widths.meets]
     assert {"trained_db", "unlearned_db", "unstable_db"} <= set(spreads.index)
     assert (widths.numbers > 0).sum() >= 12  # nearly every class has a machine measurement
+
+
+def test_claims_table_words_agree_with_yes_and_no():
+    """"holds" / "does not hold" (the claims table) are "yes" / "no": a borderline still agrees with
+    either, and holds against does not hold is a change."""
+    ref = _bound(paths.REFERENCE_DIR)
+    committed = pd.DataFrame({"id": ["a", "b", "c"], "verdict": ["holds", "does not hold", "borderline"]})
+    ref = reproduction.Reference(ref.folder, {"claims": committed}, ref.record, ref.run)
+    same = committed.assign(verdict=["yes", "borderline", "does not hold"])
+    assert "all 3 verdicts agree" in ref.check_verdicts(same, "claims", key="id", column="verdict")
+    flipped = committed.assign(verdict=["does not hold", "does not hold", "holds"])
+    out = ref.check_verdicts(flipped, "claims", key="id", column="verdict")
+    assert "1 of 3 verdicts changed" in out and "a: does not hold here, holds committed" in out
