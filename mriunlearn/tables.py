@@ -38,10 +38,41 @@ def _uuid(caption: str | None) -> str:
 
 class StyledTable(Styler):
     """A pandas ``Styler`` whose plain-text form is the table itself (not an object address), so a
-    notebook showing it stays the same bytes on every run and reads well where HTML is not shown."""
+    notebook showing it stays the same bytes on every run and reads well where HTML is not shown,
+    and whose notebook HTML carries every cell's style inline (:func:`inline_html`)."""
 
     def __repr__(self) -> str:
         return self.data.to_string()
+
+    def _repr_html_(self) -> str:
+        return inline_html(self)
+
+
+def _style_attr(props: Sequence[tuple[str, object]]) -> str:
+    """``' style="a: b; c: d"'`` of a cell's CSS pairs (later pairs win, as in the ``<style>`` block)."""
+    merged = dict((str(k).strip(), str(v).strip()) for k, v in props)
+    return f' style="{"; ".join(f"{k}: {v}" for k, v in merged.items())}"' if merged else ""
+
+
+def inline_html(st: Styler) -> str:
+    """``st``'s HTML with each cell's computed CSS also written into the cell's own ``style``.
+
+    Pandas draws a Styler's colours as a ``<style>`` block whose selectors name the cells' ``id`` attributes.
+    JupyterLab's sanitizer (every cloned or papermill-run notebook is untrusted) renames ``id=`` to
+    ``data-jupyter-id=``, so those selectors match nothing and the highlight, the grey G/Ĝ rows and
+    the coloured verdicts vanish. An inline ``style`` survives the sanitizer; the ``<style>`` block
+    is kept for viewers that run it (the HTML report). Data cells and index cells are inlined.
+    """
+    html = st.to_html()
+    st._compute()  # to_html renders a copy; the cells' CSS is computed here again (same result)
+    uid = st.uuid
+    pattern = rf'(<t[dh] id="T_{re.escape(uid)}_(?:(row)(\d+)_col(\d+)|(level)(\d+)_row(\d+))"[^>]*?)(\s*>)'
+
+    def dispatch(m: re.Match[str]) -> str:
+        if m.group(2):  # data cell: row r, column c
+            return m.group(1) + _style_attr(st.ctx.get((int(m.group(3)), int(m.group(4))), [])) + m.group(8)
+        return m.group(1) + _style_attr(st.ctx_index.get((int(m.group(7)), int(m.group(6))), [])) + m.group(8)
+    return re.sub(pattern, dispatch, html)
 
 
 def styled(df: pd.DataFrame, *, caption: str | None = None, digits: int | Mapping[str, int] = 2,
