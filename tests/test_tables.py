@@ -130,16 +130,19 @@ def _showcase() -> list[tuple[str, object, str, str]]:
     df = _table()
     closest = tables.styled(df, closest_to=tables.reference_row(df, "oracle"), exclude=["oracle", "original"])
     marked = tables.styled(pd.DataFrame({"BTA psnr": ["25.24 ± 1.61", "25.60 ± 1.60 *"]}, index=["ft", "nl_ft"]), marked="*")
-    verdicts = tables.styled(pd.DataFrame({"claim": ["a", "b"], "reproduced": ["yes", "no"]}), verdicts=["reproduced"])
+    verdicts = tables.styled(pd.DataFrame({"claim": ["a", "b", "c", "d"], "reproduced": ["yes", "no", "holds", "does not hold"]}),
+                             verdicts=["reproduced"])
     return [("closest", closest, "25.60", "background-color:#d8f3dc"),
             ("marked", marked, "25.60 ± 1.60 *", "background-color:#d8f3dc"),
             ("verdict yes", verdicts, "yes", "background-color:#e3f2e1"),
             ("verdict no", verdicts, "no", "background-color:#fbe3e0"),
+            ("verdict holds", verdicts, "holds", "background-color:#e3f2e1"),
+            ("verdict does not hold", verdicts, "does not hold", "background-color:#fbe3e0"),
             ("reference row", closest, "25.30", "font-style:italic")]
 
 
 @pytest.mark.parametrize("sanitize", [_regex_sanitize, _bleach_sanitize], ids=["regex", "bleach"])
-@pytest.mark.parametrize("case", range(5), ids=[c[0] for c in _showcase()])
+@pytest.mark.parametrize("case", range(len(_showcase())), ids=[c[0] for c in _showcase()])
 def test_the_highlight_survives_jupyterlabs_sanitizer(case, sanitize):
     _, st, text, css = _showcase()[case]
     html = sanitize(st._repr_html_())
