@@ -428,7 +428,11 @@ def radar_grid(radar: pd.DataFrame, methods: Sequence[str], ncols: int = 3) -> p
     for i, m in enumerate(methods):
         ax = fig.add_subplot(nrows, ncols, i + 1, polar=True)
         radar_chart(ax, {k: float(radar.loc[m, k]) for k in axes_keys}, ref, label(m), METHOD_COLOURS.get(m, "#1d4ed8"))
-    fig.tight_layout()
+    # one legend for every panel: the dashed shape is Ĝ, the solid one the method its title names
+    handles = [Line2D([], [], color="#2a9d8f", lw=1.2, ls="--", label="oracle Ĝ (dashed, every panel)"),
+               Line2D([], [], color="#555555", lw=1.6, label="the method named above each panel (solid)")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 

@@ -411,20 +411,22 @@ class Reference:
             return Comparison(TABLES[name], not_compared=why)
         return compare(new, self.tables[name], TABLES[name])
 
-    def check_verdicts(self, claims: pd.DataFrame, name: str = "03_claims") -> str:
-        """One stable line: do this run's claim verdicts (``claim``, ``reproduced``) agree with the
-        committed ones?
+    def check_verdicts(self, claims: pd.DataFrame, name: str = "03_claims", key: str = "claim",
+                       column: str = "reproduced") -> str:
+        """One stable line: do this run's claim verdicts (``key``, ``column``: ``claim``/``reproduced``
+        of ``03_claims``, ``id``/``verdict`` of ``claims``) agree with the committed ones?
 
         ``"borderline"`` agrees with anything (its margin is within tolerance of the threshold, so
         either side is a reproduction); ``"yes"`` against ``"no"`` (or any other change) is listed, and
-        so is a claim present on one side only.
+        so is a claim present on one side only. ``"holds"`` / ``"does not hold"`` (the claims table's
+        words) are the same verdicts as ``"yes"`` / ``"no"``.
         """
         head = f"Claims vs committed figures/{name}.csv:"
         why = self._why_not(name)
         if why is not None:
             return f"{head} not compared ({why})"
-        ref = self.tables[name].set_index("claim")["reproduced"]
-        new = claims.set_index("claim")["reproduced"]
+        ref = self.tables[name].set_index(key)[column]
+        new = claims.set_index(key)[column]
         flips = [f"  {c}: {new.get(c, 'absent')} here, {ref.get(c, 'absent')} committed"
                  for c in ref.index.union(new.index)
                  if not _agree(str(ref.get(c, "absent")), str(new.get(c, "absent")))]
@@ -464,7 +466,12 @@ def _identity(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: the claims table's verdict words, as the yes / no of :func:`verdict`
+_SAME_VERDICT: dict[str, str] = {"holds": "yes", "does not hold": "no"}
+
+
 def _agree(ref: str, new: str) -> bool:
+    ref, new = _SAME_VERDICT.get(ref, ref), _SAME_VERDICT.get(new, new)
     return ref == new or "borderline" in (ref, new)
 
 

@@ -21,6 +21,8 @@ BEST = "background-color: #d8f3dc; font-weight: bold"
 #: the reference rows (G, Ĝ): not competitors, so drawn apart
 REFERENCE = "font-style: italic; color: #555555"
 YES, NO = "background-color: #e3f2e1", "background-color: #fbe3e0"
+#: verdict words coloured as yes / no (the claims table says "holds" / "does not hold")
+_YES_WORDS, _NO_WORDS = frozenset({"yes", "holds"}), frozenset({"no", "does not hold"})
 
 _TABLE_STYLES = [
     {"selector": "", "props": "border-collapse: collapse; font-size: 0.92em; margin: 0.4em 0 1em 0"},
@@ -38,10 +40,41 @@ def _uuid(caption: str | None) -> str:
 
 class StyledTable(Styler):
     """A pandas ``Styler`` whose plain-text form is the table itself (not an object address), so a
-    notebook showing it stays the same bytes on every run and reads well where HTML is not shown."""
+    notebook showing it stays the same bytes on every run and reads well where HTML is not shown,
+    and whose notebook HTML carries every cell's style inline (:func:`inline_html`)."""
 
     def __repr__(self) -> str:
         return self.data.to_string()
+
+    def _repr_html_(self) -> str:
+        return inline_html(self)
+
+
+def _style_attr(props: Sequence[tuple[str, object]]) -> str:
+    """``' style="a: b; c: d"'`` of a cell's CSS pairs (later pairs win, as in the ``<style>`` block)."""
+    merged = dict((str(k).strip(), str(v).strip()) for k, v in props)
+    return f' style="{"; ".join(f"{k}: {v}" for k, v in merged.items())}"' if merged else ""
+
+
+def inline_html(st: Styler) -> str:
+    """``st``'s HTML with each cell's computed CSS also written into the cell's own ``style``.
+
+    Pandas draws a Styler's colours as a ``<style>`` block whose selectors name the cells' ``id`` attributes.
+    JupyterLab's sanitizer (every cloned or papermill-run notebook is untrusted) renames ``id=`` to
+    ``data-jupyter-id=``, so those selectors match nothing and the highlight, the grey G/Ĝ rows and
+    the coloured verdicts vanish. An inline ``style`` survives the sanitizer; the ``<style>`` block
+    is kept for viewers that run it (the HTML report). Data cells and index cells are inlined.
+    """
+    html = st.to_html()
+    st._compute()  # to_html renders a copy; the cells' CSS is computed here again (same result)
+    uid = st.uuid
+    pattern = rf'(<t[dh] id="T_{re.escape(uid)}_(?:(row)(\d+)_col(\d+)|(level)(\d+)_row(\d+))"[^>]*?)(\s*>)'
+
+    def dispatch(m: re.Match[str]) -> str:
+        if m.group(2):  # data cell: row r, column c
+            return m.group(1) + _style_attr(st.ctx.get((int(m.group(3)), int(m.group(4))), [])) + m.group(8)
+        return m.group(1) + _style_attr(st.ctx_index.get((int(m.group(7)), int(m.group(6))), [])) + m.group(8)
+    return re.sub(pattern, dispatch, html)
 
 
 def styled(df: pd.DataFrame, *, caption: str | None = None, digits: int | Mapping[str, int] = 2,
@@ -56,7 +89,7 @@ def styled(df: pd.DataFrame, *, caption: str | None = None, digits: int | Mappin
         marked: cells whose text ends with this mark (e.g. ``*`` of ``wide_table``) are highlighted.
         closest_to: ``{column: reference value}``; in each such column the row closest to the
             reference (e.g. the oracle Ĝ's value) is highlighted, rows in ``exclude`` left out.
-        verdicts: columns of yes/no words, coloured green/red.
+        verdicts: columns of yes/no (or holds / does not hold) words, coloured green/red.
         wrap: text columns allowed to wrap (long sentences), left-aligned.
         references: rows of the reference models (G, Ĝ, zero-filled), set in grey italics.
     """
@@ -88,7 +121,7 @@ def styled(df: pd.DataFrame, *, caption: str | None = None, digits: int | Mappin
         st = st.apply(_closest, axis=0, subset=[c for c in closest_to if c in df.columns],
                       reference=closest_to, exclude=set(exclude))
     for col in verdicts:
-        st = st.map(lambda v: YES if str(v).strip().lower() == "yes" else NO if str(v).strip().lower() == "no" else "",
+        st = st.map(lambda v: YES if str(v).strip().lower() in _YES_WORDS else NO if str(v).strip().lower() in _NO_WORDS else "",
                     subset=[col])
     return st
 

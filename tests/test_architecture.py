@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "checkpoint", "distributed"),
     ("lock", "cache", "train"),
     ("metrics", "hallucination", "forgetting", "landscape", "unlearning", "export"),
-    ("experiments", "plots", "tables", "cli", "reproduce", "__main__"),
+    ("experiments", "claims", "plots", "tables", "cli", "reproduce", "__main__"),
 )
 
 

@@ -247,3 +247,16 @@ def test_run_records_compare_cache_keys_exactly():
     line = ref.check_record(changed, "03_table1")
     assert "1 of" in line and "runs/nl_ft@seed42/cache_key" in line
     assert "not compared (no committed record" in ref.check_record(record, "nope")
+
+
+def test_claims_table_words_agree_with_yes_and_no():
+    """"holds" / "does not hold" (the claims table) are "yes" / "no": a borderline still agrees with
+    either, and holds against does not hold is a change."""
+    ref = _bound(paths.REFERENCE_DIR)
+    committed = pd.DataFrame({"id": ["a", "b", "c"], "verdict": ["holds", "does not hold", "borderline"]})
+    ref = reproduction.Reference(ref.folder, {"claims": committed}, ref.record, ref.run)
+    same = committed.assign(verdict=["yes", "borderline", "does not hold"])
+    assert "all 3 verdicts agree" in ref.check_verdicts(same, "claims", key="id", column="verdict")
+    flipped = committed.assign(verdict=["does not hold", "does not hold", "holds"])
+    out = ref.check_verdicts(flipped, "claims", key="id", column="verdict")
+    assert "1 of 3 verdicts changed" in out and "a: does not hold here, holds committed" in out

@@ -3,9 +3,13 @@ every run, and never inside a cell that nbval compares."""
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
+
 import numpy as np
 import pandas as pd
 import pytest
+from pandas.io.formats.style import Styler
 
 from mriunlearn import paths, tables
 
@@ -68,3 +72,85 @@ def test_a_styled_table_prints_as_its_table_not_an_object_address():
     st = tables.styled(df, caption="t")
     assert repr(st) == df.to_string() and "object at 0x" not in repr(st)
     assert repr(st.format(precision=1)) == df.to_string()  # Styler methods keep the stable form
+
+
+# --- styling that survives JupyterLab's sanitizer -------------------------------------------------
+
+def _regex_sanitize(html: str) -> str:
+    """What JupyterLab does to an untrusted notebook's HTML output, in small: ``<style>`` blocks
+    dropped, ``id=`` renamed to ``data-jupyter-id=`` (so CSS aimed at ids matches nothing)."""
+    html = re.sub(r"<style\b.*?</style>", "", html, flags=re.S | re.I)
+    return re.sub(r'(<[^>]*?\s)id="', r'\1data-jupyter-id="', html)
+
+
+def _bleach_sanitize(html: str) -> str:
+    """The same with an HTML sanitizer library (bleach): tags and attributes allow-listed, inline CSS
+    filtered by property, ``<style>`` removed with its content."""
+    bleach = pytest.importorskip("bleach")
+    css = pytest.importorskip("bleach.css_sanitizer")
+    html = _regex_sanitize(html)
+    allowed = ["background-color", "color", "font-weight", "font-style", "text-align", "white-space", "min-width"]
+    return bleach.clean(html, tags={"table", "thead", "tbody", "tr", "th", "td", "caption"},
+                        attributes={"*": ["class", "style", "data-jupyter-id"]},
+                        css_sanitizer=css.CSSSanitizer(allowed_css_properties=allowed), strip=True)
+
+
+class _Cells(HTMLParser):
+    """``(text, style attribute)`` of every ``<td>`` of an HTML table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[list[str]] = []
+        self._in = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "td":
+            self.cells.append(["", dict(attrs).get("style") or ""])
+            self._in = True
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in = self._in and tag != "td"
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self.cells[-1][0] += data.strip()
+
+
+def _style_of(html: str, text: str) -> str:
+    parser = _Cells()
+    parser.feed(html)
+    found = [style for t, style in parser.cells if t == text]
+    assert found, f"no cell {text!r}"
+    return found[0].replace(" ", "").lower()
+
+
+def _showcase() -> list[tuple[str, object, str, str]]:
+    """``(name, styled table, cell text, CSS that must reach it)`` for every kind of styling the
+    notebooks use: closest-to-Ĝ, star-marked cells, coloured verdicts, grey reference rows."""
+    df = _table()
+    closest = tables.styled(df, closest_to=tables.reference_row(df, "oracle"), exclude=["oracle", "original"])
+    marked = tables.styled(pd.DataFrame({"BTA psnr": ["25.24 ± 1.61", "25.60 ± 1.60 *"]}, index=["ft", "nl_ft"]), marked="*")
+    verdicts = tables.styled(pd.DataFrame({"claim": ["a", "b", "c", "d"], "reproduced": ["yes", "no", "holds", "does not hold"]}),
+                             verdicts=["reproduced"])
+    return [("closest", closest, "25.60", "background-color:#d8f3dc"),
+            ("marked", marked, "25.60 ± 1.60 *", "background-color:#d8f3dc"),
+            ("verdict yes", verdicts, "yes", "background-color:#e3f2e1"),
+            ("verdict no", verdicts, "no", "background-color:#fbe3e0"),
+            ("verdict holds", verdicts, "holds", "background-color:#e3f2e1"),
+            ("verdict does not hold", verdicts, "does not hold", "background-color:#fbe3e0"),
+            ("reference row", closest, "25.30", "font-style:italic")]
+
+
+@pytest.mark.parametrize("sanitize", [_regex_sanitize, _bleach_sanitize], ids=["regex", "bleach"])
+@pytest.mark.parametrize("case", range(len(_showcase())), ids=[c[0] for c in _showcase()])
+def test_the_highlight_survives_jupyterlabs_sanitizer(case, sanitize):
+    _, st, text, css = _showcase()[case]
+    html = sanitize(st._repr_html_())
+    assert "<style" not in html and ' id="' not in html
+    assert css in _style_of(html, text)
+
+
+def test_the_sanitizer_removes_what_pandas_alone_draws():
+    """The check can fail: pandas' own HTML (colours only in the <style> block) loses the highlight."""
+    _, st, text, css = _showcase()[0]
+    assert css not in _style_of(_regex_sanitize(Styler.to_html(st)), text)

@@ -1,0 +1,532 @@
+"""Every claim of the paper, judged in one place from the saved tables.
+
+Each claim is listed once (:data:`CLAIMS`): an id, the paper's statement and where it is made, the
+paper's numbers (from :mod:`mriunlearn.paper_numbers` only), the measured numbers, the criterion
+with its threshold, the seeds behind the numbers and the verdict. Every criterion is a *margin*
+(positive: the claim holds) judged by :func:`mriunlearn.reproduction.verdict` with the tolerance
+class of the quantity, so a margin within the reproduction tolerance of its threshold is
+``"borderline"`` (a re-run on another machine could flip it), never a win or a loss.
+
+Where the evidence comes from (:class:`Evidence`): the tables a default run saves in a figures
+folder (``01_*`` … ``04_*``) and, when committed beside them, the multi-seed runs
+(:data:`TRAINING_RUN`: training seeds of notebooks 01-02; :data:`UNLEARNING_RUN`: unlearning seeds
+of notebook 03). A claim that compares two trainings (G against Ĝ) uses the training-seed run when
+there is one; an unlearned model's interval adds the training-to-training spread (measured on the
+training-seed run) to its spread over unlearning seeds, because it is compared against G or Ĝ, which
+another training would move.
+
+Example::
+
+    >>> judge(None, "trained_db"), judge(3.3, "trained_db"), judge(-0.2, "trained_db")
+    ('inconclusive', 'holds', 'borderline')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import paper_numbers, reproduction
+from .forgetting import mean_interval
+
+#: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, the
+#: reproduction tolerance of a trained PSNR: a smaller gap is what two machines' runs differ by
+NEAR_DB: float = 1.0
+#: "destroys the model": brain quality this far below Ĝ (5 × NEAR_DB), far outside what any method
+#: that keeps the model working moves BTA by (FT and NL-FT move it by < 1 dB)
+DESTROY_DB: float = 5.0 * NEAR_DB
+#: "collapses" during unlearning: BTA at or below this (dB), well under the zero-filled input of
+#: every profile (~21 dB default): the network then does worse than no network at all
+COLLAPSE_DB: float = 20.0
+#: the confidence of every interval (over volumes or seeds)
+CONFIDENCE: float = 0.95
+
+#: the committed multi-seed runs, as folders beside the default run's tables
+TRAINING_RUN: str = "train_seeds_3"
+UNLEARNING_RUN: str = "unlearn_seeds_3"
+
+#: what :func:`reproduction.verdict` answers, in the claims table's words (``None`` margin: inconclusive)
+VERDICT_WORDS: dict[str, str] = {"yes": "holds", "no": "does not hold", "borderline": "borderline"}
+VERDICTS: tuple[str, ...] = ("holds", "does not hold", "borderline", "inconclusive")
+
+#: the paper's six methods of Table 1 (the added baselines are not the paper's claims)
+PAPER_METHODS: tuple[str, ...] = ("full_ft", "ft", "ga_l1", "nl", "ga_l1_ft", "nl_ft")
+COLUMNS: tuple[str, ...] = ("BTA", "KTA", "UA")
+TABLE_COLUMNS: tuple[str, ...] = ("id", "claim", "source", "paper", "ours", "criterion", "seeds", "verdict",
+                                  "margin", "tolerance")
+
+
+def judge(margin: float | None, tol: str, ref: float = 0.0) -> str:
+    """The verdict word of a margin (positive: the claim holds) under tolerance class ``tol``.
+
+    ``None`` (the evidence cannot decide, e.g. a table not saved) is ``"inconclusive"``; otherwise
+    :func:`mriunlearn.reproduction.verdict`'s answer in :data:`VERDICT_WORDS`.
+    """
+    if margin is None:
+        return "inconclusive"
+    return VERDICT_WORDS[reproduction.verdict(margin, reproduction.tolerance(tol), ref)]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One row of the claims table (see :data:`TABLE_COLUMNS`); ``margin`` NaN when inconclusive."""
+
+    id: str
+    claim: str
+    source: str
+    paper: str
+    ours: str
+    criterion: str
+    seeds: str
+    verdict: str
+    margin: float
+    tolerance: str
+
+
+def _read(folder: Path) -> dict[str, pd.DataFrame]:
+    """Every ``*.csv`` of ``folder`` by stem, a leading unnamed index column dropped (empty if absent)."""
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for p in sorted(folder.glob("*.csv")):
+        t = pd.read_csv(p)
+        out[p.stem] = t.drop(columns=[c for c in t.columns if str(c).startswith("Unnamed: ")])
+    return out
+
+
+@dataclass
+class Evidence:
+    """The saved tables a claim may use: the default run's (``main``), the training-seed run's
+    (``training``) and the unlearning-seed run's (``unlearning``), each ``{csv stem: table}``;
+    ``names`` says how the ``seeds`` column names each multi-seed run."""
+
+    main: dict[str, pd.DataFrame]
+    training: dict[str, pd.DataFrame]
+    unlearning: dict[str, pd.DataFrame]
+    names: Mapping[str, str]
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Evidence:
+        """The tables of ``folder`` and of the committed multi-seed runs inside it
+        (``folder/TRAINING_RUN/figures``, ``folder/UNLEARNING_RUN/figures``; absent runs: empty)."""
+        root = Path(folder)
+        return cls(_read(root), _read(root / TRAINING_RUN / "figures"), _read(root / UNLEARNING_RUN / "figures"),
+                   {"training": f"figures/{TRAINING_RUN}", "unlearning": f"figures/{UNLEARNING_RUN}"})
+
+    def table1(self) -> tuple[pd.DataFrame, str]:
+        """Table 1 (long form, PSNR rows) from the unlearning-seed run if it holds one, else the
+        default's; and which (``"unlearning"`` / ``"main"``)."""
+        src = "unlearning" if "03_table1" in self.unlearning else "main"
+        t = getattr(self, src)["03_table1"]
+        return t[t.metric == "psnr"], src
+
+    def training_sigma(self) -> tuple[float, int]:
+        """Training-to-training standard deviation of a trained PSNR (pooled over G and Ĝ: final
+        validation PSNR of the training-seed run) and its number of seeds; ``(0, 1)`` without one."""
+        curves = self.training.get("01_training_curves")
+        if curves is None or curves.seed.nunique() < 2:
+            return 0.0, 1
+        spreads = reproduction.seed_spreads(curves=curves)
+        return float(spreads.sd["trained_db"]), int(curves.seed.nunique())
+
+    def seeds_of(self, src: str, table: str, models: Sequence[str] | None = None) -> list[int]:
+        """The distinct ``seed`` values of one saved table (of ``models`` only, if given)."""
+        t = getattr(self, src).get(table)
+        if t is None or "seed" not in t.columns:
+            return []
+        if models is not None and "model" in t.columns:
+            t = t[t.model.isin(models)]
+        return sorted(int(s) for s in t.seed.unique())
+
+    def training_seeds(self, src: str) -> list[int]:
+        """The training seeds behind ``src``'s G and Ĝ (``01_training_curves``)."""
+        return self.seeds_of(src, "01_training_curves") or self.seeds_of("main", "01_training_curves")
+
+
+def _seeds_text(ev: Evidence, training: str, unlearning: str | None = None, unlearn_table: str = "03_table1_per_volume",
+                widened: bool = False) -> str:
+    """The ``seeds`` column: training seeds (and the run they come from), unlearning seeds, and
+    whether the interval includes the training-seed run's spread."""
+    def run(src: str) -> str:
+        return f" ({ev.names[src]})" if src in ev.names else ""
+    tr = ", ".join(map(str, ev.training_seeds(training))) or "?"
+    text = f"training {tr}{run(training)}"
+    if unlearning is not None:
+        un = ", ".join(map(str, ev.seeds_of(unlearning, unlearn_table, PAPER_METHODS))) or "?"
+        text += f"; unlearning {un}{run(unlearning)}"
+    if widened and ev.training_sigma()[1] > 1:
+        text += f"; ± includes the training spread of {ev.training_sigma()[1]} seeds ({ev.names['training']})"
+    return text
+
+
+def _t(n: int) -> float:
+    """The two-sided :data:`CONFIDENCE` t-quantile with ``n − 1`` degrees of freedom (NaN for n < 2)."""
+    return float(stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) if n > 1 else math.nan
+
+
+@dataclass(frozen=True)
+class Table1:
+    """Table 1's PSNR means per ``(model, column)`` and the half-width of each unlearned model's
+    :data:`CONFIDENCE` interval: its spread over unlearning seeds (``ci95`` rows; none at one seed)
+    combined in quadrature with t·σ of the training-seed run (0 without one). G's and Ĝ's own
+    half-widths are 0 here: the claims compare against them, and their training spread is already
+    inside the unlearned model's interval."""
+
+    mean: Mapping[tuple[str, str], float]
+    half: Mapping[tuple[str, str], float]
+    src: str
+
+    @classmethod
+    def of(cls, ev: Evidence) -> Table1:
+        t, src = ev.table1()
+        sigma, n = ev.training_sigma()
+        train = _t(n) * sigma if n > 1 else 0.0
+        mean, half = {}, {}
+        for r in t.itertuples():
+            key = (str(r.model), str(r.column))
+            mean[key] = float(r.mean)
+            own = float(r.spread) if r.spread_kind == "ci95" else 0.0
+            half[key] = 0.0 if r.model in ("original", "oracle") else math.hypot(own, train)
+        return cls(mean, half, src)
+
+    def has(self, model: str) -> bool:
+        return (model, "BTA") in self.mean
+
+    def cell(self, model: str, column: str) -> str:
+        """``"mean ± half"`` (dB) of one entry, as the ``ours`` column writes it."""
+        m, h = self.mean[(model, column)], self.half[(model, column)]
+        return f"{m:.2f} ± {h:.2f}" if h > 0 else f"{m:.2f}"
+
+    def distance(self, model: str) -> float:
+        """Mean |PSNR − Ĝ| over BTA, KTA, UA (0: Ĝ's numbers)."""
+        return float(np.mean([abs(self.mean[(model, c)] - self.mean[("oracle", c)]) for c in COLUMNS]))
+
+
+def _paper(model: str, column: str) -> float:
+    return paper_numbers.TABLE1[model][f"{column}_psnr"]
+
+
+def _paper_distance(model: str) -> float:
+    return float(np.mean([abs(_paper(model, c) - _paper("oracle", c)) for c in COLUMNS]))
+
+
+def _judged(id_: str, claim: str, source: str, paper: str, ours: str, criterion: str, seeds: str,
+            margin: float | None, tol: str, ref: float = 0.0) -> Judged:
+    return Judged(id_, claim, source, paper, ours, criterion, seeds, judge(margin, tol, ref),
+                  math.nan if margin is None else float(margin), tol)
+
+
+def _paired(t: pd.DataFrame, a: str, b: str, value: str, role: str = "test_brain") -> dict[str, float]:
+    """``a − b`` of ``value`` on ``role``, paired by volume: per seed of ``a`` the mean paired
+    difference (against ``b`` at the same seed, or at ``b``'s only seed), then the :data:`CONFIDENCE`
+    interval over seeds (two or more) or over the volumes (one seed).
+
+    Returns:
+        ``{"mean", "low", "high", "n", "over", "up", "volumes"}``: ``over`` is ``"seeds"`` or
+        ``"volumes"``; ``up`` how many (seed, volume) pairs have ``a > b`` out of ``volumes``.
+    """
+    t = t[t.role == role]
+    tb = t[t.model == b]
+    diffs: dict[int, pd.Series] = {}
+    for s, ta in t[t.model == a].groupby("seed"):
+        ref = tb[tb.seed == s] if (tb.seed == s).any() else tb[tb.seed == tb.seed.min()]
+        diffs[int(s)] = (ta.groupby("file")[value].mean() - ref.groupby("file")[value].mean()).dropna()
+    every = pd.concat(diffs.values())
+    if len(diffs) > 1:
+        s = mean_interval([d.mean() for d in diffs.values()], CONFIDENCE)
+        over = "seeds"
+    else:
+        s = mean_interval(every, CONFIDENCE)
+        over = "volumes"
+    return {**{k: s[k] for k in ("mean", "low", "high", "n")}, "over": over,
+            "up": int((every > 0).sum()), "volumes": len(every)}
+
+
+def _interval_text(d: Mapping[str, float], scale: float = 1.0, digits: int = 2) -> str:
+    f = f"{{:+.{digits}f}}"
+    return (f"{f.format(scale * d['mean'])} [{f.format(scale * d['low'])}, {f.format(scale * d['high'])}] "
+            f"(95% interval over {d['n']} {d['over']})")
+
+
+def _training_means(ev: Evidence) -> tuple[pd.DataFrame, str]:
+    """Per model and column, PSNR means of G and Ĝ (the training-seed run's if there is one)."""
+    src = "training" if "01_shared_knowledge" in ev.training else "main"
+    t = getattr(ev, src)["01_shared_knowledge"]
+    return t[t.metric == "psnr"].pivot_table(index="model", columns="column", values="mean"), src
+
+
+def shared_knowledge(ev: Evidence) -> Judged:
+    """G is better than Ĝ on knee (KTA and UA): the knowledge joint training shares."""
+    p, src = _training_means(ev)
+    d = {c: float(p.loc["original", c] - p.loc["oracle", c]) for c in ("KTA", "UA")}
+    paper = {c: _paper("original", c) - _paper("oracle", c) for c in ("KTA", "UA")}
+    n = len(ev.training_seeds(src))
+    return _judged("shared_knee", "G is better than Ĝ on knee (shared knowledge)", "Sec. 3; Table 1 (G, Ĝ)",
+                   f"KTA {paper['KTA']:+.2f}, UA {paper['UA']:+.2f} dB",
+                   f"KTA {d['KTA']:+.2f}, UA {d['UA']:+.2f} dB (mean over {n} training seed{'s' * (n > 1)})",
+                   "min(G − Ĝ on KTA, on UA) > 0", _seeds_text(ev, src), min(d.values()), "trained_db")
+
+
+def brain_cost(ev: Evidence) -> Judged:
+    """Joint training costs brain quality: G below Ĝ on BTA."""
+    p, src = _training_means(ev)
+    d = float(p.loc["original", "BTA"] - p.loc["oracle", "BTA"])
+    n = len(ev.training_seeds(src))
+    return _judged("brain_cost", "Joint training costs brain quality (G below Ĝ on BTA)", "Sec. 3; Table 1 (G, Ĝ)",
+                   f"BTA G − Ĝ {paper_numbers.SHARED_KNOWLEDGE_GAP_DB['BTA']:+.2f} dB",
+                   f"BTA G − Ĝ {d:+.2f} dB (mean over {n} training seed{'s' * (n > 1)}); the paper's gap is "
+                   "itself within the 1 dB reproduction tolerance of a trained PSNR",
+                   "Ĝ − G on BTA > 0", _seeds_text(ev, src), -d, "trained_db")
+
+
+def g_hallucinates(ev: Evidence) -> Judged:
+    """G hallucinates more than Ĝ on brain (null-space error score), over training seeds."""
+    src, name = ("training", "02_hallucination_training_seeds") if "02_hallucination_training_seeds" in ev.training \
+        else ("main", "02_hallucination_scores")
+    t = getattr(ev, src)[name]
+    d = _paired(t, "original", "oracle", "hallucination_score")
+    g = float(t[(t.model == "original") & (t.role == "test_brain")].hallucination_score.mean())
+    return _judged("g_hallucinates", "G hallucinates more than Ĝ on brain", "Sec. 1; Fig. 1",
+                   "qualitative (structures circled by eye in Fig. 1)",
+                   f"hallucination score ×100, G − Ĝ: {_interval_text(d, 100, 3)}; G above Ĝ on {d['up']} of {d['volumes']}",
+                   "lower bound of the 95% interval of G − Ĝ (paired by volume) > 0", _seeds_text(ev, src),
+                   d["low"] if not math.isnan(d["low"]) else None, "hallucination", g)
+
+
+def unlearning_removes_hallucinations(ev: Evidence) -> Judged:
+    """The unlearned model (NL-FT) removes G's hallucinations: its brain score is below G's."""
+    src = "unlearning" if "03_hallucination_scores" in ev.unlearning else "main"
+    t = getattr(ev, src)["03_hallucination_scores"]
+    d = _paired(t, "nl_ft", "original", "hallucination_score")
+    g = float(t[(t.model == "original") & (t.role == "test_brain")].hallucination_score.mean())
+    return _judged("unlearning_removes_hallucinations", "The unlearned model (NL-FT) removes G's hallucinations",
+                   "Fig. 1", "qualitative (circled structures gone in Fig. 1)",
+                   f"hallucination score ×100, NL-FT − G: {_interval_text(d, 100, 3)}; NL-FT above G on "
+                   f"{d['up']} of {d['volumes']}",
+                   "upper bound of the 95% interval of NL-FT − G (paired by volume) < 0",
+                   _seeds_text(ev, "main", src, "03_hallucination_scores"), -d["high"], "hallucination", g)
+
+
+def _table1_seeds(ev: Evidence, t1: Table1) -> str:
+    return _seeds_text(ev, "main", t1.src, widened=True)
+
+
+def _stays_near(ev: Evidence, model: str, name: str) -> Judged:
+    """``model`` does not forget: its UA stays within :data:`NEAR_DB` of G's, interval included."""
+    t1 = Table1.of(ev)
+    if not t1.has(model):
+        return _judged(f"{model}_keeps", f"{name} alone does not forget (UA stays near G's)", "Sec. 4; Table 1",
+                       "", "not run", "", "", None, reproduction.model_class(model))
+    g, m, h = t1.mean[("original", "UA")], t1.mean[(model, "UA")], t1.half[(model, "UA")]
+    return _judged(f"{model}_keeps", f"{name} alone does not forget (UA stays near G's)", "Sec. 4; Tables 1-2",
+                   f"UA {_paper(model, 'UA'):.2f} vs G {_paper('original', 'UA'):.2f} dB",
+                   f"UA {t1.cell(model, 'UA')} vs G {g:.2f} dB", f"NEAR_DB ({NEAR_DB:g} dB) − (|UA − G's| + half-width) > 0",
+                   _table1_seeds(ev, t1), NEAR_DB - (abs(m - g) + h), reproduction.model_class(model))
+
+
+def ft_keeps(ev: Evidence) -> Judged:
+    """FT on 10% of the retain data does not forget."""
+    return _stays_near(ev, "ft", "FT")
+
+
+def full_ft_keeps(ev: Evidence) -> Judged:
+    """Full FT (all the retain data) does not forget either."""
+    return _stays_near(ev, "full_ft", "Full FT")
+
+
+def _destroys(ev: Evidence, model: str, name: str) -> Judged:
+    """``model`` destroys the model: BTA more than :data:`DESTROY_DB` below Ĝ's, interval included."""
+    t1 = Table1.of(ev)
+    o = t1.mean[("oracle", "BTA")]
+    margin = (o - DESTROY_DB) - (t1.mean[(model, "BTA")] + t1.half[(model, "BTA")]) if t1.has(model) else None
+    return _judged(f"{model}_destroys", f"{name} alone destroys the model (BTA far below Ĝ)", "Sec. 4; Table 1",
+                   f"BTA {_paper(model, 'BTA'):.2f} vs Ĝ {_paper('oracle', 'BTA'):.2f} dB",
+                   f"BTA {t1.cell(model, 'BTA')} vs Ĝ {o:.2f} dB" if t1.has(model) else "not run",
+                   f"(Ĝ's BTA − DESTROY_DB ({DESTROY_DB:g} dB)) − (BTA + half-width) > 0", _table1_seeds(ev, t1),
+                   margin, reproduction.model_class(model))
+
+
+def ga_l1_destroys(ev: Evidence) -> Judged:
+    """Gradient ascent with an ℓ1 penalty, alone, destroys the model."""
+    return _destroys(ev, "ga_l1", "GA-ℓ1")
+
+
+def nl_destroys(ev: Evidence) -> Judged:
+    """Noisy labels, alone, destroy the model."""
+    return _destroys(ev, "nl", "NL")
+
+
+def _mean_half(t1: Table1, *models: str) -> float:
+    """Mean over BTA/KTA/UA of the quadrature sum of ``models``' half-widths."""
+    return float(np.mean([math.hypot(*(t1.half[(m, c)] for m in models)) for c in COLUMNS]))
+
+
+def _ranked(values: Mapping[str, float]) -> str:
+    """``"a 1.00, b 2.00"``: names and values, smallest first."""
+    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(values.items(), key=lambda kv: kv[1]))
+
+
+def nl_ft_closest(ev: Evidence) -> Judged:
+    """NL-FT comes closest to Ĝ of the paper's six methods (mean |PSNR − Ĝ| over BTA, KTA, UA)."""
+    t1 = Table1.of(ev)
+    cand = [m for m in PAPER_METHODS if t1.has(m)]
+    dist = {m: t1.distance(m) for m in cand}
+    paper = {m: _paper_distance(m) for m in PAPER_METHODS}
+    others = [m for m in cand if m != "nl_ft"]
+    margin = None
+    if "nl_ft" in dist and others:
+        runner = min(others, key=dist.__getitem__)
+        margin = dist[runner] - dist["nl_ft"] - _mean_half(t1, "nl_ft", runner)
+    return _judged("nl_ft_closest", "NL-FT comes closest to Ĝ (mean |PSNR − Ĝ| over BTA, KTA, UA)", "Sec. 4; Table 1",
+                   f"distance to Ĝ (dB): {_ranked(paper)}", f"distance to Ĝ (dB): {_ranked(dist)}",
+                   "runner-up's distance − NL-FT's − both half-widths > 0", _table1_seeds(ev, t1), margin, "unlearned_db")
+
+
+def nl_ft_forgets(ev: Evidence) -> Judged:
+    """NL-FT forgets: its UA lies nearer Ĝ's than G's UA does."""
+    t1 = Table1.of(ev)
+    o, g = t1.mean[("oracle", "UA")], t1.mean[("original", "UA")]
+    m, h = t1.mean[("nl_ft", "UA")], t1.half[("nl_ft", "UA")]
+    po, pg, pm = _paper("oracle", "UA"), _paper("original", "UA"), _paper("nl_ft", "UA")
+    return _judged("nl_ft_forgets", "NL-FT forgets: UA moves from G's toward Ĝ's", "Sec. 4; Table 1",
+                   f"|UA − Ĝ|: NL-FT {abs(pm - po):.2f} vs G {abs(pg - po):.2f} dB",
+                   f"|UA − Ĝ|: NL-FT {abs(m - o):.2f} ± {h:.2f} vs G {abs(g - o):.2f} dB",
+                   "|G's UA − Ĝ's| − (|NL-FT's UA − Ĝ's| + half-width) > 0", _table1_seeds(ev, t1),
+                   abs(g - o) - (abs(m - o) + h), "unlearned_db")
+
+
+def nl_ft_beats_ga_l1_ft(ev: Evidence) -> Judged:
+    """NL-FT ends nearer Ĝ than GA-ℓ1-FT (mean |PSNR − Ĝ| over BTA, KTA, UA)."""
+    t1 = Table1.of(ev)
+    a, b = t1.distance("ga_l1_ft"), t1.distance("nl_ft")
+    return _judged("nl_ft_beats_ga_l1_ft", "NL-FT beats GA-ℓ1-FT (nearer Ĝ)", "Sec. 4; Table 1",
+                   f"distance to Ĝ: GA-ℓ1-FT {_paper_distance('ga_l1_ft'):.2f}, NL-FT {_paper_distance('nl_ft'):.2f} dB",
+                   f"distance to Ĝ: GA-ℓ1-FT {a:.2f}, NL-FT {b:.2f} dB",
+                   "GA-ℓ1-FT's distance − NL-FT's − both half-widths > 0 (GA-ℓ1-FT's unstable tolerance)",
+                   _table1_seeds(ev, t1), a - b - _mean_half(t1, "nl_ft", "ga_l1_ft"), "unstable_db")
+
+
+def ga_l1_collapses(ev: Evidence) -> Judged:
+    """GA-ℓ1 collapses during unlearning (Table 2): its BTA falls to :data:`COLLAPSE_DB` or below."""
+    src = "unlearning" if "03_table2_dynamics" in ev.unlearning else "main"
+    t = getattr(ev, src)["03_table2_dynamics"]
+    t = t[(t.model == "ga_l1") & (t.column == "BTA") & (t.epoch > 0)]
+    lowest = t.groupby("seed").psnr.min()
+    worst = float(lowest.max()) if len(lowest) else math.nan
+    return _judged("ga_l1_collapses", "GA-ℓ1 collapses during unlearning (BTA near 0 dB)", "Sec. 4; Table 2",
+                   f"lowest BTA ≈{paper_numbers.TABLE2_GA_L1_LOWEST_BTA_DB:g} dB (4 of 5 epochs), final "
+                   f"{_paper('ga_l1', 'BTA'):.2f} dB",
+                   f"lowest BTA over the unlearning epochs {worst:.2f} dB (highest over {len(lowest)} seeds)",
+                   f"COLLAPSE_DB ({COLLAPSE_DB:g} dB) − lowest BTA > 0", _seeds_text(ev, "main", src, "03_table2_dynamics"),
+                   None if math.isnan(worst) else COLLAPSE_DB - worst, "unstable_db")
+
+
+def _fractions(ev: Evidence, method: str) -> pd.Series:
+    """Table 3: ``method``'s BTA PSNR per retain fraction (mean over seeds)."""
+    t = ev.main["04_table3"]
+    return t[t.method == method].groupby("fraction").BTA.mean()
+
+
+def intermediate_fraction_best(ev: Evidence) -> Judged:
+    """More retain data is not better: NL-FT's BTA is best at an intermediate fraction."""
+    ours, paper = _fractions(ev, "nl_ft"), pd.Series({f: b for f, (b, _) in paper_numbers.TABLE3["nl_ft"].items()})
+
+    def margin(s: pd.Series) -> float:
+        ends = [s.index.min(), s.index.max()]
+        return float(s.drop(ends).max() - s[ends].max())
+
+    def text(s: pd.Series) -> str:
+        return ", ".join(f"{100 * f:g}% {v:.2f}" for f, v in s.items())
+    return _judged("intermediate_fraction_best", "More retain data is not better: an intermediate fraction is best for NL-FT",
+                   "Sec. 4; Table 3; Fig. 5", f"NL-FT BTA (dB): {text(paper)}", f"NL-FT BTA (dB): {text(ours)}",
+                   "best BTA of the intermediate fractions − best of the smallest and the largest > 0",
+                   _seeds_text(ev, "main", "main", "04_table3"), margin(ours) if len(ours) > 2 else None, "unlearned_db")
+
+
+def small_fraction_hurts(ev: Evidence) -> Judged:
+    """NL-FT needs its 10% retain subset: at 1% and 5% its BTA falls more than :data:`NEAR_DB` below."""
+    ours = _fractions(ev, "nl_ft")
+    p = {f: b for f, (b, _) in paper_numbers.TABLE3["nl_ft"].items()}
+    have = all(f in ours.index for f in (0.01, 0.05, 0.1))
+    m = float(ours[0.1] - max(ours[0.01], ours[0.05]) - NEAR_DB) if have else None
+    return _judged("small_fraction_hurts", "NL-FT with 1% or 5% of the retain data loses brain quality", "Sec. 4; Table 3",
+                   f"NL-FT BTA 1% {p[0.01]:.2f}, 5% {p[0.05]:.2f}, 10% {p[0.1]:.2f} dB",
+                   f"NL-FT BTA 1% {ours.get(0.01, math.nan):.2f}, 5% {ours.get(0.05, math.nan):.2f}, 10% {ours.get(0.1, math.nan):.2f} dB",
+                   f"BTA at 10% − max(BTA at 1%, 5%) − NEAR_DB ({NEAR_DB:g} dB) > 0",
+                   _seeds_text(ev, "main", "main", "04_table3"), m, "unlearned_db")
+
+
+def ft_nl_ft_fastest(ev: Evidence) -> Judged:
+    """FT and NL-FT are the most time-efficient of the paper's methods (Fig. 3 RTE, Fig. 5)."""
+    c = ev.main["03_costs"]
+    c = c[c.model.isin(PAPER_METHODS)].groupby("model")[["slice_steps", "wall_time_s"]].mean()
+    ours = "; ".join(f"{m} {int(r.slice_steps)} slice-steps, {r.wall_time_s:.1f} s" for m, r in c.sort_values("slice_steps").iterrows())
+    others = c.drop(["ft", "nl_ft"], errors="ignore")
+    margin = float(others.slice_steps.min() - c.loc[["ft", "nl_ft"]].slice_steps.max()) \
+        if {"ft", "nl_ft"} <= set(c.index) and len(others) else None
+    return _judged("ft_nl_ft_fastest", "FT and NL-FT are the most time-efficient methods", "Fig. 3 (RTE); Fig. 5",
+                   "qualitative (RTE normalised per chart; no run times reported)", ours,
+                   "fewest slice-steps of the others − most of FT and NL-FT > 0 (slice-steps: the machine-independent cost)",
+                   _seeds_text(ev, "main", "main", "03_costs"), margin, "exact")
+
+
+#: every claim of the paper the project judges, in the order of the paper
+CLAIMS: tuple[Callable[[Evidence], Judged], ...] = (
+    shared_knowledge, brain_cost, g_hallucinates, unlearning_removes_hallucinations, ft_keeps, full_ft_keeps,
+    ga_l1_destroys, nl_destroys, ga_l1_collapses, nl_ft_closest, nl_ft_forgets, nl_ft_beats_ga_l1_ft,
+    intermediate_fraction_best, small_fraction_hurts, ft_nl_ft_fastest,
+)
+
+
+def claims_table(folder: str | Path, only: Sequence[str] | None = None) -> pd.DataFrame:
+    """The whole claims table from a figures folder (:meth:`Evidence.load`): one row per claim of
+    :data:`CLAIMS` (or those whose id is in ``only``), columns :data:`TABLE_COLUMNS`. A claim whose
+    tables are not in the folder is ``"inconclusive"`` with the missing table named in ``ours``."""
+    ev = Evidence.load(folder)
+    rows = []
+    for fn in CLAIMS:
+        try:
+            row = asdict(fn(ev))
+        except KeyError as e:  # a table (or a model in it) the folder does not hold
+            row = asdict(_judged(fn.__name__, (fn.__doc__ or "").split("\n")[0], "", "", f"not measured here (missing {e})",
+                                 "", "", None, "exact"))
+        if only is None or row["id"] in only:
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def counts(table: pd.DataFrame) -> dict[str, int]:
+    """How many claims got each verdict word (every word of :data:`VERDICTS`, zeros included)."""
+    return {v: int((table.verdict == v).sum()) for v in VERDICTS}
+
+
+def _cell(value: object) -> str:
+    """One markdown table cell: pipes escaped, line breaks as spaces, NaN as an empty cell."""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.3g}"
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """``table`` as a GitHub markdown table that renders (pipes inside cells escaped)."""
+    head = "| " + " | ".join(map(_cell, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+def save(table: pd.DataFrame, folder: str | Path, name: str = "claims") -> tuple[Path, Path]:
+    """Write ``table`` as ``folder/name.csv`` and ``folder/name.md`` (a counts line, then the table)."""
+    root = Path(folder)
+    csv, md = root / f"{name}.csv", root / f"{name}.md"
+    table.to_csv(csv, index=False)
+    n = counts(table)
+    md.write_text(f"{len(table)} claims of the paper: " + ", ".join(f"{v} {k}" for k, v in n.items()) + ".\n\n"
+                  + to_markdown(table), encoding="utf-8")
+    return csv, md

@@ -1,0 +1,91 @@
+"""The claims table: every claim judged from the committed tables, by a margin and a tolerance."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mriunlearn import claims, paper_numbers, paths, reproduction
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return claims.claims_table(paths.REFERENCE_DIR)
+
+
+def test_at_least_twelve_claims_with_the_columns(table):
+    assert len(table) >= 12
+    assert list(table.columns[:8]) == ["id", "claim", "source", "paper", "ours", "criterion", "seeds", "verdict"]
+    assert table.id.is_unique
+    assert set(table.verdict) <= set(claims.VERDICTS)
+    assert (table.claim.str.len() > 0).all() and (table.source.str.len() > 0).all()
+
+
+def test_the_committed_claims_files_are_this_table(table):
+    """figures/claims.csv is what the committed tables give (notebook 04 rewrites it)."""
+    committed = pd.read_csv(paths.REFERENCE_DIR / "claims.csv")
+    assert list(committed.id) == list(table.id) and list(committed.verdict) == list(table.verdict)
+    md = (paths.REFERENCE_DIR / "claims.md").read_text(encoding="utf-8")
+    assert md.startswith(f"{len(table)} claims of the paper: ")
+
+
+def test_every_verdict_word_is_reachable():
+    assert claims.judge(None, "trained_db") == "inconclusive"
+    assert claims.judge(3.0, "trained_db") == "holds"
+    assert claims.judge(-3.0, "trained_db") == "does not hold"
+    assert claims.judge(0.5, "trained_db") == "borderline"
+
+
+@pytest.mark.parametrize("cls", ["trained_db", "unlearned_db", "unstable_db"])
+def test_a_margin_within_the_tolerance_is_borderline(cls):
+    width = reproduction.tolerance(cls).width(0.0)
+    assert claims.judge(0.99 * width, cls) == claims.judge(-0.99 * width, cls) == "borderline"
+    assert claims.judge(1.01 * width, cls) == "holds"
+
+
+def test_training_claims_use_the_training_seed_run(table):
+    rows = table.set_index("id")
+    for claim in ("shared_knee", "brain_cost", "g_hallucinates"):
+        assert f"figures/{claims.TRAINING_RUN}" in rows.seeds[claim] and "42, 43, 44" in rows.seeds[claim]
+    assert f"figures/{claims.UNLEARNING_RUN}" in rows.seeds["nl_ft_closest"]
+
+
+def test_paper_numbers_come_from_paper_numbers(table):
+    rows = table.set_index("id")
+    p = paper_numbers.TABLE1
+    assert f"{p['original']['KTA_psnr'] - p['oracle']['KTA_psnr']:+.2f}" in rows.paper["shared_knee"]
+    assert f"{paper_numbers.SHARED_KNOWLEDGE_GAP_DB['BTA']:+.2f}" in rows.paper["brain_cost"]
+    assert f"{p['ga_l1']['BTA_psnr']:.2f}" in rows.paper["ga_l1_destroys"]
+    assert f"{paper_numbers.TABLE3['nl_ft'][0.2][0]:.2f}" in rows.paper["intermediate_fraction_best"]
+
+
+def test_the_margins_match_the_verdicts(table):
+    """Absolute tolerance classes give the same verdict from the saved margin (relative ones need the
+    reference value the claim used)."""
+    for r in table.itertuples():
+        if r.verdict == "inconclusive":
+            assert math.isnan(r.margin)
+        elif reproduction.tolerance(r.tolerance).rel == 0:
+            assert claims.judge(r.margin, r.tolerance) == r.verdict
+
+
+def test_a_folder_without_tables_is_inconclusive(tmp_path: Path):
+    t = claims.claims_table(tmp_path)
+    assert len(t) == len(claims.CLAIMS) and set(t.verdict) == {"inconclusive"}
+    assert t.ours.str.startswith("not measured here").all()
+
+
+def test_markdown_escapes_pipes():
+    t = pd.DataFrame({"id": ["x"], "claim": ["|UA − Ĝ| < 1"], "margin": [math.nan]})
+    md = claims.to_markdown(t)
+    lines = md.splitlines()
+    assert lines[2] == "| x | \\|UA − Ĝ\\| < 1 |  |"
+    assert all(line.replace("\\|", "").count("|") == 4 for line in lines)
+
+
+def test_only_selects_claims():
+    t = claims.claims_table(paths.REFERENCE_DIR, only=["shared_knee", "brain_cost"])
+    assert list(t.id) == ["shared_knee", "brain_cost"]
