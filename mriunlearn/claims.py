@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -32,7 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import paper_numbers, reproduction
+from . import paper_numbers, paths, reproduction
+from .atomic import atomic_write_text
 from .forgetting import mean_interval
 
 #: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, the
@@ -89,6 +91,19 @@ class Judged:
     tolerance: str
 
 
+def committed_runs_for(folder: Path) -> Path:
+    """Where the multi-seed runs that may judge ``folder``'s claims live: the committed figures folder
+    (:data:`mriunlearn.paths.REFERENCE_DIR`) when ``folder``'s run has the committed run's profile and
+    split (its ``01_data_examples.json``, :meth:`mriunlearn.reproduction.Reference.mismatch`), else
+    ``folder`` itself (a run of another profile brings its own, or none)."""
+    record = folder / "01_data_examples.json"
+    if record.exists():
+        ref = reproduction.Reference.load()
+        if ref.for_run(json.loads(record.read_text())).mismatch() is None:
+            return paths.REFERENCE_DIR
+    return folder
+
+
 def _read(folder: Path) -> dict[str, pd.DataFrame]:
     """Every ``*.csv`` of ``folder`` by stem, a leading unnamed index column dropped (empty if absent)."""
     if not folder.is_dir():
@@ -112,11 +127,16 @@ class Evidence:
     names: Mapping[str, str]
 
     @classmethod
-    def load(cls, folder: str | Path) -> Evidence:
-        """The tables of ``folder`` and of the committed multi-seed runs inside it
-        (``folder/TRAINING_RUN/figures``, ``folder/UNLEARNING_RUN/figures``; absent runs: empty)."""
+    def load(cls, folder: str | Path, runs: str | Path | None = None) -> Evidence:
+        """The tables of ``folder`` and of the multi-seed runs in ``runs`` (``runs/TRAINING_RUN/figures``,
+        ``runs/UNLEARNING_RUN/figures``; absent runs: empty).
+
+        ``runs`` defaults to :func:`committed_runs_for` ``folder``: the repository's committed runs when
+        ``folder`` holds a run of the same profile and split as they do, else ``folder`` itself.
+        """
         root = Path(folder)
-        return cls(_read(root), _read(root / TRAINING_RUN / "figures"), _read(root / UNLEARNING_RUN / "figures"),
+        base = Path(runs) if runs is not None else committed_runs_for(root)
+        return cls(_read(root), _read(base / TRAINING_RUN / "figures"), _read(base / UNLEARNING_RUN / "figures"),
                    {"training": f"figures/{TRAINING_RUN}", "unlearning": f"figures/{UNLEARNING_RUN}"})
 
     def table1(self) -> tuple[pd.DataFrame, str]:
@@ -525,8 +545,8 @@ def save(table: pd.DataFrame, folder: str | Path, name: str = "claims") -> tuple
     """Write ``table`` as ``folder/name.csv`` and ``folder/name.md`` (a counts line, then the table)."""
     root = Path(folder)
     csv, md = root / f"{name}.csv", root / f"{name}.md"
-    table.to_csv(csv, index=False)
+    atomic_write_text(csv, table.to_csv(index=False, lineterminator="\n"))
     n = counts(table)
-    md.write_text(f"{len(table)} claims of the paper: " + ", ".join(f"{v} {k}" for k, v in n.items()) + ".\n\n"
-                  + to_markdown(table), encoding="utf-8")
+    atomic_write_text(md, f"{len(table)} claims of the paper: " + ", ".join(f"{v} {k}" for k, v in n.items()) + ".\n\n"
+                      + to_markdown(table))
     return csv, md

@@ -89,3 +89,23 @@ def test_markdown_escapes_pipes():
 def test_only_selects_claims():
     t = claims.claims_table(paths.REFERENCE_DIR, only=["shared_knee", "brain_cost"])
     assert list(t.id) == ["shared_knee", "brain_cost"]
+
+
+def test_a_rerun_folder_is_judged_with_the_committed_seed_runs(tmp_path):
+    """A re-run writes its tables to another folder (tests: a temporary one) that holds no multi-seed
+    runs: with the committed profile and split it is judged with the committed runs, so its verdicts
+    are the committed ones; with another profile it is judged on its own tables."""
+    import json
+    import shutil
+
+    from mriunlearn import paths
+
+    for p in list(paths.REFERENCE_DIR.glob("*.csv")) + list(paths.REFERENCE_DIR.glob("*.json")):
+        shutil.copy(p, tmp_path / p.name)
+    committed = pd.read_csv(paths.REFERENCE_DIR / "claims.csv")
+    again = claims.claims_table(tmp_path)
+    assert list(again.verdict) == list(committed.verdict)
+    record = json.loads((tmp_path / "01_data_examples.json").read_text())
+    record["profile"]["epochs"] = 1
+    (tmp_path / "01_data_examples.json").write_text(json.dumps(record))
+    assert claims.committed_runs_for(tmp_path) == tmp_path
