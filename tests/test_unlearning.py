@@ -145,7 +145,7 @@ def test_ft_keeps_forget_psnr_near_g(G, smoke_profile, smoke_manifest, cache):
 def test_nl_ft_forget_term_uses_seeded_noisy_targets(G, smoke_profile, smoke_manifest):
     """NL-FT's forget term is J(x_f, y_f + λ·ε), ε ~ N(0, I) (paper) or |N(0, I)| (code), drawn
     from the run seed; the retain term is plain FT. (Whether it lands nearer Ĝ:
-    :func:`test_nl_ft_moves_toward_oracle`.)"""
+    :func:`test_nl_ft_noise_moves_toward_oracle_against_its_noise_free_twin`.)"""
     import copy
 
     from mriunlearn.dataset import SliceData, collate
@@ -185,10 +185,16 @@ def learned(smoke_profile, smoke_manifest, cache):
             train_oracle(prof, smoke_manifest, cache=cache, progress=False))
 
 
-def test_nl_ft_moves_toward_oracle(learned, smoke_manifest):
-    """With λ at the scale of the targets, NL-FT lowers the forget-set PSNR below G's and below the
-    same schedule without noise, and lands nearer Ĝ than G is (mean |PSNR gap| over BTA, KTA, UA).
-    Three unlearning seeds, each compared with its own noise-free twin (same retain draw, same order)."""
+def test_nl_ft_noise_moves_toward_oracle_against_its_noise_free_twin(learned, smoke_manifest):
+    """With λ at the scale of the targets, the noise is what moves NL-FT toward Ĝ: against the same
+    schedule without noise (same seed, retain draw and order: a paired comparison), it lowers the
+    forget-set PSNR by more than 0.1 dB and lands nearer Ĝ (mean |PSNR gap| over BTA, KTA, UA), at each
+    of three unlearning seeds.
+
+    Against G itself the smoke model's change is a tenth of a dB whose sign follows the CPU's kernels
+    (measured, G's UA minus NL-FT's over seeds 0-2: +0.18, +0.02, +0.15 dB with AVX-512 kernels;
+    -0.09, -0.08, -0.12 with ATen restricted to AVX2), inside the noise of two trainings, so it is
+    not asserted."""
     from mriunlearn.experiments.noise_sweep import target_scale
     from mriunlearn.experiments.results import column_means, mean_gap
     from mriunlearn.metrics import evaluate_run
@@ -202,9 +208,7 @@ def test_nl_ft_moves_toward_oracle(learned, smoke_manifest):
         kw = dict(cache=False, progress=False, original=G, epochs=5, eval_every_epoch=False, seed=seed)
         noisy = column_means(run_unlearning(prof, smoke_manifest, "nl_ft", params={"noise_std": peak}, **kw).final)
         clean = column_means(run_unlearning(prof, smoke_manifest, "nl_ft", params={"noise_std": 0.0}, **kw).final)
-        assert noisy["UA"] < g["UA"] - 0.1, (seed, noisy, g)
         assert noisy["UA"] < clean["UA"] - 0.1, (seed, noisy, clean)
-        assert mean_gap(noisy, o) < mean_gap(g, o) - 0.05, (seed, noisy, g, o)
         assert mean_gap(noisy, o) < mean_gap(clean, o), (seed, noisy, clean, o)
 
 
