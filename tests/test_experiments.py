@@ -132,18 +132,20 @@ def _claims_summary(per_volume: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("diffs, expected", [
     ([-0.1, -0.2, -0.15, -0.05], "inconclusive"),  # one training seed, |mean| < 0.3 dB: noise
-    ([-0.6, -0.5, -0.7, -0.55], "yes"),  # above the floor, paired interval below 0
-    ([0.6, 0.5, 0.7, 0.55], "no"),
+    ([-0.6, -0.5, -0.7, -0.55], "borderline"),  # above the floor, interval below 0 but within tolerance of 0
+    ([-1.6, -1.5, -1.7, -1.55], "yes"),  # the whole paired interval beyond the trained tolerance below 0
+    ([1.6, 1.5, 1.7, 1.55], "no"),
 ])
 def test_brain_cost_claim_is_inconclusive_within_the_single_seed_floor(diffs, expected):
-    """Notebook 03's claim table judges G − Ĝ on brain as notebook 01 does (one noise floor)."""
+    """Notebook 03's claim table judges G − Ĝ on brain as notebook 01 does (one noise floor), and a
+    paired interval whose end lies within the reproduction tolerance of 0 is borderline."""
     pv = _two_models(diffs).assign(seed=42)
     claims = unl.judge_claims(_claims_summary(pv), [], per_volume=pv)
     brain = claims[claims.claim.str.startswith("Joint training costs")].iloc[0]
     assert brain.reproduced == expected
     assert ("inconclusive:" in brain.evidence) == (expected == "inconclusive")
     text = unl.unlearning_verdict(_claims_summary(pv), claims)
-    assert ("(1 inconclusive)" in text) == (expected == "inconclusive")
+    assert ("(1 inconclusive" in text) == (expected == "inconclusive")
     assert ("- [?] Joint training" in text) == (expected == "inconclusive")
 
 
@@ -157,7 +159,7 @@ def test_table1_pipeline_marks_closest_and_judges_claims(study):
     for col in wide.columns:
         assert sum(cell.endswith("*") for cell in wide[col]) == 1
     claims = unl.judge_claims(summary, ["ft", "nl_ft"])
-    assert set(claims.reproduced) <= {"yes", "no", "inconclusive"} and len(claims) >= 4
+    assert set(claims.reproduced) <= {"yes", "no", "inconclusive", "borderline"} and len(claims) >= 4
     paired = unl.judge_claims(summary, ["ft", "nl_ft"], per_volume=per_volume)
     brain = paired[paired.claim.str.startswith("Joint training costs")].iloc[0]
     assert "paired 95% interval" in brain.evidence
