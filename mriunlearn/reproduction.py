@@ -484,9 +484,11 @@ def _agree(ref: str, new: str) -> bool:
 
 def measured_differences(reference: str | Path, other: str | Path,
                          names: Iterable[str] | None = None) -> pd.DataFrame:
-    """Per table and tolerance class: how many numbers two runs' figures folders share, the largest
-    ``|Δ|`` and the largest ``|Δ|`` relative to the tolerance (what ``docs/reproducibility.md``
-    tabulates for two machines). Tables missing or not comparable in either folder are skipped."""
+    """Every number of :data:`TABLES` that two runs' figures folders share, one row each: ``table``,
+    ``class``, ``row`` (its label), ``key`` (the row's keys as JSON, for :func:`reclassified`),
+    ``column``, the ``committed`` (``reference``) and ``other`` values, ``abs_diff`` and ``ratio``
+    (``abs_diff`` over the tolerance in force). ``docs/reproducibility.md`` tabulates its maxima for
+    two machines. Tables missing in either folder are skipped."""
     a, b = Reference.load(reference), Reference.load(other)
     rows = []
     for name in names or TABLES:
