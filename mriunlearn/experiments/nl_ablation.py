@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..claims import COLLAPSE_DB  # criterion (a): NL-alone's BTA at or below this (dB)
 from ..errors import ConfigError
 from ..forgetting import mean_interval
 from ..metrics import paper_table
@@ -55,8 +56,6 @@ __all__ = ["BUDGETS", "COLLAPSE_DB", "FACTORS", "GRIDS", "HYPOTHESES", "PAPER_ST
 PAPER_STEPS: dict[str, int] = {"nl": 2680, "nl_ft": 5590}
 #: ``today``: the profile's unlearning epochs at its batch size; ``paper``: :data:`PAPER_STEPS`
 BUDGETS: tuple[str, ...] = ("today", "paper")
-#: criterion (a): the NL-alone collapse of brain quality, BTA PSNR at or below this (dB)
-COLLAPSE_DB = 20.0
 #: criterion (b): KTA at most this far above Ĝ's, BTA at most this far from Ĝ's (dB)
 TOLERANCE_DB = 1.0
 

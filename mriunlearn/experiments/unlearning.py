@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import paper_numbers, reproduction
+from ..claims import DESTROY_DB, NEAR_DB
 from ..errors import ConfigError
 from ..forgetting import MIA_MIN_SLICES, membership_inference, relearn_time
 from ..labels import label
@@ -180,7 +181,7 @@ def _interval(summary: pd.DataFrame, model: str, column: str, metric: str = "psn
     return float(row["mean"]), float(row["mean"] - half), float(row["mean"] + half)
 
 
-def judge_claims(summary: pd.DataFrame, methods: Sequence[str], tol_db: float = 1.0,
+def judge_claims(summary: pd.DataFrame, methods: Sequence[str], tol_db: float = NEAR_DB,
                  per_volume: pd.DataFrame | None = None) -> pd.DataFrame:
     """The paper's Table 1 claims, each marked reproduced or not on our numbers.
 
@@ -215,7 +216,7 @@ def judge_claims(summary: pd.DataFrame, methods: Sequence[str], tol_db: float = 
     for meth in ("ga_l1", "nl"):
         if meth in methods:
             m, lo, hi = _interval(summary, meth, "BTA")
-            add(f"{meth} alone destroys the model (BTA far below Ĝ)", o["BTA"] - 5 * tol_db - hi,
+            add(f"{meth} alone destroys the model (BTA far below Ĝ)", o["BTA"] - DESTROY_DB / NEAR_DB * tol_db - hi,
                 reproduction.model_class(meth), f"{meth} BTA = {m:.2f} dB vs Ĝ {o['BTA']:.2f}")
     cand = [m for m in methods if m in set(summary.model)]
     if "nl_ft" in cand and len(cand) > 1:
