@@ -35,7 +35,7 @@ from scipy import stats
 
 from . import paper_numbers, paths, reproduction
 from .atomic import atomic_write_text
-from .forgetting import mean_interval
+from .forgetting import mean_interval, seed_half_width
 
 #: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, the
 #: reproduction tolerance of a trained PSNR: a smaller gap is what two machines' runs differ by
@@ -208,11 +208,10 @@ class Table1:
         sigma, n = ev.training_sigma()
         train = _t(n) * sigma if n > 1 else 0.0
         mean, half = {}, {}
-        for r in t.itertuples():
+        for r, own in zip(t.itertuples(), seed_half_width(t)):
             key = (str(r.model), str(r.column))
             mean[key] = float(r.mean)
-            own = float(r.spread) if r.spread_kind == "ci95" else 0.0
-            half[key] = 0.0 if r.model in ("original", "oracle") else math.hypot(own, train)
+            half[key] = 0.0 if r.model in ("original", "oracle") else math.hypot(float(own), train)
         return cls(mean, half, src)
 
     def has(self, model: str) -> bool:

@@ -213,6 +213,13 @@ def cost(wall_time_s: float, slice_steps: int, oracle_wall_time_s: float,
             "slice_fraction": slice_steps / oracle_slice_steps if oracle_slice_steps > 0 else math.nan}
 
 
+#: Table 1's ± columns, one convention each (named by the header): the std over test volumes of a
+#: model run at one seed (the paper's ±), and the half-width of the 95% t-interval over seeds of a
+#: model run at several (``n_seeds`` says how many)
+STD_OVER_VOLUMES: str = "std_over_volumes"
+CI95_OVER_SEEDS: str = "ci95_over_seeds"
+
+
 def summarise_seeds(df: pd.DataFrame, by: str | Sequence[str], value: str | Sequence[str],
                     confidence: float = 0.95) -> pd.DataFrame:
     """Mean ± t-interval of ``value`` over the rows (seeds) of each group of ``by``.
@@ -232,6 +239,14 @@ def summarise_seeds(df: pd.DataFrame, by: str | Sequence[str], value: str | Sequ
         for v in values:
             rows.append({**dict(zip(by, keys)), "value": v, **mean_interval(group[v], confidence)})
     return pd.DataFrame(rows, columns=[*by, "value", "mean", "half_width", "low", "high", "n"])
+
+
+def seed_half_width(summary: pd.DataFrame) -> pd.Series:
+    """Per row of a :func:`summary_table` (also one read back from its CSV), the half-width of the
+    95% interval over seeds; 0 where the row's model ran at one seed."""
+    if CI95_OVER_SEEDS not in summary.columns:
+        return pd.Series(0.0, index=summary.index)
+    return summary[CI95_OVER_SEEDS].astype(float).fillna(0.0)
 
 
 def mean_interval(values: Sequence[float] | np.ndarray | pd.Series, confidence: float = 0.95) -> dict[str, Any]:

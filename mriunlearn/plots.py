@@ -419,8 +419,9 @@ def dynamics_figure(dyn: pd.DataFrame, oracle: pd.DataFrame | None = None) -> pl
 
 
 def radar_grid(radar: pd.DataFrame, methods: Sequence[str], ncols: int = 3) -> plt.Figure:
-    """One radar chart per method over the oracle's polygon (``radar`` from
-    :func:`mriunlearn.experiments.unlearning.radar_values`, indexed by model, columns UA, KTA, BTA, RTE)."""
+    """One radar chart per method over the oracle's polygon, every axis min–max normalised (``radar``
+    from :func:`mriunlearn.experiments.unlearning.radar_values`, indexed by model, columns UA, KTA,
+    BTA, RTE); the paper's form, in dB, is :func:`radar_psnr_grid`."""
     axes_keys = ["UA", "KTA", "BTA", "RTE"]
     ref = {k: float(radar.loc["oracle", k]) for k in axes_keys}
     nrows = int(np.ceil(len(methods) / ncols))
@@ -433,6 +434,72 @@ def radar_grid(radar: pd.DataFrame, methods: Sequence[str], ncols: int = 3) -> p
                Line2D([], [], color="#555555", lw=1.6, label="the method named above each panel (solid)")]
     fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def _radar_band(ax: plt.Axes, angles: list[float], low: np.ndarray, high: np.ndarray, colour: str) -> None:
+    """Shade the ring between the closed polygons ``low`` and ``high`` (one radius per angle): the
+    outer polygon one way round, the inner the other, so the non-zero fill rule leaves the inside empty."""
+    closed = angles + angles[:1]
+    outer, inner = list(high) + [high[0]], list(low) + [low[0]]
+    ax.fill(closed + closed[::-1], outer + inner[::-1], color=colour, alpha=0.35, lw=0)
+
+
+def _radar_scale(radar: pd.DataFrame) -> tuple[float, float]:
+    """``(r_max, rte_top)``: the PSNR radius of the charts (the largest ``high``, up to a multiple of
+    10 dB) and the RTE value drawn at that radius (1, or the largest RTE ``high`` above it)."""
+    psnr = radar[radar.axis != "RTE"]
+    r_max = 10.0 * math.ceil(float(psnr.high.max()) / 10.0)
+    rte_top = max(1.0, float(radar[radar.axis == "RTE"].high.max()))
+    return r_max, rte_top
+
+
+def radar_psnr_grid(radar: pd.DataFrame, methods: Sequence[str], ncols: int = 3) -> plt.Figure:
+    """The paper's Fig. 3: one radar chart per method over Ĝ's polygon (dashed), UA, KTA and BTA in
+    PSNR (dB, one radial scale with ticks) and RTE on the same radius (1 = the fastest model's mean
+    wall time; its own ticks along its axis). Where a method ran at several seeds its polygon has a
+    shaded band, the 95% interval over seeds of every axis; the legend names Ĝ, each method and the band.
+
+    ``radar``: :func:`mriunlearn.experiments.unlearning.radar_psnr`'s table (or its saved CSV):
+    ``model``, ``axis``, ``value``, ``low``, ``high``, ``n_seeds``; it must hold ``oracle``.
+    """
+    keys = ["UA", "KTA", "BTA", "RTE"]
+    r_max, rte_top = _radar_scale(radar[radar.model.isin(["oracle", *methods])])
+    angles = np.linspace(0, 2 * np.pi, len(keys), endpoint=False).tolist()
+
+    def polygon(model: str, col: str) -> np.ndarray:
+        t = radar[radar.model == model].set_index("axis").reindex(keys)[col].to_numpy(float, copy=True)
+        t[-1] *= r_max / rte_top
+        return np.clip(np.nan_to_num(t), 0.0, None)  # an interval reaching below 0 stops at the centre
+
+    nrows = int(np.ceil(len(methods) / ncols))
+    fig = plt.figure(figsize=(3.6 * ncols, 4.0 * nrows + 0.6))
+    ref = polygon("oracle", "value")
+    handles = [Line2D([], [], color=METHOD_COLOURS["oracle"], lw=1.3, ls="--", label="Ĝ, the oracle (dashed, every chart)")]
+    for i, m in enumerate(methods):
+        ax = fig.add_subplot(nrows, ncols, i + 1, polar=True)
+        colour = METHOD_COLOURS.get(m, "#1d4ed8")
+        ax.plot(angles + angles[:1], [*ref, ref[0]], color=METHOD_COLOURS["oracle"], lw=1.3, ls="--")
+        val = polygon(m, "value")
+        ax.plot(angles + angles[:1], [*val, val[0]], color=colour, lw=1.6)
+        if int(radar[radar.model == m].n_seeds.max()) > 1:
+            _radar_band(ax, angles, polygon(m, "low"), polygon(m, "high"), colour)
+        ax.set_xticks(angles, keys, fontsize=8)
+        ticks = np.arange(10.0, r_max + 1e-9, 10.0)
+        ax.set_rgrids(ticks, [f"{t:g} dB" for t in ticks], angle=45, fontsize=7, color="#555555")
+        for frac in (0.5, 1.0):  # RTE's own scale, beside its axis
+            ax.text(angles[-1] + 0.2, frac * r_max, f"{frac * rte_top:.2g}", fontsize=7, color="#555555",
+                    ha="left", va="center")
+        ax.set_ylim(0, r_max)
+        ax.set_title(label(m), fontsize=10, pad=12)
+        handles.append(Line2D([], [], color=colour, lw=1.6, label=label(m)))
+    n = int(radar[radar.model.isin(methods)].n_seeds.max())
+    if n > 1:
+        handles.append(Rectangle((0, 0), 1, 1, fc="#888888", alpha=0.35, label=f"band: 95% interval over {n} seeds"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
+    fig.suptitle("UA, KTA, BTA: PSNR (dB); RTE: the fastest mean wall time over this run's (1 = fastest)",
+                 fontsize=9, y=0.995)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(handles) > 4), 1, 0.97), h_pad=2.5)
     return fig
 
 

@@ -304,7 +304,7 @@ def _by_model(model_key: str) -> Classify:
     def classify(row: Mapping[str, Any], col: str) -> str | None:
         if col in _EXACT_COLUMNS:
             return "exact"
-        if col in ("spread", "std"):
+        if col in _SPREAD_COLUMNS:
             if model_class(str(row.get(model_key, ""))) == "exact":
                 return "exact"
             return "spread_ssim" if row.get("metric") == "ssim" else "spread_db"
@@ -318,6 +318,9 @@ def _by_model(model_key: str) -> Classify:
         return model_class(str(row.get(model_key, "")), str(metric))
     return classify
 
+
+#: columns that hold a spread (a std over volumes, or an interval's half-width over seeds)
+_SPREAD_COLUMNS: frozenset[str] = frozenset({"std", "std_over_volumes", "ci95_over_seeds"})
 
 #: columns that record what ran (counts, swept parameters, the paper's numbers), never a result
 _EXACT_COLUMNS: frozenset[str] = frozenset({"n", "n_seeds", "slices", "slice_steps", "retain_volumes", "noise_rel",
@@ -358,7 +361,7 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in (
     TableSpec("01_operating_point", "Operating point", ("measure",), _operating_point),
     TableSpec("01_shared_knowledge", "Shared knowledge (G, Ĝ, zero-filled)", ("model", "column", "metric"), _by_model("model")),
     TableSpec("02_hallucination_scores", "Hallucination scores (mean per model)", ("model",), _by_model("model"), _mean_per_model),
-    TableSpec("03_table1", "Table 1", ("model", "column", "metric", "spread_kind", "n_seeds"), _by_model("model")),
+    TableSpec("03_table1", "Table 1", ("model", "column", "metric", "n_seeds"), _by_model("model")),
     TableSpec("03_table2_dynamics", "Table 2 (dynamics)", ("model", "seed", "epoch", "column"), _dynamics),
     TableSpec("03_noise_sweep", "Noise sweep", ("method", "variant", "noise_std", "seed"), _explored),
     TableSpec("03_nl_ablation", "NL ablation", ("cell", "seed"), _explored),

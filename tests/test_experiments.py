@@ -126,8 +126,8 @@ def _claims_summary(per_volume: pd.DataFrame) -> pd.DataFrame:
     """A one-seed summary table (mean per model and column) of :func:`_two_models` rows."""
     means = per_volume.groupby("model").psnr.mean()
     means["ft"] = means["original"]  # one unlearning method, so the verdict has a closest one
-    return pd.DataFrame([{"model": m, "column": c, "metric": "psnr", "mean": v, "spread": math.nan,
-                          "spread_kind": "std"} for m, v in means.items() for c in ("BTA", "KTA", "UA")])
+    return pd.DataFrame([{"model": m, "column": c, "metric": "psnr", "mean": v, "std_over_volumes": math.nan,
+                          "n_seeds": 1} for m, v in means.items() for c in ("BTA", "KTA", "UA")])
 
 
 @pytest.mark.parametrize("diffs, expected", [
@@ -175,7 +175,8 @@ def test_seed_intervals_with_two_seeds(study):
     results = unl.run_methods(study, ["ft"], [42, 43])
     summary = res.summary_table(res.final_per_volume(study, results), ["original", "oracle", "ft"])
     ft = summary[summary.model == "ft"]
-    assert (ft.spread_kind == "ci95").all() and (ft.n_seeds == 2).all()
+    assert ft.ci95_over_seeds.notna().all() and (ft.n_seeds == 2).all()
+    assert summary[summary.model != "ft"].ci95_over_seeds.isna().all()  # G, Ĝ: one seed, their own column
 
 
 def test_fraction_sweep_records_volumes_and_cost(study):
@@ -306,3 +307,47 @@ def test_check_landscape_grid_names_the_parameter(bad):
     with pytest.raises(ConfigError, match=r"LANDSCAPE_GRID=.* valid: an integer >= 2"):
         unl.check_landscape_grid(bad)
     assert unl.check_landscape_grid(3) == 3
+
+
+def _seeded_per_volume() -> pd.DataFrame:
+    """Per-volume rows (2 volumes per paper column) of G and Ĝ at seed 42 and of 'ft' at seeds 42-44,
+    each PSNR = base + seed offset + volume offset, SSIM = PSNR / 100."""
+    rows = []
+    for model, seeds, base in (("original", [42], 28.0), ("oracle", [42], 27.0), ("ft", [42, 43, 44], 26.0)):
+        for s in seeds:
+            for role in ("test_brain", "test_knee", "forget"):
+                for v in range(2):
+                    psnr = base + (s - 42) + v
+                    rows.append({"model": model, "seed": s, "role": role, "file": f"{role}{v}.h5", "psnr": psnr, "ssim": psnr / 100})
+    return pd.DataFrame(rows)
+
+
+def test_table1_keeps_one_spread_convention_per_column():
+    """Each ± column of Table 1 holds one convention (its header names it); the printed table uses
+    one for every row and names it; a one-seed table has no interval column at all."""
+    summary = res.summary_table(_seeded_per_volume(), ["original", "oracle", "ft"])
+    assert list(summary.columns) == ["model", "column", "metric", "mean", "std_over_volumes", "ci95_over_seeds", "n_seeds"]
+    ft, refs = summary[summary.model == "ft"], summary[summary.model != "ft"]
+    assert ft.std_over_volumes.isna().all() and ft.ci95_over_seeds.notna().all() and (ft.n_seeds == 3).all()
+    assert refs.ci95_over_seeds.isna().all() and refs.std_over_volumes.notna().all()
+    assert ft[(ft.column == "BTA") & (ft.metric == "psnr")]["mean"].item() == pytest.approx(27.5)
+    wide = unl.wide_table(summary)
+    assert wide.columns.name.startswith("± 95% interval over 3 seeds") and "±" not in wide.loc["original", "BTA psnr"]
+    assert "±" in wide.loc["ft", "BTA psnr"]
+    one_seed = res.summary_table(_seeded_per_volume().query("seed == 42"), ["original", "oracle", "ft"])
+    assert "ci95_over_seeds" not in one_seed.columns and unl.wide_table(one_seed).columns.name == "± std over volumes"
+
+
+def test_radar_psnr_is_raw_psnr_with_seed_bands_and_relative_run_time():
+    summary = res.summary_table(_seeded_per_volume(), ["original", "oracle", "ft"])
+    costs = pd.DataFrame({"model": ["oracle", "ft", "ft", "ft"], "seed": [42, 42, 43, 44],
+                          "wall_time_s": [100.0, 2.0, 4.0, 4.0]})
+    radar = unl.radar_psnr(summary, costs).set_index(["model", "axis"])
+    assert list(radar.loc["ft"].index) == list(unl.RADAR_AXES)
+    bta = radar.loc[("ft", "BTA")]
+    assert bta.value == pytest.approx(27.5) and bta.low < bta.value < bta.high and bta.n_seeds == 3
+    assert radar.loc[("oracle", "BTA")].low == radar.loc[("oracle", "BTA")].high == pytest.approx(27.5)
+    fastest = (2.0 + 4.0 + 4.0) / 3  # ft's mean wall time
+    assert radar.loc[("ft", "RTE")].value == pytest.approx((fastest / 2 + 2 * fastest / 4) / 3)
+    assert radar.loc[("oracle", "RTE")].value == pytest.approx(fastest / 100)
+    assert math.isnan(radar.loc[("original", "RTE")].value)  # G has no unlearning cost

@@ -161,9 +161,14 @@ def test_several_series_without_legend_fail():
 
 # --- the project's figures, rebuilt from the committed tables ----------------------------------
 
-def _csv(name: str) -> pd.DataFrame:
-    t = pd.read_csv(paths.REFERENCE_DIR / f"{name}.csv")
+def _csv(name: str, folder: str = "") -> pd.DataFrame:
+    """A committed table (``folder``: a run folder under ``figures/``, e.g. ``unlearn_seeds_3/figures``)."""
+    t = pd.read_csv(paths.REFERENCE_DIR / folder / f"{name}.csv")
     return t.drop(columns=[c for c in t.columns if str(c).startswith("Unnamed: ")])
+
+
+#: the committed run of notebook 03 over three unlearning seeds
+SEEDS_RUN = "unlearn_seeds_3/figures"
 
 
 def _training_curves() -> plt.Figure:
@@ -176,12 +181,17 @@ def _shared_knowledge() -> plt.Figure:
 
 
 def _dynamics() -> plt.Figure:
-    return plots.dynamics_figure(_csv("03_table2_dynamics"), _csv("03_table1").rename(columns={"spread": "std"}))
+    return plots.dynamics_figure(_csv("03_table2_dynamics"), _csv("03_table1"))
 
 
-def _radar(name: str = "03_fig3_radar") -> plt.Figure:
-    r = _csv(name).set_index("model")
-    return plots.radar_grid(r, [m for m in r.index if m not in ("original", "oracle")])
+def _radar(name: str = "03_fig3_radar", folder: str = "") -> plt.Figure:
+    r = _csv(name, folder)
+    return plots.radar_psnr_grid(r, [m for m in dict.fromkeys(r.model) if m not in ("original", "oracle")])
+
+
+def _radar_normalised(folder: str = "") -> plt.Figure:
+    r = _csv("03_fig3_radar_normalised", folder).set_index("model")
+    return plots.radar_grid(r, [m for m in r.index if m not in ("original", "oracle")], ncols=4)
 
 
 def _fraction() -> plt.Figure:
@@ -203,7 +213,10 @@ def _fraction_volumes() -> plt.Figure:
 
 FIGURES = {"01_training_curves": _training_curves, "01_shared_knowledge": _shared_knowledge,
            "03_table2_dynamics": _dynamics, "03_fig3_radar": _radar,
-           "03_fig3_radar_extra": lambda: _radar("03_fig3_radar_extra"), "04_fig5_fraction_time": _fraction,
+           "03_fig3_radar_extra": lambda: _radar("03_fig3_radar_extra"), "03_fig3_radar_normalised": _radar_normalised,
+           "unlearn_seeds_3 03_fig3_radar": lambda: _radar(folder=SEEDS_RUN),
+           "unlearn_seeds_3 03_fig3_radar_extra": lambda: _radar("03_fig3_radar_extra", SEEDS_RUN),
+           "04_fig5_fraction_time": _fraction,
            "03_table1_per_volume": _per_volume, "04_table3_per_volume": _fraction_volumes}
 @pytest.mark.parametrize("name", FIGURES)
 def test_committed_figure_is_legible(name):

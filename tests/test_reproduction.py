@@ -150,7 +150,7 @@ def test_verdicts_agree_unless_yes_and_no_swap():
 
 
 def _summary(values: dict[str, dict[str, float]]) -> pd.DataFrame:
-    rows = [{"model": m, "column": c, "metric": "psnr", "mean": v, "spread": 0.5, "spread_kind": "std", "n_seeds": 1}
+    rows = [{"model": m, "column": c, "metric": "psnr", "mean": v, "std_over_volumes": 0.5, "n_seeds": 1}
             for m, cols in values.items() for c, v in cols.items()]
     return pd.DataFrame(rows)
 

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..forgetting import mean_interval, summarise_seeds
+from ..forgetting import CI95_OVER_SEEDS, STD_OVER_VOLUMES, mean_interval, seed_half_width, summarise_seeds
 from ..hallucination import hallucination_table
+from ..labels import label
 from ..manifest import PAPER_COLUMNS
 from ..metrics import paper_table
 from .study import Study, cached_table, run_entry
@@ -48,8 +49,10 @@ def seed_means(per_volume: pd.DataFrame, metrics: Sequence[str] = ("psnr", "ssim
 def summary_table(per_volume: pd.DataFrame, order: Sequence[str], metrics: Sequence[str] = ("psnr", "ssim")) -> pd.DataFrame:
     """Table 1 in long form: per model, column and metric, the mean over volumes and seeds.
 
-    With one seed: ``mean``, ``std`` over volumes (the paper's ±). With several: ``mean`` over
-    seeds of the per-seed means and ``ci95`` (half-width of the 95% t-interval over seeds).
+    A model run at one seed: ``mean`` over volumes and :data:`STD_OVER_VOLUMES`. A model run at
+    several: ``mean`` over seeds of the per-seed means and :data:`CI95_OVER_SEEDS` (half-width of
+    the 95% t-interval over ``n_seeds`` seeds). Each ± column holds one convention only (NaN in the
+    rows of the other); a column no row uses is left out, so a one-seed table has no interval column.
     """
     per_seed = seed_means(per_volume, metrics)
     n_seeds = per_seed.groupby("model").seed.nunique()
@@ -58,13 +61,26 @@ def summary_table(per_volume: pd.DataFrame, order: Sequence[str], metrics: Seque
         if n_seeds[model] > 1:
             s = summarise_seeds(g, by=["model"], value="mean").iloc[0]
             rows.append({"model": model, "column": column, "metric": metric, "mean": s["mean"],
-                         "spread": s["half_width"], "spread_kind": "ci95", "n_seeds": int(s["n"])})
+                         CI95_OVER_SEEDS: s["half_width"], "n_seeds": int(s["n"])})
         else:
             rows.append({"model": model, "column": column, "metric": metric, "mean": float(g["mean"].iloc[0]),
-                         "spread": float(g["std"].iloc[0]), "spread_kind": "std", "n_seeds": 1})
+                         STD_OVER_VOLUMES: float(g["std"].iloc[0]), "n_seeds": 1})
     out = pd.DataFrame(rows)
+    spreads = [c for c in (STD_OVER_VOLUMES, CI95_OVER_SEEDS) if c in out.columns]
+    out = out[["model", "column", "metric", "mean", *spreads, "n_seeds"]]
     out["model"] = pd.Categorical(out.model, categories=[m for m in order if m in set(out.model)], ordered=True)
     return out.sort_values(["model", "column", "metric"], key=lambda s: s.map({c: i for i, c in enumerate(PAPER_COLUMNS.values())}) if s.name == "column" else s).reset_index(drop=True)
+
+
+def spread_convention(summary: pd.DataFrame) -> str:
+    """What the ± of a printed :func:`summary_table` means, for its header: the std over volumes,
+    the 95% interval over N seeds, or (a multi-seed run beside one-seed G and Ĝ) which rows hold which."""
+    n = int(summary.n_seeds.max())
+    if n == 1:
+        return "± std over volumes"
+    single = [label(str(m)) for m in dict.fromkeys(summary[summary.n_seeds == 1].model)]
+    text = f"± 95% interval over {n} seeds"
+    return text + (f"; {', '.join(single)}: one seed" if single else "")
 
 
 def paired_difference(per_volume: pd.DataFrame, a: str, b: str, column: str = "BTA",

@@ -16,18 +16,19 @@ import pandas as pd
 from .. import paper_numbers, reproduction
 from ..claims import DESTROY_DB, NEAR_DB
 from ..errors import ConfigError
-from ..forgetting import MIA_MIN_SLICES, membership_inference, relearn_time
+from ..forgetting import MIA_MIN_SLICES, mean_interval, membership_inference, relearn_time
 from ..labels import label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
 from ..metrics import paper_table
-from .results import (SINGLE_SEED_NOISE_DB, final_per_volume, hallucination_scores, paired_difference,
-                      seed_evidence, summary_table, training_interval)
+from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, hallucination_scores,
+                      paired_difference, seed_evidence, seed_half_width, spread_convention, summary_table,
+                      training_interval)
 from .study import Study, cached_table, run_entry, run_records
 
 __all__ = ["Landscape", "check_landscape_grid", "compare_with_paper", "costs", "dynamics", "dynamics_table", "final_per_volume",
            "forgetting", "forgetting_summary", "hallucination_scores", "judge_claims", "loss_landscape",
-           "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
+           "RADAR_AXES", "radar_psnr", "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
 
 
 def run_methods(study: Study, methods: Sequence[str], seeds: Sequence[int], fraction: float | None = None) -> dict[tuple[str, int], Any]:
@@ -37,12 +38,18 @@ def run_methods(study: Study, methods: Sequence[str], seeds: Sequence[int], frac
 
 def wide_table(summary: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """Printable Table 1: one row per model, ``BTA psnr`` … cells ``"mean ± spread"``; the model
-    closest to Ĝ in each column is marked with ``*`` (smallest absolute difference of means)."""
+    closest to Ĝ in each column is marked with ``*`` (smallest absolute difference of means).
+
+    One ± convention for the whole table, named by the columns' name (:func:`spread_convention`):
+    the std over volumes when every model ran at one seed; otherwise the 95% interval over seeds,
+    and a model run at one seed (G, Ĝ) shows its mean alone."""
     t = summary.copy()
     fmt = {"psnr": digits, "ssim": 3}
     oracle = t[t.model == "oracle"].set_index(["column", "metric"])["mean"]
+    several = int(t.n_seeds.max()) > 1
+    spread = seed_half_width(t).where(t.n_seeds > 1) if several else t[STD_OVER_VOLUMES]
     t["cell"] = [f"{m:.{fmt[k]}f} ± {s:.{fmt[k]}f}" if not math.isnan(s) else f"{m:.{fmt[k]}f}"
-                 for m, s, k in zip(t["mean"], t["spread"], t.metric)]
+                 for m, s, k in zip(t["mean"], spread, t.metric)]
     t["dist"] = [abs(m - oracle.get((c, k), np.nan)) for m, c, k in zip(t["mean"], t.column, t.metric)]
     cand = t[~t.model.isin(["oracle", "original"])]
     best = cand.loc[cand.groupby(["column", "metric"], observed=True)["dist"].idxmin()]
@@ -50,7 +57,9 @@ def wide_table(summary: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     t["col"] = t.column + " " + t.metric
     wide = t.pivot_table(index="model", columns="col", values="cell", aggfunc="first", observed=True)
     cols = [f"{c} {m}" for c in PAPER_COLUMNS.values() for m in ("psnr", "ssim") if f"{c} {m}" in wide.columns]
-    return wide[cols]
+    wide = wide[cols]
+    wide.columns.name = spread_convention(summary)
+    return wide
 
 
 def compare_with_paper(summary: pd.DataFrame) -> pd.DataFrame:
@@ -105,12 +114,15 @@ def costs(study: Study, results: Mapping[tuple[str, int], Any]) -> pd.DataFrame:
 
 
 def radar_values(summary: pd.DataFrame, cost_table: pd.DataFrame) -> pd.DataFrame:
-    """The paper's Fig. 3 axes per model, each normalised to [0, 1] over the models shown.
+    """Fig. 3's axes per model, each normalised to [0, 1] over the models shown (a variant of the
+    paper's form, :func:`radar_psnr`: it spreads every axis over the models' range).
 
     UA, KTA, BTA: PSNR min-max normalised over all models (G, Ĝ, methods); RTE: reciprocal wall
-    time divided by its maximum (1 = the fastest run).
+    time divided by its maximum (1 = the fastest run). Models in ``summary``'s order.
     """
-    p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
+    psnr = summary[summary.metric == "psnr"]
+    p = psnr.pivot_table(index="model", columns="column", values="mean", observed=True)
+    p = p.reindex(list(dict.fromkeys(psnr.model)))
     out = pd.DataFrame(index=p.index)
     for c in ("UA", "KTA", "BTA"):
         lo, hi = p[c].min(), p[c].max()
@@ -119,6 +131,38 @@ def radar_values(summary: pd.DataFrame, cost_table: pd.DataFrame) -> pd.DataFram
     rte = 1.0 / t
     out["RTE"] = (rte / rte.max()).reindex(out.index)
     return out
+
+
+#: Fig. 3's axes, in the order drawn (counter-clockwise from the right)
+RADAR_AXES: tuple[str, ...] = ("UA", "KTA", "BTA", "RTE")
+
+
+def radar_psnr(summary: pd.DataFrame, cost_table: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Fig. 3 axes per model in their own units, with a band over unlearning seeds.
+
+    UA, KTA, BTA: PSNR (dB) from :func:`summary_table` (also as read back from its CSV), ``low`` /
+    ``high`` the 95% interval over seeds (equal to ``value`` for a model run at one seed). RTE:
+    per run the fastest model's mean wall time over this run's wall time (1 = as fast as the fastest
+    model on average), ``value`` its mean over seeds and ``low`` / ``high`` its 95% t-interval
+    (:func:`costs` rows; G has none: NaN).
+
+    Returns:
+        One row per model and axis: ``model``, ``axis``, ``value``, ``low``, ``high``, ``n_seeds``
+        (models in ``summary``'s order).
+    """
+    p = summary[summary.metric == "psnr"].assign(half=lambda t: seed_half_width(t).to_numpy())
+    rows = [{"model": str(r.model), "axis": r.column, "value": r.mean, "low": r.mean - r.half,
+             "high": r.mean + r.half, "n_seeds": int(r.n_seeds)} for r in p.itertuples()]
+    fastest = float(cost_table.groupby("model").wall_time_s.mean().min())
+    for model in dict.fromkeys(str(m) for m in p.model):
+        times = cost_table[cost_table.model == model].wall_time_s.to_numpy(float)
+        s = mean_interval(fastest / times)  # no runs (G): NaN
+        low, high = (s["low"], s["high"]) if s["n"] > 1 else (s["mean"], s["mean"])
+        rows.append({"model": model, "axis": "RTE", "value": s["mean"], "low": low, "high": high, "n_seeds": int(s["n"])})
+    out = pd.DataFrame(rows)
+    order = {m: i for i, m in enumerate(dict.fromkeys(out.model))}
+    return out.sort_values(["model", "axis"], key=lambda c: c.map(order) if c.name == "model"
+                           else c.map(RADAR_AXES.index)).reset_index(drop=True)
 
 
 def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_steps: int = 15,
@@ -176,9 +220,11 @@ def forgetting_summary(study: Study, results: Mapping[tuple[str, int], Any], sum
 
 
 def _interval(summary: pd.DataFrame, model: str, column: str, metric: str = "psnr") -> tuple[float, float, float]:
-    row = summary[(summary.model == model) & (summary.column == column) & (summary.metric == metric)].iloc[0]
-    half = row.spread if row.spread_kind == "ci95" and not math.isnan(row.spread) else 0.0
-    return float(row["mean"]), float(row["mean"] - half), float(row["mean"] + half)
+    """``(mean, low, high)`` of one Table 1 entry: the 95% interval over seeds, or the mean alone
+    (``low == high``) for a model run at one seed."""
+    rows = summary[(summary.model == model) & (summary.column == column) & (summary.metric == metric)]
+    mean, half = float(rows["mean"].iloc[0]), float(seed_half_width(rows).iloc[0])
+    return mean, mean - half, mean + half
 
 
 def judge_claims(summary: pd.DataFrame, methods: Sequence[str], tol_db: float = NEAR_DB,

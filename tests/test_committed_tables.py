@@ -1,0 +1,44 @@
+"""Committed tables that are derived from other committed tables say what those give: no committed
+CSV contradicts another (each check recomputes a table from its sources, no training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mriunlearn import paths
+from mriunlearn.experiments import results as res
+from mriunlearn.experiments import unlearning as unl
+
+#: the figures folders of notebook 03's committed runs (the default, and three unlearning seeds)
+RUNS = ("", "unlearn_seeds_3/figures")
+
+
+def _csv(folder: str, name: str) -> pd.DataFrame:
+    t = pd.read_csv(paths.REFERENCE_DIR / folder / f"{name}.csv")
+    return t.drop(columns=[c for c in t.columns if str(c).startswith("Unnamed: ")])
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns)
+    for col in a.columns:
+        if pd.api.types.is_numeric_dtype(a[col]):
+            np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-12, equal_nan=True)
+        else:
+            assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), col
+
+
+@pytest.mark.parametrize("folder", RUNS)
+def test_table1_is_the_summary_of_its_per_volume_table(folder):
+    pv = _csv(folder, "03_table1_per_volume")
+    rebuilt = res.summary_table(pv, list(dict.fromkeys(pv.model)))
+    _same(_csv(folder, "03_table1"), rebuilt.assign(model=rebuilt.model.astype(str)))
+
+
+@pytest.mark.parametrize("folder", RUNS)
+def test_fig3_radar_is_derived_from_table1_and_costs(folder):
+    rebuilt = unl.radar_psnr(_csv(folder, "03_table1"), _csv(folder, "03_costs"))
+    _same(_csv(folder, "03_fig3_radar"), rebuilt)
+    normalised = unl.radar_values(_csv(folder, "03_table1"), _csv(folder, "03_costs"))
+    _same(_csv(folder, "03_fig3_radar_normalised"), normalised.reset_index())

@@ -1,0 +1,67 @@
+"""Rebuild notebook 03's Table 1 and Fig. 3 in a figures folder from the tables saved beside them,
+with the functions the notebook calls, without training or evaluating anything.
+
+- ``03_table1.csv`` from ``03_table1_per_volume.csv`` (:func:`~mriunlearn.experiments.results.summary_table`;
+  the run record ``03_table1.json`` is kept);
+- Fig. 3 in the paper's form (``03_fig3_radar`` and, when the folder holds the added baselines,
+  ``03_fig3_radar_extra``) from ``03_table1.csv`` and ``03_costs.csv``
+  (:func:`~mriunlearn.experiments.unlearning.radar_psnr`, :func:`~mriunlearn.plots.radar_psnr_grid`);
+- its min–max normalised variant ``03_fig3_radar_normalised`` (:func:`~mriunlearn.experiments.unlearning.radar_values`,
+  :func:`~mriunlearn.plots.radar_grid`).
+
+Usage: ``python tools/rebuild_from_csv.py FOLDER [FOLDER ...]``, e.g. ``figures figures/unlearn_seeds_3/figures``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mriunlearn import plots  # noqa: E402
+from mriunlearn.claims import PAPER_METHODS  # noqa: E402
+from mriunlearn.experiments import unlearning as ex  # noqa: E402
+
+
+def read(folder: Path, name: str) -> pd.DataFrame:
+    """A table :func:`mriunlearn.plots.save_table` wrote, without its unnamed index column."""
+    t = pd.read_csv(folder / f"{name}.csv")
+    return t.drop(columns=[c for c in t.columns if str(c).startswith("Unnamed: ")])
+
+
+def rebuild(folder: Path) -> list[Path]:
+    """Rewrite Table 1 and Fig. 3 (with its tables) in ``folder``; returns the files written."""
+    per_volume = read(folder, "03_table1_per_volume")
+    order = list(dict.fromkeys(per_volume.model))
+    summary = ex.summary_table(per_volume, order)
+    written = [plots.save_table(summary, "03_table1", folder)]
+    cost_table = read(folder, "03_costs")
+    methods = [m for m in order if m in PAPER_METHODS]
+    extra = [m for m in order if m not in ("original", "oracle", *PAPER_METHODS)]
+    radar = ex.radar_psnr(summary, cost_table)
+    written.append(plots.save_table(radar, "03_fig3_radar", folder))
+    for name, shown in (("03_fig3_radar", methods), ("03_fig3_radar_extra", extra)):
+        if shown:
+            fig = plots.radar_psnr_grid(radar, shown)
+            written += plots.save_figure(fig, name, folder)
+            plt.close(fig)
+    if extra:
+        written.append(plots.save_table(radar[radar.model.isin(["oracle", *extra])], "03_fig3_radar_extra", folder))
+    normalised = ex.radar_values(summary, cost_table)
+    written.append(plots.save_table(normalised, "03_fig3_radar_normalised", folder))
+    fig = plots.radar_grid(normalised, methods + extra, ncols=4)
+    written += plots.save_figure(fig, "03_fig3_radar_normalised", folder)
+    plt.close(fig)
+    return written
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        for path in rebuild(Path(arg)):
+            print(path)
