@@ -42,3 +42,24 @@ def test_fig3_radar_is_derived_from_table1_and_costs(folder):
     _same(_csv(folder, "03_fig3_radar"), rebuilt)
     normalised = unl.radar_values(_csv(folder, "03_table1"), _csv(folder, "03_costs"))
     _same(_csv(folder, "03_fig3_radar_normalised"), normalised.reset_index())
+
+
+def test_nl_ablation_verdicts_agree_with_the_full_run():
+    """The default grid's verdict table names where each row comes from, runs nothing it reports as
+    'not run' while the committed full-grid run has it, and says what that run says wherever both judged."""
+    import json
+
+    from mriunlearn.experiments import nl_ablation as na
+
+    default = _csv("", "03_nl_ablation_verdicts").set_index("hypothesis")
+    full = _csv(f"{na.FULL_RUN}/figures", "03_nl_ablation_verdicts").set_index("hypothesis")
+    criteria = ["(a) NL-alone collapse", "(b) NL-FT at the oracle"]
+    assert not (default[criteria] == "not run").any().any()
+    assert (default[criteria] == full.loc[default.index, criteria]).all().all()
+    borrowed = default[default.source != "this run"]
+    assert list(borrowed.index) == ["H2"] and borrowed.source.str.contains(f"figures/{na.FULL_RUN}/figures").all()
+    record = json.loads((paths.REFERENCE_DIR / "03_nl_ablation.json").read_text())
+    assert na.full_run_folder(record) is not None
+    assert na.full_run_folder({**record, "original_key": "another G"}) is None  # another G: no stand-in
+    again = na.with_full_run(default.reset_index().drop(columns="source"), {**record, "oracle_key": "another"})
+    assert (again.source == "this run").all()

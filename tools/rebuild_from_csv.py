@@ -1,4 +1,4 @@
-"""Rebuild notebook 03's Table 1 and Fig. 3 in a figures folder from the tables saved beside them,
+"""Rebuild notebook 03's Table 1, Fig. 3 and the NL ablation's verdicts in a figures folder from the tables saved beside them,
 with the functions the notebook calls, without training or evaluating anything.
 
 - ``03_table1.csv`` from ``03_table1_per_volume.csv`` (:func:`~mriunlearn.experiments.results.summary_table`;
@@ -7,13 +7,17 @@ with the functions the notebook calls, without training or evaluating anything.
   ``03_fig3_radar_extra``) from ``03_table1.csv`` and ``03_costs.csv``
   (:func:`~mriunlearn.experiments.unlearning.radar_psnr`, :func:`~mriunlearn.plots.radar_psnr_grid`);
 - its min–max normalised variant ``03_fig3_radar_normalised`` (:func:`~mriunlearn.experiments.unlearning.radar_values`,
-  :func:`~mriunlearn.plots.radar_grid`).
+  :func:`~mriunlearn.plots.radar_grid`);
+- where the folder holds the NL ablation's verdicts, ``03_nl_ablation_verdicts.csv`` with the hypotheses
+  its grid did not run taken from the committed full-grid run
+  (:func:`~mriunlearn.experiments.nl_ablation.with_full_run`, matched by ``03_nl_ablation.json``).
 
 Usage: ``python tools/rebuild_from_csv.py FOLDER [FOLDER ...]``, e.g. ``figures figures/unlearn_seeds_3/figures``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -26,6 +30,7 @@ import pandas as pd  # noqa: E402
 
 from mriunlearn import plots  # noqa: E402
 from mriunlearn.claims import PAPER_METHODS  # noqa: E402
+from mriunlearn.experiments import nl_ablation as na  # noqa: E402
 from mriunlearn.experiments import unlearning as ex  # noqa: E402
 
 
@@ -36,7 +41,8 @@ def read(folder: Path, name: str) -> pd.DataFrame:
 
 
 def rebuild(folder: Path) -> list[Path]:
-    """Rewrite Table 1 and Fig. 3 (with its tables) in ``folder``; returns the files written."""
+    """Rewrite Table 1, Fig. 3 (with its tables) and the NL ablation's verdicts in ``folder``; returns
+    the files written."""
     per_volume = read(folder, "03_table1_per_volume")
     order = list(dict.fromkeys(per_volume.model))
     summary = ex.summary_table(per_volume, order)
@@ -58,7 +64,17 @@ def rebuild(folder: Path) -> list[Path]:
     fig = plots.radar_grid(normalised, methods + extra, ncols=4)
     written += plots.save_figure(fig, "03_fig3_radar_normalised", folder)
     plt.close(fig)
-    return written
+    return written + rebuild_nl_verdicts(folder)
+
+
+def rebuild_nl_verdicts(folder: Path) -> list[Path]:
+    """Rewrite ``03_nl_ablation_verdicts.csv`` of ``folder`` with :func:`~mriunlearn.experiments.nl_ablation.with_full_run`
+    (nothing when the folder holds no NL ablation); returns the files written."""
+    if not (folder / "03_nl_ablation_verdicts.csv").exists():
+        return []
+    record = json.loads((folder / "03_nl_ablation.json").read_text())
+    verdicts = na.with_full_run(read(folder, "03_nl_ablation_verdicts"), record)
+    return [plots.save_table(verdicts, "03_nl_ablation_verdicts", folder)]
 
 
 if __name__ == "__main__":

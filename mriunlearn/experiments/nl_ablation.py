@@ -32,12 +32,15 @@ before the difference counts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .. import paths
 from ..claims import COLLAPSE_DB  # criterion (a): NL-alone's BTA at or below this (dB)
 from ..errors import ConfigError
 from ..forgetting import mean_interval
@@ -46,10 +49,10 @@ from .noise_sweep import target_scale
 from .results import MIN_TRAIN_SEEDS, column_means, run_row
 from .study import Study, check_seeds
 
-__all__ = ["BUDGETS", "COLLAPSE_DB", "FACTORS", "GRIDS", "HYPOTHESES", "PAPER_STEPS", "TOLERANCE_DB", "Cell",
-           "ablation_cells", "ablation_table", "check_grid", "check_repeat_steps", "close_cells",
-           "hypothesis_verdicts", "nl_ablation", "nl_ablation_verdict", "noise_effects", "references", "run_cell",
-           "update_cosines"]
+__all__ = ["BUDGETS", "COLLAPSE_DB", "FACTORS", "FULL_RUN", "GRIDS", "HYPOTHESES", "PAPER_STEPS", "TOLERANCE_DB",
+           "Cell", "ablation_cells", "ablation_table", "check_grid", "check_repeat_steps", "close_cells",
+           "full_run_folder", "hypothesis_verdicts", "nl_ablation", "nl_ablation_verdict", "noise_effects",
+           "references", "run_cell", "update_cosines", "with_full_run"]
 
 #: the paper's optimiser steps (batch size 1) per method: NL ≈ 536 knee slices x 5 epochs, NL-FT
 #: ≈ (582 brain + 536 knee slices) x 5 epochs through the authors' one shuffled loader
@@ -310,6 +313,49 @@ def hypothesis_verdicts(table: pd.DataFrame, oracle: Mapping[str, float]) -> pd.
     return pd.DataFrame(rows)
 
 
+#: the committed run of the full grid (``NL_GRID="full"``, several seeds), a folder beside the
+#: default run's tables in :data:`mriunlearn.paths.REFERENCE_DIR`
+FULL_RUN: str = "nl_ablation"
+#: what a run's record (:func:`~mriunlearn.experiments.study.run_records`) must share with the full
+#: run for its verdicts to stand in: the split, and the G and Ĝ every cell starts from and is judged by
+_SAME_START: tuple[str, ...] = ("manifest_hash", "original_key", "oracle_key")
+
+
+def full_run_folder(record: Mapping[str, Any], root: Path | None = None) -> Path | None:
+    """The committed full-grid run's figures folder (``root/FULL_RUN/figures``, ``root`` defaulting
+    to :data:`~mriunlearn.paths.REFERENCE_DIR`) when it started from the same split, G and Ĝ as the
+    run of ``record`` (its ``03_nl_ablation.json``), else ``None``."""
+    folder = (root or paths.REFERENCE_DIR) / FULL_RUN / "figures"
+    saved = folder / "03_nl_ablation.json"
+    if not saved.exists() or not (folder / "03_nl_ablation_verdicts.csv").exists():
+        return None
+    theirs = json.loads(saved.read_text())
+    return folder if all(record.get(k) is not None and record.get(k) == theirs.get(k) for k in _SAME_START) else None
+
+
+def with_full_run(verdicts: pd.DataFrame, record: Mapping[str, Any], root: Path | None = None) -> pd.DataFrame:
+    """:func:`hypothesis_verdicts` with a ``source`` column: every hypothesis whose cells this grid did
+    not run (a ``"not run"`` verdict) takes both verdicts and their evidence from the committed
+    full-grid run (:func:`full_run_folder`), and ``source`` names that folder and its seeds; the
+    other rows are ``"this run"``. Without a matching full run the table is returned as it is,
+    with ``source`` added. Rows already sourced keep their ``source``."""
+    out = verdicts.copy()
+    if "source" not in out.columns:
+        out["source"] = "this run"
+    folder = full_run_folder(record, root)
+    if folder is None:
+        return out
+    theirs = pd.read_csv(folder / "03_nl_ablation_verdicts.csv", index_col=0).set_index("hypothesis")
+    seeds = ", ".join(map(str, sorted(pd.read_csv(folder / "03_nl_ablation.csv").seed.unique())))
+    criteria = [c for c in out.columns if c.startswith("(") and not c.endswith("evidence")]
+    for i, row in out.iterrows():
+        if any(row[c] == "not run" for c in criteria) and row.hypothesis in theirs.index:
+            for col in theirs.columns:
+                out.loc[i, col] = theirs.loc[row.hypothesis, col]
+            out.loc[i, "source"] = f"{paths.for_notebook(folder)} (NL_GRID='full', seeds {seeds})"
+    return out
+
+
 def references(study: Study) -> pd.DataFrame:
     """G, Ĝ and the zero-filled input as rows (``original``, ``oracle``, ``zero_filled``) of BTA/KTA/UA
     PSNR means: the lines the ablation is read against."""
@@ -319,7 +365,8 @@ def references(study: Study) -> pd.DataFrame:
 
 def nl_ablation_verdict(table: pd.DataFrame, verdicts: pd.DataFrame, refs: pd.DataFrame) -> str:
     """The ablation in words: the references (:func:`references`), each criterion's thresholds,
-    which hypotheses explain (a) and (b) here, and what the noise changes under each loss."""
+    which hypotheses explain (a) and (b) here (and which verdicts a committed run gave, when
+    ``verdicts`` has :func:`with_full_run`'s ``source``), and what the noise changes under each loss."""
     oracle, zf = refs.loc["oracle"], refs.loc["zero_filled"]
     head = (f"Ĝ: BTA {oracle['BTA']:.2f}, KTA {oracle['KTA']:.2f} dB; zero-filled BTA {zf['BTA']:.2f} dB. "
             f"(a) needs NL's BTA ≤ {COLLAPSE_DB:g} dB; (b) needs NL-FT's KTA ≤ {oracle['KTA'] + TOLERANCE_DB:.2f} "
@@ -336,6 +383,9 @@ def nl_ablation_verdict(table: pd.DataFrame, verdicts: pd.DataFrame, refs: pd.Da
         if open_:
             text += f"; open: {', '.join(f'{h} ({v[h]})' for h in open_)}"
         lines.append(text + ".")
+    if "source" in verdicts.columns:
+        for source, rows in verdicts[verdicts.source != "this run"].groupby("source", sort=False):
+            lines.append(f"{', '.join(rows.hypothesis)}: not in this grid; verdicts from the committed run {source}.")
     lines += noise_effects(table)
     return "\n".join(lines)
 
