@@ -576,23 +576,36 @@ def per_volume_figure(per_volume: pd.DataFrame, methods: Sequence[str], columns:
     return fig
 
 
-def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, columns: Mapping[str, str],
-                            metric: str = "psnr", references: Sequence[str] = ("original", "oracle")) -> plt.Figure:
-    """The distributions behind Table 3: rows = methods, panels = paper columns; per retain fraction
-    the per-volume ``metric`` (box, all seeds pooled), the mean over seeds with its 95% t-interval
-    (black, :func:`t_interval`; a single seed shows no interval), and G and Ĝ as reference bands.
+def _paper_markers(ax: plt.Axes, paper: pd.DataFrame, names: Sequence[str], oracle_mean: float) -> None:
+    """The paper's values of one panel as hollow diamonds, each its gap to the paper's Ĝ placed on
+    this panel's Ĝ mean (``paper``: ``fraction``, ``gap`` rows of one method and column)."""
+    xs = {n: k for k, n in enumerate(names)}
+    pts = [(xs[f"{f:g}"], oracle_mean + g) for f, g in zip(paper.fraction, paper.gap) if f"{f:g}" in xs]
+    if pts:
+        x, y = zip(*pts)
+        ax.scatter(x, y, marker="D", s=26, facecolor="white", edgecolor="#b5179e", lw=1.3, zorder=6)
 
-    ``per_volume``: rows with ``method``, ``fraction``, ``seed``, ``role``, ``metric``;
-    ``reference``: G's and Ĝ's per-volume rows (``model``, ``role``, ``metric``).
+
+def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, columns: Mapping[str, str],
+                            metrics: Sequence[str] = ("psnr", "ssim"), references: Sequence[str] = ("original", "oracle"),
+                            paper: pd.DataFrame | None = None) -> plt.Figure:
+    """The distributions behind Table 3: rows = methods × ``metrics`` (PSNR and SSIM), panels = paper
+    columns; per retain fraction the per-volume metric (box, all seeds pooled), the mean over seeds
+    with its 95% t-interval (black, :func:`t_interval`; a single seed shows no interval), and G and Ĝ
+    as reference bands (mean ± std over volumes).
+
+    ``per_volume``: rows with ``method``, ``fraction``, ``seed``, ``role`` and every metric;
+    ``reference``: G's and Ĝ's per-volume rows (``model``, ``role``, metrics); ``paper``: the
+    paper's Table 3 as gaps to its Ĝ (:func:`mriunlearn.experiments.retain_fraction.paper_gaps`),
+    drawn on the PSNR panels as hollow diamonds at this Ĝ's mean + the paper's gap.
     """
     df = per_volume[per_volume.role.isin(list(columns))].assign(column=lambda d: d.role.map(columns))
     ref = reference[reference.role.isin(list(columns))].assign(column=lambda d: d.role.map(columns))
-    methods = list(dict.fromkeys(df.method))
-    fractions = sorted(set(df.fraction))
-    names = [f"{f:g}" for f in fractions]
-    fig, axes = plt.subplots(len(methods), len(columns), figsize=(4.0 * len(columns), 2.9 * len(methods)),
+    rows = [(m, k) for m in dict.fromkeys(df.method) for k in metrics]
+    names = [f"{f:g}" for f in sorted(set(df.fraction))]
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(4.0 * len(columns), 2.6 * len(rows)),
                              squeeze=False, sharex=True)
-    for i, m in enumerate(methods):
+    for i, (m, metric) in enumerate(rows):
         for j, col in enumerate(columns.values()):
             ax = axes[i, j]
             d = df[(df.method == m) & (df.column == col)].assign(f=lambda x: x.fraction.map(lambda v: f"{v:g}"))
@@ -600,25 +613,35 @@ def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, c
                 rv = ref[(ref.model == r) & (ref.column == col)]
                 if len(rv):
                     _reference_band(ax, rv[metric], r, vertical=False)
-            colour = method_colour(m, "#888888")
-            sns.boxplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, width=0.55, fliersize=0,
-                        linewidth=0.8, boxprops={"alpha": 0.3})
-            with _fixed_jitter():
-                sns.stripplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, size=2.8, jitter=0.15,
-                              alpha=0.7)
-            seeds = d.groupby(["f", "seed"], as_index=False)[metric].mean()
-            sns.pointplot(data=seeds, x="f", y=metric, order=names, color="black", errorbar=t_interval, ax=ax,
-                          markersize=4, linewidth=1.0, err_kws={"linewidth": 1.2}, capsize=0.15)
-            ax.set(title=f"{label(m)}: {col}", xlabel="retain fraction" if i == len(methods) - 1 else "",
+            _fraction_boxes(ax, d, metric, names, method_colour(m, "#888888"))
+            if paper is not None and metric == "psnr":
+                _paper_markers(ax, paper[(paper.method == m) & (paper.column == col)], names,
+                               float(ref[(ref.model == "oracle") & (ref.column == col)][metric].mean()))
+            ax.set(title=f"{label(m)}: {col} {metric.upper()}", xlabel="retain fraction" if i == len(rows) - 1 else "",
                    ylabel=f"{metric.upper()}" + (" (dB)" if metric == "psnr" else "") if j == 0 else "")
             ax.grid(axis="y", alpha=0.3)
             if ax.get_legend() is not None:  # seaborn adds one per panel; the figure has one below
                 ax.get_legend().remove()
     handles = axes[0, 0].get_legend_handles_labels()[0]
     handles.append(Line2D([], [], color="black", marker="o", ms=4, lw=1.0, label="mean over seeds ± 95% t-interval"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=8)
+    if paper is not None:
+        handles.append(Line2D([], [], ls="", marker="D", mfc="white", mec="#b5179e", mew=1.3,
+                              label="paper: its gap to its Ĝ, placed on this Ĝ"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False, fontsize=8)
     fig.set_layout_engine("constrained")
     return fig
+
+
+def _fraction_boxes(ax: plt.Axes, d: pd.DataFrame, metric: str, names: Sequence[str], colour: str) -> None:
+    """One panel of :func:`fraction_volumes_figure`: per fraction (``d.f``) a box and the volumes as
+    dots (all seeds pooled), and the mean over seeds with its 95% t-interval in black."""
+    sns.boxplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, width=0.55, fliersize=0,
+                linewidth=0.8, boxprops={"alpha": 0.3})
+    with _fixed_jitter():
+        sns.stripplot(data=d, x="f", y=metric, order=names, color=colour, ax=ax, size=2.8, jitter=0.15, alpha=0.7)
+    seeds = d.groupby(["f", "seed"], as_index=False)[metric].mean()
+    sns.pointplot(data=seeds, x="f", y=metric, order=names, color="black", errorbar=t_interval, ax=ax,
+                  markersize=4, linewidth=1.0, err_kws={"linewidth": 1.2}, capsize=0.15)
 
 
 def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5,

@@ -47,13 +47,25 @@ def test_table1_distributions_have_a_panel_per_column_and_the_reference_bands():
     plt.close(fig)
 
 
-def test_table3_distributions_show_the_seed_interval():
-    parts = [_per_volume(["x"], seeds=(42, 43)).drop(columns="model").assign(method=m, fraction=f)
+def test_table3_distributions_show_the_seed_interval_ssim_and_the_papers_gaps():
+    from mriunlearn.experiments.retain_fraction import paper_gaps
+
+    parts = [_per_volume(["x"], seeds=(42, 43), ssim=0.9).drop(columns="model").assign(method=m, fraction=f)
              for m in ("ft", "nl_ft") for f in (0.1, 1.0)]
-    ref = _per_volume(["original", "oracle"])
-    fig = plots.fraction_volumes_figure(pd.concat(parts, ignore_index=True), ref, COLUMNS)
-    assert len(fig.get_axes()) == 6 and all(a.get_legend() is None for a in fig.get_axes())
-    assert any("95% t-interval" in t.get_text() for t in fig.legends[0].get_texts())
+    ref = _per_volume(["original", "oracle"], ssim=0.9)
+    fig = plots.fraction_volumes_figure(pd.concat(parts, ignore_index=True), ref, COLUMNS, paper=paper_gaps())
+    axes = fig.get_axes()
+    assert len(axes) == 12 and all(a.get_legend() is None for a in axes)  # 2 methods x (PSNR, SSIM) x 3 columns
+    assert [a.get_title() for a in axes[:6:3]] == ["FT: BTA PSNR", "FT: BTA SSIM"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("95% t-interval" in t for t in legend) and any(t.startswith("paper") for t in legend)
+    # the paper's FT at 10% on BTA: its gap to its Ĝ, placed on this Ĝ's mean, at the 10% position
+    gap = paper_gaps().query("method == 'ft' and fraction == 0.1 and column == 'BTA'").gap.item()
+    oracle = ref[(ref.model == "oracle") & (ref.role == "test_brain")].psnr.mean()
+    diamonds = [c for c in axes[0].collections if c.get_offsets().shape[0] and c.get_paths()
+                and tuple(c.get_facecolor()[0][:3]) == (1.0, 1.0, 1.0)]
+    assert any(np.allclose(c.get_offsets()[0], [0, oracle + gap]) for c in diamonds)
+    assert not [c for c in axes[3].collections if tuple(c.get_facecolor()[0][:3]) == (1.0, 1.0, 1.0)]  # none on SSIM
     plt.close(fig)
 
 

@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from mriunlearn import paths, plots  # noqa: E402
+from mriunlearn.experiments.retain_fraction import paper_gaps  # noqa: E402
 from mriunlearn.manifest import PAPER_COLUMNS  # noqa: E402
 
 #: the smallest font size (points) readable at the saved size
@@ -208,7 +209,8 @@ def _per_volume() -> plt.Figure:
 
 def _fraction_volumes() -> plt.Figure:
     pv = _csv("03_table1_per_volume")
-    return plots.fraction_volumes_figure(_csv("04_table3_per_volume"), pv[pv.model.isin(["original", "oracle"])], PAPER_COLUMNS)
+    return plots.fraction_volumes_figure(_csv("04_table3_per_volume"), pv[pv.model.isin(["original", "oracle"])], PAPER_COLUMNS,
+                                         paper=paper_gaps())
 
 
 FIGURES = {"01_training_curves": _training_curves, "01_shared_knowledge": _shared_knowledge,

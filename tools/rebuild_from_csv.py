@@ -1,5 +1,6 @@
-"""Rebuild notebook 03's Table 1, Fig. 3 and the NL ablation's verdicts in a figures folder from the tables saved beside them,
-with the functions the notebook calls, without training or evaluating anything.
+"""Rebuild notebook 03's Table 1, Fig. 3 and the NL ablation's verdicts, and notebook 04's Table 3
+figure, in a figures folder from the tables saved beside them, with the functions the notebooks
+call, without training or evaluating anything.
 
 - ``03_table1.csv`` from ``03_table1_per_volume.csv`` (:func:`~mriunlearn.experiments.results.summary_table`;
   the run record ``03_table1.json`` is kept);
@@ -10,7 +11,10 @@ with the functions the notebook calls, without training or evaluating anything.
   :func:`~mriunlearn.plots.radar_grid`);
 - where the folder holds the NL ablation's verdicts, ``03_nl_ablation_verdicts.csv`` with the hypotheses
   its grid did not run taken from the committed full-grid run
-  (:func:`~mriunlearn.experiments.nl_ablation.with_full_run`, matched by ``03_nl_ablation.json``).
+  (:func:`~mriunlearn.experiments.nl_ablation.with_full_run`, matched by ``03_nl_ablation.json``);
+- where the folder holds notebook 04's tables, Table 3's per-volume figure ``04_table3_per_volume``
+  (PSNR and SSIM, the paper's gaps as markers) from ``04_table3_per_volume.csv`` and G's and Ĝ's
+  rows of ``03_table1_per_volume.csv`` (:func:`~mriunlearn.plots.fraction_volumes_figure`).
 
 Usage: ``python tools/rebuild_from_csv.py FOLDER [FOLDER ...]``, e.g. ``figures figures/unlearn_seeds_3/figures``.
 """
@@ -30,7 +34,9 @@ import pandas as pd  # noqa: E402
 
 from mriunlearn import plots  # noqa: E402
 from mriunlearn.claims import PAPER_METHODS  # noqa: E402
+from mriunlearn.manifest import PAPER_COLUMNS  # noqa: E402
 from mriunlearn.experiments import nl_ablation as na  # noqa: E402
+from mriunlearn.experiments import retain_fraction as rf  # noqa: E402
 from mriunlearn.experiments import unlearning as ex  # noqa: E402
 
 
@@ -64,7 +70,19 @@ def rebuild(folder: Path) -> list[Path]:
     fig = plots.radar_grid(normalised, methods + extra, ncols=4)
     written += plots.save_figure(fig, "03_fig3_radar_normalised", folder)
     plt.close(fig)
-    return written + rebuild_nl_verdicts(folder)
+    return written + rebuild_nl_verdicts(folder) + rebuild_table3_figure(folder)
+
+
+def rebuild_table3_figure(folder: Path) -> list[Path]:
+    """Redraw ``04_table3_per_volume`` of ``folder`` from its saved per-volume tables (nothing when
+    the folder holds no notebook 04 tables); returns the files written."""
+    if not (folder / "04_table3_per_volume.csv").exists():
+        return []
+    reference = read(folder, "03_table1_per_volume").query("model in ['original', 'oracle']")
+    fig = plots.fraction_volumes_figure(read(folder, "04_table3_per_volume"), reference, PAPER_COLUMNS, paper=rf.paper_gaps())
+    written = plots.save_figure(fig, "04_table3_per_volume", folder)
+    plt.close(fig)
+    return written
 
 
 def rebuild_nl_verdicts(folder: Path) -> list[Path]:
