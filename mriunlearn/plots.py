@@ -346,7 +346,8 @@ def training_curves(histories: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def shared_knowledge_figure(tidy: pd.DataFrame) -> plt.Figure:
-    """Grouped bars of PSNR (mean ± std over volumes) per paper column for each model."""
+    """Grouped bars of PSNR (mean ± std over volumes) per paper column for each model, each mean
+    written above its error bar."""
     t = tidy[tidy.metric == "psnr"]
     models = list(dict.fromkeys(t.model))
     cols = list(dict.fromkeys(t.column))
@@ -357,12 +358,12 @@ def shared_knowledge_figure(tidy: pd.DataFrame) -> plt.Figure:
         x = np.arange(len(cols)) + (k - (len(models) - 1) / 2) * width
         ax.bar(x, sub["mean"], width, yerr=sub["std"].fillna(0), capsize=3, label=label(m),
                color=METHOD_COLOURS.get(m, "#bbbbbb"))
-        for xi, v in zip(x, sub["mean"]):
-            ax.text(xi, v + 0.3, f"{v:.1f}", ha="center", fontsize=7)
+        for xi, v, sd in zip(x, sub["mean"], sub["std"].fillna(0)):  # above the error bar's cap
+            ax.text(xi, v + sd + 0.2, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(np.arange(len(cols)), cols)
     ax.set_ylabel("PSNR (dB)")
     lo = float((t["mean"] - t["std"].fillna(0)).min())
-    ax.set_ylim(max(0.0, lo - 3), float(t["mean"].max()) + 2.5)
+    ax.set_ylim(max(0.0, lo - 3), float((t["mean"] + t["std"].fillna(0)).max()) + 2.5)
     ax.legend(fontsize=8, ncol=len(models))
     ax.grid(axis="y", alpha=0.3)
     ax.set_title("shared knowledge: original G vs oracle Ĝ")
@@ -505,17 +506,21 @@ def radar_psnr_grid(radar: pd.DataFrame, methods: Sequence[str], ncols: int = 3)
 
 def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt.Figure:
     """The paper's Fig. 5: BTA against unlearning cost per method, with a quadratic fit and its 95%
-    band; left x = wall time (s), right x = slice-steps. One row per method."""
+    band; left x = wall time (s), right x = slice-steps. One row per method; each point's retain
+    fraction labels it, placed clear of the other labels and points (:func:`_place_labels`)."""
     methods = list(dict.fromkeys(sweep.method))
     fig, axes = plt.subplots(len(methods), 2, figsize=(10, 3.0 * len(methods)), squeeze=False)
+    placements = []
     for i, m in enumerate(methods):
         t = sweep[sweep.method == m]
         for j, xcol in enumerate(("wall_time_s", "slice_steps")):
             ax = axes[i, j]
             x, y = t[xcol].to_numpy(float), t.BTA.to_numpy(float)
             ax.scatter(x, y, color=method_colour(m), zorder=3)
-            for xi, yi, f in zip(x, y, t.fraction):
-                ax.annotate(f"{f:.0%}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            anns = [ax.annotate(f"{f:.0%}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                                arrowprops=dict(arrowstyle="-", color="#888888", lw=0.6, shrinkA=0, shrinkB=3))
+                    for xi, yi, f in zip(x, y, t.fraction)]
+            placements.append((ax, anns, list(zip(x, y))))
             if len(np.unique(x)) >= 3:
                 grid = np.linspace(x.min(), x.max(), 100)
                 fit, lo, hi = quadratic_fit_band(x, y, grid)
@@ -528,6 +533,8 @@ def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
+    for ax, anns, anchors in placements:  # fraction labels last, clear of each other and of every point
+        _place_labels(fig, ax, anns, anchors, marker_pt=6.0)
     return fig
 
 
@@ -683,8 +690,9 @@ def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
             ax.axhline(refs.loc[name, col], ls=ls, lw=1.2, color=METHOD_COLOURS[name], label=label(name))
         if per_unit is not None:
             ax.axvline(paper_lambda * per_unit, color="#999999", lw=0.8)
-            ax.annotate("paper λ", (paper_lambda * per_unit, 1), xycoords=("data", "axes fraction"),
-                        xytext=(2, -10), textcoords="offset points", fontsize=7, color="#666666")
+            ax.annotate("paper λ", (paper_lambda * per_unit, 1), xycoords=("data", "axes fraction"),  # above the frame,
+                        xytext=(0, 2), textcoords="offset points", fontsize=7, color="#666666",  # clear of the lines
+                        ha="center", va="bottom", annotation_clip=False)
         ax.set_xscale("log")
         ticks = [zero_x, *sorted(set(nonzero.round(12)))]
         ax.set_xticks(ticks, ["0", *[f"{v:.2g}" for v in ticks[1:]]], fontsize=7)

@@ -14,7 +14,9 @@ call, without training or evaluating anything.
   (:func:`~mriunlearn.experiments.nl_ablation.with_full_run`, matched by ``03_nl_ablation.json``);
 - where the folder holds notebook 04's tables, Table 3's per-volume figure ``04_table3_per_volume``
   (PSNR and SSIM, the paper's gaps as markers) from ``04_table3_per_volume.csv`` and G's and Ĝ's
-  rows of ``03_table1_per_volume.csv`` (:func:`~mriunlearn.plots.fraction_volumes_figure`).
+  rows of ``03_table1_per_volume.csv`` (:func:`~mriunlearn.plots.fraction_volumes_figure`);
+- the figures drawn from one saved table each: ``01_shared_knowledge``, ``04_fig5_fraction_time``,
+  ``03_noise_sweep`` (:func:`rebuild_labelled_figures`).
 
 Usage: ``python tools/rebuild_from_csv.py FOLDER [FOLDER ...]``, e.g. ``figures figures/unlearn_seeds_3/figures``.
 """
@@ -36,6 +38,7 @@ from mriunlearn import plots  # noqa: E402
 from mriunlearn.claims import PAPER_METHODS  # noqa: E402
 from mriunlearn.manifest import PAPER_COLUMNS  # noqa: E402
 from mriunlearn.experiments import nl_ablation as na  # noqa: E402
+from mriunlearn.experiments import noise_sweep as ns  # noqa: E402
 from mriunlearn.experiments import retain_fraction as rf  # noqa: E402
 from mriunlearn.experiments import unlearning as ex  # noqa: E402
 
@@ -70,7 +73,29 @@ def rebuild(folder: Path) -> list[Path]:
     fig = plots.radar_grid(normalised, methods + extra, ncols=4)
     written += plots.save_figure(fig, "03_fig3_radar_normalised", folder)
     plt.close(fig)
-    return written + rebuild_nl_verdicts(folder) + rebuild_table3_figure(folder)
+    return written + rebuild_nl_verdicts(folder) + rebuild_table3_figure(folder) + rebuild_labelled_figures(folder)
+
+
+def rebuild_labelled_figures(folder: Path) -> list[Path]:
+    """Redraw the figures drawn from one saved table each, where ``folder`` holds it: the shared
+    knowledge bars (``01_shared_knowledge``), Fig. 5 (``04_fig5_fraction_time`` and Ĝ's BTA from
+    its record) and the noise sweep (``03_noise_sweep``, G and Ĝ from ``03_table1``)."""
+    figures = []
+    if (folder / "01_shared_knowledge.csv").exists():
+        figures.append(("01_shared_knowledge", lambda: plots.shared_knowledge_figure(read(folder, "01_shared_knowledge"))))
+    if (folder / "04_fig5_fraction_time.csv").exists():
+        oracle = json.loads((folder / "04_fig5_fraction_time.json").read_text())["oracle_BTA"]
+        figures.append(("04_fig5_fraction_time", lambda: plots.fraction_figure(read(folder, "04_fig5_fraction_time"), oracle)))
+    if (folder / "03_noise_sweep.csv").exists():
+        sweep = read(folder, "03_noise_sweep")
+        figures.append(("03_noise_sweep", lambda: plots.noise_figure(
+            ns.noise_table(sweep), ns.reference_gaps_of(read(folder, "03_table1")), per_seed=sweep)))
+    written: list[Path] = []
+    for name, draw in figures:
+        fig = draw()
+        written += plots.save_figure(fig, name, folder)
+        plt.close(fig)
+    return written
 
 
 def rebuild_table3_figure(folder: Path) -> list[Path]:

@@ -83,6 +83,15 @@ def reference_gaps(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
+def reference_gaps_of(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`reference_gaps` from a Table 1 (:func:`~mriunlearn.experiments.results.summary_table`,
+    or its saved CSV): G's and Ĝ's PSNR means over volumes are the same numbers."""
+    p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
+    oracle = {c: float(p.loc["oracle", c]) for c in ("BTA", "KTA", "UA")}
+    rows = [{"model": m, **{c: float(p.loc[m, c]) for c in oracle}} for m in ("original", "oracle")]
+    return pd.DataFrame([{**r, "gap": mean_gap(r, oracle)} for r in rows]).set_index("model")
+
+
 def noise_table(sweep: pd.DataFrame) -> pd.DataFrame:
     """The sweep per (method, λ): λ relative to the target peak, BTA/KTA/UA, gap to Ĝ (seed means)."""
     cols = ["noise_rel", "BTA", "KTA", "UA", "gap"]
