@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 from pathlib import Path
 
@@ -339,3 +340,49 @@ def test_ensure_dataset_rebuilds_when_the_spec_changes(tmp_path, monkeypatch):
         with h5py.File(data / f, "r") as hf:
             assert hf["kspace"].shape[1] == 3
     load_manifest(manifest, data, verify_hashes=True)
+
+
+# --- brain geometry options (field of view, in-plane rotation, phase-encoding direction) -------------
+
+def test_geometry_options_off_leave_the_volume_key_and_the_volumes_unchanged():
+    spec = DatasetSpec.default()
+    assert "brain_fov_range_mm" not in spec.volume_key() and "brain_pe_swap" not in spec.volume_key()
+    assert build_mod.brain_geometry(spec, 3) == (220.0, 0.0, False)
+    geo = dataclasses.replace(SMOKE, brain_fov_range_mm=(150.0, 240.0), brain_rotation_deg=20.0, brain_pe_swap=0.5)
+    assert geo.volume_key() != SMOKE.volume_key()
+    assert json.loads(geo.volume_key())["brain_fov_range_mm"] == [150.0, 240.0]
+
+
+def test_geometry_options_reimage_the_same_subject():
+    geo = dataclasses.replace(SMOKE, brain_fov_range_mm=(150.0, 240.0), brain_rotation_deg=20.0, brain_pe_swap=0.5)
+    draws = [build_mod.brain_geometry(geo, i) for i in range(40)]
+    fovs = [d[0] for d in draws]
+    assert 150.0 <= min(fovs) < max(fovs) <= 240.0
+    assert max(abs(d[1]) for d in draws) <= np.deg2rad(20.0) and len({d[1] for d in draws}) == 40
+    assert 5 < sum(d[2] for d in draws) < 35
+    assert build_mod.brain_geometry(geo, 7) == build_mod.brain_geometry(geo, 7)  # replayable
+    # the subject's anatomy draws are untouched: with only the swap, the object is the transpose
+    swapped = next(i for i in range(40) if build_mod.brain_geometry(dataclasses.replace(SMOKE, brain_pe_swap=0.5), i)[2])
+    plain = build_mod.generate_volume(SMOKE, "brain", swapped)
+    turned = build_mod.generate_volume(dataclasses.replace(SMOKE, brain_pe_swap=0.5), "brain", swapped)
+    np.testing.assert_allclose(turned.image, plain.image.transpose(0, 2, 1), rtol=1e-5, atol=1e-6)
+    assert turned.target.shape == plain.target.shape
+
+
+def test_geometry_options_are_validated():
+    for bad in ({"brain_fov_range_mm": (200.0, 150.0)}, {"brain_fov_range_mm": (0.0, 150.0)},
+                {"brain_pe_swap": 1.5}, {"brain_rotation_deg": -1.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            DatasetSpec(**bad)
+
+
+def test_build_dataset_can_build_only_some_roles(tmp_path):
+    manifest = build_mod.build_dataset(tmp_path, dataclasses.replace(SMOKE, brain_fov_mm=170.0), roles=("test_brain",))
+    table = pd.read_csv(manifest)
+    assert set(table.role) == {"test_brain"} and len(table) == SMOKE.count("test_brain")
+    first = [p for p in SMOKE.plan() if p.role == "test_brain"][0]
+    assert table.file.iloc[0] == first.file  # the same subjects as in the full build
+    with h5py.File(tmp_path / first.file, "r") as hf:
+        assert "170" in hf["ismrmrd_header"][()].decode()
+    with pytest.raises(ConfigError, match="bogus"):
+        build_mod.build_dataset(tmp_path / "x", SMOKE, roles=("bogus",))

@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -48,6 +49,12 @@ FILE_STEM: dict[str, str] = {"brain": "file_brain_AXT2_sim", "knee": "file_knee_
 ORGAN_ROLES: dict[str, tuple[str, ...]] = {"brain": ("retain", "val", "test_brain"), "knee": ("forget", "test_knee")}
 
 
+#: the brain geometry options of :class:`DatasetSpec` and their "off" values
+GEOMETRY_OFF: dict[str, Any] = {"brain_fov_range_mm": None, "brain_rotation_deg": 0.0, "brain_pe_swap": 0.0}
+#: last element of a subject's seed for its geometry draws, apart from its anatomy's stream
+_GEOMETRY_STREAM = 1
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """What to simulate. Volume counts are per (organ, role); subjects are numbered per organ in
@@ -66,6 +73,12 @@ class DatasetSpec:
     target_max: float = 5e-4  # typical maximum of a volume's target (fastMRI scale), +-15 % per volume
     brain_fov_mm: float = 220.0
     knee_fov_mm: float = 160.0
+    #: per-subject brain field of view drawn uniformly from this range (mm) instead of ``brain_fov_mm``
+    brain_fov_range_mm: tuple[float, float] | None = None
+    #: extra in-plane rotation of each brain subject, uniform in ± this many degrees
+    brain_rotation_deg: float = 0.0
+    #: share of brain subjects imaged with the phase-encoding direction along the other image axis
+    brain_pe_swap: float = 0.0
 
     def __post_init__(self) -> None:
         h, w = self.image_size
@@ -79,6 +92,13 @@ class DatasetSpec:
                 raise ConfigError(f"DatasetSpec.{name} must be >= 0, got {getattr(self, name)}")
         if not self.target_max > 0:
             raise ConfigError(f"DatasetSpec.target_max must be > 0, got {self.target_max}")
+        r = self.brain_fov_range_mm
+        if r is not None and not (len(r) == 2 and 0 < r[0] <= r[1]):
+            raise ConfigError(f"DatasetSpec.brain_fov_range_mm must be (low, high) with 0 < low <= high, got {r}")
+        if not 0.0 <= self.brain_pe_swap <= 1.0:
+            raise ConfigError(f"DatasetSpec.brain_pe_swap must lie in [0, 1], got {self.brain_pe_swap}")
+        if self.brain_rotation_deg < 0:
+            raise ConfigError(f"DatasetSpec.brain_rotation_deg must be >= 0, got {self.brain_rotation_deg}")
 
     @classmethod
     def default(cls) -> "DatasetSpec":
@@ -108,7 +128,12 @@ class DatasetSpec:
         d = asdict(self)
         for name in ("brain_retain", "brain_val", "brain_test", "knee_forget", "knee_test"):
             d.pop(name)
+        for name, off in GEOMETRY_OFF.items():  # unset geometry options leave the key as without them
+            if d[name] == off:
+                d.pop(name)
         d["image_size"] = list(self.image_size)
+        if self.brain_fov_range_mm is not None:
+            d["brain_fov_range_mm"] = list(self.brain_fov_range_mm)
         d["sim_version"] = SIM_VERSION
         return json.dumps(d, sort_keys=True)
 
@@ -154,7 +179,7 @@ def generate_volume(spec: DatasetSpec, organ: str, index: int) -> SimulatedVolum
     rng = subject_rng(spec.seed, organ, index)
     s = spec.slices_per_volume
     if organ == "brain":
-        image, labels = brain.brain_volume(rng, s, spec.image_size, spec.brain_fov_mm)
+        image, labels = _brain_with_geometry(spec, index, rng)
     else:
         image, labels = knee.knee_volume(rng, s, spec.image_size, spec.knee_fov_mm)
     scale = spec.target_max * float(np.exp(rng.uniform(np.log(0.85), np.log(1.15))))
@@ -172,9 +197,34 @@ def generate_volume(spec: DatasetSpec, organ: str, index: int) -> SimulatedVolum
     return SimulatedVolume(np.stack(kspace), np.stack(target), np.stack(sens), image, labels)
 
 
+def brain_geometry(spec: DatasetSpec, index: int) -> tuple[float, float, bool]:
+    """Brain subject ``index``'s ``(field of view mm, extra in-plane rotation rad, phase-encoding
+    swapped)`` under ``spec``'s geometry options; drawn from a stream of its own, so the anatomy of a
+    subject is the same with and without them."""
+    rng = np.random.default_rng([spec.seed, ORGAN_CODE["brain"], int(index), _GEOMETRY_STREAM])
+    lo, hi = spec.brain_fov_range_mm or (spec.brain_fov_mm, spec.brain_fov_mm)
+    fov = float(rng.uniform(lo, hi))
+    rotation = float(np.deg2rad(rng.uniform(-spec.brain_rotation_deg, spec.brain_rotation_deg)))
+    return fov, rotation, bool(rng.random() < spec.brain_pe_swap)
+
+
+def _brain_with_geometry(spec: DatasetSpec, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A brain subject's ``(images, labels)`` ``(S, H, W)``, imaged with :func:`brain_geometry`."""
+    if all(getattr(spec, k) == off for k, off in GEOMETRY_OFF.items()):
+        return brain.brain_volume(rng, spec.slices_per_volume, spec.image_size, spec.brain_fov_mm)
+    fov, rotation, swap = brain_geometry(spec, index)
+    params = brain.sample_brain_params(rng, spec.slices_per_volume)
+    params = replace(params, angles=params.angles + np.array([0.0, 0.0, rotation]))
+    if swap:  # the object is imaged transposed: phase encoding along the other image axis
+        h, w = spec.image_size
+        image, labels = brain.render_brain(params, (w, h), fov)
+        return np.ascontiguousarray(image.transpose(0, 2, 1)), np.ascontiguousarray(labels.transpose(0, 2, 1))
+    return brain.render_brain(params, spec.image_size, fov)
+
+
 def write_simulated(path: Path, vol: SimulatedVolume, spec: DatasetSpec, organ: str, index: int) -> None:
     """Write a simulated volume (fastMRI layout + ``sens_maps`` + ``sim_*`` attrs) atomically."""
-    fov = spec.brain_fov_mm if organ == "brain" else spec.knee_fov_mm
+    fov = brain_geometry(spec, index)[0] if organ == "brain" else spec.knee_fov_mm
     with atomic_path(path) as tmp:
         write_volume(tmp, vol.kspace, vol.target, patient_id=f"sim-{organ}-{spec.seed}-{index:04d}",
                      acquisition=ACQUISITION[organ], fov_mm=(fov, fov))
@@ -212,7 +262,7 @@ def _is_current(path: Path, recorded_sha: str | None, key: str) -> bool:
 
 def build_dataset(
     out_dir: str | os.PathLike[str], spec: DatasetSpec, manifest_path: str | os.PathLike[str] | None = None,
-    progress: bool = False,
+    progress: bool = False, roles: Sequence[str] | None = None,
 ) -> Path:
     """Simulate every volume of ``spec`` into ``out_dir`` and write the manifest last.
 
@@ -223,6 +273,8 @@ def build_dataset(
             column is relative to ``out_dir``. Files whose hash matches the manifest already there
             (and built with the same :meth:`DatasetSpec.volume_key`) are not rebuilt.
         progress: show a tqdm progress bar.
+        roles: build and list only the volumes of these roles (e.g. ``("test_brain",)`` with another
+            ``brain_fov_mm``: the same test subjects imaged differently); ``None``: every role.
 
     Returns:
         The manifest path.
@@ -232,6 +284,10 @@ def build_dataset(
     recorded = _recorded_hashes(manifest)
     key = spec.volume_key()
     plan = spec.plan()
+    if roles is not None:
+        for role in roles:
+            spec.count(role)  # raises on an unknown role
+        plan = [item for item in plan if item.role in roles]
     if progress:
         from tqdm import tqdm
 
