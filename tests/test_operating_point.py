@@ -237,3 +237,46 @@ def test_hallucination_verdict_says_when_unlearning_adds_to_the_excess():
     assert "nl_ft adds to it" in text and "% of the excess" not in text
     removed = scores.assign(hallucination_score=scores.hallucination_score.where(scores.model != "nl_ft", 0.0))
     assert "nl_ft removes most of it" in hl.hallucination_verdict(removed, "nl_ft")
+
+
+# --- the regime indicators (the paper's world) ------------------------------------------------------
+
+def _shifted(oracle: float, zero_filled: float, volumes: int = 3) -> pd.DataFrame:
+    rows = [{"file": f"b{i}.h5", "role": "test_brain", "model": m, "seed": 42, "psnr": v + 0.1 * i}
+            for i in range(volumes) for m, v in (("oracle", oracle), ("zero_filled", zero_filled))]
+    return pd.DataFrame(rows)
+
+
+def test_regime_indicators_measure_memorisation_transfer_gap_and_geometry():
+    # G: forget 29.x vs unseen knee 28.5+0.x (+0.5 dB), SSIM 0.85; Ĝ knee SSIM 0.7; Ĝ gain at the
+    # training FOV 30.15 − 20 dB; at the shifted FOV 26.1 − 20.1 = 6 dB
+    r = ov.regime_indicators(_per_volume(original_kta=(28.5, 0.85)), _shifted(oracle=26.0, zero_filled=20.0))
+    assert list(r.index) == ["R1", "R2", "R3", "R4", "R8"]
+    assert r.loc["R1", "ours"] == pytest.approx(0.5) and r.loc["R1", "paper"] == pytest.approx(37.13 - 36.65)
+    assert r.loc["R2", "ours"] == pytest.approx(0.7 / 0.85) and r.loc["R2", "paper"] == pytest.approx(0.834 / 0.894)
+    assert r.loc["R3", "ours"] == pytest.approx(3.5) and r.loc["R4", "ours"] == pytest.approx(0.85)
+    assert r.loc["R8", "ours"] == pytest.approx(6.0 / 10.15)  # Ĝ BTA 30 + 0.1·i over 4 volumes
+    assert r.met.tolist() == [True, False, True, True, False]
+    assert r.loc["R8", "note"] == "gain +6.00 dB at 170 mm, +10.15 dB at the training FOV"
+
+
+@pytest.mark.parametrize("case, row, met", [
+    ({"kta": (7.5,)}, "R3", False),  # joint training adds more than the paper's range
+    ({"kta": (2.0,)}, "R3", False),
+    ({"original_kta": (28.0, 0.78)}, "R4", False),
+])
+def test_regime_indicators_fail_outside_their_targets(case, row, met):
+    assert bool(ov.regime_indicators(_per_volume(**case)).loc[row, "met"]) is met
+
+
+def test_regime_indicators_without_a_shifted_test_set_leave_geometry_unmeasured():
+    r = ov.regime_indicators(_per_volume())
+    assert pd.isna(r.loc["R8", "met"]) and math.isnan(r.loc["R8", "ours"]) and r.loc["R8", "note"] == "not measured"
+    with pytest.raises(ConfigError, match="no 'oracle' rows of role 'test_brain'"):
+        ov.regime_indicators(_per_volume(), _shifted(26.0, 20.0).query("model != 'oracle'"))
+
+
+def test_regime_memorisation_fails_when_the_forget_slices_beat_unseen_knees_by_more_than_a_db():
+    # forget 29.x against unseen knee 27.5+0.x: +1.5 dB
+    r = ov.regime_indicators(_per_volume(original_kta=(27.5, 0.85)))
+    assert r.loc["R1", "ours"] == pytest.approx(1.5) and not r.loc["R1", "met"]
