@@ -31,14 +31,12 @@ from .dataset import (SliceData, SliceIndex, StreamingSliceData, VolumeBatchSamp
                       make_dataset, make_loader, stream_loader)
 from .errors import DataError
 from .heap import bounded_heap
-from .manifest import PAPER_COLUMNS, Manifest
+from .manifest import EVAL_ROLES, PAPER_COLUMNS, Manifest
 from .model import reconstruct
 from .physics import zero_filled_image
 from .profiles import Profile
 
 METRICS: tuple[str, ...] = ("psnr", "ssim", "nmse")
-#: the roles behind the paper's columns BTA, KTA, UA
-EVAL_ROLES: tuple[str, ...] = tuple(PAPER_COLUMNS)
 
 
 def volume_metrics(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:

@@ -51,7 +51,7 @@ from ..cache import CacheEntry, RunCache
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, ConfigError
 from ..fastmri_h5 import inspect_volume
-from ..manifest import Manifest
+from ..manifest import EVAL_ROLES, Manifest
 from ..metrics import eval_data, evaluate, paper_table
 from ..model import build_model
 from ..profiles import Profile, get_profile
@@ -60,8 +60,6 @@ from . import check_budget, get_method, run_method, validate_params
 from .base import UnlearnConfig, check_resume, file_names, frozen_copy
 
 KIND = "unlearn"
-#: roles evaluated after every epoch: BTA, KTA, UA
-EVAL_ROLES: tuple[str, ...] = ("test_brain", "test_knee", "forget")
 PER_EPOCH_CSV = "per_epoch.csv"
 FINAL_CSV = "final_per_volume.csv"
 SUMMARY_JSON = "summary.json"
