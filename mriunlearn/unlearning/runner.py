@@ -262,13 +262,8 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
     _check_inputs(method, cls, manifest)
     seed = profile.seed if seed is None else int(seed)
     files, fraction = _retain_files(cls, method, manifest, profile, retain_fraction, retain_files, seed)
-    n_epochs: int | None
-    if steps is not None:
-        n_epochs = None  # as many as the steps need
-    elif cls.budget == "train":
-        n_epochs = profile.epochs if epochs is None else epochs
-    else:
-        n_epochs = 1 if not cls.trains else (profile.unlearn_epochs if epochs is None else epochs)
+    # under a steps budget: as many epochs as the steps need
+    n_epochs = None if steps is not None else cls.epoch_budget(profile, epochs)
     run_cache = None if cache is False else cache if isinstance(cache, RunCache) else RunCache()
 
     if method == "retrain":
