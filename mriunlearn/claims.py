@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import paper_numbers, paths, reproduction
 from .atomic import atomic_write_text
-from .forgetting import mean_interval, seed_half_width
+from .forgetting import seed_half_width
+from .intervals import mean_interval, t_quantile
 
 #: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, the
 #: reproduction tolerance of a trained PSNR: a smaller gap is what two machines' runs differ by
@@ -185,11 +185,6 @@ def _seeds_text(ev: Evidence, training: str, unlearning: str | None = None, unle
     return text
 
 
-def _t(n: int) -> float:
-    """The two-sided :data:`CONFIDENCE` t-quantile with ``n − 1`` degrees of freedom (NaN for n < 2)."""
-    return float(stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) if n > 1 else math.nan
-
-
 @dataclass(frozen=True)
 class Table1:
     """Table 1's PSNR means per ``(model, column)`` and the half-width of each unlearned model's
@@ -206,7 +201,7 @@ class Table1:
     def of(cls, ev: Evidence) -> Table1:
         t, src = ev.table1()
         sigma, n = ev.training_sigma()
-        train = _t(n) * sigma if n > 1 else 0.0
+        train = t_quantile(n, CONFIDENCE) * sigma if n > 1 else 0.0
         mean, half = {}, {}
         for r, own in zip(t.itertuples(), seed_half_width(t)):
             key = (str(r.model), str(r.column))

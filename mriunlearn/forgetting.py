@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from .dataset import SliceIndex, make_dataset, make_loader, set_epoch
 from .errors import ConfigError
+from .intervals import mean_interval
 from .losses import recon_loss
 from .manifest import PAPER_COLUMNS, Manifest
 from .metrics import eval_data, evaluate, paper_table
@@ -247,21 +247,6 @@ def seed_half_width(summary: pd.DataFrame) -> pd.Series:
     if CI95_OVER_SEEDS not in summary.columns:
         return pd.Series(0.0, index=summary.index)
     return summary[CI95_OVER_SEEDS].astype(float).fillna(0.0)
-
-
-def mean_interval(values: Sequence[float] | np.ndarray | pd.Series, confidence: float = 0.95) -> dict[str, Any]:
-    """Mean and t-interval of ``values`` (NaNs dropped), e.g. one number per seed or per volume.
-
-    Returns:
-        ``{"mean", "half_width", "low", "high", "n"}`` with ``half_width = t_{(1+confidence)/2, n-1} ·
-        sd / sqrt(n)`` (NaN bounds for fewer than two values; NaN mean for none).
-    """
-    x = np.asarray(values, dtype=np.float64)
-    x = x[~np.isnan(x)]
-    n = len(x)
-    mean = float(x.mean()) if n else math.nan
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return {"mean": mean, "half_width": half, "low": mean - half, "high": mean + half, "n": n}
 
 
 def forgetting_row(name: str, model: torch.nn.Module, per_volume: pd.DataFrame, *,

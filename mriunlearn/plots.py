@@ -24,6 +24,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangl
 
 from . import paths
 from .atomic import atomic_path, atomic_write_text
+from .intervals import t_interval
 from .labels import label
 
 if TYPE_CHECKING:  # these types only annotate: plots imports no computation
@@ -50,19 +51,6 @@ sns.set_theme(**THEME)
 def method_colour(name: str, default: str | None = None) -> str | None:
     """The colour of a method or model; a variant label (``"nl_ft:code"``) takes its method's."""
     return METHOD_COLOURS.get(name) or METHOD_COLOURS.get(name.partition(":")[0], default)
-
-
-def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """``(low, high)`` of the t-interval of the mean of ``values`` (the tables' 95% interval over
-    seeds); a single value gives ``(v, v)``. Used as seaborn's ``errorbar``."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float)
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, m
-    h = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return m - h, m + h
 
 
 @contextlib.contextmanager
@@ -598,7 +586,7 @@ def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, c
                             paper: pd.DataFrame | None = None) -> plt.Figure:
     """The distributions behind Table 3: rows = methods × ``metrics`` (PSNR and SSIM), panels = paper
     columns; per retain fraction the per-volume metric (box, all seeds pooled), the mean over seeds
-    with its 95% t-interval (black, :func:`t_interval`; a single seed shows no interval), and G and Ĝ
+    with its 95% t-interval (black, :func:`~mriunlearn.intervals.t_interval`; a single seed shows no interval), and G and Ĝ
     as reference bands (mean ± std over volumes).
 
     ``per_volume``: rows with ``method``, ``fraction``, ``seed``, ``role`` and every metric;
@@ -662,7 +650,7 @@ def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
         refs: :func:`mriunlearn.experiments.noise_sweep.reference_gaps` (rows ``original`` and
             ``oracle``), drawn as horizontal lines.
         per_seed: the sweep itself (one row per method, λ and seed); when given, each line is the
-            mean over seeds with its 95% t-interval as a band (:func:`t_interval`; one seed: no band).
+            mean over seeds with its 95% t-interval as a band (:func:`~mriunlearn.intervals.t_interval`; one seed: no band).
 
     The x axis is λ relative to the forget targets' peak (log scale); λ = 0 (the same schedule
     without noise) sits at the left edge, and the paper's λ is marked.

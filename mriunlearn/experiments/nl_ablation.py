@@ -43,7 +43,7 @@ import pandas as pd
 from .. import paths
 from ..claims import COLLAPSE_DB  # criterion (a): NL-alone's BTA at or below this (dB)
 from ..errors import ConfigError
-from ..forgetting import mean_interval
+from ..intervals import mean_interval
 from ..metrics import paper_table
 from .noise_sweep import target_scale
 from .results import MIN_TRAIN_SEEDS, column_means, run_row

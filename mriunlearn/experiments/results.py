@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..forgetting import CI95_OVER_SEEDS, STD_OVER_VOLUMES, mean_interval, seed_half_width, summarise_seeds
+from ..forgetting import CI95_OVER_SEEDS, STD_OVER_VOLUMES, seed_half_width, summarise_seeds
+from ..intervals import mean_interval
 from ..hallucination import hallucination_table
 from ..labels import label
 from ..manifest import PAPER_COLUMNS

@@ -16,7 +16,8 @@ import pandas as pd
 from .. import paper_numbers, reproduction
 from ..claims import DESTROY_DB, NEAR_DB
 from ..errors import ConfigError
-from ..forgetting import MIA_MIN_SLICES, mean_interval, membership_inference, relearn_time
+from ..forgetting import MIA_MIN_SLICES, membership_inference, relearn_time
+from ..intervals import mean_interval
 from ..labels import label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
