@@ -34,7 +34,7 @@ import pandas as pd
 
 from . import paper_numbers, paths, reproduction
 from .atomic import atomic_write_text
-from .forgetting import seed_half_width
+from .forgetting import oracle_distance, seed_half_width
 from .intervals import mean_interval, t_quantile
 
 #: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, the
@@ -217,9 +217,13 @@ class Table1:
         m, h = self.mean[(model, column)], self.half[(model, column)]
         return f"{m:.2f} ± {h:.2f}" if h > 0 else f"{m:.2f}"
 
+    def means(self, model: str) -> dict[str, float]:
+        """``{BTA, KTA, UA: PSNR mean}`` of one model."""
+        return {c: self.mean[(model, c)] for c in COLUMNS}
+
     def distance(self, model: str) -> float:
-        """Mean |PSNR − Ĝ| over BTA, KTA, UA (0: Ĝ's numbers)."""
-        return float(np.mean([abs(self.mean[(model, c)] - self.mean[("oracle", c)]) for c in COLUMNS]))
+        """Mean |PSNR − Ĝ| over BTA, KTA, UA (:func:`~mriunlearn.forgetting.oracle_distance`; 0: Ĝ's numbers)."""
+        return oracle_distance(self.means(model), self.means("oracle"))
 
 
 def _paper(model: str, column: str) -> float:
@@ -227,7 +231,7 @@ def _paper(model: str, column: str) -> float:
 
 
 def _paper_distance(model: str) -> float:
-    return float(np.mean([abs(_paper(model, c) - _paper("oracle", c)) for c in COLUMNS]))
+    return oracle_distance({c: _paper(model, c) for c in COLUMNS}, {c: _paper("oracle", c) for c in COLUMNS})
 
 
 def _judged(id_: str, claim: str, source: str, paper: str, ours: str, criterion: str, seeds: str,

@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
 from ..forgetting import CI95_OVER_SEEDS, STD_OVER_VOLUMES, seed_half_width, summarise_seeds
-from ..intervals import mean_interval
 from ..hallucination import hallucination_table
+from ..intervals import mean_interval
 from ..labels import label
 from ..manifest import PAPER_COLUMNS
 from ..metrics import paper_table
@@ -192,11 +191,6 @@ def column_means(per_volume: pd.DataFrame) -> dict[str, float]:
     """``{BTA, KTA, UA: mean PSNR over volumes}`` of one model's per-volume metrics."""
     means = paper_table(per_volume, by=[], metrics=("psnr",)).set_index("column")["mean"]
     return {c: float(means[c]) for c in PAPER_COLUMNS.values()}
-
-
-def mean_gap(means: Mapping[str, float], oracle: Mapping[str, float]) -> float:
-    """Mean absolute PSNR difference to the oracle over BTA, KTA and UA (0 = Ĝ's numbers)."""
-    return float(np.mean([abs(means[c] - oracle[c]) for c in PAPER_COLUMNS.values()]))
 
 
 def run_row(result: Any) -> dict[str, Any]:

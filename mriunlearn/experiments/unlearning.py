@@ -16,7 +16,7 @@ import pandas as pd
 from .. import paper_numbers, reproduction
 from ..claims import DESTROY_DB, NEAR_DB
 from ..errors import ConfigError
-from ..forgetting import MIA_MIN_SLICES, membership_inference, relearn_time
+from ..forgetting import MIA_MIN_SLICES, membership_inference, oracle_distance, relearn_time
 from ..intervals import mean_interval
 from ..labels import label
 from ..landscape import LossPlane, PlanePoint, plane_through
@@ -211,7 +211,7 @@ def forgetting_summary(study: Study, results: Mapping[tuple[str, int], Any], sum
     (means over seeds; relearn shown for the first seed)."""
     p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
     gaps = p.sub(p.loc["oracle"], axis=1)[["BTA", "KTA", "UA"]].add_suffix(" gap")
-    gaps["mean |gap|"] = gaps.abs().mean(axis=1)
+    gaps["mean |gap|"] = [oracle_distance(p.loc[m], p.loc["oracle"]) for m in p.index]
     f = forgetting(study, results, **kwargs)
     mia = f.groupby("model", sort=False).mia.mean()
     relearn = f.groupby("model", sort=False).relearn.first()
@@ -303,7 +303,7 @@ def unlearning_verdict(summary: pd.DataFrame, claims: pd.DataFrame) -> str:
     ``[ ]`` does not, ``[?]`` inconclusive (too few seeds), ``[~]`` borderline (margin within the
     reproduction tolerance of its threshold)."""
     p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
-    dist = (p.sub(p.loc["oracle"], axis=1)[["BTA", "KTA", "UA"]].abs().mean(axis=1)).drop(["oracle", "original"], errors="ignore")
+    dist = pd.Series({m: oracle_distance(p.loc[m], p.loc["oracle"]) for m in p.index}).drop(["oracle", "original"], errors="ignore")
     best = dist.idxmin()
     held = (claims.reproduced == "yes").sum()
     other = [f"{n} {v}" for v in ("inconclusive", "borderline") if (n := int((claims.reproduced == v).sum()))]
@@ -311,7 +311,7 @@ def unlearning_verdict(summary: pd.DataFrame, claims: pd.DataFrame) -> str:
              + (f" ({', '.join(other)})." if other else "."),
              f"Closest to the oracle overall (mean |PSNR gap| over BTA, KTA, UA): {best} ({dist[best]:.2f} dB); "
              f"NL-FT: {dist.get('nl_ft', math.nan):.2f} dB; G itself: "
-             f"{p.sub(p.loc['oracle'], axis=1).loc['original', ['BTA', 'KTA', 'UA']].abs().mean():.2f} dB."]
+             f"{oracle_distance(p.loc['original'], p.loc['oracle']):.2f} dB."]
     for row in claims.itertuples():
         mark = {"yes": "x", "inconclusive": "?", "borderline": "~"}.get(row.reproduced, " ")
         lines.append(f"- [{mark}] {row.claim}: {row.evidence}")
