@@ -472,6 +472,15 @@ class Method:
             return int(epochs)
         return profile.epochs if cls.budget == "train" else profile.unlearn_epochs
 
+    @classmethod
+    def budget_text(cls) -> str:
+        """:meth:`epoch_budget` in words, for the method listing (``python -m mriunlearn methods``)."""
+        if not cls.trains:
+            return "one pass, no training"
+        if cls.budget == "train":
+            return "trains profile.epochs epochs"
+        return "trains profile.unlearn_epochs epochs, or `steps` optimiser steps of batch 1"
+
     def num_epochs(self) -> int:
         """The epoch budget of this run (:meth:`epoch_budget`; ignored by
         :func:`~mriunlearn.unlearning.run_method` under a steps budget)."""
