@@ -586,7 +586,7 @@ def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, c
                             paper: pd.DataFrame | None = None) -> plt.Figure:
     """The distributions behind Table 3: rows = methods × ``metrics`` (PSNR and SSIM), panels = paper
     columns; per retain fraction the per-volume metric (box, all seeds pooled), the mean over seeds
-    with its 95% t-interval (black, :func:`~mriunlearn.intervals.t_interval`; a single seed shows no interval), and G and Ĝ
+    with its 95% t-interval (black, :func:`t_interval`; a single seed shows no interval), and G and Ĝ
     as reference bands (mean ± std over volumes).
 
     ``per_volume``: rows with ``method``, ``fraction``, ``seed``, ``role`` and every metric;
@@ -650,7 +650,7 @@ def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
         refs: :func:`mriunlearn.experiments.noise_sweep.reference_gaps` (rows ``original`` and
             ``oracle``), drawn as horizontal lines.
         per_seed: the sweep itself (one row per method, λ and seed); when given, each line is the
-            mean over seeds with its 95% t-interval as a band (:func:`~mriunlearn.intervals.t_interval`; one seed: no band).
+            mean over seeds with its 95% t-interval as a band (:func:`t_interval`; one seed: no band).
 
     The x axis is λ relative to the forget targets' peak (log scale); λ = 0 (the same schedule
     without noise) sits at the left edge, and the paper's λ is marked.

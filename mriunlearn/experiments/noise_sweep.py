@@ -102,8 +102,8 @@ def noise_table(sweep: pd.DataFrame) -> pd.DataFrame:
 def noise_verdict(sweep: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5) -> str:
     """Per method: does any λ bring it nearer Ĝ than G is (mean |gap|), and does the paper's λ?
 
-    Margins are printed in dB rather than judged against a threshold: one seed's run-to-run spread
-    on the default profile is ~0.3 dB (see the precision benchmark), so read small margins as ties."""
+    Margins are printed in dB rather than judged against a threshold: read margins within one seed's
+    run-to-run spread (:data:`~mriunlearn.experiments.results.SINGLE_SEED_NOISE_DB`) as ties."""
     g_gap = float(refs.loc["original", "gap"])
     lines = [f"G's mean |gap| to the oracle over BTA/KTA/UA: {g_gap:.2f} dB "
              f"(UA: G {refs.loc['original', 'UA']:.2f}, oracle {refs.loc['oracle', 'UA']:.2f} dB)."]

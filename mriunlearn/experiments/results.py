@@ -2,10 +2,11 @@
 their means over volumes and seeds, paired differences (within one training and over training
 seeds), and hallucination scores.
 
-Two trainings of the same seed differ by up to ~0.35 dB when the initial weights move by one ulp
-(``benchmarks/precision.py``), so a claim that compares two trainings (G against Ĝ) is judged over
-:data:`MIN_TRAIN_SEEDS` training seeds (:func:`seed_paired_difference`, :func:`judge_difference`);
-at one seed only a difference above :data:`SINGLE_SEED_NOISE_DB` says anything.
+Two trainings of the same seed differ when the initial weights move by one ulp (by how much:
+``benchmarks/precision.py``, ``docs/performance.md``), so a claim that compares two trainings
+(G against Ĝ) is judged over :data:`MIN_TRAIN_SEEDS` training seeds (:func:`seed_paired_difference`,
+:func:`judge_difference`); at one seed only a difference above :data:`SINGLE_SEED_NOISE_DB` says
+anything.
 """
 
 from __future__ import annotations
