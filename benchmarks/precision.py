@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from mriunlearn.dataset import SliceData
-from mriunlearn.forgetting import mean_interval
+from mriunlearn.intervals import mean_interval
 from mriunlearn.manifest import Manifest
 from mriunlearn.model import build_model
 from mriunlearn.profiles import Profile, get_profile
@@ -57,7 +57,7 @@ def judge_bf16(paired: Sequence[float], floor: Sequence[float], *, bound_db: flo
 
     Returns:
         ``{"verdict": "PASS" | "FAIL" | "not judged", "pass": True | False | None, "n", "mean",
-        "low", "high" (95% t-interval of ``paired``, :func:`~mriunlearn.forgetting.mean_interval`),
+        "low", "high" (95% t-interval of ``paired``, :func:`~mriunlearn.intervals.mean_interval`),
         "interval_inside", "mean_abs_bf16", "mean_abs_floor", "floor_ok", "text"}``: PASS when
         ``-bound_db <= low`` and ``high <= bound_db`` and ``mean|paired| <= mean|floor|``; "not judged"
         (``pass`` ``None``) with fewer than ``min_seeds`` seeds or without the floor.

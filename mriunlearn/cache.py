@@ -203,7 +203,7 @@ class RunCache:
         Raises:
             EntryLockedError: another job holds the lock (names it), on every rank.
         """
-        info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
+        info = info or distributed.DistInfo.single()
         lock: EntryLock | None = None
         failure: BaseException | None = None
         done = False

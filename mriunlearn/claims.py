@@ -28,14 +28,15 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import paper_numbers, paths, reproduction
 from .atomic import atomic_write_text
-from .forgetting import mean_interval, seed_half_width
+from .forgetting import oracle_distance, seed_half_width
+from .intervals import mean_interval, t_quantile
 
 #: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, the
 #: reproduction tolerance of a trained PSNR: a smaller gap is what two machines' runs differ by
@@ -64,15 +65,71 @@ TABLE_COLUMNS: tuple[str, ...] = ("id", "claim", "source", "paper", "ours", "cri
                                   "margin", "tolerance")
 
 
-def judge(margin: float | None, tol: str, ref: float = 0.0) -> str:
-    """The verdict word of a margin (positive: the claim holds) under tolerance class ``tol``.
-
-    ``None`` (the evidence cannot decide, e.g. a table not saved) is ``"inconclusive"``; otherwise
-    :func:`mriunlearn.reproduction.verdict`'s answer in :data:`VERDICT_WORDS`.
-    """
+def verdict(margin: float | None, tol: str, ref: float = 0.0) -> str:
+    """:func:`mriunlearn.reproduction.verdict` of a margin (positive: the claim holds) under
+    tolerance class ``tol``: ``"yes"``, ``"no"`` or ``"borderline"``; ``None`` (the evidence cannot
+    decide, e.g. a table not saved) is ``"inconclusive"``."""
     if margin is None:
         return "inconclusive"
-    return VERDICT_WORDS[reproduction.verdict(margin, reproduction.tolerance(tol), ref)]
+    return reproduction.verdict(margin, reproduction.tolerance(tol), ref)
+
+
+def judge(margin: float | None, tol: str, ref: float = 0.0) -> str:
+    """:func:`verdict` in the claims table's words (:data:`VERDICT_WORDS`; ``"inconclusive"`` as is)."""
+    word = verdict(margin, tol, ref)
+    return VERDICT_WORDS.get(word, word)
+
+
+class Criterion(NamedTuple):
+    """A claim's rule applied to numbers: the margin (positive: the claim holds; ``None``: the
+    evidence cannot decide) and the tolerance class of :mod:`mriunlearn.reproduction` that judges it."""
+
+    margin: float | None
+    tol: str
+
+
+# ---- the rules: each claim's criterion, written once, on numbers (dB PSNR) -----------------------
+# The claims below and notebook 03's table of Table 1 claims
+# (:func:`mriunlearn.experiments.unlearning.judge_claims`) both judge through these; ``half`` is the
+# half-width of the measured model's interval (0 where a claim is judged on means).
+
+def knee_gain_rule(g_minus_oracle: Mapping[str, float]) -> Criterion:
+    """G better than Ĝ on knee: the smaller of G − Ĝ on KTA and on UA (trained PSNRs)."""
+    return Criterion(min(g_minus_oracle["KTA"], g_minus_oracle["UA"]), "trained_db")
+
+
+def brain_cost_rule(g_minus_oracle_high: float | None) -> Criterion:
+    """G below Ĝ on BTA: minus the upper end of G − Ĝ (the mean where there is no interval; ``None``:
+    inconclusive)."""
+    return Criterion(None if g_minus_oracle_high is None else -g_minus_oracle_high, "trained_db")
+
+
+def stays_near_rule(model: str, ua: float, half: float, g_ua: float) -> Criterion:
+    """``model`` does not forget: :data:`NEAR_DB` − (|UA − G's UA| + half-width)."""
+    return Criterion(NEAR_DB - (abs(ua - g_ua) + half), reproduction.model_class(model))
+
+
+def destroys_rule(model: str, bta: float, half: float, oracle_bta: float) -> Criterion:
+    """``model`` destroys the model: (Ĝ's BTA − :data:`DESTROY_DB`) − (BTA + half-width)."""
+    return Criterion((oracle_bta - DESTROY_DB) - (bta + half), reproduction.model_class(model))
+
+
+def closest_rule(distance: Mapping[str, float], method: str = "nl_ft",
+                 spread: Callable[[str, str], float] | None = None) -> Criterion:
+    """``method`` comes closest to Ĝ: the runner-up's distance (mean |PSNR − Ĝ|,
+    :func:`~mriunlearn.forgetting.oracle_distance`) − ``method``'s − ``spread(method, runner_up)``
+    (their combined half-width; none: judged on means). ``None`` margin without ``method`` or a rival."""
+    others = [m for m in distance if m != method]
+    if method not in distance or not others:
+        return Criterion(None, "unlearned_db")
+    runner = min(others, key=distance.__getitem__)
+    margin = distance[runner] - distance[method]
+    return Criterion(margin if spread is None else margin - spread(method, runner), "unlearned_db")
+
+
+def forgets_rule(ua: float, half: float, g_ua: float, oracle_ua: float) -> Criterion:
+    """An unlearned model forgets: |G's UA − Ĝ's| − (|UA − Ĝ's| + half-width)."""
+    return Criterion(abs(g_ua - oracle_ua) - (abs(ua - oracle_ua) + half), "unlearned_db")
 
 
 @dataclass(frozen=True)
@@ -185,11 +242,6 @@ def _seeds_text(ev: Evidence, training: str, unlearning: str | None = None, unle
     return text
 
 
-def _t(n: int) -> float:
-    """The two-sided :data:`CONFIDENCE` t-quantile with ``n − 1`` degrees of freedom (NaN for n < 2)."""
-    return float(stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) if n > 1 else math.nan
-
-
 @dataclass(frozen=True)
 class Table1:
     """Table 1's PSNR means per ``(model, column)`` and the half-width of each unlearned model's
@@ -206,7 +258,7 @@ class Table1:
     def of(cls, ev: Evidence) -> Table1:
         t, src = ev.table1()
         sigma, n = ev.training_sigma()
-        train = _t(n) * sigma if n > 1 else 0.0
+        train = t_quantile(n, CONFIDENCE) * sigma if n > 1 else 0.0
         mean, half = {}, {}
         for r, own in zip(t.itertuples(), seed_half_width(t)):
             key = (str(r.model), str(r.column))
@@ -222,9 +274,13 @@ class Table1:
         m, h = self.mean[(model, column)], self.half[(model, column)]
         return f"{m:.2f} ± {h:.2f}" if h > 0 else f"{m:.2f}"
 
+    def means(self, model: str) -> dict[str, float]:
+        """``{BTA, KTA, UA: PSNR mean}`` of one model."""
+        return {c: self.mean[(model, c)] for c in COLUMNS}
+
     def distance(self, model: str) -> float:
-        """Mean |PSNR − Ĝ| over BTA, KTA, UA (0: Ĝ's numbers)."""
-        return float(np.mean([abs(self.mean[(model, c)] - self.mean[("oracle", c)]) for c in COLUMNS]))
+        """Mean |PSNR − Ĝ| over BTA, KTA, UA (:func:`~mriunlearn.forgetting.oracle_distance`; 0: Ĝ's numbers)."""
+        return oracle_distance(self.means(model), self.means("oracle"))
 
 
 def _paper(model: str, column: str) -> float:
@@ -232,7 +288,7 @@ def _paper(model: str, column: str) -> float:
 
 
 def _paper_distance(model: str) -> float:
-    return float(np.mean([abs(_paper(model, c) - _paper("oracle", c)) for c in COLUMNS]))
+    return oracle_distance({c: _paper(model, c) for c in COLUMNS}, {c: _paper("oracle", c) for c in COLUMNS})
 
 
 def _judged(id_: str, claim: str, source: str, paper: str, ours: str, criterion: str, seeds: str,
@@ -289,7 +345,7 @@ def shared_knowledge(ev: Evidence) -> Judged:
     return _judged("shared_knee", "G is better than Ĝ on knee (shared knowledge)", "Sec. 3; Table 1 (G, Ĝ)",
                    f"KTA {paper['KTA']:+.2f}, UA {paper['UA']:+.2f} dB",
                    f"KTA {d['KTA']:+.2f}, UA {d['UA']:+.2f} dB (mean over {n} training seed{'s' * (n > 1)})",
-                   "min(G − Ĝ on KTA, on UA) > 0", _seeds_text(ev, src), min(d.values()), "trained_db")
+                   "min(G − Ĝ on KTA, on UA) > 0", _seeds_text(ev, src), *knee_gain_rule(d))
 
 
 def brain_cost(ev: Evidence) -> Judged:
@@ -301,7 +357,7 @@ def brain_cost(ev: Evidence) -> Judged:
                    f"BTA G − Ĝ {paper_numbers.SHARED_KNOWLEDGE_GAP_DB['BTA']:+.2f} dB",
                    f"BTA G − Ĝ {d:+.2f} dB (mean over {n} training seed{'s' * (n > 1)}); the paper's gap is "
                    "itself within the 1 dB reproduction tolerance of a trained PSNR",
-                   "Ĝ − G on BTA > 0", _seeds_text(ev, src), -d, "trained_db")
+                   "Ĝ − G on BTA > 0", _seeds_text(ev, src), *brain_cost_rule(d))
 
 
 def g_hallucinates(ev: Evidence) -> Judged:
@@ -346,7 +402,7 @@ def _stays_near(ev: Evidence, model: str, name: str) -> Judged:
     return _judged(f"{model}_keeps", f"{name} alone does not forget (UA stays near G's)", "Sec. 4; Tables 1-2",
                    f"UA {_paper(model, 'UA'):.2f} vs G {_paper('original', 'UA'):.2f} dB",
                    f"UA {t1.cell(model, 'UA')} vs G {g:.2f} dB", f"NEAR_DB ({NEAR_DB:g} dB) − (|UA − G's| + half-width) > 0",
-                   _table1_seeds(ev, t1), NEAR_DB - (abs(m - g) + h), reproduction.model_class(model))
+                   _table1_seeds(ev, t1), *stays_near_rule(model, m, h, g))
 
 
 def ft_keeps(ev: Evidence) -> Judged:
@@ -363,12 +419,13 @@ def _destroys(ev: Evidence, model: str, name: str) -> Judged:
     """``model`` destroys the model: BTA more than :data:`DESTROY_DB` below Ĝ's, interval included."""
     t1 = Table1.of(ev)
     o = t1.mean[("oracle", "BTA")]
-    margin = (o - DESTROY_DB) - (t1.mean[(model, "BTA")] + t1.half[(model, "BTA")]) if t1.has(model) else None
+    rule = destroys_rule(model, t1.mean[(model, "BTA")], t1.half[(model, "BTA")], o) if t1.has(model) \
+        else Criterion(None, reproduction.model_class(model))
     return _judged(f"{model}_destroys", f"{name} alone destroys the model (BTA far below Ĝ)", "Sec. 4; Table 1",
                    f"BTA {_paper(model, 'BTA'):.2f} vs Ĝ {_paper('oracle', 'BTA'):.2f} dB",
                    f"BTA {t1.cell(model, 'BTA')} vs Ĝ {o:.2f} dB" if t1.has(model) else "not run",
                    f"(Ĝ's BTA − DESTROY_DB ({DESTROY_DB:g} dB)) − (BTA + half-width) > 0", _table1_seeds(ev, t1),
-                   margin, reproduction.model_class(model))
+                   *rule)
 
 
 def ga_l1_destroys(ev: Evidence) -> Judged:
@@ -397,14 +454,10 @@ def nl_ft_closest(ev: Evidence) -> Judged:
     cand = [m for m in PAPER_METHODS if t1.has(m)]
     dist = {m: t1.distance(m) for m in cand}
     paper = {m: _paper_distance(m) for m in PAPER_METHODS}
-    others = [m for m in cand if m != "nl_ft"]
-    margin = None
-    if "nl_ft" in dist and others:
-        runner = min(others, key=dist.__getitem__)
-        margin = dist[runner] - dist["nl_ft"] - _mean_half(t1, "nl_ft", runner)
     return _judged("nl_ft_closest", "NL-FT comes closest to Ĝ (mean |PSNR − Ĝ| over BTA, KTA, UA)", "Sec. 4; Table 1",
                    f"distance to Ĝ (dB): {_ranked(paper)}", f"distance to Ĝ (dB): {_ranked(dist)}",
-                   "runner-up's distance − NL-FT's − both half-widths > 0", _table1_seeds(ev, t1), margin, "unlearned_db")
+                   "runner-up's distance − NL-FT's − both half-widths > 0", _table1_seeds(ev, t1),
+                   *closest_rule(dist, "nl_ft", lambda a, b: _mean_half(t1, a, b)))
 
 
 def nl_ft_forgets(ev: Evidence) -> Judged:
@@ -417,7 +470,7 @@ def nl_ft_forgets(ev: Evidence) -> Judged:
                    f"|UA − Ĝ|: NL-FT {abs(pm - po):.2f} vs G {abs(pg - po):.2f} dB",
                    f"|UA − Ĝ|: NL-FT {abs(m - o):.2f} ± {h:.2f} vs G {abs(g - o):.2f} dB",
                    "|G's UA − Ĝ's| − (|NL-FT's UA − Ĝ's| + half-width) > 0", _table1_seeds(ev, t1),
-                   abs(g - o) - (abs(m - o) + h), "unlearned_db")
+                   *forgets_rule(m, h, g, o))
 
 
 def nl_ft_beats_ga_l1_ft(ev: Evidence) -> Judged:

@@ -35,7 +35,6 @@ from .profiles import PROFILES, Profile, get_profile
 
 MODELS: tuple[str, ...] = ("original", "oracle")
 MODEL_ROLES: dict[str, tuple[str, ...]] = {"original": ("retain", "forget"), "oracle": ("retain",)}
-EVAL_ROLES: tuple[str, ...] = ("test_brain", "test_knee", "forget")
 EXPORT_DESCRIPTION = """\
 Load a model's weights into a plain fastmri.models.VarNet (same state dict as the engine's VarNet)
 and write it as TorchScript (default; loads with torch.jit.load alone) or as its state dict. The
@@ -170,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile_args(p)
     p.add_argument("--model", choices=(*MODELS, "zero_filled"), default="original",
                    help="which model (trained first if not cached); zero_filled: no model")
-    p.add_argument("--roles", nargs="+", default=list(EVAL_ROLES), help="roles to evaluate")
+    p.add_argument("--roles", nargs="+", default=None,
+                   help="roles to evaluate (default: mriunlearn.manifest.EVAL_ROLES, the BTA, KTA, UA columns)")
     p.add_argument("--out", type=Path, default=None, help="write the per-volume table to this CSV")
     p.set_defaults(func=cmd_evaluate)
 
@@ -277,17 +277,19 @@ def _print_tables(table, label: str) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import distributed, metrics
+    from .manifest import EVAL_ROLES
     from .train import resolve_manifest
 
     profile = _profile(args)
     manifest = resolve_manifest(profile, None)
+    roles = list(EVAL_ROLES) if args.roles is None else args.roles
     if args.model == "zero_filled":
-        table = metrics.zero_filled(manifest, args.roles, profile)
+        table = metrics.zero_filled(manifest, roles, profile)
     else:
         result = _trained(args, profile, manifest, args.model)
         # under torchrun (streaming data path) the ranks split the volumes; every rank gets the table
         info = distributed.init()
-        table = metrics.evaluate(result.model, manifest, args.roles, profile, entry=result.entry, info=info)
+        table = metrics.evaluate(result.model, manifest, roles, profile, entry=result.entry, info=info)
         if not info.is_main:
             return 0
     if args.out is not None:

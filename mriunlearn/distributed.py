@@ -35,6 +35,15 @@ class DistInfo:
     def distributed(self) -> bool:
         return self.world_size > 1
 
+    @classmethod
+    def single(cls) -> DistInfo:
+        """A plain single process on the CPU: rank 0 of 1 (what a caller that passes no ``info`` means).
+
+        >>> DistInfo.single()
+        DistInfo(rank=0, world_size=1, local_rank=0, device=device(type='cpu'))
+        """
+        return cls(0, 1, 0, torch.device("cpu"))
+
 
 def default_device(local_rank: int = 0) -> torch.device:
     """``cuda:local_rank`` when CUDA is available, else the CPU."""

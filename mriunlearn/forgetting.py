@@ -1,7 +1,7 @@
 """Forgetting metrics beyond PSNR/SSIM, one table per run beside BTA/KTA/UA.
 
-- :func:`oracle_gap`: per paper column (BTA, KTA, UA), the model's mean minus the oracle Ĝ's, and
-  :func:`oracle_distance`, the mean absolute PSNR gap over the three columns (0 = Ĝ's numbers).
+- :func:`oracle_distance`: the mean absolute PSNR gap to the oracle Ĝ over BTA, KTA and UA (0 = Ĝ's
+  numbers).
 - :func:`membership_inference`: a loss-based membership-inference attack. Per-slice loss features
   of the forget slices (members of G's training set) and of unseen knee test slices (non-members)
   are separated by a logistic regression, cross-validated over stratified folds with balanced
@@ -10,30 +10,28 @@
   :func:`membership_inference_from_losses` is the pure function on two arrays of features.
 - :func:`relearn_time`: fine-tuning steps on D_f until the model's forget-set PSNR (UA) is back to
   G's, checked every ``check_every`` steps, capped (the cap hit is reported).
-- :func:`cost`: wall time and slice-steps as fractions of retraining Ĝ (the paper's RTE is the
-  reciprocal of run time, normalised).
 - :func:`summarise_seeds`: mean ± 95% t-interval over seeds.
-- :func:`forgetting_row` / :func:`forgetting_table`: all of the above for several models.
+
+The notebook's forgetting table (these metrics for G, Ĝ and every run, cached per run) is
+:func:`mriunlearn.experiments.unlearning.forgetting`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from .dataset import SliceIndex, make_dataset, make_loader, set_epoch
 from .errors import ConfigError
+from .intervals import mean_interval
 from .losses import recon_loss
 from .manifest import PAPER_COLUMNS, Manifest
-from .metrics import eval_data, evaluate, paper_table
+from .metrics import eval_data, evaluate
 from .model import reconstruct
 from .profiles import Profile
 
@@ -41,32 +39,17 @@ from .profiles import Profile
 LOSS_FEATURES: tuple[str, ...] = ("loss", "log_nmse")
 
 
-def _column_means(per_volume: pd.DataFrame, metric: str) -> pd.Series:
-    tidy = paper_table(per_volume, by=[], metrics=(metric,))
-    return tidy.set_index("column")["mean"].reindex(list(PAPER_COLUMNS.values()))
-
-
-def oracle_gap(per_volume: pd.DataFrame, oracle_per_volume: pd.DataFrame,
-               metrics: Sequence[str] = ("psnr", "ssim")) -> pd.DataFrame:
-    """Gap to the oracle per paper column: ``model mean - oracle mean`` over volumes.
+def oracle_distance(means: Mapping[str, float] | pd.Series, oracle: Mapping[str, float] | pd.Series) -> float:
+    """Mean absolute PSNR gap to the oracle Ĝ over BTA, KTA and UA (dB; 0 = Ĝ's numbers).
 
     Args:
-        per_volume, oracle_per_volume: rows from :func:`mriunlearn.metrics.evaluate` (roles
-            ``test_brain``, ``test_knee``, ``forget``).
+        means, oracle: a model's and Ĝ's PSNR means by paper column (``"BTA"``, ``"KTA"``, ``"UA"``;
+            other keys ignored), e.g. a row of Table 1's model x column pivot.
 
-    Returns:
-        One row per column (BTA, KTA, UA) with ``<metric>``, ``<metric>_oracle``, ``<metric>_gap``.
+    >>> oracle_distance({"BTA": 28.0, "KTA": 20.0, "UA": 24.0}, {"BTA": 29.0, "KTA": 20.0, "UA": 22.0})
+    1.0
     """
-    out = pd.DataFrame(index=pd.Index(list(PAPER_COLUMNS.values()), name="column"))
-    for m in metrics:
-        a, b = _column_means(per_volume, m), _column_means(oracle_per_volume, m)
-        out[m], out[f"{m}_oracle"], out[f"{m}_gap"] = a, b, a - b
-    return out.reset_index()
-
-
-def oracle_distance(per_volume: pd.DataFrame, oracle_per_volume: pd.DataFrame) -> float:
-    """Mean absolute PSNR gap to the oracle over BTA, KTA and UA (dB; 0 = the oracle's numbers)."""
-    return float(oracle_gap(per_volume, oracle_per_volume, ("psnr",))["psnr_gap"].abs().mean())
+    return float(np.mean([abs(means[c] - oracle[c]) for c in PAPER_COLUMNS.values()]))
 
 
 @torch.no_grad()
@@ -206,13 +189,6 @@ def relearn_time(model: torch.nn.Module, manifest: Manifest, profile: Profile, t
     return Relearn(steps, slices, True, float(target_psnr), trace)
 
 
-def cost(wall_time_s: float, slice_steps: int, oracle_wall_time_s: float,
-         oracle_slice_steps: int) -> dict[str, float]:
-    """Cost as fractions of retraining Ĝ: ``time_fraction`` and ``slice_fraction``."""
-    return {"time_fraction": wall_time_s / oracle_wall_time_s if oracle_wall_time_s > 0 else math.nan,
-            "slice_fraction": slice_steps / oracle_slice_steps if oracle_slice_steps > 0 else math.nan}
-
-
 #: Table 1's ± columns, one convention each (named by the header): the std over test volumes of a
 #: model run at one seed (the paper's ±), and the half-width of the 95% t-interval over seeds of a
 #: model run at several (``n_seeds`` says how many)
@@ -247,76 +223,3 @@ def seed_half_width(summary: pd.DataFrame) -> pd.Series:
     if CI95_OVER_SEEDS not in summary.columns:
         return pd.Series(0.0, index=summary.index)
     return summary[CI95_OVER_SEEDS].astype(float).fillna(0.0)
-
-
-def mean_interval(values: Sequence[float] | np.ndarray | pd.Series, confidence: float = 0.95) -> dict[str, Any]:
-    """Mean and t-interval of ``values`` (NaNs dropped), e.g. one number per seed or per volume.
-
-    Returns:
-        ``{"mean", "half_width", "low", "high", "n"}`` with ``half_width = t_{(1+confidence)/2, n-1} ·
-        sd / sqrt(n)`` (NaN bounds for fewer than two values; NaN mean for none).
-    """
-    x = np.asarray(values, dtype=np.float64)
-    x = x[~np.isnan(x)]
-    n = len(x)
-    mean = float(x.mean()) if n else math.nan
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return {"mean": mean, "half_width": half, "low": mean - half, "high": mean + half, "n": n}
-
-
-def forgetting_row(name: str, model: torch.nn.Module, per_volume: pd.DataFrame, *,
-                   oracle_per_volume: pd.DataFrame, manifest: Manifest, profile: Profile,
-                   wall_time_s: float | None = None, slice_steps: int | None = None,
-                   oracle_cost: tuple[float, int] | None = None, g_forget_psnr: float | None = None,
-                   mia: bool = True, relearn: bool = False, relearn_kwargs: Mapping[str, Any] | None = None,
-                   seed: int = 0) -> dict[str, Any]:
-    """One row of the forgetting table for one model (G, Ĝ or an unlearned model).
-
-    Columns: ``model``, ``BTA``/``KTA``/``UA`` PSNR means and their ``*_gap`` to Ĝ,
-    ``oracle_distance``, ``mia`` (if asked), ``relearn_steps`` / ``relearn_cap_hit`` (if asked, needs
-    ``g_forget_psnr``), ``wall_time_s``, ``slice_steps``, ``time_fraction``, ``slice_fraction``.
-    """
-    gap = oracle_gap(per_volume, oracle_per_volume, ("psnr",)).set_index("column")
-    row: dict[str, Any] = {"model": name}
-    for col in PAPER_COLUMNS.values():
-        row[col] = float(gap.loc[col, "psnr"])
-        row[f"{col}_gap"] = float(gap.loc[col, "psnr_gap"])
-    row["oracle_distance"] = float(gap["psnr_gap"].abs().mean())
-    if mia:
-        row["mia"] = membership_inference(model, manifest, profile, seed)
-    if relearn:
-        if g_forget_psnr is None:
-            raise ConfigError("relearn=True needs g_forget_psnr (G's forget-set PSNR)")
-        r = relearn_time(model, manifest, profile, g_forget_psnr, seed=seed, **dict(relearn_kwargs or {}))
-        row["relearn_steps"], row["relearn_cap_hit"] = r.steps, r.cap_hit
-    row["wall_time_s"] = wall_time_s
-    row["slice_steps"] = slice_steps
-    if oracle_cost is not None and wall_time_s is not None and slice_steps is not None:
-        row.update(cost(wall_time_s, slice_steps, *oracle_cost))
-    return row
-
-
-def forgetting_table(results: Mapping[str, Any], *, original: Any, oracle: Any, manifest: Manifest,
-                     profile: Profile, mia: bool = True, relearn: bool = False,
-                     relearn_kwargs: Mapping[str, Any] | None = None, seed: int = 0) -> pd.DataFrame:
-    """The forgetting table: one row for G, one for Ĝ and one per unlearning result.
-
-    Args:
-        results: name -> :class:`~mriunlearn.unlearning.UnlearnResult`.
-        original, oracle: :class:`~mriunlearn.train.TrainResult` of G and Ĝ (their per-volume
-            metrics are computed here; their wall time and slice-steps give the cost columns).
-    """
-    roles = list(PAPER_COLUMNS)
-    g_pv = evaluate(original.model, manifest, roles, profile)
-    o_pv = evaluate(oracle.model, manifest, roles, profile)
-    g_ua = float(g_pv.loc[g_pv.role == "forget", "psnr"].mean())
-    oc = (float(oracle.wall_time_s), int(oracle.slice_steps))
-    common = dict(oracle_per_volume=o_pv, manifest=manifest, profile=profile, oracle_cost=oc,
-                  g_forget_psnr=g_ua, mia=mia, relearn=relearn, relearn_kwargs=relearn_kwargs, seed=seed)
-    rows = [forgetting_row("G", original.model, g_pv, wall_time_s=float(original.wall_time_s),
-                           slice_steps=int(original.slice_steps), **common),
-            forgetting_row("oracle", oracle.model, o_pv, wall_time_s=oc[0], slice_steps=oc[1], **common)]
-    for name, res in results.items():
-        rows.append(forgetting_row(name, res.model, res.final, wall_time_s=res.wall_time_s,
-                                   slice_steps=res.slice_steps, **common))
-    return pd.DataFrame(rows)

@@ -42,25 +42,21 @@ Two ways to apply P_meas (``method=``)
   As ``tol → 0`` this is exactly ``A⁺A``; for any ``tol`` it is an orthogonal projector
   (idempotent, self-adjoint, ``P_meas e ⟂ P_null e``). The threshold matters for multi-coil data:
   with C ≥ acceleration coils the exact null space is (generically) trivial but ill-conditioned;
-  directions measured with 1e-6 of their energy are invisible under any noise. Measured on smooth
-  analytic maps (128², 8×, 4 % ACS): the measured rank is 45 / 67 / 77 % of W for 4 / 8 / 16 coils at
-  ``tol = 1e-8`` but 41 % for all three at ``tol = 1e-3 … 1e-2`` (a plateau), hence
-  ``DEFAULT_TOL = 1e-3``. Cost: O(H·W³) per slice (≈0.2 s for 128×128 on one core); memory is
-  bounded by processing rows in chunks.
+  directions measured with 1e-6 of their energy are invisible under any noise. ``DEFAULT_TOL = 1e-3``
+  lies on the plateau where the measured rank no longer depends on the number of coils (the
+  measurement: ``docs/performance.md``, "Hallucination projectors"). Cost: O(H·W³) per slice;
+  memory is bounded by processing rows in chunks.
 - ``"cg"`` (matrix-free): conjugate gradient on every row system ``(G_h + τ I) z = G_h e``,
   ``τ = tol·s_max``, from ``z = 0`` (per-row inner products, batched in torch, complex128), and
   ``P_meas e ≈ z``. This is the Tikhonov ("soft") version of the spectral threshold: each
   eigen-direction is kept with weight ``λ/(λ+τ)`` instead of ``1[λ > τ]``; it equals ``A⁺A`` as
   ``tol → 0`` and ``n_iter → ∞``, and is close to, not exactly, an orthogonal projector. The damping
   is deliberate: undamped CG on ``G_h z = G_h e`` (the textbook ``A⁺A``) converges to the exact
-  projector, but multi-coil ``G_h`` is so ill-conditioned that after n steps its answer is set by n
-  (measured, 32², 4 coils, 4×: the null part moves by 17 % → 13 % → 0 % of ‖e‖ after 10 / 30 / 100
-  steps), whereas the damped system has condition number ≤ (1+tol)/tol and converges in ≈ 30
-  steps. Cost O(n_iter·C·H·W·log W): the choice for large grids (real fastMRI, 640×368).
-  Measured against ``"eig"`` at ``tol = 1e-3`` with 30 steps: ‖null_cg − null_eig‖ / ‖e‖ = 0.024–0.035
-  (smooth analytic maps, 128², 8× with 4 % centre, 4 / 8 / 16 coils; about 0.5 s vs 1 s per slice on
-  one core) and 0.075 on the 32², 4-coil, 4× test case, where the two scores differ by 4.6 %;
-  ``tests/test_hallucination.py`` checks this and the convergence to ``A⁺A``.
+  projector, but multi-coil ``G_h`` is so ill-conditioned that after n steps its answer is set by n,
+  whereas the damped system has condition number ≤ (1+tol)/tol and converges within
+  ``DEFAULT_N_ITER`` steps. Cost O(n_iter·C·H·W·log W): the choice for large grids (real fastMRI,
+  640×368). ``tests/test_hallucination.py`` checks its agreement with ``"eig"`` and its convergence
+  to ``A⁺A``; measured distances and times: ``docs/performance.md``, "Hallucination projectors".
 
 Images, crops and phase
 -----------------------
@@ -104,11 +100,8 @@ Sensitivities: where they come from
   model-dependent: using them would make the operator, and hence the score, depend on the model
   being scored, so they are not used.
 
-Measured on embedded data at 96², 4 coils, 8× with 4 % centre (the current default has 8 coils and 8 % centre),
-zero-filled RSS reconstruction, one core): null fraction 0.55 (brain) / 0.41 (knee); scores with
-true vs estimated maps within 5 %, ``"eig"`` vs ``"cg"`` within 7 %; 0.21 s (eig) / 0.05 s (cg) per
-slice; estimated maps agree with the true ones to a per-pixel coherence ``|<S_true, S_est>|`` of
-0.99 (brain) / 0.98 (knee) inside the object.
+How the scores with estimated maps compare with those with the true maps on the embedded data:
+``docs/performance.md``, "Hallucination projectors".
 
 Regions
 -------
@@ -190,7 +183,7 @@ def _project_cg(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: fl
     cancel, ``ifftshift(A^H A x) = Σ_c conj(S'_c) F^H M' F (S'_c x')`` with plain orthonormal FFTs
     (``'`` = shifted). A shift is a permutation within each row, so the row inner products, step
     sizes and result are those of the unshifted iteration (to rounding); it saves the four shifts
-    of every operator application (~30 % of the time at 768x396, 20 coils).
+    of every operator application.
     """
     smax = (sens.abs() ** 2).sum(dim=1).flatten(1).amax(dim=1)[:, None, None]  # (B, 1, 1)
     damp = tol * smax

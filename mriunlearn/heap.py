@@ -4,21 +4,21 @@ glibc serves a large ``malloc`` (at first: 128 KiB and more) with ``mmap`` and g
 system on ``free``, but after freeing such a block it raises that threshold to the block's size
 (up to 32 MiB). From then on blocks of a real k-space slice (16 coils x 640 x 320 complex64 =
 26 MiB), its sample tensors and the reconstructions of a volume come from the heap, whose freed
-pages stay in the process. Measured on 8 volumes x 8 slices of that size (``python -m benchmarks
-scale``): each DataLoader worker of a streamed evaluation grew by ~150 MiB per volume (250 -> 1,870
-MiB) and the main process by ~200 MiB, although no reference outlived its volume.
+pages stay in the process: a streamed evaluation's memory would grow with every volume although
+no reference outlives its volume.
 
 The remedy, :func:`bound_heap`, pins the threshold at glibc's starting value, so freed large blocks
-go back to the system. It is applied where it costs nothing measurable:
+go back to the system. It is applied where a process mostly moves whole slices:
 
 - in each DataLoader worker of the streaming loaders (:func:`worker_init`): a worker only reads and
-  collates slices; the workers then stayed at 250 MiB (and the loader was not slower);
-- in the main process while a streamed evaluation runs (:func:`bounded_heap`): it stayed at
-  400 MiB (the benchmark's 8-volume evaluation: 105 s before, 108 and 123 s after, one run each
-  on a shared machine). Not for the whole process: there it made every large tensor of a CPU
-  training step a fresh ``mmap`` with page faults (the scale benchmark's CPU training step ran
-  2.4x slower), so on leaving the evaluation the threshold goes to glibc's ceiling, 32 MiB,
-  where its own adjustment would have put it after the first freed slice.
+  collates slices;
+- in the main process while a streamed evaluation runs (:func:`bounded_heap`). Not for the whole
+  process: there every large tensor of a CPU training step would be a fresh ``mmap`` with page
+  faults, so on leaving the evaluation the threshold goes to glibc's ceiling, 32 MiB, where its own
+  adjustment would have put it after the first freed slice.
+
+Memory and time with and without it: ``python -m benchmarks scale``, reported in
+``docs/performance.md`` ("Memory at the paper's data size").
 """
 
 from __future__ import annotations

@@ -24,12 +24,9 @@ batches are collated once and reused; streaming (``"stream"``) only the chosen s
 kept and each grid point reads its batches again from HDF5 (:func:`~mriunlearn.dataset.
 stream_loader`), so memory holds the batches in flight, never a role. Both give the same losses.
 
-Cost: one forward per slice and grid point. Measured on the shared 2-core CPU (load 4-5, one
-thread, a 4-cascade VarNet at 96×96, 4 coils, bf16): 31-57 ms per slice-forward
-(batch size barely matters; ``torch.compile`` gives nothing, the model is complex-valued). A 13×13
-grid over 40 slices is therefore ≈ 3.5-6.5 min here; the defaults of :meth:`Plane.loss_plane`,
-an 11×11 grid (:data:`DEFAULT_GRID_NUM`) over 8 slices per surface (:data:`DEFAULT_MAX_SLICES`),
-took 30 s + 38 s for the two surfaces of the preview figure.
+Cost: one forward per slice and grid point, so ``num² × slices`` forwards per surface; the defaults
+of :meth:`Plane.loss_plane` are an 11×11 grid (:data:`DEFAULT_GRID_NUM`) over 8 slices per surface
+(:data:`DEFAULT_MAX_SLICES`). Measured times: ``docs/performance.md``, "Loss landscapes (Fig. 4)".
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ ORGANS: tuple[str, ...] = ("brain", "knee")
 COLUMNS: tuple[str, ...] = ("file", "organ", "role", "num_slices", "sha256")
 #: the paper's column names for the evaluation roles
 PAPER_COLUMNS: dict[str, str] = {"test_brain": "BTA", "test_knee": "KTA", "forget": "UA"}
+#: the roles behind the paper's columns BTA, KTA, UA: what every model is evaluated on
+EVAL_ROLES: tuple[str, ...] = tuple(PAPER_COLUMNS)
 
 
 @dataclass(frozen=True)

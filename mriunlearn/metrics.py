@@ -31,14 +31,12 @@ from .dataset import (SliceData, SliceIndex, StreamingSliceData, VolumeBatchSamp
                       make_dataset, make_loader, stream_loader)
 from .errors import DataError
 from .heap import bounded_heap
-from .manifest import PAPER_COLUMNS, Manifest
+from .manifest import EVAL_ROLES, PAPER_COLUMNS, Manifest
 from .model import reconstruct
 from .physics import zero_filled_image
 from .profiles import Profile
 
 METRICS: tuple[str, ...] = ("psnr", "ssim", "nmse")
-#: the roles behind the paper's columns BTA, KTA, UA
-EVAL_ROLES: tuple[str, ...] = tuple(PAPER_COLUMNS)
 
 
 def volume_metrics(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -125,7 +123,7 @@ def stream_volumes(model: torch.nn.Module | None, data: StreamingSliceData, prof
     rank (:class:`~mriunlearn.dataset.VolumeBatchSampler`), one volume at a time: a volume's
     arrays are yielded as soon as its last slice is reconstructed and not kept afterwards.
     ``recon`` is the zero-filled image when ``model`` is None."""
-    info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
+    info = info or distributed.DistInfo.single()
     sampler = VolumeBatchSampler(data, batch_size or profile.eval_batch_size, rank=info.rank,
                                  world_size=info.world_size)
     loader = stream_loader(data, sampler, profile.num_workers)
@@ -152,7 +150,7 @@ def stream_volumes(model: torch.nn.Module | None, data: StreamingSliceData, prof
 def _stream_table(model: torch.nn.Module | None, data: StreamingSliceData, profile: Profile,
                   batch_size: int | None, info: distributed.DistInfo | None) -> pd.DataFrame:
     """Per-volume rows of this rank's volumes, gathered from every rank, in dataset order."""
-    info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
+    info = info or distributed.DistInfo.single()
     rows = []
     for v, gt, rec, _ in stream_volumes(model, data, profile, batch_size, info):
         m = data.meta[data.volume_slices(v)[0]]

@@ -29,8 +29,8 @@ def build_model(profile: Profile, seed: int | None = None) -> VarNet:
     forked RNG state, so building a model does not disturb (nor depend on) the global RNG.
 
     The 4-D convolution weights are stored channels-last (``torch.channels_last``), so the U-Nets'
-    convolutions run on channels-last activations: a bf16 training step is ~15% faster on a CPU
-    (oneDNN), fp32 inference is unchanged (``benchmarks/throughput.py`` measures it). Values,
+    convolutions run on channels-last activations, which oneDNN runs faster on a CPU
+    (``benchmarks/throughput.py`` measures by how much; ``docs/performance.md``). Values,
     parameter names and shapes are those of a plain ``fastmri.models.VarNet`` (the ``state_dict``
     loads into one); only the strides and the forward's arithmetic differ.
     """

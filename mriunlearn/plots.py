@@ -24,6 +24,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangl
 
 from . import paths
 from .atomic import atomic_path, atomic_write_text
+from .intervals import t_interval
 from .labels import label
 
 if TYPE_CHECKING:  # these types only annotate: plots imports no computation
@@ -50,19 +51,6 @@ sns.set_theme(**THEME)
 def method_colour(name: str, default: str | None = None) -> str | None:
     """The colour of a method or model; a variant label (``"nl_ft:code"``) takes its method's."""
     return METHOD_COLOURS.get(name) or METHOD_COLOURS.get(name.partition(":")[0], default)
-
-
-def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """``(low, high)`` of the t-interval of the mean of ``values`` (the tables' 95% interval over
-    seeds); a single value gives ``(v, v)``. Used as seaborn's ``errorbar``."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float)
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, m
-    h = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return m - h, m + h
 
 
 @contextlib.contextmanager

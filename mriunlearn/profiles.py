@@ -40,10 +40,10 @@ HALLUCINATION_PROJECTORS: tuple[str, ...] = ("eig", "cg")
 #: run's ``summary.json`` instead, and the projector in the hallucination tables' names
 RUNTIME_FIELDS: tuple[str, ...] = ("manifest", "data_root", "num_threads", "data_path", "num_workers",
                                    "hallucination_projector")
-#: fields that do not change how a model is trained (evaluation batch, unlearning budget)
-#: fields whose unset value (``None``) leaves a run's identity as it was before they existed; a set
-#: value changes what the run computes and enters the cache key
+#: fields left out of a run's identity (and its cache key) while unset (``None``); a set value changes
+#: what the run computes and enters the key
 OPTIONAL_FIELDS: tuple[str, ...] = ("max_steps",)
+#: fields that do not change how a model is trained (evaluation batch, unlearning budget)
 NON_TRAINING_FIELDS: tuple[str, ...] = ("eval_batch_size", "unlearn_epochs", "retain_fraction")
 
 SMOKE_DATA_DIR: Path = paths.DATA_DIR / "smoke"
@@ -117,7 +117,7 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a JSON-serialisable dict (recorded with every result); an unset optional
-        field (:data:`OPTIONAL_FIELDS`) is left out, so records of uncapped runs read as before."""
+        field (:data:`OPTIONAL_FIELDS`) is left out."""
         d = dataclasses.asdict(self)
         for key in OPTIONAL_FIELDS:
             if d.get(key) is None:
@@ -250,8 +250,8 @@ def _paper() -> Profile:
     Data streams from HDF5 (``data_path="stream"``, 4 DataLoader workers per rank): 1,000 volumes of
     ~0.4 GB do not fit in memory. Hallucination maps use the matrix-free ``"cg"`` projector
     (``hallucination_projector``): the exact ``"eig"`` one costs O(H·W³) per slice at 640x368
-    (``--set hallucination_projector=eig`` brings it back; see :mod:`mriunlearn.hallucination` for
-    the two's measured agreement).
+    (``--set hallucination_projector=eig`` brings it back; :mod:`mriunlearn.hallucination` describes
+    both, ``docs/performance.md`` their measured agreement).
     """
     return Profile(
         name="paper", num_cascades=12, chans=18, pools=4, sens_chans=8, sens_pools=4, lr=1e-3,

@@ -201,7 +201,7 @@ def validate(model: torch.nn.Module, data: SliceIndex, profile: Profile,
     Returns:
         ``(val_loss, val_psnr)``.
     """
-    info = info or distributed.DistInfo(0, 1, 0, torch.device("cpu"))
+    info = info or distributed.DistInfo.single()
     loader = make_loader(data, profile, train=False, rank=info.rank, world_size=info.world_size)
     nvol = data.num_volumes
     sse = torch.zeros(nvol, dtype=torch.float64)

@@ -6,8 +6,8 @@ of one loads into the other. Only ``forward`` differs, and only in how it comput
 
 - fastMRI stores complex images as real tensors ``(..., 2)`` and multiplies them with
   ``x[..., 0] * y[..., 0] - x[..., 1] * y[..., 1]`` etc. Every ``x[..., 0]`` is a ``select`` whose
-  backward allocates and zero-fills a full-size gradient, and every ``torch.stack`` copies; on a
-  2-core CPU this book-keeping cost ~17% of a bf16 training step (profiled).
+  backward allocates and zero-fills a full-size gradient, and every ``torch.stack`` copies (what
+  this costs a training step: ``benchmarks/throughput.py``, ``docs/performance.md``).
 - Here k-space and coil images stay complex (``torch.complex64``) from the first FFT to the final
   root-sum-of-squares: coil expansion/reduction are complex multiplies, data consistency is one
   ``torch.where``, the FFTs run directly on complex tensors (:func:`mriunlearn.physics.fft2c_modulated`:

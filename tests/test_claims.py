@@ -109,3 +109,39 @@ def test_a_rerun_folder_is_judged_with_the_committed_seed_runs(tmp_path):
     record["profile"]["epochs"] = 1
     (tmp_path / "01_data_examples.json").write_text(json.dumps(record))
     assert claims.committed_runs_for(tmp_path) == tmp_path
+
+
+def test_each_rule_on_numbers():
+    assert claims.knee_gain_rule({"KTA": 3.0, "UA": 1.5}) == (1.5, "trained_db")
+    assert claims.brain_cost_rule(-0.4) == (0.4, "trained_db") and claims.brain_cost_rule(None).margin is None
+    assert claims.stays_near_rule("ft", 23.0, 0.25, 23.5) == (0.25, reproduction.model_class("ft"))  # 1 − (0.5 + 0.25)
+    assert claims.destroys_rule("nl", 20.0, 1.0, 28.0).margin == 2.0  # (28 − 5) − (20 + 1)
+    assert claims.closest_rule({"nl_ft": 1.0, "ft": 1.5, "nl": 3.0}) == (0.5, "unlearned_db")
+    assert claims.closest_rule({"nl_ft": 1.0, "ft": 1.5}, spread=lambda a, b: 0.25).margin == 0.25
+    assert claims.closest_rule({"nl_ft": 1.0}).margin is None and claims.closest_rule({"ft": 1.0}).margin is None
+    assert claims.forgets_rule(18.0, 0.5, 24.0, 15.0).margin == 5.5  # |24 − 15| − (|18 − 15| + 0.5)
+    assert claims.verdict(None, "exact") == "inconclusive" and claims.verdict(3.0, "trained_db") == "yes"
+
+
+def test_notebook_03_claims_are_judged_by_the_claims_module_rules(monkeypatch):
+    """Notebook 03's Table 1 claims take their thresholds from :mod:`mriunlearn.claims`: moving a
+    threshold there moves the notebook's margins."""
+    from mriunlearn.experiments.unlearning import judge_claims
+
+    means = {"original": (28.0, 20.0, 24.0), "oracle": (28.5, 16.0, 15.0), "ft": (28.0, 20.0, 23.7),
+             "nl": (20.0, 15.0, 14.0), "nl_ft": (28.2, 19.0, 18.0)}
+    summary = pd.DataFrame([{"model": m, "column": c, "metric": "psnr", "mean": v, "std_over_volumes": 0.5, "n_seeds": 1}
+                            for m, vals in means.items() for c, v in zip(("BTA", "KTA", "UA"), vals)])
+
+    def margins() -> dict[str, float]:
+        return judge_claims(summary, ["ft", "nl", "nl_ft"]).set_index("claim").margin.to_dict()
+
+    before = margins()
+    assert before["FT alone does not forget (UA stays near G's)"] == pytest.approx(0.7)  # 1 − |23.7 − 24|
+    assert before["nl alone destroys the model (BTA far below Ĝ)"] == pytest.approx(3.5)  # (28.5 − 5) − 20
+    assert before["NL-FT forgets: UA moves from G's toward Ĝ's"] == pytest.approx(6.0)  # 9 − 3
+    monkeypatch.setattr(claims, "NEAR_DB", 2.0)
+    monkeypatch.setattr(claims, "DESTROY_DB", 7.0)
+    after = margins()
+    assert after["FT alone does not forget (UA stays near G's)"] == pytest.approx(1.7)
+    assert after["nl alone destroys the model (BTA far below Ĝ)"] == pytest.approx(1.5)

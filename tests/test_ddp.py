@@ -263,3 +263,15 @@ def test_unsplit_loader_is_refused_under_data_parallelism(smoke_manifest, smoke_
     split = make_loader(files, smoke_profile, train=True, rank=1, world_size=2)
     assert as_loader(split, smoke_profile, 42, info=info) is split
     assert as_loader(make_loader(files, smoke_profile, train=True), smoke_profile, 42) is not None
+
+
+def test_single_process_info_is_rank_zero_of_one_on_the_cpu():
+    import doctest
+
+    from mriunlearn import distributed
+
+    info = distributed.DistInfo.single()
+    assert (info.rank, info.world_size, info.local_rank, info.device) == (0, 1, 0, torch.device("cpu"))
+    assert info.is_main and not info.distributed
+    result = doctest.testmod(distributed)
+    assert result.attempted >= 1 and result.failed == 0

@@ -18,7 +18,7 @@ from mriunlearn.dataset import SliceData
 from mriunlearn.metrics import evaluate
 from mriunlearn.train import SAMPLING, train_oracle, train_original
 from mriunlearn.unlearning import run_unlearning
-from mriunlearn.unlearning.runner import EVAL_ROLES
+from mriunlearn.manifest import EVAL_ROLES
 
 torch.set_num_threads(1)
 METHODS = ("nl_ft", "ft")

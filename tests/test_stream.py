@@ -246,7 +246,8 @@ def test_bad_slice_mid_epoch_stops_the_run_naming_file_and_slice(smoke_manifest,
 # ------------------------------------------------------------------ streamed evaluation
 
 def test_streamed_evaluation_equals_in_memory(smoke_manifest, smoke_profile, real_shaped):
-    from mriunlearn.metrics import EVAL_ROLES, evaluate, zero_filled
+    from mriunlearn.manifest import EVAL_ROLES
+    from mriunlearn.metrics import evaluate, zero_filled
     from mriunlearn.model import build_model
 
     stream = smoke_profile.replace(data_path="stream", num_workers=1)

@@ -93,15 +93,15 @@ def diff_ci(relpath: str, field: str, col: str, a: str, b: str, by: str, stat: s
     Raises:
         ValueError: ``stat`` is not one of mean, low, high.
     """
-    from scipy import stats as st
+    from mriunlearn.intervals import mean_interval
 
     rows = _where(relpath, where)
     wide = rows.pivot_table(index=by, columns=col, values=field, aggfunc="mean")
-    d = (wide[a] - wide[b]).dropna().to_numpy(dtype=float)
-    half = float(st.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / len(d) ** 0.5) if len(d) > 1 else 0.0
+    s = mean_interval((wide[a] - wide[b]).dropna().to_numpy(dtype=float))
+    half = s["half_width"] if s["n"] > 1 else 0.0
     if stat not in ("mean", "low", "high"):
         raise ValueError(f"stat must be mean, low or high, got {stat!r}")
-    return float(d.mean()) + {"mean": 0.0, "low": -half, "high": half}[stat]
+    return s["mean"] + {"mean": 0.0, "low": -half, "high": half}[stat]
 
 
 def textnum(relpath: str, field: str, k: int, row: int) -> float:

@@ -1,14 +1,14 @@
 """Notebook 03, beyond the paper: why does NL forget? An ablation of the noisy-label methods.
 
-The paper's NL alone wrecks the brain (BTA 16.44 dB) and its NL-FT brings the knee down to the
-oracle's level while keeping the brain (KTA 31.18, BTA 38.24 dB); here NL at the paper's λ = 1e-5
-scores as the noise-free schedule does (notebook 03's noise sweep). Five candidate mechanisms, each
-switched on and off in one *cell* of a grid, all from G with the same seed:
+The paper's NL alone wrecks the brain and its NL-FT brings the knee down to the oracle's level while
+keeping the brain (:data:`mriunlearn.paper_numbers.TABLE1`); which factor of the authors' recipe does
+that? Five candidate mechanisms, each switched on and off in one *cell* of a grid, all from G with
+the same seed:
 
 - **H1** the replacement transform: the authors' January 2024 code replaced each forget target with
-  N(0, 1) (``transform="replace"``, λ = 1 in target units: ~1,800x the forget targets' peak here);
+  N(0, 1) (``transform="replace"``, λ = 1 in target units, far above the targets' peak);
 - **H2** the absolute number of Adam steps: the paper's NL ran ≈ 2,680 batch-1 steps and NL-FT
-  ≈ 5,590 (:data:`PAPER_STEPS`); the default profile's NL runs 12 (its epoch fraction);
+  ≈ 5,590 (:data:`PAPER_STEPS`), against the few steps of the profile's unlearning epochs;
 - **H3** the restored optimizer state: the authors resumed G's Lightning checkpoint, Adam moments and
   learning rate included (``resume_optimizer=True``) instead of a fresh Adam;
 - **H4** SSIM on a noisy near-zero background: |N| noise has a positive mean that a scale-equivariant
@@ -43,7 +43,7 @@ import pandas as pd
 from .. import paths
 from ..claims import COLLAPSE_DB  # criterion (a): NL-alone's BTA at or below this (dB)
 from ..errors import ConfigError
-from ..forgetting import mean_interval
+from ..intervals import mean_interval
 from ..metrics import paper_table
 from .noise_sweep import target_scale
 from .results import MIN_TRAIN_SEEDS, column_means, run_row
@@ -112,7 +112,7 @@ FACTORS: dict[str, dict[str, Any]] = {
 }
 
 #: grid name → (method, budget, factors); ``full`` prunes NL-FT at the paper's budget to the cells
-#: H1, H2 and H5 need (each such run is ~8 min here): H3 and H4 are tested on NL at the paper's
+#: H1, H2 and H5 need (the grid's most expensive runs): H3 and H4 are tested on NL at the paper's
 #: budget for (a) and on NL-FT at today's budget for (b)
 GRIDS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     "none": [],
@@ -195,7 +195,7 @@ def nl_ablation(study: Study, cells: Sequence[Cell], seeds: Sequence[int], *,
     Args:
         repeat_max_steps: repeat only cells whose step budget is at most this (``None``: all; a
             cell at today's epoch budget always counts as cheap). NL-FT at the paper's 5,590 steps
-            costs ~9 min per run on two CPU cores.
+            is the most expensive cell.
 
     Returns:
         ``(table, runs)``: one row per cell and seed run with the cell's fields, ``noise_rel`` (λ over

@@ -11,9 +11,10 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..fastmri_h5 import inspect_volume
+from ..forgetting import oracle_distance
 from ..manifest import Manifest
 from ..unlearning.base import VARIANTS
-from .results import column_means, mean_gap, run_row
+from .results import column_means, run_row
 from .study import Study, check_choices, check_noise_scales, sweep_records
 
 __all__ = ["NOISE_METHODS", "noise_sweep", "noise_table", "noise_verdict", "reference_gaps", "sweep_records",
@@ -69,7 +70,7 @@ def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float], s
                     runs[(name, lam, s)] = r
                     row = run_row(r)
                     rows.append({"method": name, "variant": v, "noise_std": lam, "noise_rel": lam / scale,
-                                 "seed": s, **row, "gap": mean_gap(row, oracle)})
+                                 "seed": s, **row, "gap": oracle_distance(row, oracle)})
     return pd.DataFrame(rows), runs
 
 
@@ -79,7 +80,7 @@ def reference_gaps(study: Study) -> pd.DataFrame:
     rows = []
     for name in ("original", "oracle"):
         means = oracle if name == "oracle" else column_means(study.per_volume(name))
-        rows.append({"model": name, **means, "gap": mean_gap(means, oracle)})
+        rows.append({"model": name, **means, "gap": oracle_distance(means, oracle)})
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -89,7 +90,7 @@ def reference_gaps_of(summary: pd.DataFrame) -> pd.DataFrame:
     p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
     oracle = {c: float(p.loc["oracle", c]) for c in ("BTA", "KTA", "UA")}
     rows = [{"model": m, **{c: float(p.loc[m, c]) for c in oracle}} for m in ("original", "oracle")]
-    return pd.DataFrame([{**r, "gap": mean_gap(r, oracle)} for r in rows]).set_index("model")
+    return pd.DataFrame([{**r, "gap": oracle_distance(r, oracle)} for r in rows]).set_index("model")
 
 
 def noise_table(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -101,8 +102,8 @@ def noise_table(sweep: pd.DataFrame) -> pd.DataFrame:
 def noise_verdict(sweep: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 1e-5) -> str:
     """Per method: does any λ bring it nearer Ĝ than G is (mean |gap|), and does the paper's λ?
 
-    Margins are printed in dB rather than judged against a threshold: one seed's run-to-run spread
-    on the default profile is ~0.3 dB (see the precision benchmark), so read small margins as ties."""
+    Margins are printed in dB rather than judged against a threshold: read margins within one seed's
+    run-to-run spread (:data:`~mriunlearn.experiments.results.SINGLE_SEED_NOISE_DB`) as ties."""
     g_gap = float(refs.loc["original", "gap"])
     lines = [f"G's mean |gap| to the oracle over BTA/KTA/UA: {g_gap:.2f} dB "
              f"(UA: G {refs.loc['original', 'UA']:.2f}, oracle {refs.loc['oracle', 'UA']:.2f} dB)."]

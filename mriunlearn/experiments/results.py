@@ -2,10 +2,11 @@
 their means over volumes and seeds, paired differences (within one training and over training
 seeds), and hallucination scores.
 
-Two trainings of the same seed differ by up to ~0.35 dB when the initial weights move by one ulp
-(``benchmarks/precision.py``), so a claim that compares two trainings (G against Ĝ) is judged over
-:data:`MIN_TRAIN_SEEDS` training seeds (:func:`seed_paired_difference`, :func:`judge_difference`);
-at one seed only a difference above :data:`SINGLE_SEED_NOISE_DB` says anything.
+Two trainings of the same seed differ when the initial weights move by one ulp (by how much:
+``benchmarks/precision.py``, ``docs/performance.md``), so a claim that compares two trainings
+(G against Ĝ) is judged over :data:`MIN_TRAIN_SEEDS` training seeds (:func:`seed_paired_difference`,
+:func:`judge_difference`); at one seed only a difference above :data:`SINGLE_SEED_NOISE_DB` says
+anything.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..forgetting import CI95_OVER_SEEDS, STD_OVER_VOLUMES, mean_interval, seed_half_width, summarise_seeds
+from ..forgetting import CI95_OVER_SEEDS, STD_OVER_VOLUMES, seed_half_width, summarise_seeds
 from ..hallucination import hallucination_table
+from ..intervals import mean_interval
 from ..labels import label
 from ..manifest import PAPER_COLUMNS
 from ..metrics import paper_table
@@ -191,11 +192,6 @@ def column_means(per_volume: pd.DataFrame) -> dict[str, float]:
     """``{BTA, KTA, UA: mean PSNR over volumes}`` of one model's per-volume metrics."""
     means = paper_table(per_volume, by=[], metrics=("psnr",)).set_index("column")["mean"]
     return {c: float(means[c]) for c in PAPER_COLUMNS.values()}
-
-
-def mean_gap(means: Mapping[str, float], oracle: Mapping[str, float]) -> float:
-    """Mean absolute PSNR difference to the oracle over BTA, KTA and UA (0 = Ĝ's numbers)."""
-    return float(np.mean([abs(means[c] - oracle[c]) for c in PAPER_COLUMNS.values()]))
 
 
 def run_row(result: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .. import paper_numbers
-from ..forgetting import mean_interval
+from ..intervals import mean_interval
 from ..unlearning import get_method
 from ..unlearning.base import VARIANTS
 from .results import SINGLE_SEED_NOISE_DB, run_row, summary_table

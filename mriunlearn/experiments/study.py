@@ -30,7 +30,7 @@ import pandas as pd
 from .. import paths
 from ..cache import CacheEntry, RunCache
 from ..errors import ConfigError
-from ..manifest import PAPER_COLUMNS, Manifest
+from ..manifest import EVAL_ROLES, Manifest
 from ..metrics import evaluate_run, zero_filled
 from ..profiles import PROFILES, Profile, get_profile
 from ..splits import subset_name
@@ -49,8 +49,6 @@ EXTRA_METHODS: tuple[str, ...] = ("ga", "neggrad_plus", "bad_teacher", "scrub", 
 #: the paper's retain fractions (Table 3) and the methods swept over them
 FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20, 0.50, 1.00)
 
-
-EVAL_ROLES: tuple[str, ...] = tuple(PAPER_COLUMNS)
 
 
 def _listed(value: Any, name: str) -> Any:

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .. import paper_numbers, reproduction
-from ..claims import DESTROY_DB, NEAR_DB
+from .. import paper_numbers
+from ..claims import (Criterion, brain_cost_rule, closest_rule, destroys_rule, forgets_rule, knee_gain_rule,
+                      stays_near_rule, verdict)
 from ..errors import ConfigError
-from ..forgetting import MIA_MIN_SLICES, mean_interval, membership_inference, relearn_time
+from ..forgetting import MIA_MIN_SLICES, membership_inference, oracle_distance, relearn_time
+from ..intervals import mean_interval
 from ..labels import label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
@@ -210,7 +212,7 @@ def forgetting_summary(study: Study, results: Mapping[tuple[str, int], Any], sum
     (means over seeds; relearn shown for the first seed)."""
     p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
     gaps = p.sub(p.loc["oracle"], axis=1)[["BTA", "KTA", "UA"]].add_suffix(" gap")
-    gaps["mean |gap|"] = gaps.abs().mean(axis=1)
+    gaps["mean |gap|"] = [oracle_distance(p.loc[m], p.loc["oracle"]) for m in p.index]
     f = forgetting(study, results, **kwargs)
     mia = f.groupby("model", sort=False).mia.mean()
     relearn = f.groupby("model", sort=False).relearn.first()
@@ -222,22 +224,27 @@ def forgetting_summary(study: Study, results: Mapping[tuple[str, int], Any], sum
 def _interval(summary: pd.DataFrame, model: str, column: str, metric: str = "psnr") -> tuple[float, float, float]:
     """``(mean, low, high)`` of one Table 1 entry: the 95% interval over seeds, or the mean alone
     (``low == high``) for a model run at one seed."""
-    rows = summary[(summary.model == model) & (summary.column == column) & (summary.metric == metric)]
-    mean, half = float(rows["mean"].iloc[0]), float(seed_half_width(rows).iloc[0])
+    mean, half = _mean_half(summary, model, column, metric)
     return mean, mean - half, mean + half
 
 
-def judge_claims(summary: pd.DataFrame, methods: Sequence[str], tol_db: float = NEAR_DB,
-                 per_volume: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The paper's Table 1 claims, each marked reproduced or not on our numbers.
+def _mean_half(summary: pd.DataFrame, model: str, column: str, metric: str = "psnr") -> tuple[float, float]:
+    """``(mean, half-width)`` of one Table 1 entry (half-width 0 for a model run at one seed)."""
+    rows = summary[(summary.model == model) & (summary.column == column) & (summary.metric == metric)]
+    return float(rows["mean"].iloc[0]), float(seed_half_width(rows).iloc[0])
 
-    Each criterion is a margin (positive: the claim holds) judged by
-    :func:`mriunlearn.reproduction.verdict`: a margin within the reproduction tolerance of the
-    quantities involved is ``"borderline"`` (another machine could flip it), never a yes or a no.
-    With several seeds a claim holds only if it holds for the whole 95% interval (one seed: the
-    mean). ``tol_db`` is the margin for "stays near" / "destroys" statements. With ``per_volume``
-    (G's and Ĝ's per-volume metrics) the brain-cost claim needs the paired 95% interval of G − Ĝ over
-    the BTA volumes to lie below 0, not just a negative mean.
+
+def judge_claims(summary: pd.DataFrame, methods: Sequence[str], per_volume: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's Table 1 claims, each marked reproduced or not on this run's numbers.
+
+    Every criterion is a rule of :mod:`mriunlearn.claims` (its threshold and tolerance class are
+    written there once), applied to this run's Table 1 alone: the claims' margins and
+    :func:`mriunlearn.claims.verdict` (a margin within the reproduction tolerance is
+    ``"borderline"``). Half-widths are the 95% intervals over unlearning seeds (0 at one seed) where
+    a claim bounds one model: "destroys" uses the interval's upper end; "stays near" judges the mean
+    and also needs the interval's lower end above Ĝ's UA; "closest" and "forgets" judge means. With
+    ``per_volume`` (G's and Ĝ's per-volume metrics) the brain-cost claim needs the paired 95%
+    interval of G − Ĝ over the BTA volumes to lie below 0, not just a negative mean.
 
     Returns:
         One row per claim: ``claim``, ``reproduced`` (yes / no / borderline / inconclusive),
@@ -245,56 +252,61 @@ def judge_claims(summary: pd.DataFrame, methods: Sequence[str], tol_db: float = 
     """
     rows = []
 
-    def add(claim: str, margin: float | None, tol: str, evidence: str) -> None:
-        verdict = "inconclusive" if margin is None else reproduction.verdict(margin, reproduction.tolerance(tol))
-        rows.append({"claim": claim, "reproduced": verdict, "evidence": evidence,
-                     "margin": math.nan if margin is None else margin})
+    def add(claim: str, rule: Criterion, evidence: str) -> None:
+        rows.append({"claim": claim, "reproduced": verdict(*rule), "evidence": evidence,
+                     "margin": math.nan if rule.margin is None else rule.margin})
 
     g = {c: _interval(summary, "original", c)[0] for c in ("BTA", "KTA", "UA")}
     o = {c: _interval(summary, "oracle", c)[0] for c in ("BTA", "KTA", "UA")}
-    add("G is better than Ĝ on knee (shared knowledge)", min(g["KTA"] - o["KTA"], g["UA"] - o["UA"]), "trained_db",
+    add("G is better than Ĝ on knee (shared knowledge)", knee_gain_rule({c: g[c] - o[c] for c in ("KTA", "UA")}),
         f"KTA G−Ĝ = {g['KTA'] - o['KTA']:+.2f} dB, UA G−Ĝ = {g['UA'] - o['UA']:+.2f} dB (paper +4.83, +5.39)")
     add(*_brain_cost_claim(summary, per_volume))
     if "ft" in methods:
         m, lo, hi = _interval(summary, "ft", "UA")
-        add("FT alone does not forget (UA stays near G's)", min(tol_db - abs(m - g["UA"]), lo - o["UA"]),
-            reproduction.model_class("ft"), f"FT UA = {m:.2f} dB vs G {g['UA']:.2f}, Ĝ {o['UA']:.2f}")
+        near = stays_near_rule("ft", m, 0.0, g["UA"])
+        add("FT alone does not forget (UA stays near G's)", near._replace(margin=min(near.margin, lo - o["UA"])),
+            f"FT UA = {m:.2f} dB vs G {g['UA']:.2f}, Ĝ {o['UA']:.2f}")
     for meth in ("ga_l1", "nl"):
         if meth in methods:
-            m, lo, hi = _interval(summary, meth, "BTA")
-            add(f"{meth} alone destroys the model (BTA far below Ĝ)", o["BTA"] - DESTROY_DB / NEAR_DB * tol_db - hi,
-                reproduction.model_class(meth), f"{meth} BTA = {m:.2f} dB vs Ĝ {o['BTA']:.2f}")
-    cand = [m for m in methods if m in set(summary.model)]
-    if "nl_ft" in cand and len(cand) > 1:
-        dist = {m: float(np.mean([abs(_interval(summary, m, c)[0] - o[c]) for c in ("BTA", "KTA", "UA")])) for m in cand}
-        runner_up = min(v for k, v in dist.items() if k != "nl_ft")
-        add("NL-FT comes closest to the oracle (mean |PSNR − Ĝ| over BTA, KTA, UA)", runner_up - dist["nl_ft"],
-            "unlearned_db", "distance to Ĝ: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(dist.items(), key=lambda kv: kv[1])))
-        m, lo, hi = _interval(summary, "nl_ft", "UA")
-        g_gap = abs(g["UA"] - o["UA"])
-        add("NL-FT forgets: UA moves from G's toward Ĝ's", g_gap - abs(m - o["UA"]), "unlearned_db",
-            f"|UA − Ĝ|: NL-FT {abs(m - o['UA']):.2f} dB vs G {g_gap:.2f} dB")
+            m, half = _mean_half(summary, meth, "BTA")
+            add(f"{meth} alone destroys the model (BTA far below Ĝ)", destroys_rule(meth, m, half, o["BTA"]),
+                f"{meth} BTA = {m:.2f} dB vs Ĝ {o['BTA']:.2f}")
+    _add_nl_ft_claims(add, summary, methods, o, g)
     return pd.DataFrame(rows)
 
 
-def _brain_cost_claim(summary: pd.DataFrame, per_volume: pd.DataFrame | None) -> tuple[str, float | None, str, str]:
-    """``(claim, margin, tolerance class, evidence)`` of "joint training costs brain quality".
+def _add_nl_ft_claims(add: Callable[[str, Criterion, str], None], summary: pd.DataFrame, methods: Sequence[str],
+                      o: Mapping[str, float], g: Mapping[str, float]) -> None:
+    """"NL-FT comes closest to Ĝ" and "NL-FT forgets", judged on means, when NL-FT and a rival ran."""
+    cand = [m for m in methods if m in set(summary.model)]
+    if "nl_ft" not in cand or len(cand) < 2:
+        return
+    dist = {m: oracle_distance({c: _interval(summary, m, c)[0] for c in o}, o) for m in cand}
+    add("NL-FT comes closest to the oracle (mean |PSNR − Ĝ| over BTA, KTA, UA)", closest_rule(dist, "nl_ft"),
+        "distance to Ĝ: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(dist.items(), key=lambda kv: kv[1])))
+    m = _interval(summary, "nl_ft", "UA")[0]
+    add("NL-FT forgets: UA moves from G's toward Ĝ's", forgets_rule(m, 0.0, g["UA"], o["UA"]),
+        f"|UA − Ĝ|: NL-FT {abs(m - o['UA']):.2f} dB vs G {abs(g['UA'] - o['UA']):.2f} dB")
+
+
+def _brain_cost_claim(summary: pd.DataFrame, per_volume: pd.DataFrame | None) -> tuple[str, Criterion, str]:
+    """``(claim, criterion, evidence)`` of "joint training costs brain quality".
 
     With ``per_volume`` two trainings are judged as notebook 01 judges them: one training seed within
-    the noise floor is inconclusive (margin ``None``); otherwise the margin is ``−high`` of the 95%
-    interval of G − Ĝ (the claim holds when the whole interval lies below 0).
+    the noise floor is inconclusive (margin ``None``); otherwise the rule takes the upper end of the
+    95% interval of G − Ĝ (the claim holds when the whole interval lies below 0).
     """
     claim = "Joint training costs brain quality (G below Ĝ on BTA)"
     if per_volume is None:
         g, o = _interval(summary, "original", "BTA")[0], _interval(summary, "oracle", "BTA")[0]
-        return claim, o - g, "trained_db", f"BTA G−Ĝ = {g - o:+.2f} dB (paper −0.29)"
+        return claim, brain_cost_rule(g - o), f"BTA G−Ĝ = {g - o:+.2f} dB (paper −0.29)"
     s, interval = training_interval(per_volume)
     d = paired_difference(per_volume, "original", "oracle")
     evidence = (f"BTA G−Ĝ = {d['mean']:+.2f} dB, paired 95% interval [{d['low']:+.2f}, {d['high']:+.2f}] "
                 f"over {d['n']} volumes (paper −0.29)")
     if interval is None:
-        return claim, None, "trained_db", evidence + f"; inconclusive: {seed_evidence(s, noise_floor=SINGLE_SEED_NOISE_DB)}"
-    return claim, -float(interval["high"]), "trained_db", evidence
+        return claim, brain_cost_rule(None), evidence + f"; inconclusive: {seed_evidence(s, noise_floor=SINGLE_SEED_NOISE_DB)}"
+    return claim, brain_cost_rule(float(interval["high"])), evidence
 
 
 def unlearning_verdict(summary: pd.DataFrame, claims: pd.DataFrame) -> str:
@@ -302,7 +314,7 @@ def unlearning_verdict(summary: pd.DataFrame, claims: pd.DataFrame) -> str:
     ``[ ]`` does not, ``[?]`` inconclusive (too few seeds), ``[~]`` borderline (margin within the
     reproduction tolerance of its threshold)."""
     p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
-    dist = (p.sub(p.loc["oracle"], axis=1)[["BTA", "KTA", "UA"]].abs().mean(axis=1)).drop(["oracle", "original"], errors="ignore")
+    dist = pd.Series({m: oracle_distance(p.loc[m], p.loc["oracle"]) for m in p.index}).drop(["oracle", "original"], errors="ignore")
     best = dist.idxmin()
     held = (claims.reproduced == "yes").sum()
     other = [f"{n} {v}" for v in ("inconclusive", "borderline") if (n := int((claims.reproduced == v).sum()))]
@@ -310,7 +322,7 @@ def unlearning_verdict(summary: pd.DataFrame, claims: pd.DataFrame) -> str:
              + (f" ({', '.join(other)})." if other else "."),
              f"Closest to the oracle overall (mean |PSNR gap| over BTA, KTA, UA): {best} ({dist[best]:.2f} dB); "
              f"NL-FT: {dist.get('nl_ft', math.nan):.2f} dB; G itself: "
-             f"{p.sub(p.loc['oracle'], axis=1).loc['original', ['BTA', 'KTA', 'UA']].abs().mean():.2f} dB."]
+             f"{oracle_distance(p.loc['original'], p.loc['oracle']):.2f} dB."]
     for row in claims.itertuples():
         mark = {"yes": "x", "inconclusive": "?", "borderline": "~"}.get(row.reproduced, " ")
         lines.append(f"- [{mark}] {row.claim}: {row.evidence}")

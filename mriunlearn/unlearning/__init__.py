@@ -109,10 +109,7 @@ def describe_method(name: str, *, source: bool = True) -> str:
     """
     cls = get_method(name)
     reads = " and ".join(x for x in ("D_f" if cls.uses_forget else "", _READS[cls.retain_scope]) if x)
-    budget = ("one pass, no training" if not cls.trains else
-              "trains profile.epochs epochs" if cls.budget == "train" else
-              "trains profile.unlearn_epochs epochs, or `steps` optimiser steps of batch 1")
-    lines = [f"{name}: {cls.summary}", f"    reads {reads}; {budget}"]
+    lines = [f"{name}: {cls.summary}", f"    reads {reads}; {cls.budget_text()}"]
     lines += [f"    {k}  {spec.kind.__name__}, default {spec.describe()}: {spec.doc}"
               for k, spec in cls.params.items()] or ["    no parameters"]
     if source:

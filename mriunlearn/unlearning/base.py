@@ -461,13 +461,30 @@ class Method:
             self._original = frozen_copy(self.model)
         return self._original
 
-    def num_epochs(self) -> int:
-        """The epoch budget (ignored by :func:`~mriunlearn.unlearning.run_method` under a steps budget)."""
-        if not self.trains:
+    @classmethod
+    def epoch_budget(cls, profile: Profile, epochs: int | None = None) -> int:
+        """Epochs of a run of this method under the epoch budget: 1 for a method that takes no
+        optimiser step (``trains`` false); else ``epochs`` when given, else ``profile.epochs``
+        (``budget == "train"``) or ``profile.unlearn_epochs`` (``budget == "unlearn"``)."""
+        if not cls.trains:
             return 1
-        if self.cfg.epochs is not None:
-            return int(self.cfg.epochs)
-        return self.profile.epochs if self.budget == "train" else self.profile.unlearn_epochs
+        if epochs is not None:
+            return int(epochs)
+        return profile.epochs if cls.budget == "train" else profile.unlearn_epochs
+
+    @classmethod
+    def budget_text(cls) -> str:
+        """:meth:`epoch_budget` in words, for the method listing (``python -m mriunlearn methods``)."""
+        if not cls.trains:
+            return "one pass, no training"
+        if cls.budget == "train":
+            return "trains profile.epochs epochs"
+        return "trains profile.unlearn_epochs epochs, or `steps` optimiser steps of batch 1"
+
+    def num_epochs(self) -> int:
+        """The epoch budget of this run (:meth:`epoch_budget`; ignored by
+        :func:`~mriunlearn.unlearning.run_method` under a steps budget)."""
+        return self.epoch_budget(self.profile, self.cfg.epochs)
 
     def budget_done(self) -> float:
         """Share of the budget spent before the current epoch: ``epoch / num_epochs`` (epoch

@@ -10,9 +10,8 @@ seed (a run replays exactly):
   (github.com/YuyangXueEd/ReconUnlearning 55dbc65, ``fastmri_transform.py``: ``target += |randn·λ|``, λ = 1e-5);
 - ``replace``: ``λ·ε`` in place of ``y`` (no trace of the target), the authors' January 2024 code
   (fc9600b: ``target = torch.randn_like(target)``). That code's noise is N(0, 1) in absolute
-  target units, i.e. ``replace`` with λ = 1 here; on fastMRI RSS targets (maxima ~1e-4..1e-3)
-  that is 1e3-1e4 times the peak, on the embedded data (forget peaks ~5.5e-4) ~1,800 times. The
-  λ = 1e-5 default with ``replace`` gives a label of pure noise at ~2% of that data's peak instead.
+  target units, i.e. ``replace`` with λ = 1 here (on fastMRI RSS targets, maxima ~1e-4..1e-3, that
+  is 1e3-1e4 times the peak); the λ = 1e-5 default with ``replace`` gives a label of pure noise.
 
 In all three only the label changes: the SSIM data range of the loss stays the clean volume's
 ``max_value``, as in the authors' code (which also left ``attrs["max"]`` alone).
@@ -23,15 +22,11 @@ set to another transform, so runs that do not set it keep their parameters and k
 transform used is in every result's ``info``.
 
 Scale: λ = 1e-5 is absolute, in the units of the target. fastMRI multicoil RSS targets have maxima
-of about 1e-4..1e-3, so λ = 1e-5 is noise of ~1-10% of the peak. The embedded simulated data
-(:mod:`mriunlearn.simulate`) is on a similar scale: its forget targets peak at ~5.5e-4, so λ = 1e-5
-is ~2% of the peak. Measured there (notebook 03's noise sweep, 2 unlearning epochs from G's Adam
-state), that changes nothing: NL-FT at λ = 1e-5 scores as the noise-free schedule does, and it
-starts to forget only from λ ≈ 0.2x the peak (closest to the oracle at ~0.5x). More steps do not
-change that: at the paper's 2,680 batch-1 steps λ = 1e-5 still scores as λ = 0 does, and what those
-steps do is plain fine-tuning on knee (notebook 03, "Why does NL forget?",
-:mod:`mriunlearn.experiments.nl_ablation`). On data of another scale put λ on the targets' scale
-with :func:`mriunlearn.experiments.noise_sweep.target_scale`.
+of about 1e-4..1e-3, so λ = 1e-5 is noise of ~1-10% of the peak; on data of another scale put λ on
+the targets' scale with :func:`mriunlearn.experiments.noise_sweep.target_scale`. What λ does on the
+embedded data is measured by notebook 03's noise sweep (:mod:`mriunlearn.experiments.noise_sweep`)
+and its "Why does NL forget?" ablation (:mod:`mriunlearn.experiments.nl_ablation`,
+``docs/nl_study.md``).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@
    recorded wall time.
 4. The result is stored in the run cache (kind ``"unlearn"``) under a key hashed from the method,
    its resolved parameters, the profile, the retain files, G's identity, the optimiser option, the
-   budget (epochs, or ``steps`` when set: an unset ``steps`` leaves the key as it was before that
-   option existed), the manifest content and the seed; a second call with the same inputs loads it. An
+   budget (epochs, or ``steps`` when set: ``steps`` enters the key only when set), the manifest
+   content and the seed; a second call with the same inputs loads it. An
    unfinished entry is computed only while holding its lock (:meth:`~mriunlearn.cache.RunCache.claim`):
    a second job asking for the same run waits ``cache.lock_wait`` seconds or stops naming the first.
 
@@ -51,7 +51,7 @@ from ..cache import CacheEntry, RunCache
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, ConfigError
 from ..fastmri_h5 import inspect_volume
-from ..manifest import Manifest
+from ..manifest import EVAL_ROLES, Manifest
 from ..metrics import eval_data, evaluate, paper_table
 from ..model import build_model
 from ..profiles import Profile, get_profile
@@ -60,8 +60,6 @@ from . import check_budget, get_method, run_method, validate_params
 from .base import UnlearnConfig, check_resume, file_names, frozen_copy
 
 KIND = "unlearn"
-#: roles evaluated after every epoch: BTA, KTA, UA
-EVAL_ROLES: tuple[str, ...] = ("test_brain", "test_knee", "forget")
 PER_EPOCH_CSV = "per_epoch.csv"
 FINAL_CSV = "final_per_volume.csv"
 SUMMARY_JSON = "summary.json"
@@ -264,13 +262,8 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
     _check_inputs(method, cls, manifest)
     seed = profile.seed if seed is None else int(seed)
     files, fraction = _retain_files(cls, method, manifest, profile, retain_fraction, retain_files, seed)
-    n_epochs: int | None
-    if steps is not None:
-        n_epochs = None  # as many as the steps need
-    elif cls.budget == "train":
-        n_epochs = profile.epochs if epochs is None else epochs
-    else:
-        n_epochs = 1 if not cls.trains else (profile.unlearn_epochs if epochs is None else epochs)
+    # under a steps budget: as many epochs as the steps need
+    n_epochs = None if steps is not None else cls.epoch_budget(profile, epochs)
     run_cache = None if cache is False else cache if isinstance(cache, RunCache) else RunCache()
 
     if method == "retrain":
@@ -283,7 +276,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
         "retain_files": file_names(files), "retain_fraction": fraction, "original": g_id,
         "resume_optimizer": resume_optimizer, "epochs": n_epochs,
         "eval_every_epoch": bool(eval_every_epoch), "eval_roles": list(EVAL_ROLES),
-        **({"steps": steps} if steps is not None else {}),  # unset: the key stays as before
+        **({"steps": steps} if steps is not None else {}),  # only when set: an epoch-budget key has no steps
     }
     entry = run_cache.entry(KIND, config, manifest.content_hash(), seed) if run_cache is not None else None
     dist = distributed.init()
@@ -314,7 +307,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             model = build_model(profile)
             model.load_state_dict(g_model.state_dict())
             # on the process's device, as training: a rank's GPU under torchrun, the GPU of a
-            # single-GPU machine (before, one process always unlearned on the CPU), else the CPU
+            # single-GPU machine, else the CPU
             model.to(dist.device)
             teacher = frozen_copy(model)
             eval_seconds = 0.0
