@@ -23,8 +23,8 @@ def test_candidate_spec_applies_changes_and_names_unknown_fields():
         regime_study.candidate_spec({"knee_count": 3})
     shifted = regime_study.shifted_spec(spec)
     assert shifted.brain_fov_mm == 170.0 and shifted.brain_fov_range_mm is None and shifted.knee_forget == 20
-    with pytest.raises(ConfigError, match="KEY=VALUE"):
-        regime_study._assignments(["nokey"], "--spec")
+    with pytest.raises(SystemExit):  # an item without "=" (cli.key_values) is a usage error
+        regime_study.main(["x", "--spec", "nokey"])
 
 
 def test_regime_study_measures_a_smoke_candidate(tmp_path, capsys):

@@ -33,7 +33,8 @@ import pandas as pd
 
 from mriunlearn import paths
 from mriunlearn.cache import RunCache
-from mriunlearn.errors import ConfigError
+from mriunlearn.cli import key_values
+from mriunlearn.errors import ConfigError, MriUnlearnError
 from mriunlearn.experiments import data_overlap as ov
 from mriunlearn.manifest import load_manifest
 from mriunlearn.metrics import evaluate, zero_filled
@@ -43,20 +44,6 @@ from mriunlearn.train import TrainResult, train_oracle, train_original
 
 #: the roles of the per-volume table (BTA, KTA, UA)
 ROLES: tuple[str, ...] = ("test_brain", "test_knee", "forget")
-
-
-def _assignments(items: list[str] | None, what: str) -> dict[str, Any]:
-    """``["KEY=JSON", ...]`` as a dict (a value that is not JSON is kept as text)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{what}: expected KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def candidate_spec(changes: dict[str, Any], base: DatasetSpec | None = None) -> DatasetSpec:
@@ -121,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=paths.RUNS_DIR / "regime_study")
     args = parser.parse_args(argv)
     try:
-        spec = candidate_spec(_assignments(args.spec, "--spec"), SPECS[args.base]())
-        profile = get_profile(args.profile, **_assignments(args.overrides, "--set"))
-    except ConfigError as err:
+        spec = candidate_spec(key_values(args.spec, "--spec"), SPECS[args.base]())
+        profile = get_profile(args.profile, **key_values(args.overrides, "--set"))
+    except MriUnlearnError as err:
         parser.error(str(err))
     tables = run(args.name, spec, profile, args.out)
     with pd.option_context("display.width", 160, "display.max_colwidth", 60):

@@ -149,7 +149,7 @@ def operating_point(per_volume: pd.DataFrame, histories: pd.DataFrame, initial_l
         none), ``target`` (as text, empty for the rows without one), ``met`` (nullable bool,
         ``<NA>`` without a target) and ``note`` (seeds, epochs fitted, lr).
     """
-    m = seed_means(per_volume).groupby(["model", "column", "metric"])["mean"].mean()
+    m = _model_means(per_volume)
     seeds = per_volume[per_volume.model == "original"].seed.nunique()
     over = f"mean over {seeds} training seeds" if seeds > 1 else ""
     kta = seed_paired_difference(per_volume, "original", "oracle", "KTA")
@@ -195,12 +195,18 @@ REGIME_TARGETS: dict[str, float] = {"memorised_db": 1.0, "transfer_ratio": 0.90,
 SHIFTED_FOV_MM = 170.0
 
 
-def _mean(per_volume: pd.DataFrame, model: str, role: str, metric: str) -> float:
-    """Mean over seeds of the per-seed mean of ``metric`` over ``model``'s volumes of ``role``."""
-    rows = per_volume[(per_volume.model == model) & (per_volume.role == role)]
-    if rows.empty:
-        raise ConfigError(f"regime_indicators: no {model!r} rows of role {role!r}")
-    return float(rows.groupby("seed")[metric].mean().mean()) if "seed" in rows else float(rows[metric].mean())
+def _model_means(per_volume: pd.DataFrame, metrics: Sequence[str] = ("psnr", "ssim")) -> pd.Series:
+    """Per (model, paper column, metric): the mean over seeds of the per-seed mean over volumes."""
+    return seed_means(per_volume, metrics).groupby(["model", "column", "metric"])["mean"].mean()
+
+
+def _mean(means: pd.Series, model: str, column: str, metric: str) -> float:
+    """``means[model, column, metric]`` (:func:`_model_means`); a missing model or role is named."""
+    try:
+        return float(means[model, column, metric])
+    except KeyError:
+        role = {c: r for r, c in PAPER_COLUMNS.items()}[column]
+        raise ConfigError(f"regime_indicators: no {model!r} rows of role {role!r}") from None
 
 
 def regime_indicators(per_volume: pd.DataFrame, shifted: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -216,11 +222,11 @@ def regime_indicators(per_volume: pd.DataFrame, shifted: pd.DataFrame | None = N
         One row per indicator (index ``id``): ``measure``, ``ours``, ``paper`` (NaN where the paper
         has no such number), ``target`` (text), ``met`` (nullable bool) and ``note``.
     """
-    p, t = paper_numbers.TABLE1, REGIME_TARGETS
-    mem = _mean(per_volume, "original", "forget", "psnr") - _mean(per_volume, "original", "test_knee", "psnr")
-    ratio = _mean(per_volume, "oracle", "test_knee", "ssim") / _mean(per_volume, "original", "test_knee", "ssim")
+    p, t, m = paper_numbers.TABLE1, REGIME_TARGETS, _model_means(per_volume)
+    mem = _mean(m, "original", "UA", "psnr") - _mean(m, "original", "KTA", "psnr")
+    g_ssim = _mean(m, "original", "KTA", "ssim")
+    ratio = _mean(m, "oracle", "KTA", "ssim") / g_ssim
     gap = seed_paired_difference(per_volume, "original", "oracle", "KTA")["mean"]
-    g_ssim = _mean(per_volume, "original", "test_knee", "ssim")
     rows = [
         ("R1", "G's UA − KTA PSNR (dB)", mem, p["original"]["UA_psnr"] - p["original"]["KTA_psnr"],
          f"<= {t['memorised_db']:g}", mem <= t["memorised_db"], "forget slices vs unseen knee volumes"),
@@ -231,7 +237,7 @@ def regime_indicators(per_volume: pd.DataFrame, shifted: pd.DataFrame | None = N
          "paired per volume"),
         ("R4", "G KTA SSIM", g_ssim, p["original"]["KTA_ssim"], f">= {TARGETS['original_kta_ssim']:.2f}",
          g_ssim >= TARGETS["original_kta_ssim"], ""),
-        _geometry_row(per_volume, shifted),
+        _geometry_row(m, shifted),
     ]
     out = pd.DataFrame(rows, columns=["id", "measure", "ours", "paper", "target", "met", "note"]).set_index("id")
     out["ours"] = out.ours.astype(float)
@@ -240,14 +246,15 @@ def regime_indicators(per_volume: pd.DataFrame, shifted: pd.DataFrame | None = N
     return out
 
 
-def _geometry_row(per_volume: pd.DataFrame, shifted: pd.DataFrame | None) -> tuple[Any, ...]:
+def _geometry_row(means: pd.Series, shifted: pd.DataFrame | None) -> tuple[Any, ...]:
     """R8: Ĝ's gain over the zero-filled input at :data:`SHIFTED_FOV_MM` ÷ at the training field of view."""
     target = f">= {REGIME_TARGETS['geometry_ratio']:.2f}"
     measure = f"Ĝ gain over zero-filled at {SHIFTED_FOV_MM:g} mm FOV ÷ at the training FOV"
     if shifted is None:
         return ("R8", measure, math.nan, math.nan, target, None, "not measured")
-    base = _mean(per_volume, "oracle", "test_brain", "psnr") - _mean(per_volume, "zero_filled", "test_brain", "psnr")
-    moved = _mean(shifted, "oracle", "test_brain", "psnr") - _mean(shifted, "zero_filled", "test_brain", "psnr")
+    moved_means = _model_means(shifted, ("psnr",))
+    base = _mean(means, "oracle", "BTA", "psnr") - _mean(means, "zero_filled", "BTA", "psnr")
+    moved = _mean(moved_means, "oracle", "BTA", "psnr") - _mean(moved_means, "zero_filled", "BTA", "psnr")
     ratio = moved / base if base > 0 else math.nan
     return ("R8", measure, ratio, math.nan, target, bool(ratio >= REGIME_TARGETS["geometry_ratio"]),
             f"gain {moved:+.2f} dB at {SHIFTED_FOV_MM:g} mm, {base:+.2f} dB at the training FOV")
