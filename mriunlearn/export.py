@@ -16,8 +16,12 @@ complex-arithmetic forward that ``torch.jit.script`` cannot compile. Its ``state
 
 The file is written under a temporary name (:func:`mriunlearn.atomic.atomic_path`), read back, and
 its output on a seeded random input (:func:`check_input`) compared with the engine's ``VarNet``
-loaded with the given weights; only a file that reproduces it (relative error <= :data:`RTOL`) is
-renamed into place.
+loaded with the given weights; only a file that reproduces it is renamed into place: its steady-state
+calls within :data:`RTOL`, its first call within :data:`FIRST_CALL_RTOL`.
+
+The first call of a TorchScript module in a process is the profiling executor's run; with more than
+one intra-op thread it can differ from every later call by more than float32 rounding (with one
+thread, or under ``torch.jit.optimized_execution(False)``, it does not). Later calls are reproducible.
 
 ``torch.export`` was tried first-hand on torch 2.13 and fails on fastMRI's VarNet:
 ``batched_mask_center`` slices k-space with tensor-valued bounds, a data-dependent shape
@@ -44,6 +48,8 @@ from .varnet import VarNet
 FORMATS: tuple[str, ...] = ("torchscript", "state_dict")
 #: largest relative output difference (max |exported - engine| / max |engine|, float32) accepted
 RTOL = 1e-4
+#: the same bound for the first call of a TorchScript module in a process (the profiling run, see above)
+FIRST_CALL_RTOL = 1e-3
 
 Weights = Mapping[str, torch.Tensor] | torch.nn.Module
 
@@ -157,8 +163,11 @@ def export_varnet(weights: Weights, profile: Profile, out: str | os.PathLike[str
             written.eval()
         kspace, mask = check_input(profile)
         with torch.no_grad():
-            err = relative_error(written(kspace, mask, None), engine(kspace, mask, None))
-        if not err <= RTOL:
-            raise MriUnlearnError(f"the {fmt} export of {source} does not reproduce the engine's VarNet "
-                                  f"(relative error {err:.2e} > {RTOL:.0e}); {out} was not written")
+            want = engine(kspace, mask, None)
+            errors = [relative_error(written(kspace, mask, None), want) for _ in range(2)]
+        for call, err, bound in zip(("first", "second"), errors, (FIRST_CALL_RTOL, RTOL)):
+            if not err <= bound:
+                raise MriUnlearnError(f"the {fmt} export of {source} does not reproduce the engine's VarNet "
+                                      f"(relative error of its {call} call {err:.2e} > {bound:.0e}); "
+                                      f"{out} was not written")
     return out

@@ -108,11 +108,12 @@ def test_exported_torchscript_runs_without_mriunlearn_or_fastmri(model, batch, s
     code = ("import sys\n"
             "sys.modules['fastmri'] = None; sys.modules['mriunlearn'] = None  # importing them fails\n"
             "import torch\n"
+            "torch.set_num_threads(2)  # the first call of a multi-threaded process is the profiling run\n"
             "m = torch.jit.load(sys.argv[1]); d = torch.load(sys.argv[2], weights_only=True)\n"
             "with torch.no_grad():\n"
-            "    got = m(d['kspace'], d['mask'], None)\n"
-            "err = float((got - d['want']).abs().max() / d['want'].abs().max())\n"
-            "assert err < 1e-5, err\n"
+            "    first, later = (m(d['kspace'], d['mask'], None) for _ in range(2))\n"
+            "err = [float((got - d['want']).abs().max() / d['want'].abs().max()) for got in (first, later)]\n"
+            f"assert err[0] < {export.FIRST_CALL_RTOL} and err[1] < 1e-5, err\n"
             "print('standalone ok')\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-c", code, str(out), str(tmp_path / "io.pt")], cwd=tmp_path,
