@@ -4,6 +4,8 @@ call, without training or evaluating anything.
 
 - ``03_table1.csv`` from ``03_table1_per_volume.csv`` (:func:`~mriunlearn.experiments.results.summary_table`;
   the run record ``03_table1.json`` is kept);
+- notebook 03's claims ``03_claims.csv`` from that table and the per-volume one
+  (:func:`~mriunlearn.experiments.unlearning.judge_claims`, the paper's methods);
 - Fig. 3 in the paper's form (``03_fig3_radar`` and, when the folder holds the added baselines,
   ``03_fig3_radar_extra``) from ``03_table1.csv`` and ``03_costs.csv``
   (:func:`~mriunlearn.experiments.unlearning.radar_psnr`, :func:`~mriunlearn.plots.radar_psnr_grid`);
@@ -50,8 +52,8 @@ def read(folder: Path, name: str) -> pd.DataFrame:
 
 
 def rebuild(folder: Path) -> list[Path]:
-    """Rewrite Table 1, Fig. 3 (with its tables) and the NL ablation's verdicts in ``folder``; returns
-    the files written."""
+    """Rewrite Table 1, notebook 03's claims, Fig. 3 (with its tables) and the NL ablation's verdicts in
+    ``folder``; returns the files written."""
     per_volume = read(folder, "03_table1_per_volume")
     order = list(dict.fromkeys(per_volume.model))
     summary = ex.summary_table(per_volume, order)
@@ -59,6 +61,7 @@ def rebuild(folder: Path) -> list[Path]:
     cost_table = read(folder, "03_costs")
     methods = [m for m in order if m in PAPER_METHODS]
     extra = [m for m in order if m not in ("original", "oracle", *PAPER_METHODS)]
+    written.append(plots.save_table(ex.judge_claims(summary, methods, per_volume=per_volume), "03_claims", folder))
     radar = ex.radar_psnr(summary, cost_table)
     written.append(plots.save_table(radar, "03_fig3_radar", folder))
     for name, shown in (("03_fig3_radar", methods), ("03_fig3_radar_extra", extra)):
