@@ -67,7 +67,7 @@ def _fixed_jitter(seed: int = 0) -> Iterator[None]:
 
 def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list[Path]:
     """Save ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.pdf``; returns both paths."""
-    out_dir = out_dir or paths.FIGURES_DIR
+    out_dir = out_dir or paths.figures_dir()
     written = []
     for ext in ("png", "pdf"):
         target = out_dir / f"{name}.{ext}"
@@ -82,7 +82,7 @@ def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list
 def save_table(df: pd.DataFrame, name: str, out_dir: Path | None = None, meta: Mapping[str, object] | None = None) -> Path:
     """Save the numbers behind a figure as ``<name>.csv``; ``meta`` (seeds, subsets, profile) as
     ``<name>.json`` beside it. Returns the CSV path."""
-    out_dir = out_dir or paths.FIGURES_DIR
+    out_dir = out_dir or paths.figures_dir()
     csv = out_dir / f"{name}.csv"
     atomic_write_text(csv, df.to_csv(index=True, lineterminator="\n"))
     if meta is not None:
@@ -93,7 +93,7 @@ def save_table(df: pd.DataFrame, name: str, out_dir: Path | None = None, meta: M
 def save_json(record: Mapping[str, object], name: str, out_dir: Path | None = None) -> Path:
     """Save what stands behind a figure that has no table (a schematic, the provenance of example
     images) as ``<name>.json``; returns its path."""
-    out = (out_dir or paths.FIGURES_DIR) / f"{name}.json"
+    out = (out_dir or paths.figures_dir()) / f"{name}.json"
     atomic_write_text(out, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return out
 
