@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             sec = datapath.run(profile, manifest, reps=args.datapath_reps)
         elif mode == "unlearning":
             from . import unlearning_cost
-            runs = paths.RUNS_DIR if args.runs == "repo" else Path(args.runs)
+            runs = paths.runs_dir() if args.runs == "repo" else Path(args.runs)
             methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
             sec = unlearning_cost.run(profile, manifest, runs, methods=methods)
         elif mode == "scale":

@@ -148,7 +148,7 @@ class CacheEntry:
 
 
 class RunCache:
-    """The run cache rooted at ``root`` (default :data:`mriunlearn.paths.RUNS_DIR`, i.e.
+    """The run cache rooted at ``root`` (default :func:`mriunlearn.paths.runs_dir`, i.e.
     ``$MRIUNLEARN_RUNS`` or ``<repo>/runs``).
 
     ``lock_wait``: seconds a job waits for another job computing the same entry before stopping
@@ -161,7 +161,7 @@ class RunCache:
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *,
                  lock_wait: float | None = None) -> None:
-        self.root = Path(root).expanduser() if root is not None else paths.RUNS_DIR
+        self.root = Path(root).expanduser() if root is not None else paths.runs_dir()
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"run cache folder {self.root} exists and is not a folder")
         self.lock_wait = lock_wait_from_env() if lock_wait is None else check_wait(lock_wait, "lock_wait")

@@ -29,6 +29,7 @@ from xml.etree import ElementTree
 
 import h5py
 import numpy as np
+from fastmri.data.mri_data import et_query
 
 from .atomic import atomic_path
 from .errors import DataError
@@ -61,7 +62,7 @@ _HEADER_TEMPLATE = """<?xml version="1.0" encoding="utf-8"?>
 </ismrmrdHeader>
 """
 
-_NS = "{http://www.ismrm.org/ISMRMRD}"
+ISMRMRD_NAMESPACE = "http://www.ismrm.org/ISMRMRD"
 
 
 @dataclass(frozen=True)
@@ -173,18 +174,25 @@ def write_volume(
 
 
 def _header_int(root: ElementTree.Element, *tags: str, path: Path) -> int:
-    node = root
-    for tag in tags:
-        found = node.find(_NS + tag)
-        if found is None:
-            found = node.find(tag)
-        if found is None:
-            raise DataError(f"{path}: ismrmrd_header lacks {'/'.join(tags)}")
-        node = found
+    """The integer under ``tags`` of an ISMRMRD header, found as fastMRI finds it
+    (:func:`fastmri.data.mri_data.et_query`); a header written without the ISMRMRD namespace is
+    read too.
+
+    Raises:
+        DataError: naming ``path``: the element is missing or its text is not a number.
+    """
+    for namespace in (ISMRMRD_NAMESPACE, ""):  # "": elements without a namespace
+        try:
+            text = et_query(root, list(tags), namespace=namespace)
+            break
+        except RuntimeError:  # et_query's "Element not found"
+            continue
+    else:
+        raise DataError(f"{path}: ismrmrd_header lacks {'/'.join(tags)}")
     try:
-        return int(float(node.text or ""))
+        return int(float(text))
     except ValueError as exc:
-        raise DataError(f"{path}: ismrmrd_header {'/'.join(tags)} is not a number: {node.text!r}") from exc
+        raise DataError(f"{path}: ismrmrd_header {'/'.join(tags)} is not a number: {text!r}") from exc
 
 
 def _open(path: Path) -> h5py.File:

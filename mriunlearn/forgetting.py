@@ -31,7 +31,7 @@ from .errors import ConfigError
 from .intervals import mean_interval
 from .losses import recon_loss
 from .manifest import PAPER_COLUMNS, Manifest
-from .metrics import eval_data, evaluate
+from .metrics import EvalData, eval_data, evaluate
 from .model import reconstruct
 from .profiles import Profile
 
@@ -146,8 +146,8 @@ class Relearn:
     trace: list[tuple[int, float]]
 
 
-def _ua_psnr(model: torch.nn.Module, manifest: Manifest, profile: Profile) -> float:
-    return float(evaluate(model, manifest, "forget", profile).psnr.mean())
+def _ua_psnr(model: torch.nn.Module, manifest: Manifest, profile: Profile, data: EvalData) -> float:
+    return float(evaluate(model, manifest, "forget", profile, data=data).psnr.mean())
 
 
 def relearn_time(model: torch.nn.Module, manifest: Manifest, profile: Profile, target_psnr: float, *,
@@ -168,7 +168,8 @@ def relearn_time(model: torch.nn.Module, manifest: Manifest, profile: Profile, t
     opt = torch.optim.Adam(net.parameters(), lr=profile.lr)
     data = make_dataset(manifest, "forget", profile, train=True, seed=seed)  # streamed if profile says
     loader = make_loader(data, profile, train=True, seed=seed)
-    trace = [(0, _ua_psnr(net, manifest, profile))]
+    forget_eval = EvalData()  # D_f's evaluation slices, loaded once for every check
+    trace = [(0, _ua_psnr(net, manifest, profile, forget_eval))]
     steps, slices, epoch = 0, 0, 0
     if trace[-1][1] >= target_psnr:
         return Relearn(0, 0, False, float(target_psnr), trace)
@@ -180,7 +181,7 @@ def relearn_time(model: torch.nn.Module, manifest: Manifest, profile: Profile, t
             steps += 1
             slices += len(batch.fname)
             if steps % check_every == 0 or steps == max_steps:
-                trace.append((steps, _ua_psnr(net, manifest, profile)))
+                trace.append((steps, _ua_psnr(net, manifest, profile, forget_eval)))
                 if trace[-1][1] >= target_psnr:
                     return Relearn(steps, slices, False, float(target_psnr), trace)
             if steps >= max_steps:

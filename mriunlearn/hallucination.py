@@ -93,7 +93,7 @@ Sensitivities: where they come from
 - Simulated (embedded) data: the true maps, stored per file as the dataset ``sens_maps``
   ``(slices, coils, H, W)`` complex64 (:func:`mriunlearn.physics.load_sensitivities` reads them).
 - Real fastMRI data (no stored maps): :func:`mriunlearn.physics.estimate_sensitivities` from the fully sampled
-  k-space centre (ESPIRiT-like low-resolution estimate: Hann-windowed central k-space block,
+  k-space centre (a windowed low-resolution estimate, not ESPIRiT: Hann-windowed central k-space block,
   inverse FFT, division by the RSS, so ``Σ_c |S_c|² = 1``), with ``physics.SENS_ACS_FRACTION`` of the
   columns (at least ``physics.SENS_MIN_ACS`` lines). VarNet's own ``model.sens_net(masked_kspace, mask,
   num_low_frequencies)`` also returns RSS-normalised maps, but they are trained implicitly and

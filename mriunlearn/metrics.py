@@ -62,28 +62,51 @@ def _scalar(x: object) -> float:
     return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
 
 
-_EVAL_DATA: OrderedDict[tuple, SliceIndex] = OrderedDict()
-_EVAL_DATA_MAX = 8
-
-
 def eval_data(manifest: Manifest, role: str, profile: Profile,
               files: Sequence[str | os.PathLike[str]] | None = None) -> SliceIndex:
-    """Evaluation slices of ``role`` (or of ``files`` among them), kept in a small in-memory cache
-    keyed by the manifest content, data root, role, mask parameters and data path: a
-    :class:`SliceData` (loaded once) or, streaming, a :class:`StreamingSliceData` (an index only)."""
-    key = (manifest.content_hash(), str(manifest.data_root), role, profile.acceleration,
-           profile.center_fraction, tuple(str(Path(f)) for f in files) if files else None,
-           profile.data_path)
-    if key in _EVAL_DATA:
-        _EVAL_DATA.move_to_end(key)
-        return _EVAL_DATA[key]
+    """Evaluation slices of ``role`` (or of ``files`` among them), loaded now and not kept: a
+    :class:`SliceData` (read and validated here) or, streaming, a :class:`StreamingSliceData` (an
+    index only). To reuse them across evaluations, ask an :class:`EvalData` instead.
+
+    Raises:
+        DataError: ``role`` holds no volume.
+    """
     if not manifest.files(role):
         raise DataError(f"role {role!r} holds no volume in {manifest.source or 'the manifest'}")
-    data = make_dataset(manifest, role, profile, train=False, files=files)
-    _EVAL_DATA[key] = data
-    while len(_EVAL_DATA) > _EVAL_DATA_MAX:
-        _EVAL_DATA.popitem(last=False)
-    return data
+    return make_dataset(manifest, role, profile, train=False, files=files)
+
+
+class EvalData:
+    """Evaluation slices kept by their owner (one unlearning run, one relearn test) for reuse.
+
+    Called as :func:`eval_data`; the first call for a key loads, later calls return the same object.
+    The key is the manifest's content, data root, role, mask parameters (acceleration, centre
+    fraction), ``files`` and data path. At most ``maxsize`` sets are kept (the least recently used
+    is dropped). Nothing is shared between instances: an owner that drops its instance drops its
+    slices.
+    """
+
+    def __init__(self, maxsize: int = 8) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
+        self.maxsize = maxsize
+        self._sets: OrderedDict[tuple, SliceIndex] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._sets)
+
+    def __call__(self, manifest: Manifest, role: str, profile: Profile,
+                 files: Sequence[str | os.PathLike[str]] | None = None) -> SliceIndex:
+        key = (manifest.content_hash(), str(manifest.data_root), role, profile.acceleration,
+               profile.center_fraction, tuple(str(Path(f)) for f in files) if files else None,
+               profile.data_path)
+        if key in self._sets:
+            self._sets.move_to_end(key)
+            return self._sets[key]
+        data = self._sets[key] = eval_data(manifest, role, profile, files)
+        while len(self._sets) > self.maxsize:
+            self._sets.popitem(last=False)
+        return data
 
 
 @torch.no_grad()
@@ -183,20 +206,21 @@ def _table(data: SliceData, vols: list[tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def evaluate(model: torch.nn.Module, manifest: Manifest, role: str | Sequence[str], profile: Profile,
              *, batch_size: int | None = None, entry=None, name: str | None = None,
-             info: distributed.DistInfo | None = None) -> pd.DataFrame:
+             info: distributed.DistInfo | None = None, data: EvalData | None = None) -> pd.DataFrame:
     """Per-volume PSNR / SSIM / NMSE of ``model`` on the volumes of ``role`` (or several roles).
 
     Eval masks are seeded by file name; no gradients; batches of ``profile.eval_batch_size``.
     With a cache ``entry``, the table is also saved beside the model as
     ``metrics_<role>.csv`` (or ``<name>.csv``; by rank 0 only). Streaming (``profile.data_path``),
     ``info`` of several ranks splits the volumes across them (every rank must call this).
+    ``data``: the caller's :class:`EvalData` to take the slices from (``None``: loaded for this call).
 
     Returns:
         One row per volume: ``file, role, organ, slices, psnr, ssim, nmse``.
     """
     roles = [role] if isinstance(role, str) else list(role)
-    tables = [_role_table(model, eval_data(manifest, r, profile), profile, batch_size, info)
-              for r in roles]
+    load = eval_data if data is None else data
+    tables = [_role_table(model, load(manifest, r, profile), profile, batch_size, info) for r in roles]
     table = pd.concat(tables, ignore_index=True)
     if entry is not None and (info is None or info.is_main):
         entry.write_csv(f"{name or 'metrics_' + '_'.join(roles)}.csv", table)
@@ -214,11 +238,12 @@ def evaluate_run(result, manifest: Manifest, roles: Sequence[str] = EVAL_ROLES) 
 
 
 def zero_filled(manifest: Manifest, role: str | Sequence[str], profile: Profile, *,
-                info: distributed.DistInfo | None = None) -> pd.DataFrame:
+                info: distributed.DistInfo | None = None, data: EvalData | None = None) -> pd.DataFrame:
     """Per-volume metrics of the zero-filled baseline (RSS of the masked k-space; no model);
-    ``info`` as in :func:`evaluate`."""
+    ``info`` and ``data`` as in :func:`evaluate`."""
     roles = [role] if isinstance(role, str) else list(role)
-    tables = [_role_table(None, eval_data(manifest, r, profile), profile, info=info) for r in roles]
+    load = eval_data if data is None else data
+    tables = [_role_table(None, load(manifest, r, profile), profile, info=info) for r in roles]
     return pd.concat(tables, ignore_index=True)
 
 

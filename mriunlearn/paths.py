@@ -1,10 +1,14 @@
 """The project's folders, defined once. Nothing else in the project hard-codes a path.
 
-Environment overrides (useful for real data and for tests):
+Folders inside the repository are constants. The three that the environment may move are functions
+that read their variable each time they are called, so setting one after this module is imported
+(a test's ``monkeypatch.setenv``, a notebook kernel's ``os.environ``) takes effect on the next call:
 
-- ``MRIUNLEARN_DATA``: root of the generated/embedded data (default ``<repo>/data``).
-- ``MRIUNLEARN_RUNS``: root of the run cache of trained and unlearned models (default ``<repo>/runs``).
-- ``MRIUNLEARN_FIGURES``: where notebooks save figures (default ``<repo>/figures``).
+- :func:`data_dir`, ``MRIUNLEARN_DATA``: root of the generated/embedded data (default ``<repo>/data``);
+  :func:`default_data_dir` is its ``default/`` folder.
+- :func:`runs_dir`, ``MRIUNLEARN_RUNS``: root of the run cache of trained and unlearned models
+  (default ``<repo>/runs``).
+- :func:`figures_dir`, ``MRIUNLEARN_FIGURES``: where notebooks save figures (default ``<repo>/figures``).
 """
 
 from __future__ import annotations
@@ -16,18 +20,34 @@ ROOT: Path = Path(__file__).resolve().parents[1]
 
 
 def _env_path(var: str, default: Path) -> Path:
+    """``$var`` as an absolute folder (``~`` expanded), or ``default`` when it is unset or empty."""
     value = os.environ.get(var)
     return Path(value).expanduser().resolve() if value else default
 
 
-DATA_DIR: Path = _env_path("MRIUNLEARN_DATA", ROOT / "data")
+def data_dir() -> Path:
+    """Root of the generated/embedded data: ``$MRIUNLEARN_DATA``, else ``<repo>/data``."""
+    return _env_path("MRIUNLEARN_DATA", ROOT / "data")
+
+
+def default_data_dir() -> Path:
+    """The embedded, simulated fastMRI-format dataset built by ``make data``: ``data_dir() / "default"``."""
+    return data_dir() / "default"
+
+
+def runs_dir() -> Path:
+    """Root of the run cache: ``$MRIUNLEARN_RUNS``, else ``<repo>/runs``."""
+    return _env_path("MRIUNLEARN_RUNS", ROOT / "runs")
+
+
+def figures_dir() -> Path:
+    """Where figures and the tables behind them are saved: ``$MRIUNLEARN_FIGURES``, else ``<repo>/figures``."""
+    return _env_path("MRIUNLEARN_FIGURES", ROOT / "figures")
+
+
 #: committed split manifests (CSV); always inside the repository
 MANIFESTS_DIR: Path = ROOT / "data" / "manifests"
-#: the embedded, simulated fastMRI-format dataset built by ``make data``
-DEFAULT_DATA_DIR: Path = DATA_DIR / "default"
 DEFAULT_MANIFEST: Path = MANIFESTS_DIR / "default.csv"
-RUNS_DIR: Path = _env_path("MRIUNLEARN_RUNS", ROOT / "runs")
-FIGURES_DIR: Path = _env_path("MRIUNLEARN_FIGURES", ROOT / "figures")
 #: the committed results a re-run is compared with (``mriunlearn.reproduction``); never overridden
 REFERENCE_DIR: Path = ROOT / "figures"
 NOTEBOOKS_DIR: Path = ROOT / "notebooks"
@@ -60,7 +80,7 @@ def portable(path: str | os.PathLike[str] | None) -> str | None:
     if path is None:
         return None
     p = Path(path).expanduser().resolve()
-    for base, prefix in ((ROOT, ""), (DATA_DIR, "$MRIUNLEARN_DATA/")):
+    for base, prefix in ((ROOT, ""), (data_dir(), "$MRIUNLEARN_DATA/")):
         if p == base or base in p.parents:
             return prefix + (p.relative_to(base).as_posix() if p != base else ".")
     return f"<outside>/{p.name}"

@@ -39,7 +39,8 @@ along W because the readout direction is fully sampled (``F_H`` cancels in ``F^H
 
 Coil sensitivities
 ------------------
-:func:`estimate_sensitivities` (ESPIRiT-like low-resolution estimate from the fully sampled centre),
+:func:`estimate_sensitivities` (a windowed low-resolution estimate from the fully sampled centre:
+the Hann-windowed centre's coil images divided by their RSS; not ESPIRiT),
 :func:`load_sensitivities` (the stored maps of simulated files, else the estimate) and
 :func:`complex_image` (``S^H F^H k``, the coil-combined complex image).
 """
@@ -356,12 +357,17 @@ def default_num_low_freqs(width: int) -> int:
 
 
 def estimate_sensitivities(kspace: ArrayLike, num_low_freqs: int | None = None) -> np.ndarray:
-    """ESPIRiT-like low-resolution coil sensitivities from (fully sampled) k-space.
+    """Windowed low-resolution coil sensitivities from (fully sampled) k-space.
 
     The central ``num_low_freqs`` columns (and the same share of rows, at least as many as the
     columns allow) are kept under a separable Hann window, inverse FFT'd and divided by their RSS,
     so that ``Σ_c |S_c|² = 1`` at every pixel (pixels where the low-resolution RSS is below 1e-6
     of its maximum get zero maps). The maps absorb the object's low-resolution phase.
+
+    This is not ESPIRiT: there is no calibration matrix and no eigen-decomposition, so the maps
+    are as smooth as the window and do not fall to zero outside the object's support. A true
+    ESPIRiT calibration (e.g. ``sigpy.mri.app.EspiritCalib``, not a dependency of this project)
+    can be passed wherever maps are taken as an argument.
 
     Args:
         kspace: complex (C, H, W) or (B, C, H, W), or fastMRI's real view (..., 2).

@@ -39,13 +39,30 @@ METHOD_COLOURS: dict[str, str] = {
     "salun": "#fb8500", "l1_sparse": "#023047",
 }
 
-#: one look for every figure of the project, set once here (every notebook imports plots):
-#: seaborn's "ticks" style (white background, no grid unless a plot asks for one, so images and
-#: contour maps stay clean), a slightly smaller "notebook" context, a colour-blind-safe palette for
-#: anything that is not a method (methods keep :data:`METHOD_COLOURS`)
+#: one look for every figure of the project: seaborn's "ticks" style (white background, no grid
+#: unless a plot asks for one, so images and contour maps stay clean), a slightly smaller "notebook"
+#: context, a colour-blind-safe palette for anything that is not a method (methods keep
+#: :data:`METHOD_COLOURS`). Importing this module changes no style: :func:`use_theme` applies it
 THEME: dict[str, Any] = {"context": "notebook", "style": "ticks", "palette": "colorblind", "font_scale": 0.85,
                          "rc": {"axes.spines.top": False, "axes.spines.right": False, "savefig.dpi": 150}}
-sns.set_theme(**THEME)
+
+
+def use_theme() -> None:
+    """Apply :data:`THEME` to matplotlib's global settings for the rest of the process.
+
+    Every committed figure is drawn under it: a notebook or a figure-writing script calls this once,
+    before its first figure. Calling it again changes nothing. For one block only, use :func:`themed`.
+    """
+    sns.set_theme(**THEME)
+
+
+@contextlib.contextmanager
+def themed() -> Iterator[None]:
+    """:data:`THEME` inside the block, the caller's matplotlib settings restored after it. Draw *and*
+    save inside the block: some settings (tick marks, fonts) are read only when a figure is rendered."""
+    with plt.rc_context():
+        use_theme()
+        yield
 
 
 def method_colour(name: str, default: str | None = None) -> str | None:
@@ -67,7 +84,7 @@ def _fixed_jitter(seed: int = 0) -> Iterator[None]:
 
 def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list[Path]:
     """Save ``fig`` as ``<name>.png`` (150 dpi) and ``<name>.pdf``; returns both paths."""
-    out_dir = out_dir or paths.FIGURES_DIR
+    out_dir = out_dir or paths.figures_dir()
     written = []
     for ext in ("png", "pdf"):
         target = out_dir / f"{name}.{ext}"
@@ -82,7 +99,7 @@ def save_figure(fig: plt.Figure, name: str, out_dir: Path | None = None) -> list
 def save_table(df: pd.DataFrame, name: str, out_dir: Path | None = None, meta: Mapping[str, object] | None = None) -> Path:
     """Save the numbers behind a figure as ``<name>.csv``; ``meta`` (seeds, subsets, profile) as
     ``<name>.json`` beside it. Returns the CSV path."""
-    out_dir = out_dir or paths.FIGURES_DIR
+    out_dir = out_dir or paths.figures_dir()
     csv = out_dir / f"{name}.csv"
     atomic_write_text(csv, df.to_csv(index=True, lineterminator="\n"))
     if meta is not None:
@@ -93,7 +110,7 @@ def save_table(df: pd.DataFrame, name: str, out_dir: Path | None = None, meta: M
 def save_json(record: Mapping[str, object], name: str, out_dir: Path | None = None) -> Path:
     """Save what stands behind a figure that has no table (a schematic, the provenance of example
     images) as ``<name>.json``; returns its path."""
-    out = (out_dir or paths.FIGURES_DIR) / f"{name}.json"
+    out = (out_dir or paths.figures_dir()) / f"{name}.json"
     atomic_write_text(out, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return out
 

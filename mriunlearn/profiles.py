@@ -46,7 +46,6 @@ OPTIONAL_FIELDS: tuple[str, ...] = ("max_steps",)
 #: fields that do not change how a model is trained (evaluation batch, unlearning budget)
 NON_TRAINING_FIELDS: tuple[str, ...] = ("eval_batch_size", "unlearn_epochs", "retain_fraction")
 
-SMOKE_DATA_DIR: Path = paths.DATA_DIR / "smoke"
 SMOKE_MANIFEST: Path = paths.MANIFESTS_DIR / "smoke.csv"
 
 
@@ -290,7 +289,7 @@ def _default() -> Profile:
         epochs=40, batch_size=8, eval_batch_size=8, loss="ssim_l1", l1_weight=1e-5, grad_clip=0.5,
         plateau_factor=0.1, plateau_patience=10, seed=42, acceleration=8, center_fraction=0.08,
         precision="bf16", unlearn_epochs=unlearn_budget(40), retain_fraction=0.1,
-        manifest=str(paths.DEFAULT_MANIFEST), data_root=str(paths.DEFAULT_DATA_DIR),
+        manifest=str(paths.DEFAULT_MANIFEST), data_root=str(paths.default_data_dir()),
         description=_default.__doc__ or "")
 
 
@@ -301,7 +300,7 @@ def _smoke() -> Profile:
         epochs=2, batch_size=2, eval_batch_size=4, loss="ssim_l1", l1_weight=1e-5, grad_clip=0.5,
         plateau_factor=0.1, plateau_patience=10, seed=42, acceleration=8, center_fraction=0.04,
         precision="fp32", unlearn_epochs=1, retain_fraction=0.5,
-        manifest=str(SMOKE_MANIFEST), data_root=str(SMOKE_DATA_DIR), num_threads=1,
+        manifest=str(SMOKE_MANIFEST), data_root=str(paths.data_dir() / "smoke"), num_threads=1,
         description=_smoke.__doc__ or "")
 
 

@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         html_dir = out / "html"
         params["FIGURES_DIR"] = paths.for_notebook(figures)  # the executed notebooks record no machine's folders
     else:
-        out, figures, html_dir = None, paths.FIGURES_DIR, paths.FIGURES_DIR / "html"
+        out, figures = None, paths.figures_dir()
+        html_dir = figures / "html"
     total = time.perf_counter()
     for name in names:
         path = paths.NOTEBOOKS_DIR / name

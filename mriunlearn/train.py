@@ -273,7 +273,7 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
         manifest: a :class:`Manifest`, a manifest CSV (data root: ``profile.data_root``) or ``None``
             for the profile's own.
         roles: training roles: ``("retain",)`` (oracle) or ``("retain", "forget")`` (original).
-        cache: a :class:`RunCache`; ``None`` -> the default cache under ``paths.RUNS_DIR``;
+        cache: a :class:`RunCache`; ``None`` -> the default cache under ``paths.runs_dir()``;
             ``False`` -> no cache, no checkpoints.
         progress: tqdm bar on stderr (loss, slices/s); ``None`` -> on unless inside a Jupyter kernel.
         init_from: start weights: a model, state dict, :class:`CacheEntry`, ``TrainResult`` or a

@@ -74,6 +74,16 @@ def _write_phantom_dataset(root: Path) -> Path:
     return manifest.write_manifest(rows, root / "manifest.csv")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _project_theme():
+    """Figures drawn in tests look as the committed ones: under :func:`mriunlearn.plots.themed`
+    (importing ``plots`` sets no style; the caller's settings come back at the end)."""
+    from mriunlearn import plots
+
+    with plots.themed():
+        yield
+
+
 @pytest.fixture(scope="session")
 def smoke_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``(manifest_csv, data_root)`` of a tiny dataset built once per test session."""

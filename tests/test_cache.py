@@ -150,7 +150,7 @@ def test_unlearning_holds_the_entry_lock_and_stops_on_a_held_one(smoke_manifest,
         locks.extend(cache.root.glob("unlearn/*/LOCK"))
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(runner, "eval_data", first_step)
+    monkeypatch.setattr(runner, "EvalData", lambda: first_step)  # loading the run's evaluation slices
     with pytest.raises(RuntimeError, match="stop"):
         runner.run_unlearning(smoke_profile, smoke_manifest, "ga", original=g, cache=cache, progress=False)
     assert len(locks) == 1 and not locks[0].exists()  # held while computing, released on the exception

@@ -173,7 +173,7 @@ def test_runs_and_lock_wait_options(command, tmp_path, monkeypatch):
     assert _cache(parse([command, "--runs", "rel"])).root == tmp_path.resolve() / "rel"  # resolved once
     monkeypatch.delenv("MRIUNLEARN_LOCK_WAIT", raising=False)
     default = _cache(parse([command]))
-    assert default.root == paths.RUNS_DIR and default.lock_wait == 0.0
+    assert default.root == paths.runs_dir() and default.lock_wait == 0.0
     assert _cache(parse([command, "--runs", "x", "--no-cache"])) is False
 
 

@@ -234,6 +234,14 @@ def test_header_lacking_fields(tmp_path: Path) -> None:
     _assert_names(exc, path, "lacks")
 
 
+def test_header_with_or_without_the_ismrmrd_namespace_gives_the_same_padding(tmp_path: Path) -> None:
+    header = make_ismrmrd_header((H, W), (RH, RW), C, S, pe_limits=(W - 5, W // 2 - 1))
+    plain = header.replace(' xmlns="http://www.ismrm.org/ISMRMRD"', "", 1)
+    assert plain != header
+    with_ns = inspect_volume(_raw(tmp_path / "ns.h5", header=header)).padding
+    assert inspect_volume(_raw(tmp_path / "plain.h5", header=plain)).padding == with_ns != (0, W)
+
+
 def test_header_non_numeric(tmp_path: Path) -> None:
     header = make_ismrmrd_header((H, W), (RH, RW), C, S).replace(f"<y>{W}</y>", "<y>twelve</y>", 1)
     path = _raw(tmp_path / "xmlnan.h5", header=header)

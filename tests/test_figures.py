@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,7 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 
-from mriunlearn import plots  # noqa: E402
+from mriunlearn import paths, plots  # noqa: E402
 
 COLUMNS = {"test_brain": "BTA", "test_knee": "KTA", "forget": "UA"}
 
@@ -22,9 +26,28 @@ def _per_volume(models, seeds=(42,), n_vol=4, **extra) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_importing_plots_sets_the_project_theme():
-    assert plt.rcParams["axes.spines.top"] is False and plt.rcParams["axes.spines.right"] is False
-    assert plt.rcParams["savefig.dpi"] == 150
+def test_importing_plots_changes_no_matplotlib_setting():
+    code = ("import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
+            "before = dict(plt.rcParams); import mriunlearn.plots; "
+            "changed = sorted(k for k, v in plt.rcParams.items() if before[k] != v); "
+            "assert not changed, changed")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_project_theme_is_applied_on_request_and_restored_after_a_block():
+    with plt.rc_context():
+        plt.rcdefaults()
+        assert plt.rcParams["axes.spines.top"] is True and plt.rcParams["savefig.dpi"] == "figure"
+        with plots.themed():
+            assert plt.rcParams["axes.spines.top"] is False and plt.rcParams["axes.spines.right"] is False
+            assert plt.rcParams["savefig.dpi"] == 150
+        assert plt.rcParams["axes.spines.top"] is True and plt.rcParams["savefig.dpi"] == "figure"
+        plots.use_theme()
+        themed = dict(plt.rcParams)
+        plots.use_theme()  # idempotent
+        assert dict(plt.rcParams) == themed and plt.rcParams["savefig.dpi"] == 150
 
 
 def test_figures_draw_the_tables_95_percent_interval():

@@ -8,7 +8,8 @@ import pytest
 import torch
 from fastmri import evaluate as fm
 
-from mriunlearn.metrics import (evaluate, format_paper_table, paper_table, reconstruct_volume,
+from mriunlearn import metrics
+from mriunlearn.metrics import (EvalData, evaluate, format_paper_table, paper_table, reconstruct_volume,
                                 volume_metrics, zero_filled)
 from mriunlearn.model import build_model
 
@@ -44,6 +45,37 @@ def test_evaluate_matches_fastmri_on_reconstructions(smoke_manifest, smoke_profi
     again = evaluate(model, smoke_manifest, ["test_brain", "test_knee"], smoke_profile, batch_size=1, entry=entry)
     assert np.allclose(again[["psnr", "ssim", "nmse"]], table[["psnr", "ssim", "nmse"]], atol=1e-5)
     assert pd.read_csv(entry.file("metrics_test_brain_test_knee.csv")).shape == table.shape
+
+
+def test_eval_data_is_kept_by_the_instance_that_loaded_it_and_nowhere_else(smoke_manifest, smoke_profile):
+    sets = EvalData(maxsize=2)
+    forget = sets(smoke_manifest, "forget", smoke_profile)
+    assert sets(smoke_manifest, "forget", smoke_profile) is forget
+    assert EvalData()(smoke_manifest, "forget", smoke_profile) is not forget  # nothing shared between owners
+    assert metrics.eval_data(smoke_manifest, "forget", smoke_profile) is not forget  # the loader keeps nothing
+    sets(smoke_manifest, "test_brain", smoke_profile)
+    sets(smoke_manifest, "test_knee", smoke_profile)
+    assert len(sets) == 2 and sets(smoke_manifest, "forget", smoke_profile) is not forget  # least recent dropped
+    with pytest.raises(ValueError, match="maxsize"):
+        EvalData(maxsize=0)
+
+
+def test_evaluating_with_an_owners_eval_data_loads_once_and_scores_the_same(smoke_manifest, smoke_profile,
+                                                                           monkeypatch):
+    model = build_model(smoke_profile)
+    fresh = evaluate(model, smoke_manifest, ["test_brain", "forget"], smoke_profile)
+    loads = []
+    real = metrics.make_dataset
+    monkeypatch.setattr(metrics, "make_dataset", lambda *a, **k: loads.append(a[1]) or real(*a, **k))
+    sets = EvalData()
+    first = evaluate(model, smoke_manifest, ["test_brain", "forget"], smoke_profile, data=sets)
+    again = evaluate(model, smoke_manifest, ["test_brain", "forget"], smoke_profile, data=sets)
+    zero_filled(smoke_manifest, "forget", smoke_profile, data=sets)
+    assert loads == ["test_brain", "forget"]
+    pd.testing.assert_frame_equal(first, fresh)
+    pd.testing.assert_frame_equal(again, fresh)
+    evaluate(model, smoke_manifest, "forget", smoke_profile)  # without one: loaded for the call
+    assert loads == ["test_brain", "forget", "forget"]
 
 
 def test_zero_filled_baseline(smoke_manifest, smoke_profile):

@@ -67,7 +67,7 @@ def test_output_dir_is_created_and_a_file_is_refused(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(ConfigError, match="FIGURES_DIR"):
         st.output_dir(tmp_path / "f")
-    assert st.output_dir(None) == paths.FIGURES_DIR
+    assert st.output_dir(None) == paths.figures_dir()
 
 
 def test_a_misspelled_papermill_parameter_stops_the_first_cell(tmp_path, monkeypatch):

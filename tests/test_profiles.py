@@ -26,7 +26,7 @@ def test_default_profile_is_a_scaled_recipe():
     p = get_profile("default")
     assert p.num_cascades >= 4 and p.batch_size > 1
     assert p.unlearn_epochs == unlearn_budget(p.epochs) >= 2
-    assert p.manifest == str(paths.DEFAULT_MANIFEST) and p.data_root == str(paths.DEFAULT_DATA_DIR)
+    assert p.manifest == str(paths.DEFAULT_MANIFEST) and p.data_root == str(paths.default_data_dir())
     assert f"{p.epochs} epochs" in p.description and "zero-filled" in p.description  # documented
 
 

@@ -115,7 +115,7 @@ def test_run_records_hold_no_absolute_path(tmp_path):
                                                                       content_hash=lambda: "h"),
                             original=SimpleNamespace(entry=None), oracle=SimpleNamespace(entry=None))
     text = json.dumps(st.study_record(study), default=str)
-    assert str(paths.ROOT) not in text and str(paths.DATA_DIR) not in text and str(tmp_path.anchor) + "work" not in text
+    assert str(paths.ROOT) not in text and str(paths.data_dir()) not in text and str(tmp_path.anchor) + "work" not in text
     rec = st.study_record(study)
     assert rec["manifest"] == "data/manifests/x.csv"
     assert all(not str(rec["profile"][k] or "").startswith("/") for k in ("manifest", "data_root"))

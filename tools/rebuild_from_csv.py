@@ -124,6 +124,7 @@ def rebuild_nl_verdicts(folder: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
+    plots.use_theme()  # the look the notebooks draw every committed figure with
     for arg in sys.argv[1:]:
         for path in rebuild(Path(arg)):
             print(path)

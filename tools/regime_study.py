@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", nargs="*", metavar="KEY=JSON", help="profile changes")
     parser.add_argument("--profile", default="default")
     parser.add_argument("--base", choices=sorted(SPECS), default="default", help="the DatasetSpec --spec changes")
-    parser.add_argument("--out", type=Path, default=paths.RUNS_DIR / "regime_study")
+    parser.add_argument("--out", type=Path, default=paths.runs_dir() / "regime_study")
     args = parser.parse_args(argv)
     try:
         spec = candidate_spec(key_values(args.spec, "--spec"), SPECS[args.base]())

@@ -137,9 +137,9 @@ def check_parameters(namespace: Mapping[str, Any]) -> None:
 
 def output_dir(figures_dir: str | os.PathLike[str] | None) -> Path:
     """The folder a notebook saves figures and tables into (created): ``figures_dir`` (relative: from
-    the repository root, :func:`mriunlearn.paths.from_root`), else ``paths.FIGURES_DIR``
+    the repository root, :func:`mriunlearn.paths.from_root`), else ``paths.figures_dir()``
     (``$MRIUNLEARN_FIGURES`` or the repository's ``figures/``)."""
-    out = paths.from_root(figures_dir) if figures_dir is not None else paths.FIGURES_DIR
+    out = paths.from_root(figures_dir) if figures_dir is not None else paths.figures_dir()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"FIGURES_DIR: {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -239,7 +239,7 @@ def load_study(profile: str = "default", *, data_dir: str | os.PathLike[str] | N
         profile: ``smoke``, ``default`` or ``paper``.
         data_dir: root of the data the manifest's paths are relative to (required for ``paper``).
         manifest: the split CSV (required for ``paper``; the embedded one otherwise).
-        runs_dir: run-cache root (default ``paths.RUNS_DIR``).
+        runs_dir: run-cache root (default ``paths.runs_dir()``).
         overrides: profile fields to override (validated), e.g. ``{"max_steps": 2}``; a dict or
             its JSON text (the notebooks' ``OVERRIDES`` parameter).
 

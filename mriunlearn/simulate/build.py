@@ -326,7 +326,7 @@ def ensure_dataset(
 ) -> Path:
     """Make sure the embedded dataset ``spec_name`` (``"default"`` or ``"smoke"``) is on disk.
 
-    Builds into ``paths.DEFAULT_DATA_DIR`` (default) or ``paths.DATA_DIR / "smoke"`` unless
+    Builds into ``paths.default_data_dir()`` (default) or ``paths.data_dir() / "smoke"`` unless
     ``data_dir`` is given, when a listed file is missing, its hash differs from the manifest's or the
     manifest does not list the spec's volumes. The manifest is ``paths.DEFAULT_MANIFEST`` or
     ``paths.MANIFESTS_DIR / "smoke.csv"`` unless ``manifest_path`` is given. A rebuilt file whose
@@ -339,7 +339,7 @@ def ensure_dataset(
     if spec_name not in SPECS:
         raise ConfigError(f"unknown dataset spec {spec_name!r}; valid: {', '.join(SPECS)}")
     spec = SPECS[spec_name]()
-    default_dir = paths.DEFAULT_DATA_DIR if spec_name == "default" else paths.DATA_DIR / spec_name
+    default_dir = paths.default_data_dir() if spec_name == "default" else paths.data_dir() / spec_name
     default_manifest = paths.DEFAULT_MANIFEST if spec_name == "default" else paths.MANIFESTS_DIR / f"{spec_name}.csv"
     out = Path(data_dir) if data_dir is not None else default_dir
     manifest = Path(manifest_path) if manifest_path is not None else default_manifest

@@ -158,7 +158,7 @@ def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnCon
     dist = distributed.init()  # torchrun: file lists' global batches are split across the ranks
     retain_l: Iterable[Any] = as_loader(retain, cfg.profile, seed, bs, dist) if cls.retain_scope != "none" else []
     forget_l: Iterable[Any] = as_loader(forget, cfg.profile, seed, bs, dist) if cls.uses_forget else []
-    impl = cls(model, cfg, params)
+    impl = cls(model, cfg, params, dist)
     model.train()
     impl.setup(retain_l, forget_l)
     ran = 0

@@ -414,6 +414,10 @@ class Method:
     A subclass implements :meth:`run_epoch` (and optionally :meth:`setup`); inside, ``self.J`` gives
     the reconstruction loss of a batch and ``self.step`` one optimiser step; and, when one
     parameter's default depends on another, :meth:`canonical_params`.
+
+    ``dist``: this process's place among data-parallel ranks (:func:`~mriunlearn.unlearning.run_method`
+    passes the one it joined); ``None``: a single process
+    (:meth:`~mriunlearn.distributed.DistInfo.single`), as a method built by hand in a test is.
     """
 
     name: ClassVar[str] = ""
@@ -425,7 +429,8 @@ class Method:
     trains: ClassVar[bool] = True
     budget: ClassVar[str] = "unlearn"
 
-    def __init__(self, model: torch.nn.Module, cfg: UnlearnConfig, params: Mapping[str, Any]) -> None:
+    def __init__(self, model: torch.nn.Module, cfg: UnlearnConfig, params: Mapping[str, Any],
+                 dist: distributed.DistInfo | None = None) -> None:
         self.model = model
         self.cfg = cfg
         self.profile = cfg.profile
@@ -435,7 +440,7 @@ class Method:
         self.rng = np.random.default_rng([self.seed, 104729])
         self.slice_steps = 0
         self.optimizer_steps = 0
-        self.dist = distributed.init()  # rank 0 of 1 for a plain process
+        self.dist = distributed.DistInfo.single() if dist is None else dist
         self.epoch_start_steps = 0  # optimiser steps before the current epoch (set by run_method)
         self.epoch = 0
         self._original = cfg.original

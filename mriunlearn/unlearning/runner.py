@@ -52,7 +52,7 @@ from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, ConfigError
 from ..fastmri_h5 import inspect_volume
 from ..manifest import EVAL_ROLES, Manifest
-from ..metrics import eval_data, evaluate, paper_table
+from ..metrics import EvalData, evaluate, paper_table
 from ..model import build_model
 from ..profiles import Profile, get_profile
 from ..train import SAMPLING, TrainResult, resolve_manifest, set_threads, state_hash, train_oracle, train_original
@@ -199,8 +199,8 @@ def _check_inputs(method: str, cls: Any, manifest: Manifest) -> None:
 
 
 def _evaluate(model: torch.nn.Module, manifest: Manifest, profile: Profile,
-              info: distributed.DistInfo | None = None) -> pd.DataFrame:
-    return evaluate(model, manifest, list(EVAL_ROLES), profile, info=info)
+              info: distributed.DistInfo | None = None, data: EvalData | None = None) -> pd.DataFrame:
+    return evaluate(model, manifest, list(EVAL_ROLES), profile, info=info, data=data)
 
 
 def _epoch_table(per_volume: pd.DataFrame, epoch: int, slice_steps: int, seconds: float) -> pd.DataFrame:
@@ -290,14 +290,17 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
     with claim as finished:
         if finished:  # by the job this one waited for
             return load_unlearn_result(entry, profile)
-        for role in EVAL_ROLES:  # load + validate (NaN/Inf) now, kept in memory for every evaluation
-            eval_data(manifest, role, profile)
+        # the run's evaluation slices: loaded and validated (NaN/Inf) before any training, then
+        # reused by every evaluation of this run
+        eval_sets = EvalData()
+        for role in EVAL_ROLES:
+            eval_sets(manifest, role, profile)
 
         if method == "retrain":
             prof = profile if seed == profile.seed else profile.replace(seed=seed)
             res = train_oracle(prof, manifest, cache=cache, progress=progress)
             model = res.model.cpu().eval()
-            final = _evaluate(model, manifest, profile, dist)
+            final = _evaluate(model, manifest, profile, dist, eval_sets)
             per_epoch = _epoch_table(final, n_epochs, res.slice_steps, res.wall_time_s)
             wall, slice_steps, lr, info = res.wall_time_s, res.slice_steps, profile.lr, {
                 "oracle_entry": f"{res.entry.kind}/{res.entry.key}" if res.entry is not None else None}
@@ -324,7 +327,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
                     return
                 t0 = time.perf_counter()
                 seconds = t0 - t_start - eval_seconds
-                per_volume = _evaluate(m, manifest, profile, dist)
+                per_volume = _evaluate(m, manifest, profile, dist, eval_sets)
                 last_eval["final"] = per_volume
                 epoch_tables.append(_epoch_table(per_volume, epoch, slice_steps, seconds))
                 eval_seconds += time.perf_counter() - t0
@@ -342,7 +345,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             if "final" not in last_eval:  # a step budget ended the run (or skipped evaluation)
                 t0 = time.perf_counter()
                 seconds = t0 - t_start - eval_seconds
-                last_eval["final"] = per_volume = _evaluate(model, manifest, profile, dist)
+                last_eval["final"] = per_volume = _evaluate(model, manifest, profile, dist, eval_sets)
                 eval_seconds += time.perf_counter() - t0
                 epoch_tables.append(_epoch_table(per_volume, int(run.info.get("epochs_run", run.epochs)),
                                                  run.slice_steps, seconds))
