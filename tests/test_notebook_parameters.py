@@ -103,3 +103,27 @@ def test_opening_and_saving_a_committed_notebook_changes_nothing(nb, tmp_path):
     model = cm.get(nb.name, content=True)
     cm.save({"type": "notebook", "format": "json", "content": model["content"]}, nb.name)
     assert (tmp_path / nb.name).read_bytes() == nb.read_bytes()
+
+
+def _plots_calls(notebook: Path) -> list[str]:
+    """The names of ``plots.<name>(...)`` calls in the notebook's code cells, in source order."""
+    import ast
+
+    import nbformat
+
+    calls = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code":
+            nodes = [n for n in ast.walk(ast.parse(cell.source))
+                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                     and isinstance(n.func.value, ast.Name) and n.func.value.id == "plots"]
+            calls += [n.func.attr for n in sorted(nodes, key=lambda n: (n.lineno, n.col_offset))]
+    return calls
+
+
+@pytest.mark.parametrize("notebook", sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_notebook_applies_the_theme_before_its_first_figure(notebook):
+    """Importing ``plots`` sets no style: a notebook that saves figures asks for the theme first."""
+    calls = _plots_calls(notebook)
+    assert "save_figure" in calls
+    assert "use_theme" in calls and calls.index("use_theme") < calls.index("save_figure")
