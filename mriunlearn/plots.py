@@ -21,6 +21,7 @@ import seaborn as sns
 from matplotlib.colors import LogNorm
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
+from matplotlib.ticker import FuncFormatter
 
 from . import paths
 from .atomic import atomic_path, atomic_write_text
@@ -188,17 +189,21 @@ def show_images(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int 
 
 
 def hallucination_panel(rows: Sequence[Mapping[str, object]], col_titles: Sequence[str] = (
-        "ground truth", "G (brain+knee)", "|G − GT|", "unlearned Gᵁ", "|Gᵁ − GT|"), zoom: float = 1.0) -> plt.Figure:
+        "ground truth", "G (brain+knee)", "|G − GT|", "unlearned Gᵁ", "|Gᵁ − GT|"), zoom: float = 1.0,
+        caption: str | None = None) -> plt.Figure:
     """The paper's Fig. 1 layout.
 
     Each row is a mapping with ``target``, ``original``, ``unlearned`` (arrays ``(h, w)``), ``box``
     ``(row0, col0, height, width)`` of the zoomed region, optional ``title`` and optional
     ``regions`` (list of ``(row, col, radius)`` circles to draw on the error maps, e.g. connected
     components of the hallucination map). Every row is drawn twice: full view, then the zoomed box.
-    Images share one grey scale per row and error maps one colour scale per row.
+    Images share one grey scale per row and error maps one colour scale per row, read off the
+    colour bar at the right of each view; ``caption`` (e.g.
+    :func:`mriunlearn.experiments.hallucinations.panel_caption`) is the figure's title, wrapped.
     """
     nrows = 2 * len(rows)
-    fig, axes = plt.subplots(nrows, 5, figsize=(2.3 * 5 * zoom, 2.3 * nrows * zoom), squeeze=False)
+    fig, axes = plt.subplots(nrows, 6, figsize=(2.3 * 5 * zoom + 0.9, 2.3 * nrows * zoom + (0.6 if caption else 0)),
+                             squeeze=False, gridspec_kw={"width_ratios": [1] * 5 + [0.06]})
     for i, row in enumerate(rows):
         gt, g, gu = (np.asarray(row[k]) for k in ("target", "original", "unlearned"))
         vmax = float(gt.max())
@@ -210,7 +215,7 @@ def hallucination_panel(rows: Sequence[Mapping[str, object]], col_titles: Sequen
             for j, (img, cmap, vm) in enumerate(panels):
                 ax = axes[2 * i + view, j]
                 shown = img if view == 0 else img[r0:r0 + bh, c0:c0 + bw]
-                ax.imshow(shown, cmap=cmap, vmin=0, vmax=vm)
+                im = ax.imshow(shown, cmap=cmap, vmin=0, vmax=vm)
                 ax.set_xticks([]), ax.set_yticks([])
                 if view == 0:
                     ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), bw, bh, fill=False, ec="#00e5ff", lw=1))
@@ -220,9 +225,25 @@ def hallucination_panel(rows: Sequence[Mapping[str, object]], col_titles: Sequen
                     if view == 1:
                         rr, cc = rr - r0, cc - c0
                     ax.add_patch(Circle((cc, rr), rad, fill=False, ec="#39ff14", lw=1.2))
+                if j == 4:
+                    _error_bar(fig, im, axes[2 * i + view, 5])
             axes[2 * i + view, 0].set_ylabel(f"{row.get('title', '')}\n{'full' if view == 0 else 'zoom'}", fontsize=8)
+    if caption:
+        fig.suptitle(textwrap.fill(caption, 130), fontsize=8.5)
     fig.tight_layout()
     return fig
+
+
+def _error_bar(fig: plt.Figure, image: Any, where: plt.Axes | list[plt.Axes]) -> None:
+    """A colour bar for an error map ``image``: drawn in ``where`` (an axes) or beside ``where``
+    (a list of axes, in a constrained layout); 3 ticks in scientific notation, 7 pt."""
+    cb = (fig.colorbar(image, cax=where) if isinstance(where, plt.Axes)
+          else fig.colorbar(image, ax=where, fraction=0.02, pad=0.01))
+    cb.locator = plt.MaxNLocator(3)
+    cb.formatter = FuncFormatter(lambda v, _: f"{v:.1e}" if v else "0")
+    cb.update_ticks()
+    cb.ax.tick_params(labelsize=7)
+    cb.set_label("|x̂ − x|", fontsize=7)
 
 
 def pipeline_schematic() -> plt.Figure:
@@ -378,25 +399,25 @@ def shared_knowledge_figure(tidy: pd.DataFrame) -> plt.Figure:
 
 def null_space_figure(rows: Sequence[Mapping[str, object]]) -> plt.Figure:
     """Per chosen slice (column blocks): full error |x̂ − x| (top) and its null-space part (bottom)
-    for G, Ĝ and Gᵁ; rows as returned by :func:`mriunlearn.experiments.hallucinations.hallucination_examples`."""
+    for G, Ĝ and Gᵁ, on one colour scale per slice read off the colour bar right of its block; rows
+    as returned by :func:`mriunlearn.experiments.hallucinations.hallucination_examples`."""
     models = (("original", "null_G", "G"), ("oracle", "null_oracle", "Ĝ"), ("unlearned", "null_GU", "Gᵁ"))
-    fig, axes = plt.subplots(2, 3 * len(rows), figsize=(2.1 * 3 * len(rows), 4.6), squeeze=False)
+    fig, axes = plt.subplots(2, 3 * len(rows), figsize=(2.1 * 3 * len(rows) + 0.8 * len(rows), 4.6), squeeze=False,
+                             layout="constrained")
     for i, row in enumerate(rows):
         gt = np.asarray(row["target"])
-        errs = []
-        for key, null_key, name in models:
-            errs.append((np.abs(np.asarray(row[key]) - gt), np.asarray(row[null_key]), name))
+        errs = [(np.abs(np.asarray(row[key]) - gt), np.asarray(row[null_key]), name) for key, null_key, name in models]
         vmax = max(float(e.max()) for e, _, _ in errs) or 1.0
         for j, (err, null, name) in enumerate(errs):
             top, bottom = axes[0, 3 * i + j], axes[1, 3 * i + j]
             for ax in (top, bottom):
                 ax.set_xticks([]), ax.set_yticks([])
-            top.imshow(err, cmap="inferno", vmin=0, vmax=vmax)
+            im = top.imshow(err, cmap="inferno", vmin=0, vmax=vmax)
             top.set_title(f"{name}: |x̂ − x|", fontsize=8)
             bottom.imshow(null, cmap="inferno", vmin=0, vmax=vmax)
             bottom.set_title(f"{name}: |P_null e|", fontsize=8)
         axes[0, 3 * i].set_ylabel(str(row.get("title", "")), fontsize=7)
-    fig.tight_layout()
+        _error_bar(fig, im, axes[:, 3 * i:3 * i + 3].ravel().tolist())
     return fig
 
 

@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ConfigError
 from ..hallucination import acquisition, hallucinated_regions, hallucination_map, label_regions
 from ..metrics import reconstruct_volume
 from .results import (MIN_TRAIN_SEEDS, hallucination_scores, judge_difference, paired_difference, seed_evidence,
                       seed_paired_difference)
 from .study import Study, run_records, training_record
 
-__all__ = ["hallucination_examples", "hallucination_scores", "hallucination_verdict", "run_records", "slice_errors",
-           "training_record", "training_scores"]
+__all__ = ["PICKS", "hallucination_examples", "hallucination_scores", "hallucination_verdict", "panel_caption", "pick_slices",
+           "run_records", "slice_errors", "training_record", "training_scores"]
 
 
 def slice_errors(study: Study, models: Mapping[str, Any], role: str = "test_brain") -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
@@ -45,9 +46,77 @@ def slice_errors(study: Study, models: Mapping[str, Any], role: str = "test_brai
     return pd.DataFrame(rows), volumes
 
 
+#: how :func:`hallucination_examples` picks its slices: ``excess`` where G's error most exceeds Ĝ's
+#: (the paper's Fig. 1 shows slices chosen for their visible errors), ``random`` drawn with a seed
+#: (what an unselected slice looks like)
+PICKS: tuple[str, ...] = ("excess", "random")
+
+
+def pick_slices(errors: pd.DataFrame, n: int, pick: str = "excess", seed: int = 0) -> pd.DataFrame:
+    """The rows of ``errors`` (one per slice, columns ``G`` and ``oracle`` at least, as from
+    :func:`slice_errors`) shown in the panel, at most ``n`` of them (all when fewer exist).
+
+    ``pick="excess"``: the largest ``G − oracle``, largest first (ties in table order);
+    ``pick="random"``: distinct rows drawn by ``numpy.random.default_rng(seed)``, in table order
+    (the same ``seed`` and table give the same slices).
+
+    Raises:
+        ConfigError: ``pick`` not in :data:`PICKS`, or ``n < 1``.
+    """
+    if pick not in PICKS:
+        raise ConfigError(f"pick={pick!r} is not valid; valid: {', '.join(PICKS)}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(f"n={n!r} is not valid; valid: an integer >= 1 (slices in the panel)")
+    if pick == "excess":
+        return errors.assign(excess=errors["G"] - errors["oracle"]).sort_values(
+            "excess", ascending=False, kind="stable").head(n)
+    drawn = np.random.default_rng(seed).choice(len(errors), size=min(int(n), len(errors)), replace=False)
+    return errors.iloc[np.sort(drawn)]
+
+
+def panel_caption(table: pd.DataFrame, pick: str, unlearned: str = "Gᵁ", seed: int | None = None) -> str:
+    """The Fig. 1 panel's caption, from :func:`hallucination_examples`' ``table``: how its slices
+    were picked (``pick``, ``seed`` for ``random``) and on how many of them the unlearned model's
+    relative squared error is larger than G's, and Ĝ's smaller than G's (counted, not assumed)."""
+    n = len(table)
+    how = ("picked where G's error most exceeds Ĝ's" if pick == "excess"
+           else f"drawn at random (seed {seed})")
+    larger = int((table["rel_err_GU"] > table["rel_err_G"]).sum())
+    oracle_smaller = int((table["rel_err_oracle"] < table["rel_err_G"]).sum())
+    return (f"{n} brain test slice{'s' if n != 1 else ''} {how}. Relative squared error ‖x̂ − x‖²/‖x‖²: "
+            f"{unlearned} larger than G on {larger} of {n}; Ĝ smaller than G on {oracle_smaller} of {n}.")
+
+
+def _example_row(study: Study, vol: Mapping[str, np.ndarray], path: Any, s: int, method: str,
+                 box: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One slice ``s`` of one volume ``vol`` (:func:`slice_errors`' arrays) as a panel row (maps,
+    zoom box, G's circled regions) and its line of the chosen-slices table (hallucination scores)."""
+    from scipy import ndimage
+
+    target = vol["target"][s]
+    mask, sens, phase, _ = acquisition(path, study.profile, target.shape)
+    maps = {k: hallucination_map(vol[k][s], target, sens[s], mask, phase=phase[s], method=method)
+            for k in ("G", "oracle", "GU")}
+    null_g = np.abs(maps["G"].null_map)
+    regions = label_regions(hallucinated_regions(null_g, target), null_g)
+    excess = ndimage.gaussian_filter(np.abs(vol["G"][s] - target) - np.abs(vol["oracle"][s] - target), 2)
+    r, c = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    h, w = target.shape
+    r0, c0 = int(min(max(r - box // 2, 0), h - box)), int(min(max(c - box // 2, 0), w - box))
+    row = {"target": target, "original": vol["G"][s], "oracle": vol["oracle"][s], "unlearned": vol["GU"][s],
+           "box": (r0, c0, box, box), "title": f"{path.name.removesuffix('.h5')} #{s}",
+           "regions": [(g.centroid[0], g.centroid[1], max(2.0, math.sqrt(g.area / math.pi) + 1.5)) for g in regions[:3]],
+           "null_G": null_g, "null_GU": np.abs(maps["GU"].null_map), "null_oracle": np.abs(maps["oracle"].null_map)}
+    scores = {"halluc_G": float(maps["G"].score), "halluc_oracle": float(maps["oracle"].score),
+              "halluc_GU": float(maps["GU"].score), "regions_G": len(regions)}
+    return row, scores
+
+
 def hallucination_examples(study: Study, unlearned: Any, n: int = 2, box: int = 32, role: str = "test_brain",
-                           method: str | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """The paper's Fig. 1, measured: the ``n`` slices where G's error most exceeds Ĝ's.
+                           method: str | None = None, pick: str = "excess",
+                           seed: int = 0) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """The paper's Fig. 1, measured: ``n`` slices picked by :func:`pick_slices` (``pick``, ``seed``;
+    by default the slices where G's error most exceeds Ĝ's).
 
     For each, the null-space (hallucination) maps of G and of the unlearned model ``unlearned``
     are computed (:mod:`mriunlearn.hallucination`, projector ``method``; ``None``: the profile's
@@ -57,39 +126,20 @@ def hallucination_examples(study: Study, unlearned: Any, n: int = 2, box: int = 
     Returns:
         ``(rows, table)``: rows ready for :func:`mriunlearn.plots.hallucination_panel` (each also
         holds ``null_G`` and ``null_GU`` maps (h, w)); and a table of the chosen slices with the
-        relative errors and hallucination scores of G, Ĝ and Gᵁ.
+        relative errors and hallucination scores of G, Ĝ and Gᵁ, and how they were picked
+        (``pick``; ``seed`` for ``random``, else ``None``).
     """
-    from scipy import ndimage
-
-
     method = study.profile.hallucination_projector if method is None else method
     models = {"G": study.original.model, "oracle": study.oracle.model, "GU": unlearned}
     errors, volumes = slice_errors(study, models, role)
-    errors["excess"] = errors["G"] - errors["oracle"]
-    chosen = errors.sort_values("excess", ascending=False, kind="stable").head(n)
+    chosen = pick_slices(errors, n, pick, seed)
     paths = {p.name: p for p in study.manifest.files(role)}
     rows, table = [], []
     for rec in chosen.itertuples():
-        vol = volumes[rec.file]
-        target = vol["target"][rec.slice]
-        mask, sens, phase, _ = acquisition(paths[rec.file], study.profile, target.shape)
-        maps = {k: hallucination_map(vol[k][rec.slice], target, sens[rec.slice], mask, phase=phase[rec.slice],
-                                     method=method)
-                for k in ("G", "oracle", "GU")}
-        null_g = np.abs(maps["G"].null_map)
-        regions = label_regions(hallucinated_regions(null_g, target), null_g)
-        excess = ndimage.gaussian_filter(np.abs(vol["G"][rec.slice] - target) - np.abs(vol["oracle"][rec.slice] - target), 2)
-        r, c = np.unravel_index(int(np.argmax(excess)), excess.shape)
-        h, w = target.shape
-        r0, c0 = int(min(max(r - box // 2, 0), h - box)), int(min(max(c - box // 2, 0), w - box))
-        rows.append({"target": target, "original": vol["G"][rec.slice], "oracle": vol["oracle"][rec.slice],
-                     "unlearned": vol["GU"][rec.slice],
-                     "box": (r0, c0, box, box), "title": f"{rec.file.removesuffix('.h5')} #{rec.slice}",
-                     "regions": [(g.centroid[0], g.centroid[1], max(2.0, math.sqrt(g.area / math.pi) + 1.5)) for g in regions[:3]],
-                     "null_G": null_g, "null_GU": np.abs(maps["GU"].null_map), "null_oracle": np.abs(maps["oracle"].null_map)})
+        row, scores = _example_row(study, volumes[rec.file], paths[rec.file], rec.slice, method, box)
+        rows.append(row)
         table.append({"file": rec.file, "slice": rec.slice, "rel_err_G": rec.G, "rel_err_oracle": rec.oracle,
-                      "rel_err_GU": rec.GU, "halluc_G": float(maps["G"].score), "halluc_oracle": float(maps["oracle"].score),
-                      "halluc_GU": float(maps["GU"].score), "regions_G": len(regions)})
+                      "rel_err_GU": rec.GU, **scores, "pick": pick, "seed": seed if pick == "random" else None})
     return rows, pd.DataFrame(table)
 
 
