@@ -17,3 +17,12 @@ def label(method: str) -> str:
     base, _, variant = method.partition(":")
     name = METHOD_LABELS.get(base, base)
     return f"{name} ({variant})" if variant else name
+
+
+#: the short names of the two reference models in running text (captions)
+SHORT_LABELS: dict[str, str] = {"original": "G", "oracle": "Ĝ"}
+
+
+def short_label(method: str) -> str:
+    """:func:`label` for running text: ``"original"`` -> ``"G"``, ``"oracle"`` -> ``"Ĝ"``, others as :func:`label`."""
+    return SHORT_LABELS.get(method, label(method))

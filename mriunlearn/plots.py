@@ -865,7 +865,7 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
                      points: Mapping[str, PlanePoint | tuple[float, float]],
                      trajectories: Mapping[str, np.ndarray | Sequence[PlanePoint]] | None = None, *,
                      titles: tuple[str, str] | None = None, levels: int = 16, upsample: int = 4,
-                     cmap: str = "viridis", size: float = 4.4):
+                     cmap: str = "viridis", size: float = 4.4, caption: str | None = None) -> plt.Figure:
     """Two contour panels side by side: retain loss (left) and forget loss (right).
 
     Each panel: filled contours of the loss on a log colour scale (its own colour bar), thin
@@ -877,6 +877,8 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
     on a grid ``upsample`` times finer than the measured one (the spline passes through every
     measured value; ``upsample=1`` draws the raw grid); the colour scale spans the drawn values. Axes get an equal aspect when their spans
     are within a factor 3 (distances in the plot are then true parameter-space distances).
+    ``caption`` (e.g. :func:`mriunlearn.experiments.unlearning.landscape_caption`) is the figure's
+    title, wrapped.
 
     Args:
         points: ``{name: PlanePoint or (alpha, beta)}``.
@@ -952,6 +954,8 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
                                   label="trajectory (dot = epoch)")
     fig.legend(handles=list(handles.values()), loc="outside lower center", ncol=min(len(handles), 5),
                fontsize=8, frameon=False)
+    if caption:
+        fig.suptitle(textwrap.fill(caption, 150), fontsize=8.5)
     for ax, anns, anchors in placements:  # labels last: they are placed on the finished layout
         _place_labels(fig, ax, anns, anchors)
     return fig

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -15,6 +16,7 @@ from mriunlearn import landscape as L  # noqa: E402
 from mriunlearn import plots  # noqa: E402
 from mriunlearn.dataset import SliceData, make_loader  # noqa: E402
 from mriunlearn.errors import ConfigError  # noqa: E402
+from mriunlearn.experiments.unlearning import Landscape, landscape_caption  # noqa: E402
 from mriunlearn.losses import recon_loss  # noqa: E402
 from mriunlearn.model import build_model, reconstruct  # noqa: E402
 
@@ -236,4 +238,26 @@ def test_loss_plane_labels_do_not_overlap():
         clashes = [(ax.texts[i].get_text(), ax.texts[j].get_text()) for i in range(len(boxes))
                    for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
         assert not clashes, clashes
+    matplotlib.pyplot.close(fig)
+
+
+def _landscape(axes: tuple[str, str, str], oracle: L.PlanePoint | None) -> Landscape:
+    plane = L.LossPlane(np.linspace(0, 1, 3), np.linspace(0, 1, 3), np.ones((3, 3)), n_slices=1)
+    points = {"original": L.PlanePoint(0, 0, 0, 0), **({"oracle": oracle} if oracle is not None else {})}
+    return Landscape(pd.DataFrame(), plane, plane, points, axes)
+
+
+def test_landscape_caption_names_the_models_that_span_the_plane_and_the_oracle_off_plane_share():
+    text = landscape_caption(_landscape(("original", "ga_l1", "nl_ft"), L.PlanePoint(9.8, -0.7, 3.0, 3.2)))
+    assert "Plane through G (origin), GA-ℓ1 and NL-FT: x axis toward GA-ℓ1" in text
+    assert "toward NL-FT orthogonal" in text and "Ĝ lies 94% off the plane" in text
+    swapped = landscape_caption(_landscape(("original", "nl_ft", "oracle"), L.PlanePoint(1, 2, 0.0, 2.2)))
+    assert "Plane through G (origin), NL-FT and Ĝ: x axis toward NL-FT" in swapped and "Ĝ lies 0% off" in swapped
+    assert "off the plane" not in landscape_caption(_landscape(("original", "ga_l1", "nl_ft"), None))
+
+
+def test_loss_planes_caption_is_the_figure_title():
+    plane = L.LossPlane(np.linspace(0, 1, 4), np.linspace(0, 1, 4), np.arange(1.0, 17.0).reshape(4, 4), n_slices=1)
+    fig = plots.plot_loss_planes(plane, plane, {"original": L.PlanePoint(0, 0, 0, 0)}, caption="through G")
+    assert fig._suptitle.get_text() == "through G"
     matplotlib.pyplot.close(fig)

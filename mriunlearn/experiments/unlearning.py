@@ -19,7 +19,7 @@ from ..claims import (Criterion, brain_cost_rule, closest_rule, destroys_rule, f
 from ..errors import ConfigError
 from ..forgetting import MIA_MIN_SLICES, membership_inference, oracle_distance, relearn_time
 from ..intervals import mean_interval
-from ..labels import label
+from ..labels import label, short_label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
 from ..metrics import paper_table
@@ -29,7 +29,7 @@ from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, 
 from .study import Study, cached_table, run_entry, run_records
 
 __all__ = ["Landscape", "check_landscape_grid", "compare_with_paper", "costs", "dynamics", "dynamics_table", "final_per_volume",
-           "forgetting", "forgetting_summary", "hallucination_scores", "judge_claims", "loss_landscape",
+           "forgetting", "forgetting_summary", "hallucination_scores", "judge_claims", "landscape_caption", "loss_landscape",
            "RADAR_AXES", "radar_psnr", "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
 
 
@@ -339,6 +339,23 @@ class Landscape:
     retain: LossPlane
     forget: LossPlane
     plane_points: dict[str, PlanePoint]
+    #: the models that span the plane: its origin, the x axis' target and the y axis' target
+    axes: tuple[str, str, str] = ("original", "ga_l1", "nl_ft")
+
+
+def landscape_caption(landscape: Landscape, reference: str = "oracle") -> str:
+    """Fig. 4's caption, from the plane the code built (``landscape.axes``): which
+    models span it, what each axis is, and how much of ``reference``'s displacement from the origin
+    lies off the plane (its relative residual; omitted when ``reference`` was not projected)."""
+    origin, first, second = (short_label(n) for n in landscape.axes)
+    text = (f"Plane through {origin} (origin), {first} and {second}: x axis toward {first}, y axis the part of "
+            f"the direction toward {second} orthogonal to it (parameter-space distances).")
+    p = landscape.plane_points.get(reference)
+    if p is not None:
+        name = short_label(reference)
+        text += (f" {name} lies {p.relative_residual:.0%} off the plane (share of its distance from {origin}): "
+                 f"its marker is its projection, and the loss drawn there is the projection's, not {name}'s.")
+    return text
 
 
 def check_landscape_grid(num: Any) -> int:
@@ -380,5 +397,5 @@ def loss_landscape(study: Study, results: Mapping[tuple[str, int], Any], seed: i
     points = pd.DataFrame([{"model": k, "alpha": p.alpha, "beta": p.beta, "off_plane": p.residual / p.distance if p.distance else 0.0,
                             "retain_loss": grids["retain"].at(p.alpha, p.beta), "forget_loss": grids["forget"].at(p.alpha, p.beta)}
                            for k, p in plane.points.items()])
-    return Landscape(points, grids["retain"], grids["forget"], dict(plane.points))
+    return Landscape(points, grids["retain"], grids["forget"], dict(plane.points), ("original", first, second))
 
