@@ -734,7 +734,8 @@ def noise_figure(table: pd.DataFrame, refs: pd.DataFrame, paper_lambda: float = 
 def nl_ablation_figure(table: pd.DataFrame, refs: pd.DataFrame, collapse_db: float = 20.0,
                        tolerance_db: float = 1.0) -> plt.Figure:
     """Why does NL forget? BTA and KTA of every ablation cell (one dot per seed, a bar at the mean),
-    NL and NL-FT side by side; circles: today's budget, squares: the paper's step count.
+    one row of panels per method (NL, then NL-FT), one shared legend below; circles: today's
+    budget, squares: the paper's step count.
 
     Args:
         table: :func:`mriunlearn.experiments.nl_ablation.nl_ablation`'s table (columns ``method``,
@@ -746,13 +747,14 @@ def nl_ablation_figure(table: pd.DataFrame, refs: pd.DataFrame, collapse_db: flo
     """
     methods = [m for m in ("nl", "nl_ft") if m in set(table.method)]
     rows = table.groupby(["budget", "factor"]).ngroups
-    fig, axes = plt.subplots(1, 2 * len(methods), figsize=(8.4 * len(methods), 0.9 + 0.32 * rows), squeeze=False)
+    fig, axes = plt.subplots(len(methods), 2, figsize=(10.5, len(methods) * (1.1 + 0.3 * rows) + 0.9),
+                             squeeze=False, layout="constrained")
     for i, m in enumerate(methods):
         t = table[table.method == m]
         cells = list(dict.fromkeys(zip(t.budget, t.factor)))
         ypos = {c: len(cells) - 1 - k for k, c in enumerate(cells)}
         for j, col in enumerate(("BTA", "KTA")):
-            ax = axes[0, 2 * i + j]
+            ax = axes[i, j]
             for (budget, factor), g in t.groupby(["budget", "factor"], sort=False):
                 y = ypos[(budget, factor)]
                 marker = "s" if budget == "paper" else "o"
@@ -765,18 +767,18 @@ def nl_ablation_figure(table: pd.DataFrame, refs: pd.DataFrame, collapse_db: flo
                 ax.axvline(refs.loc["zero_filled", col], ls="--", lw=1, color="#999999", label="zero-filled")
             if m == "nl" and col == "BTA":
                 ax.axvspan(ax.get_xlim()[0] if ax.get_xlim()[0] < collapse_db else collapse_db - 1, collapse_db,
-                           color="#d62728", alpha=0.08, label=f"(a) collapse ≤ {collapse_db:g} dB")
+                           color="#d62728", alpha=0.08, label=f"(a) NL collapse: BTA ≤ {collapse_db:g} dB")
             if m == "nl_ft":
                 o = refs.loc["oracle", col]
                 lo = o - tolerance_db if col == "BTA" else ax.get_xlim()[0]
-                ax.axvspan(lo, o + tolerance_db, color="#2ca02c", alpha=0.08, label="(b) band")
+                ax.axvspan(lo, o + tolerance_db, color="#2ca02c", alpha=0.08, label="(b) NL-FT at Ĝ: band")
             ax.set_yticks(list(ypos.values()), [f"{f} @ {b}" for b, f in ypos], fontsize=8)
             ax.set(xlabel=f"{col} PSNR (dB)", title=f"{label(m)}: {col}")
             ax.grid(alpha=0.3, axis="x")
-            ax.legend(fontsize=6.5, loc="best")
+    shown = {lab: h for ax in axes.flat for h, lab in zip(*ax.get_legend_handles_labels())}
+    fig.legend(shown.values(), shown.keys(), loc="outside lower center", ncol=min(len(shown), 5), fontsize=8, frameon=False)
     fig.suptitle("Why does NL forget? One factor changed from the authors' final code per row "
                  "(○ today's budget, □ the paper's step count)", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -9,6 +9,7 @@ break it; the figures of :mod:`mriunlearn.plots` are rebuilt from the committed 
 from __future__ import annotations
 
 import itertools
+import json
 
 import matplotlib
 
@@ -221,13 +222,63 @@ def _fraction_volumes() -> plt.Figure:
                                          paper=paper_gaps())
 
 
+def _nl_ablation(folder: str = "") -> plt.Figure:
+    from mriunlearn.experiments import nl_ablation as na
+    from mriunlearn.experiments import noise_sweep as ns
+
+    refs = ns.reference_gaps_of(_csv("03_table1"))
+    return plots.nl_ablation_figure(_csv("03_nl_ablation", folder), refs, na.COLLAPSE_DB, na.TOLERANCE_DB)
+
+
+def _loss_landscape() -> plt.Figure:
+    """Fig. 4 from its committed grids and points (each point's off-plane share as its residual)."""
+    from mriunlearn.experiments.unlearning import Landscape, landscape_caption
+    from mriunlearn.landscape import LossPlane, PlanePoint
+
+    grid, pts = _csv("03_fig4_loss_landscape"), _csv("03_fig4_loss_landscape_points")
+    planes = {k: LossPlane.from_frame(g[["alpha", "beta", "loss"]], axis_labels=("‖Δθ‖ toward GA-ℓ1", "‖Δθ‖ ⊥ toward NL-FT"),
+                                      n_slices=8, title=f"{k} loss") for k, g in grid.groupby("plane")}
+    points = {r.model: PlanePoint(r.alpha, r.beta, r.off_plane, 1.0) for r in pts.itertuples()}
+    land = Landscape(pts, planes["retain"], planes["forget"], points, ("original", "ga_l1", "nl_ft"))
+    return plots.loss_landscape_figure(land, caption=landscape_caption(land))
+
+
+def _panel_rows(name: str) -> list[dict]:
+    """Notebook 02's panel rows: the committed slices, zoom boxes and circles, with stand-in images
+    (the maps themselves are not committed; the layout does not depend on their values)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for title, t in _csv(name).groupby("slice", sort=False):
+        r = t.iloc[0]
+        gt = rng.random((128, 128))
+        rows.append({"target": gt, "original": gt + rng.normal(0, 0.05, gt.shape), "oracle": gt,
+                     "unlearned": gt + rng.normal(0, 0.06, gt.shape), "title": title,
+                     "box": (int(r.box_row0), int(r.box_col0), int(r.box_height), int(r.box_width)),
+                     "regions": [tuple(reg) for reg in json.loads(r.regions)],
+                     "null_G": 0.5 * gt, "null_GU": 0.5 * gt, "null_oracle": 0.5 * gt})
+    return rows
+
+
+def _fig1_panel() -> plt.Figure:
+    from mriunlearn.experiments.hallucinations import panel_caption
+
+    record = json.loads((paths.REFERENCE_DIR / "02_fig1_hallucination_panel.json").read_text())
+    unlearned = f"Gᵁ ({plots.label(record['unlearned'])})"
+    return plots.hallucination_panel(_panel_rows("02_fig1_hallucination_panel"),
+                                     col_titles=("ground truth", "G (brain+knee)", "|G − GT|", unlearned, "|Gᵁ − GT|"),
+                                     caption=panel_caption(pd.DataFrame(record["slices"]), "excess", unlearned))
+
+
 FIGURES = {"01_training_curves": _training_curves, "01_shared_knowledge": _shared_knowledge,
            "03_table2_dynamics": _dynamics, "03_fig3_radar": _radar,
            "03_fig3_radar_extra": lambda: _radar("03_fig3_radar_extra"), "03_fig3_radar_normalised": _radar_normalised,
            "unlearn_seeds_3 03_fig3_radar": lambda: _radar(folder=SEEDS_RUN),
            "unlearn_seeds_3 03_fig3_radar_extra": lambda: _radar("03_fig3_radar_extra", SEEDS_RUN),
            "04_fig5_fraction_time": _fraction, "03_noise_sweep": _noise_sweep,
-           "03_table1_per_volume": _per_volume, "04_table3_per_volume": _fraction_volumes}
+           "03_table1_per_volume": _per_volume, "04_table3_per_volume": _fraction_volumes,
+           "03_nl_ablation": _nl_ablation, "nl_ablation 03_nl_ablation": lambda: _nl_ablation("nl_ablation/figures"),
+           "03_fig4_loss_landscape": _loss_landscape, "02_fig1_hallucination_panel": _fig1_panel,
+           "02_null_space_maps": lambda: plots.null_space_figure(_panel_rows("02_null_space_maps"))}
 @pytest.mark.parametrize("name", FIGURES)
 def test_committed_figure_is_legible(name):
     fig = FIGURES[name]()
