@@ -21,8 +21,16 @@ BEST = "background-color: #d8f3dc; font-weight: bold"
 #: the reference rows (G, Ĝ): not competitors, so drawn apart
 REFERENCE = "font-style: italic; color: #555555"
 YES, NO = "background-color: #e3f2e1", "background-color: #fbe3e0"
+#: background of a "borderline" verdict (within the reproduction tolerance: neither yes nor no)
+BORDERLINE = "background-color: #fdf0d5"
 #: verdict words coloured as yes / no (the claims table says "holds" / "does not hold")
 _YES_WORDS, _NO_WORDS = frozenset({"yes", "holds"}), frozenset({"no", "does not hold"})
+
+
+def _verdict_style(value: object) -> str:
+    """CSS of one verdict cell: :data:`YES`, :data:`NO`, :data:`BORDERLINE` or none."""
+    word = str(value).strip().lower()
+    return YES if word in _YES_WORDS else NO if word in _NO_WORDS else BORDERLINE if word == "borderline" else ""
 
 _TABLE_STYLES = [
     {"selector": "", "props": "border-collapse: collapse; font-size: 0.92em; margin: 0.4em 0 1em 0"},
@@ -89,7 +97,8 @@ def styled(df: pd.DataFrame, *, caption: str | None = None, digits: int | Mappin
         marked: cells whose text ends with this mark (e.g. ``*`` of ``wide_table``) are highlighted.
         closest_to: ``{column: reference value}``; in each such column the row closest to the
             reference (e.g. the oracle Ĝ's value) is highlighted, rows in ``exclude`` left out.
-        verdicts: columns of yes/no (or holds / does not hold) words, coloured green/red.
+        verdicts: columns of yes/no (or holds / does not hold) words, coloured green/red, and
+            "borderline" amber.
         wrap: text columns allowed to wrap (long sentences), left-aligned.
         references: rows of the reference models (G, Ĝ, zero-filled), set in grey italics.
     """
@@ -121,8 +130,7 @@ def styled(df: pd.DataFrame, *, caption: str | None = None, digits: int | Mappin
         st = st.apply(_closest, axis=0, subset=[c for c in closest_to if c in df.columns],
                       reference=closest_to, exclude=set(exclude))
     for col in verdicts:
-        st = st.map(lambda v: YES if str(v).strip().lower() in _YES_WORDS else NO if str(v).strip().lower() in _NO_WORDS else "",
-                    subset=[col])
+        st = st.map(_verdict_style, subset=[col])
     return st
 
 

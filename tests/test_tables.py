@@ -130,7 +130,8 @@ def _showcase() -> list[tuple[str, object, str, str]]:
     df = _table()
     closest = tables.styled(df, closest_to=tables.reference_row(df, "oracle"), exclude=["oracle", "original"])
     marked = tables.styled(pd.DataFrame({"BTA psnr": ["25.24 ± 1.61", "25.60 ± 1.60 *"]}, index=["ft", "nl_ft"]), marked="*")
-    verdicts = tables.styled(pd.DataFrame({"claim": ["a", "b", "c", "d"], "reproduced": ["yes", "no", "holds", "does not hold"]}),
+    verdicts = tables.styled(pd.DataFrame({"claim": ["a", "b", "c", "d", "e"],
+                                           "reproduced": ["yes", "no", "holds", "does not hold", "borderline"]}),
                              verdicts=["reproduced"])
     return [("closest", closest, "25.60", "background-color:#d8f3dc"),
             ("marked", marked, "25.60 ± 1.60 *", "background-color:#d8f3dc"),
@@ -138,6 +139,7 @@ def _showcase() -> list[tuple[str, object, str, str]]:
             ("verdict no", verdicts, "no", "background-color:#fbe3e0"),
             ("verdict holds", verdicts, "holds", "background-color:#e3f2e1"),
             ("verdict does not hold", verdicts, "does not hold", "background-color:#fbe3e0"),
+            ("verdict borderline", verdicts, "borderline", "background-color:#fdf0d5"),
             ("reference row", closest, "25.30", "font-style:italic")]
 
 
