@@ -575,13 +575,16 @@ def _reference_band(ax: plt.Axes, values: pd.Series | np.ndarray, name: str, ver
 
 
 def per_volume_figure(per_volume: pd.DataFrame, methods: Sequence[str], columns: Mapping[str, str],
-                      metric: str = "psnr", references: Sequence[str] = ("original", "oracle")) -> plt.Figure:
+                      metric: str = "psnr", references: Sequence[str] = ("original", "oracle"),
+                      paper: pd.DataFrame | None = None) -> plt.Figure:
     """The distributions behind Table 1: per paper column (panels) the per-volume ``metric`` of every
     method (a box and its volumes as dots, all seeds pooled), with G and Ĝ as reference bands
     (mean ± std over volumes).
 
     ``per_volume``: rows with ``model``, ``role``, ``metric`` (e.g. ``results.final_per_volume``);
-    ``columns``: ``{role: paper column}``, e.g. ``{"test_brain": "BTA", …}``.
+    ``columns``: ``{role: paper column}``, e.g. ``{"test_brain": "BTA", …}``; ``paper``: the
+    paper's Table 1 as gaps to its Ĝ in ``metric`` (:func:`mriunlearn.paper_numbers.table1_gaps`),
+    drawn per method as a hollow diamond at this Ĝ's mean + the paper's gap (panels without Ĝ get none).
     """
     df = per_volume[per_volume.role.isin(list(columns))].assign(column=lambda d: d.role.map(columns))
     shown = [m for m in methods if m in set(df.model)]
@@ -600,13 +603,28 @@ def per_volume_figure(per_volume: pd.DataFrame, methods: Sequence[str], columns:
         with _fixed_jitter():
             sns.stripplot(data=d, x=metric, y="method", hue="method", order=order, palette=palette, ax=ax,
                           size=3.2, jitter=0.18, alpha=0.85, legend=False)
+        if paper is not None:
+            _paper_row_markers(ax, paper[paper.column == col], shown,
+                               float(df[(df.column == col) & (df.model == "oracle")][metric].mean()))
         ax.set(title=col, xlabel=f"{metric.upper()} per volume" + (" (dB)" if metric == "psnr" else ""), ylabel="")
         ax.grid(axis="x", alpha=0.3)
     handles = [h for h in axes[0].get_legend_handles_labels()[0]]
+    if paper is not None:
+        handles.append(_paper_handle())
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=8)
     fig.set_layout_engine("constrained")
     return fig
+
+
+#: how the paper's own numbers are drawn over ours: hollow magenta diamonds
+PAPER_MARKER: dict[str, Any] = {"marker": "D", "s": 26, "facecolor": "white", "edgecolor": "#b5179e", "lw": 1.3, "zorder": 6}
+
+
+def _paper_handle() -> Line2D:
+    """The legend entry of :data:`PAPER_MARKER`."""
+    return Line2D([], [], ls="", marker="D", mfc="white", mec=PAPER_MARKER["edgecolor"], mew=PAPER_MARKER["lw"],
+                  label="paper: its gap to its Ĝ, placed on this Ĝ")
 
 
 def _paper_markers(ax: plt.Axes, paper: pd.DataFrame, names: Sequence[str], oracle_mean: float) -> None:
@@ -616,7 +634,17 @@ def _paper_markers(ax: plt.Axes, paper: pd.DataFrame, names: Sequence[str], orac
     pts = [(xs[f"{f:g}"], oracle_mean + g) for f, g in zip(paper.fraction, paper.gap) if f"{f:g}" in xs]
     if pts:
         x, y = zip(*pts)
-        ax.scatter(x, y, marker="D", s=26, facecolor="white", edgecolor="#b5179e", lw=1.3, zorder=6)
+        ax.scatter(x, y, **PAPER_MARKER)
+
+
+def _paper_row_markers(ax: plt.Axes, gaps: pd.DataFrame, shown: Sequence[str], oracle_mean: float) -> None:
+    """The paper's values on one panel of :func:`per_volume_figure`: per method (row ``k`` of
+    ``shown``) a hollow diamond at ``oracle_mean`` + the paper's gap (``gaps``: ``model``, ``gap``
+    rows of one column); nothing when ``oracle_mean`` is NaN (no Ĝ in the panel)."""
+    pts = [(oracle_mean + g, list(shown).index(m)) for m, g in zip(gaps.model, gaps.gap) if m in shown]
+    if pts and math.isfinite(oracle_mean):
+        x, y = zip(*pts)
+        ax.scatter(x, y, **PAPER_MARKER)
 
 
 def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, columns: Mapping[str, str],
@@ -658,8 +686,7 @@ def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, c
     handles = axes[0, 0].get_legend_handles_labels()[0]
     handles.append(Line2D([], [], color="black", marker="o", ms=4, lw=1.0, label="mean over seeds ± 95% t-interval"))
     if paper is not None:
-        handles.append(Line2D([], [], ls="", marker="D", mfc="white", mec="#b5179e", mew=1.3,
-                              label="paper: its gap to its Ĝ, placed on this Ĝ"))
+        handles.append(_paper_handle())
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False, fontsize=8)
     fig.set_layout_engine("constrained")
     return fig

@@ -70,6 +70,42 @@ def test_table1_distributions_have_a_panel_per_column_and_the_reference_bands():
     plt.close(fig)
 
 
+def test_table1_distributions_draw_the_papers_values_as_gaps_placed_on_this_oracle():
+    from mriunlearn import paper_numbers
+
+    pv = _per_volume(["original", "oracle", "ft", "nl_ft"])
+    gaps = paper_numbers.table1_gaps()
+    fig = plots.per_volume_figure(pv, ["ft", "nl_ft"], COLUMNS, paper=gaps)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(t.startswith("paper") for t in legend)
+    for ax, (role, col) in zip(fig.get_axes(), COLUMNS.items()):
+        oracle = pv[(pv.model == "oracle") & (pv.role == role)].psnr.mean()
+        diamonds = np.concatenate([c.get_offsets() for c in ax.collections
+                                   if len(c.get_offsets()) and tuple(c.get_facecolor()[0][:3]) == (1.0, 1.0, 1.0)])
+        paper = gaps[gaps.column == col].set_index("model").gap
+        expected = [[oracle + paper[m], k] for k, m in enumerate(["ft", "nl_ft"])]
+        assert np.allclose(np.sort(diamonds, axis=0), np.sort(np.array(expected), axis=0))
+    plt.close(fig)
+    without = plots.per_volume_figure(pv, ["ft", "nl_ft"], COLUMNS)
+    assert not any(t.get_text().startswith("paper") for t in without.legends[0].get_texts())
+    plt.close(without)
+
+
+def test_paper_table1_gaps_are_to_the_papers_own_oracle():
+    from mriunlearn import paper_numbers
+    from mriunlearn.errors import ConfigError
+
+    g = paper_numbers.table1_gaps().set_index(["model", "column"]).gap
+    t1 = paper_numbers.TABLE1
+    assert g["nl_ft", "BTA"] == pytest.approx(t1["nl_ft"]["BTA_psnr"] - t1["oracle"]["BTA_psnr"])
+    assert g["original", "KTA"] == pytest.approx(paper_numbers.SHARED_KNOWLEDGE_GAP_DB["KTA"])
+    assert (g.xs("oracle") == 0).all() and len(g) == 3 * len(t1)
+    s = paper_numbers.table1_gaps("ssim").set_index(["model", "column"]).gap
+    assert s["ga_l1", "UA"] == pytest.approx(t1["ga_l1"]["UA_ssim"] - t1["oracle"]["UA_ssim"])
+    with pytest.raises(ConfigError, match="psnr, ssim"):
+        paper_numbers.table1_gaps("nmse")
+
+
 def test_table3_distributions_show_the_seed_interval_ssim_and_the_papers_gaps():
     from mriunlearn.experiments.retain_fraction import paper_gaps
 

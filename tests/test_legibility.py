@@ -25,6 +25,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from mriunlearn import paths, plots  # noqa: E402
+from mriunlearn.paper_numbers import table1_gaps  # noqa: E402
 from mriunlearn.experiments.retain_fraction import paper_gaps  # noqa: E402
 from mriunlearn.manifest import PAPER_COLUMNS  # noqa: E402
 
@@ -206,7 +207,7 @@ def _fraction() -> plt.Figure:
 def _per_volume() -> plt.Figure:
     pv = _csv("03_table1_per_volume")
     methods = [m for m in dict.fromkeys(pv.model) if m not in ("original", "oracle")]
-    return plots.per_volume_figure(pv, methods, PAPER_COLUMNS)
+    return plots.per_volume_figure(pv, methods, PAPER_COLUMNS, paper=table1_gaps())
 
 
 def _noise_sweep() -> plt.Figure:
