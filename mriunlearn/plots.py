@@ -234,16 +234,16 @@ def hallucination_panel(rows: Sequence[Mapping[str, object]], col_titles: Sequen
     return fig
 
 
-def _error_bar(fig: plt.Figure, image: Any, where: plt.Axes | list[plt.Axes]) -> None:
+def _error_bar(fig: plt.Figure, image: Any, where: plt.Axes | list[plt.Axes], name: str = "|x̂ − x|") -> None:
     """A colour bar for an error map ``image``: drawn in ``where`` (an axes) or beside ``where``
-    (a list of axes, in a constrained layout); 3 ticks in scientific notation, 7 pt."""
+    (a list of axes, in a constrained layout); 3 ticks in scientific notation, 7 pt, labelled ``name``."""
     cb = (fig.colorbar(image, cax=where) if isinstance(where, plt.Axes)
           else fig.colorbar(image, ax=where, fraction=0.02, pad=0.01))
     cb.locator = plt.MaxNLocator(3)
     cb.formatter = FuncFormatter(lambda v, _: f"{v:.1e}" if v else "0")
     cb.update_ticks()
     cb.ax.tick_params(labelsize=7)
-    cb.set_label("|x̂ − x|", fontsize=7)
+    cb.set_label(name, fontsize=7)
 
 
 def pipeline_schematic() -> plt.Figure:
@@ -417,7 +417,7 @@ def null_space_figure(rows: Sequence[Mapping[str, object]]) -> plt.Figure:
             bottom.imshow(null, cmap="inferno", vmin=0, vmax=vmax)
             bottom.set_title(f"{name}: |P_null e|", fontsize=8)
         axes[0, 3 * i].set_ylabel(str(row.get("title", "")), fontsize=7)
-        _error_bar(fig, im, axes[:, 3 * i:3 * i + 3].ravel().tolist())
+        _error_bar(fig, im, axes[:, 3 * i:3 * i + 3].ravel().tolist(), "|x̂ − x| and |P_null e|")
     return fig
 
 
