@@ -237,10 +237,14 @@ def _loss_landscape() -> plt.Figure:
     from mriunlearn.landscape import LossPlane, PlanePoint
 
     grid, pts = _csv("03_fig4_loss_landscape"), _csv("03_fig4_loss_landscape_points")
-    planes = {k: LossPlane.from_frame(g[["alpha", "beta", "loss"]], axis_labels=("‖Δθ‖ toward GA-ℓ1", "‖Δθ‖ ⊥ toward NL-FT"),
-                                      n_slices=8, title=f"{k} loss") for k, g in grid.groupby("plane")}
+    record = paths.REFERENCE_DIR / "03_fig4_loss_landscape_points.json"
+    plane = json.loads(record.read_text())["plane"] if record.exists() else {}
+    axes = (plane.get("origin", "original"), plane.get("x_axis_toward", "ga_l1"), plane.get("y_axis_toward", "nl_ft"))
+    labels = (f"‖Δθ‖ toward {plots.label(axes[1])}", f"‖Δθ‖ ⊥ toward {plots.label(axes[2])}")
+    planes = {k: LossPlane.from_frame(g[["alpha", "beta", "loss"]], axis_labels=labels, n_slices=8, title=f"{k} loss")
+              for k, g in grid.groupby("plane")}
     points = {r.model: PlanePoint(r.alpha, r.beta, r.off_plane, 1.0) for r in pts.itertuples()}
-    land = Landscape(pts, planes["retain"], planes["forget"], points, ("original", "ga_l1", "nl_ft"))
+    land = Landscape(pts, planes["retain"], planes["forget"], points, axes)
     return plots.loss_landscape_figure(land, caption=landscape_caption(land))
 
 
