@@ -33,9 +33,9 @@ puts the 768x396, 20-coil volume in ``test_brain``: every hallucination map is o
 notebook parameters (``-p``, each given to the notebooks that declare it):
 
 - 01: its defaults (``TRAIN_SEEDS=[42]``);
-- 02: its defaults (``UNLEARN_METHOD="nl_ft"``, ``SEED=42``, ``N_SLICES=2``: the one test_brain
-  slice is the whole panel; ``TRAIN_SEEDS=[42]``): 1 slice x 3 maps for Fig. 1, 4 score tables
-  (zero-filled, G, Ĝ, Gᵁ);
+- 02: its defaults (``UNLEARN_METHOD="nl_ft"``, ``SEED=42``, ``N_SLICES=2``, ``PANEL_SEED=0``: the
+  one test_brain slice is the whole panel, picked or drawn; ``TRAIN_SEEDS=[42]``): 1 slice x 3 maps
+  for each of Fig. 1's two panels, 4 score tables (zero-filled, G, Ĝ, Gᵁ);
 - 03: ``METHODS=["nl_ft"]`` and ``EXTRA_METHODS=["ga_l1"]`` (the two directions of the loss
   landscape; one new 2-step unlearning run), ``NOISE_METHODS=[]``, ``NL_GRID="none"``,
   ``RELEARN_STEPS=2``, ``LANDSCAPE_GRID=3`` (3x3 points per plane instead of 11x11). The split
