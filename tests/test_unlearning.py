@@ -209,7 +209,7 @@ def test_nl_ft_noise_moves_toward_oracle_against_its_noise_free_twin(learned, sm
     (measured, G's UA minus NL-FT's over seeds 0-2: +0.18, +0.02, +0.15 dB with AVX-512 kernels;
     -0.09, -0.08, -0.12 with ATen restricted to AVX2), inside the noise of two trainings, so it is
     not asserted."""
-    from mriunlearn.experiments.noise_sweep import target_scale
+    from mriunlearn.experiments.study import target_scale
     from mriunlearn.experiments.results import column_means
     from mriunlearn.forgetting import oracle_distance
     from mriunlearn.metrics import evaluate_run

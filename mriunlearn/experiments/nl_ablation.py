@@ -45,9 +45,8 @@ from ..claims import COLLAPSE_DB  # criterion (a): NL-alone's BTA at or below th
 from ..errors import ConfigError
 from ..intervals import mean_interval
 from ..metrics import paper_table
-from .noise_sweep import target_scale
 from .results import MIN_TRAIN_SEEDS, column_means, run_row
-from .study import Study, check_seeds
+from .study import Study, check_seeds, target_scale
 
 __all__ = ["BUDGETS", "COLLAPSE_DB", "FACTORS", "FULL_RUN", "GRIDS", "HYPOTHESES", "PAPER_STEPS", "TOLERANCE_DB",
            "Cell", "ablation_cells", "ablation_table", "check_grid", "check_repeat_steps", "close_cells",
@@ -199,7 +198,7 @@ def nl_ablation(study: Study, cells: Sequence[Cell], seeds: Sequence[int], *,
 
     Returns:
         ``(table, runs)``: one row per cell and seed run with the cell's fields, ``noise_rel`` (λ over
-        the forget targets' peak, :func:`~mriunlearn.experiments.noise_sweep.target_scale`), the
+        the forget targets' peak, :func:`~mriunlearn.experiments.study.target_scale`), the
         BTA/KTA/UA PSNR means, ``BTA_ssim``, wall time, slice-steps and retain volumes; and the runs,
         keyed ``(cell label, seed)``.
     """

@@ -6,16 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..fastmri_h5 import inspect_volume
 from ..forgetting import oracle_distance
-from ..manifest import Manifest
 from ..unlearning.base import VARIANTS
 from .results import column_means, run_row
-from .study import Study, check_choices, check_noise_scales, sweep_records
+from .study import Study, check_choices, check_noise_scales, sweep_records, target_scale
 
 __all__ = ["NOISE_METHODS", "noise_sweep", "noise_table", "noise_verdict", "reference_gaps", "sweep_records",
            "target_scale"]
@@ -23,18 +20,6 @@ __all__ = ["NOISE_METHODS", "noise_sweep", "noise_table", "noise_verdict", "refe
 
 #: the methods whose forget term is a noisy label (their ``noise_std`` is λ)
 NOISE_METHODS: tuple[str, ...] = ("nl", "nl_ft")
-
-
-def target_scale(source: Study | Manifest, role: str = "forget") -> float:
-    """The median over ``role``'s volumes (of a study's or a manifest's) of the target maximum (the
-    fastMRI ``max`` attribute), in target units: the yardstick that makes an absolute λ comparable
-    across datasets."""
-
-    manifest = source.manifest if isinstance(source, Study) else source
-    maxima = [float(inspect_volume(f).attrs["max"]) for f in manifest.files(role)]
-    if not maxima:
-        raise ConfigError(f"role {role!r} has no volumes; cannot measure the target scale")
-    return float(np.median(maxima))
 
 
 def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float], seeds: Sequence[int],

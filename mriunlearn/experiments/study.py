@@ -25,11 +25,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import paths
 from ..cache import CacheEntry, RunCache
 from ..errors import ConfigError
+from ..fastmri_h5 import inspect_volume
 from ..manifest import EVAL_ROLES, Manifest
 from ..metrics import evaluate_run, zero_filled
 from ..profiles import PROFILES, Profile, get_profile
@@ -298,6 +300,18 @@ def load_shipped_subsets(manifest: Manifest) -> tuple[dict[str, tuple[float, lis
     table = pd.read_csv(path, dtype={"subset": str, "file": str}, keep_default_na=False)
     fractions = table.groupby("subset", sort=False).fraction.first().astype(float).to_dict()
     return {name: (fractions[name], paths_) for name, paths_ in files.items()}, path
+
+
+def target_scale(source: Study | Manifest, role: str = "forget") -> float:
+    """The median over ``role``'s volumes (of a study's or a manifest's) of the target maximum (the
+    fastMRI ``max`` attribute), in target units: the yardstick that makes an absolute λ comparable
+    across datasets."""
+
+    manifest = source.manifest if isinstance(source, Study) else source
+    maxima = [float(inspect_volume(f).attrs["max"]) for f in manifest.files(role)]
+    if not maxima:
+        raise ConfigError(f"role {role!r} has no volumes; cannot measure the target scale")
+    return float(np.median(maxima))
 
 
 def run_entry(result: Any) -> CacheEntry | None:

@@ -23,7 +23,7 @@ transform used is in every result's ``info``.
 
 Scale: λ = 1e-5 is absolute, in the units of the target. fastMRI multicoil RSS targets have maxima
 of about 1e-4..1e-3, so λ = 1e-5 is noise of ~1-10% of the peak; on data of another scale put λ on
-the targets' scale with :func:`mriunlearn.experiments.noise_sweep.target_scale`. What λ does on the
+the targets' scale with :func:`mriunlearn.experiments.study.target_scale`. What λ does on the
 embedded data is measured by notebook 03's noise sweep (:mod:`mriunlearn.experiments.noise_sweep`)
 and its "Why does NL forget?" ablation (:mod:`mriunlearn.experiments.nl_ablation`,
 ``docs/nl_study.md``).
