@@ -7,12 +7,15 @@ see ``tests/fastmri_like.py``).
 when the simulator is available, else writes phantom volumes itself (32x32, 2 coils, 2 slices,
 roles retain / forget / val / test_brain / test_knee) with :mod:`mriunlearn.fastmri_h5` and
 :mod:`mriunlearn.manifest`.
+
+``same_weights`` is the one comparison of two models' (or state dicts') weights, bit for bit.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +114,26 @@ def smoke_profile(smoke_data: tuple[Path, Path]):
 
     path, root = smoke_data
     return get_profile("smoke", manifest=str(path), data_root=str(root))
+
+
+def _weights_equal(a: torch.nn.Module | Mapping[str, torch.Tensor], b: torch.nn.Module | Mapping[str, torch.Tensor]) -> bool:
+    """Whether ``a`` and ``b`` (modules or state dicts) hold bit-identical tensors.
+
+    Raises:
+        AssertionError: they name different tensors: not two states of one architecture, so neither
+            "same" nor "different" would be a meaningful answer.
+    """
+    sa = a.state_dict() if isinstance(a, torch.nn.Module) else a
+    sb = b.state_dict() if isinstance(b, torch.nn.Module) else b
+    assert sa.keys() == sb.keys(), f"different tensors: {sorted(sa.keys() ^ sb.keys())[:5]}"
+    return all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture(scope="session")
+def same_weights() -> Callable[..., bool]:
+    """``same_weights(a, b)``: whether two models or state dicts hold bit-identical weights (buffers
+    included); their tensor names must agree, else the comparison itself fails."""
+    return _weights_equal
 
 
 @pytest.fixture()

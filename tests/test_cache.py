@@ -16,7 +16,7 @@ from mriunlearn.model import build_model
 from mriunlearn.train import train
 
 
-def test_cache_miss_then_hit_loads_without_training(smoke_manifest, smoke_profile, run_cache, monkeypatch):
+def test_cache_miss_then_hit_loads_without_training(smoke_manifest, smoke_profile, run_cache, monkeypatch, same_weights):
     first = train(smoke_profile, smoke_manifest, ["retain"], cache=run_cache, progress=False)
     assert not first.cached and first.entry.is_done()
     for name in ("config.json", "model.pt", "checkpoint.pt", "history.csv", "summary.json", "DONE"):
@@ -24,8 +24,7 @@ def test_cache_miss_then_hit_loads_without_training(smoke_manifest, smoke_profil
     monkeypatch.setattr(train_mod, "train_step", lambda *a, **k: pytest.fail("trained on a cache hit"))
     second = train(smoke_profile, smoke_manifest, ["retain"], cache=run_cache, progress=False)
     assert second.cached and second.entry.path == first.entry.path
-    sa, sb = first.model.state_dict(), second.model.state_dict()
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert same_weights(first.model, second.model)
     assert second.history.equals(first.history) or second.history.round(10).equals(first.history.round(10))
     assert second.slice_steps == first.slice_steps
 

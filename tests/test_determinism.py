@@ -39,11 +39,6 @@ def _pipeline(profile, manifest, cache_root) -> dict:
     return out
 
 
-def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
-
-
 @pytest.fixture(scope="module")
 def runs(smoke_profile, smoke_manifest, tmp_path_factory):
     """Seed 42 twice (separate caches) and seed 7 once."""
@@ -51,11 +46,11 @@ def runs(smoke_profile, smoke_manifest, tmp_path_factory):
             for name, seed in (("a", 42), ("b", 42), ("other", 7))}
 
 
-def test_same_seed_gives_identical_weights_and_tables(runs):
+def test_same_seed_gives_identical_weights_and_tables(runs, same_weights):
     a, b = runs["a"], runs["b"]
     assert a["G"].entry.path != b["G"].entry.path  # really two caches
     for name in ("G", "oracle", *METHODS):
-        assert _same_state(a[name].model, b[name].model), name
+        assert same_weights(a[name].model, b[name].model), name
     for name in ("G_table", "oracle_table"):
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)
     for name in ("G", "oracle"):
@@ -70,10 +65,10 @@ def test_same_seed_gives_identical_weights_and_tables(runs):
         assert a[method].entry.key == b[method].entry.key
 
 
-def test_another_seed_changes_weights_masks_and_retain_subset(runs, smoke_manifest, smoke_profile):
+def test_another_seed_changes_weights_masks_and_retain_subset(runs, smoke_manifest, smoke_profile, same_weights):
     a, other = runs["a"], runs["other"]
     for name in ("G", "oracle", *METHODS):
-        assert not _same_state(a[name].model, other[name].model), name
+        assert not same_weights(a[name].model, other[name].model), name
     assert not a["G_table"].psnr.equals(other["G_table"].psnr)
     assert set(a["ft"].retain_files) != set(other["ft"].retain_files)
     # training masks: drawn from (seed, epoch, slice); evaluation masks: from the file name only
@@ -116,3 +111,18 @@ def test_seeded_choices_are_recorded_beside_the_results(run, runs):
         stored = pd.read_csv(unl.entry.file("final_per_volume.csv"))
         assert list(stored.file) == list(unl.final.file)
         assert stored.psnr.tolist() == pytest.approx(unl.final.psnr.tolist(), rel=1e-12)
+
+
+def test_same_weights_sees_one_changed_value_and_refuses_two_architectures(same_weights):
+    """The comparison every test of identical weights uses: one value one ulp away is a difference,
+    buffers count, and states of two architectures cannot be compared."""
+    model = torch.nn.BatchNorm1d(3)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert same_weights(model, state) and same_weights(state, model)
+    state["weight"][1] = torch.nextafter(state["weight"][1], torch.tensor(2.0))
+    assert not same_weights(model, state)
+    buffers = {k: v.clone() for k, v in model.state_dict().items()}
+    buffers["running_mean"][0] = 1.0
+    assert not same_weights(model, buffers)
+    with pytest.raises(AssertionError, match="different tensors"):
+        same_weights(model, torch.nn.Linear(3, 3))

@@ -86,7 +86,7 @@ def test_torchscript_export_computes_what_the_engine_computes(kind, model, batch
     assert _max_rel(got64, want64) < 1e-10
 
 
-def test_state_dict_export_is_a_plain_fastmri_varnet(model, batch, smoke_profile, tmp_path, run_cache):
+def test_state_dict_export_is_a_plain_fastmri_varnet(model, batch, smoke_profile, tmp_path, run_cache, same_weights):
     src = _source_file("model.pt", model, tmp_path, run_cache)
     out = export.export_varnet(read_model_weights(src), smoke_profile, tmp_path / "varnet.pt", fmt="state_dict")
     state = torch.load(out, weights_only=True)
@@ -94,7 +94,7 @@ def test_state_dict_export_is_a_plain_fastmri_varnet(model, batch, smoke_profile
     plain.load_state_dict(state)  # strict: same names and shapes, nothing missing or left over
     ours = model.state_dict()
     assert list(state) == list(ours)
-    assert all(torch.equal(state[k], ours[k]) for k in ours)
+    assert same_weights(state, ours)
     with torch.no_grad():
         assert _max_rel(plain.eval()(batch.masked_kspace, batch.mask, None),
                         model(batch.masked_kspace, batch.mask, None)) < 1e-5
@@ -155,7 +155,7 @@ def test_a_failed_check_leaves_the_old_file_and_no_temporary(model, smoke_profil
         export.export_varnet(model, smoke_profile, out, fmt="onnx")
 
 
-def test_cli_exports_original_unlearned_and_checkpoint(smoke_data, batch, tmp_path, capsys):
+def test_cli_exports_original_unlearned_and_checkpoint(smoke_data, batch, tmp_path, capsys, same_weights):
     manifest, root = smoke_data
     runs = tmp_path / "runs"
     common = ["--profile", "smoke", "--manifest", str(manifest), "--data-root", str(root), "--runs", str(runs),
@@ -174,7 +174,7 @@ def test_cli_exports_original_unlearned_and_checkpoint(smoke_data, batch, tmp_pa
     (u_model,) = (runs / "unlearn").glob("*/model.pt")
     assert f"unlearned model nl_ft ({u_model})" in capsys.readouterr().out
     got, want = torch.load(tmp_path / "nl_ft.pt", weights_only=True), torch.load(u_model, weights_only=True)
-    assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in want)
+    assert list(got) == list(want) and same_weights(got, want)
 
     assert main(["export", "--profile", "smoke", "--checkpoint", str(g_entry / "checkpoint.pt"),
                  "--out", str(tmp_path / "ckpt.ts")]) == 0

@@ -91,10 +91,6 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def _same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 def _temp_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob(".*.tmp"))
 
@@ -144,7 +140,7 @@ def _g_entry(cache: RunCache, profile, manifest):
     return cache.entry("train", train_config(profile, ROLES, None), manifest.content_hash(), profile.seed)
 
 
-def _resume_and_compare(cache, kill_profile, smoke_manifest, reference_g, first_epoch: int) -> None:
+def _resume_and_compare(cache, kill_profile, smoke_manifest, reference_g, first_epoch: int, same_weights) -> None:
     seen = []
     entry = _g_entry(cache, kill_profile, smoke_manifest)
     assert entry.lock_path.exists()  # the killed child could not release its lock ...
@@ -154,13 +150,13 @@ def _resume_and_compare(cache, kill_profile, smoke_manifest, reference_g, first_
     assert not entry.lock_path.exists()
     assert seen == list(range(first_epoch, KILL_EPOCHS))  # resumed after the last full epoch
     assert not resumed.cached and resumed.entry.is_done()
-    assert _same_state(resumed.model.state_dict(), reference_g.model.state_dict())
+    assert same_weights(resumed.model, reference_g.model)
     assert resumed.history.train_loss.tolist() == reference_g.history.train_loss.tolist()
     assert _temp_files(resumed.entry.path) == []  # leftovers of the killed write were removed
 
 
 def test_sigkill_mid_epoch_then_resume_gives_identical_weights(smoke_data, smoke_manifest, kill_profile,
-                                                               reference_g, tmp_path):
+                                                               reference_g, tmp_path, same_weights):
     csv, root = smoke_data
     cache = RunCache(tmp_path / "runs")
     entry = _g_entry(cache, kill_profile, smoke_manifest)
@@ -175,11 +171,11 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(smoke_data, smoke
     assert last < KILL_EPOCHS - 1
     assert len(_lines(log)) > (last + 1) * steps_per_epoch  # work of an unfinished epoch was lost
     assert "finished" not in _lines(log)
-    _resume_and_compare(cache, kill_profile, smoke_manifest, reference_g, last + 1)
+    _resume_and_compare(cache, kill_profile, smoke_manifest, reference_g, last + 1, same_weights)
 
 
 def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(smoke_data, smoke_manifest, kill_profile,
-                                                                   reference_g, tmp_path):
+                                                                   reference_g, tmp_path, same_weights):
     csv, root = smoke_data
     cache = RunCache(tmp_path / "runs")
     entry = _g_entry(cache, kill_profile, smoke_manifest)
@@ -192,11 +188,11 @@ def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(smoke_data, s
         load_checkpoint(partial[0])  # really half a file
     assert load_checkpoint(entry.checkpoint_path, config=entry.identity())["epoch"] == 0
     assert not entry.is_done() and not entry.model_path.exists()
-    _resume_and_compare(cache, kill_profile, smoke_manifest, reference_g, 1)
+    _resume_and_compare(cache, kill_profile, smoke_manifest, reference_g, 1, same_weights)
 
 
 def test_sigkill_mid_unlearning_then_rerun_gives_identical_result(smoke_data, smoke_manifest, smoke_profile,
-                                                                  tmp_path):
+                                                                  tmp_path, same_weights):
     csv, root = smoke_data
     cache = RunCache(tmp_path / "runs")
     g = train_original(smoke_profile, smoke_manifest, cache=cache, progress=False)  # cached for the child
@@ -217,7 +213,7 @@ def test_sigkill_mid_unlearning_then_rerun_gives_identical_result(smoke_data, sm
     reference = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", original=g,
                                cache=RunCache(tmp_path / "ref"), progress=False, epochs=epochs)
     assert rerun.entry.key == reference.entry.key
-    assert _same_state(rerun.model.state_dict(), reference.model.state_dict())
+    assert same_weights(rerun.model, reference.model)
     assert rerun.final.equals(reference.final)
     assert len(rerun.per_epoch.epoch.unique()) == epochs
 
@@ -248,7 +244,7 @@ def _failing_save(monkeypatch, fail_on: int, exc: OSError) -> list[int]:
 
 
 def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(smoke_profile, smoke_manifest,
-                                                                     reference_3, tmp_path, monkeypatch):
+                                                                     reference_3, tmp_path, monkeypatch, same_weights):
     prof = smoke_profile.replace(epochs=3)
     cache = RunCache(tmp_path / "runs")
     _failing_save(monkeypatch, 2, OSError(errno.ENOSPC, "No space left on device"))
@@ -260,11 +256,11 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(smoke_profi
     assert not entry.is_done() and not entry.model_path.exists() and _temp_files(cache.root) == []
     monkeypatch.undo()
     resumed = train_original(prof, smoke_manifest, cache=cache, progress=False)
-    assert _same_state(resumed.model.state_dict(), reference_3.model.state_dict())
+    assert same_weights(resumed.model, reference_3.model)
 
 
 def test_permission_error_on_the_final_rename_leaves_no_done(smoke_profile, smoke_manifest, reference_3,
-                                                            tmp_path, monkeypatch):
+                                                            tmp_path, monkeypatch, same_weights):
     prof = smoke_profile.replace(epochs=3)
     cache = RunCache(tmp_path / "runs")
     real_replace = os.replace
@@ -284,10 +280,10 @@ def test_permission_error_on_the_final_rename_leaves_no_done(smoke_profile, smok
     seen = []
     done = train_original(prof, smoke_manifest, cache=cache, progress=False, on_epoch_end=lambda e, r: seen.append(e))
     assert seen == [] and done.entry.is_done()  # nothing retrained: the last checkpoint was complete
-    assert _same_state(done.model.state_dict(), reference_3.model.state_dict())
+    assert same_weights(done.model, reference_3.model)
 
 
-def test_disk_full_while_saving_an_unlearning_result(smoke_profile, smoke_manifest, tmp_path, monkeypatch):
+def test_disk_full_while_saving_an_unlearning_result(smoke_profile, smoke_manifest, tmp_path, monkeypatch, same_weights):
     cache = RunCache(tmp_path / "runs")
     g = train_original(smoke_profile, smoke_manifest, cache=cache, progress=False)
     _failing_save(monkeypatch, 1, OSError(errno.ENOSPC, "No space left on device"))
@@ -298,5 +294,5 @@ def test_disk_full_while_saving_an_unlearning_result(smoke_profile, smoke_manife
     again = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", original=g, cache=cache, progress=False)
     reference = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", original=g, cache=False, progress=False)
     assert not again.cached and again.entry.is_done()
-    assert _same_state(again.model.state_dict(), reference.model.state_dict())
+    assert same_weights(again.model, reference.model)
     assert again.final.equals(reference.final)

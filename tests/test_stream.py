@@ -152,15 +152,14 @@ def test_data_path_is_validated_and_not_in_the_cache_key():
     assert streamed.train_identity() == smoke.train_identity()
 
 
-def test_training_streamed_equals_in_memory(smoke_manifest, smoke_profile, tmp_path):
+def test_training_streamed_equals_in_memory(smoke_manifest, smoke_profile, tmp_path, same_weights):
     """Same cache key, same history and bit-identical weights; the path is recorded."""
     roles = ["retain", "forget"]
     mem = train(smoke_profile, smoke_manifest, roles, cache=RunCache(tmp_path / "m"), progress=False)
     prof = smoke_profile.replace(data_path="stream", num_workers=1)
     st = train(prof, smoke_manifest, roles, cache=RunCache(tmp_path / "s"), progress=False)
     assert st.entry.key == mem.entry.key and not st.cached
-    a, b = mem.model.state_dict(), st.model.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert same_weights(mem.model, st.model)
     cols = ["train_loss", "val_loss", "val_psnr"]
     assert mem.history[cols].equals(st.history[cols])
     summary = json.loads(st.entry.file("summary.json").read_text())
@@ -339,7 +338,7 @@ def test_two_rank_streamed_evaluation_splits_volumes_and_gathers_the_table(real_
 
 
 @pytest.mark.parametrize("method", ["nl_ft", "salun"])
-def test_streamed_unlearning_equals_in_memory(smoke_manifest, smoke_profile, tmp_path, method):
+def test_streamed_unlearning_equals_in_memory(smoke_manifest, smoke_profile, tmp_path, method, same_weights):
     import copy
 
     from mriunlearn.train import train_original
@@ -352,8 +351,8 @@ def test_streamed_unlearning_equals_in_memory(smoke_manifest, smoke_profile, tmp
                        ("stream", smoke_profile.replace(data_path="stream", num_workers=1))):
         cfg = UnlearnConfig(method, prof, epochs=1, seed=5)
         out[path] = unlearn(copy.deepcopy(g.model), retain, forget, cfg).state_dict()
-    assert all(torch.equal(out["memory"][k], out["stream"][k]) for k in out["memory"])
-    assert not all(torch.equal(out["memory"][k], v) for k, v in g.model.state_dict().items())
+    assert same_weights(out["memory"], out["stream"])
+    assert not same_weights(out["memory"], g.model)
 
 
 # ------------------------------------------------------------------ streamed validation, landscape, forgetting

@@ -10,28 +10,23 @@ from mriunlearn.errors import ConfigError
 from mriunlearn.train import train, train_oracle, train_original
 
 
-def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
-
-
 class Interrupt(Exception):
     pass
 
 
-def test_same_seed_gives_identical_weights(smoke_manifest, smoke_profile):
+def test_same_seed_gives_identical_weights(smoke_manifest, smoke_profile, same_weights):
     a = train(smoke_profile, smoke_manifest, ["retain"], cache=False, progress=False)
     b = train(smoke_profile, smoke_manifest, ["retain"], cache=False, progress=False)
-    assert _same_weights(a.model, b.model)
+    assert same_weights(a.model, b.model)
     c = train(smoke_profile.replace(seed=7), smoke_manifest, ["retain"], cache=False, progress=False)
-    assert not _same_weights(a.model, c.model)
+    assert not same_weights(a.model, c.model)
     assert list(a.history.columns) == ["epoch", "train_loss", "val_loss", "val_psnr", "lr", "seconds", "slices"]
     assert len(a.history) == smoke_profile.epochs
     assert a.slice_steps == smoke_profile.epochs * smoke_manifest.num_slices("retain")
     assert a.history.val_psnr.notna().all() and a.wall_time_s > 0
 
 
-def test_resume_after_interruption_matches_uninterrupted(smoke_manifest, smoke_profile, run_cache, tmp_path):
+def test_resume_after_interruption_matches_uninterrupted(smoke_manifest, smoke_profile, run_cache, tmp_path, same_weights):
     from mriunlearn.cache import RunCache
 
     prof = smoke_profile.replace(epochs=3)
@@ -53,7 +48,7 @@ def test_resume_after_interruption_matches_uninterrupted(smoke_manifest, smoke_p
                     on_epoch_end=lambda e, r: seen.append(e))
     assert seen == [1, 2]  # only the missing epochs ran
     assert not resumed.cached and resumed.entry.is_done()
-    assert _same_weights(full.model, resumed.model)
+    assert same_weights(full.model, resumed.model)
     assert resumed.history.train_loss.tolist() == pytest.approx(full.history.train_loss.tolist(), abs=0)
 
 
@@ -69,12 +64,12 @@ def test_final_checkpoint_keeps_optimizer_and_scheduler(smoke_manifest, smoke_pr
     assert oracle.entry.key != g.entry.key and oracle.entry.config["roles"] == ["retain"]
 
 
-def test_init_from_changes_the_run(smoke_manifest, smoke_profile, run_cache):
+def test_init_from_changes_the_run(smoke_manifest, smoke_profile, run_cache, same_weights):
     base = train(smoke_profile, smoke_manifest, ["retain"], cache=run_cache, progress=False)
     tuned = train(smoke_profile.replace(epochs=1), smoke_manifest, ["forget"], cache=run_cache,
                   progress=False, init_from=base)
     assert tuned.entry.config["init_from"] == f"train/{base.entry.key}"
-    assert not _same_weights(base.model, tuned.model)
+    assert not same_weights(base.model, tuned.model)
 
 
 def test_bad_roles_are_rejected(smoke_manifest, smoke_profile):
