@@ -145,7 +145,7 @@ _UNLEARN_RUNS = {"nl_ft": ["nl_ft", {}], "salun": ["salun", {"forget_target": "p
 
 
 def test_two_process_unlearning_is_data_parallel_and_matches_single_process(smoke_data, smoke_manifest,
-                                                                          smoke_profile, tmp_path):
+                                                                          smoke_profile, tmp_path, same_weights):
     """``torchrun --nproc_per_node 2`` unlearning: both ranks end with identical weights, these match
     a single process with the same global batches (training's tolerance), each rank's slice-steps
     are its share of every global batch, and rank 0 alone wrote the (single-process) cache entry."""
@@ -178,13 +178,13 @@ def test_two_process_unlearning_is_data_parallel_and_matches_single_process(smok
                                 progress=False, original=G)
         ranks = [torch.load(tmp_path / f"{name}_rank{r}.pt", weights_only=True) for r in (0, 1)]
         # (a) identical weights on both ranks, bit for bit
-        assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0]), name
+        assert same_weights(ranks[0], ranks[1]), name
         # rank 0 alone wrote the entry, under the single-process key (world size is not in it)
         ddp_entry = RunCache(tmp_path / "ddp").entry("unlearn", single.entry.config,
                                                      smoke_manifest.content_hash(), prof.seed)
         assert ddp_entry.key == single.entry.key and ddp_entry.is_done(), name
         a, b = ddp_entry.load_state_dict(), single.model.state_dict()
-        assert all(torch.equal(a[k], ranks[0][k]) for k in a), name
+        assert same_weights(a, ranks[0]), name
         # (b) the single-process weights up to float32 reordering (training's DDP standard)
         diff = torch.cat([(a[k] - b[k]).abs().flatten() for k in b])
         moved = torch.cat([(b[k] - G.model.state_dict()[k]).abs().flatten() for k in b])
@@ -262,7 +262,10 @@ def test_unsplit_loader_is_refused_under_data_parallelism(smoke_manifest, smoke_
         as_loader(make_loader(files, smoke_profile, train=True), smoke_profile, 42, info=info)
     split = make_loader(files, smoke_profile, train=True, rank=1, world_size=2)
     assert as_loader(split, smoke_profile, 42, info=info) is split
-    assert as_loader(make_loader(files, smoke_profile, train=True), smoke_profile, 42) is not None
+    # in one process an unsplit loader is the data itself: taken as it is, neither refused nor rebuilt
+    whole = make_loader(files, smoke_profile, train=True)
+    assert as_loader(whole, smoke_profile, 42) is whole
+    assert as_loader(whole, smoke_profile, 42, info=DistInfo.single()) is whole
 
 
 def test_single_process_info_is_rank_zero_of_one_on_the_cpu():

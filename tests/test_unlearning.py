@@ -27,7 +27,7 @@ import torch
 from mriunlearn.cache import RunCache
 from mriunlearn.errors import CheckpointError, ConfigError
 from mriunlearn.fastmri_h5 import inspect_volume
-from mriunlearn.train import train_original
+from mriunlearn.train import train_oracle, train_original
 from mriunlearn.unlearning import (METHODS, UnlearnConfig, get_method, run_method, run_unlearning,
                                    unlearn, validate_params)
 from mriunlearn.unlearning.base import TRANSFORMS, noisy_target
@@ -70,11 +70,6 @@ def _expected_epochs(method: str, epochs: int, unlearn_epochs: int, asked: int |
     return epochs if method in TRAINING_RECIPE else unlearn_epochs
 
 
-def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return all(torch.equal(sa[k], sb[k]) for k in sa)
-
-
 # ---- registry ---------------------------------------------------------------------------------
 
 def test_registry_lists_the_paper_methods_and_baselines():
@@ -104,13 +99,13 @@ def test_registry_rejects_unknown_method_and_params():
     assert validate_params("nl_ft", {"variant": "code"}) == {"noise_std": 1e-5, "variant": "code"}
 
 
-def test_unlearn_interface_with_file_lists(G, smoke_profile, smoke_manifest):
+def test_unlearn_interface_with_file_lists(G, smoke_profile, smoke_manifest, same_weights):
     import copy
 
     model = copy.deepcopy(G.model)
     cfg = UnlearnConfig("nl_ft", smoke_profile, params={"noise_std": 1e-3}, epochs=1, seed=3)
     out = unlearn(model, smoke_manifest.files("retain")[:1], smoke_manifest.files("forget"), cfg)
-    assert out is model and not _same(out, G.model)
+    assert out is model and not same_weights(out, G.model)
     with pytest.raises(ConfigError, match="unknown unlearning method"):
         unlearn(model, [], [], UnlearnConfig("nope", smoke_profile))
 
@@ -118,15 +113,23 @@ def test_unlearn_interface_with_file_lists(G, smoke_profile, smoke_manifest):
 # ---- every method runs and changes the weights -------------------------------------------------
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_each_method_runs_and_changes_weights(method, G, smoke_profile, smoke_manifest, cache):
+def test_each_method_runs_and_changes_weights(method, G, smoke_profile, smoke_manifest, cache, same_weights):
     params = {"alpha": 1.0} if method == "ssd" else None
     res = run_unlearning(smoke_profile, smoke_manifest, method, params=params, cache=cache,
                          progress=False, original=G)
-    assert not _same(res.model, G.model)
+    assert not same_weights(res.model, G.model)
     assert res.slice_steps > 0 and res.wall_time_s > 0
     cls = METHODS[method]
     epochs = _expected_epochs(method, smoke_profile.epochs, smoke_profile.unlearn_epochs)
-    assert sorted(set(res.per_epoch.epoch)) == list(range(1, epochs + 1)) or method == "retrain"
+    if method == "retrain":
+        # the engine's oracle Ĝ itself (its recipe and cache entry), evaluated once, after its epochs
+        oracle = train_oracle(smoke_profile, smoke_manifest, cache=cache, progress=False)
+        assert oracle.cached and same_weights(res.model, oracle.model)
+        assert res.info["oracle_entry"] == f"{oracle.entry.kind}/{oracle.entry.key}"
+        assert res.slice_steps == oracle.slice_steps and epochs == smoke_profile.epochs
+        assert sorted(set(res.per_epoch.epoch)) == [epochs]
+    else:
+        assert sorted(set(res.per_epoch.epoch)) == list(range(1, epochs + 1))
     assert set(res.per_epoch.column) == {"BTA", "KTA", "UA"}
     assert set(res.final.role) == {"test_brain", "test_knee", "forget"}
     assert res.config["method"] == method and res.config["params"] == validate_params(method, params)
@@ -156,7 +159,7 @@ def test_ft_keeps_forget_psnr_near_g(G, smoke_profile, smoke_manifest, cache):
     assert abs(_psnr(res.final, "forget") - _psnr(g, "forget")) < 1.0
 
 
-def test_nl_ft_forget_term_uses_seeded_noisy_targets(G, smoke_profile, smoke_manifest):
+def test_nl_ft_forget_term_uses_seeded_noisy_targets(G, smoke_profile, smoke_manifest, same_weights):
     """NL-FT's forget term is J(x_f, y_f + λ·ε), ε ~ N(0, I) (paper) or |N(0, I)| (code), drawn
     from the run seed; the retain term is plain FT. (Whether it lands nearer Ĝ:
     :func:`test_nl_ft_noise_moves_toward_oracle_against_its_noise_free_twin`.)"""
@@ -185,7 +188,7 @@ def test_nl_ft_forget_term_uses_seeded_noisy_targets(G, smoke_profile, smoke_man
     kw = dict(cache=False, progress=False, original=G, seed=5)
     noisy = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", params={"noise_std": lam}, **kw)
     clean_run = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", params={"noise_std": 0.0}, **kw)
-    assert not _same(noisy.model, clean_run.model)
+    assert not same_weights(noisy.model, clean_run.model)
     assert noisy.slice_steps == clean_run.slice_steps
 
 
@@ -229,7 +232,7 @@ def test_nl_ft_noise_moves_toward_oracle_against_its_noise_free_twin(learned, sm
 
 # ---- determinism, caching, retain subsets ------------------------------------------------------
 
-def test_same_seed_same_weights(G, smoke_profile, smoke_manifest):
+def test_same_seed_same_weights(G, smoke_profile, smoke_manifest, same_weights):
     import copy
 
     retain, forget = smoke_manifest.files("retain")[:2], smoke_manifest.files("forget")
@@ -239,23 +242,23 @@ def test_same_seed_same_weights(G, smoke_profile, smoke_manifest):
         return unlearn(copy.deepcopy(G.model), retain, forget, cfg)
 
     a, b, c = run(11), run(11), run(12)
-    assert _same(a, b)
-    assert not _same(a, c)
+    assert same_weights(a, b)
+    assert not same_weights(a, c)
     res = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", cache=False, progress=False,
                          original=G, seed=11)
     again = run_unlearning(smoke_profile, smoke_manifest, "nl_ft", cache=False, progress=False,
                            original=G, seed=11)
-    assert _same(res.model, again.model)
+    assert same_weights(res.model, again.model)
     assert res.config["seed"] == 11 and res.config["retain_seed"] == 11
 
 
-def test_cache_hit_on_second_call(G, smoke_profile, smoke_manifest, tmp_path):
+def test_cache_hit_on_second_call(G, smoke_profile, smoke_manifest, tmp_path, same_weights):
     cache = RunCache(tmp_path / "runs")
     first = run_unlearning(smoke_profile, smoke_manifest, "ga_l1", cache=cache, progress=False, original=G)
     second = run_unlearning(smoke_profile, smoke_manifest, "ga_l1", cache=cache, progress=False, original=G)
     assert not first.cached and second.cached
     assert second.entry.key == first.entry.key
-    assert _same(first.model, second.model)
+    assert same_weights(first.model, second.model)
     assert second.slice_steps == first.slice_steps and second.retain_files == first.retain_files
     assert second.per_epoch["mean"].round(6).tolist() == first.per_epoch["mean"].round(6).tolist()
     other = run_unlearning(smoke_profile, smoke_manifest, "ga_l1", params={"gamma": 1e-3}, cache=cache,
@@ -279,12 +282,12 @@ def test_retain_subset_options(G, smoke_profile, smoke_manifest):
                        progress=False, original=G)
 
 
-def test_resume_optimizer_is_recorded(G, smoke_profile, smoke_manifest):
+def test_resume_optimizer_is_recorded(G, smoke_profile, smoke_manifest, same_weights):
     a = run_unlearning(smoke_profile, smoke_manifest, "ft", cache=False, progress=False, original=G)
     b = run_unlearning(smoke_profile, smoke_manifest, "ft", cache=False, progress=False, original=G,
                        resume_optimizer=False)
     assert a.config["optimizer_resumed"] and not b.config["optimizer_resumed"]
-    assert not _same(a.model, b.model)
+    assert not same_weights(a.model, b.model)
 
 
 def test_run_method_counts_slice_steps(G, smoke_profile, smoke_manifest):
@@ -398,7 +401,7 @@ _KEY_FIELDS = {"task", "method", "params", "profile", "retain_files", "retain_fr
     ("neggrad_plus", {}, 2), ("bad_teacher", {}, 2), ("salun", {}, 2), ("scrub", {}, 1),
     ("l1_sparse", {}, 1), ("full_ft", {}, 1), ("ga", {}, 1), ("ga_l1", {}, 1), ("retrain", {}, 1)])
 def test_steps_gives_exactly_that_many_optimizer_steps(method, params, slices_per_step, G, smoke_profile,
-                                                       smoke_manifest):
+                                                       smoke_manifest, same_weights):
     """``steps=7`` over loaders of 4 forget and 4 retain slices: 7 optimiser steps of batch 1 (a pair
     step holds one forget and one retain slice), spread over as many epochs as needed."""
     import copy
@@ -410,7 +413,7 @@ def test_steps_gives_exactly_that_many_optimizer_steps(method, params, slices_pe
     assert run.epochs == run.info["epochs_run"] >= 1
     assert run.slice_steps == 7 * slices_per_step + (4 if method == "salun" else 0)  # + SalUn's saliency pass
     again = run_method(copy.deepcopy(G.model), retain, forget, cfg)
-    assert _same(run.model, again.model)  # deterministic from the seed
+    assert same_weights(run.model, again.model)  # deterministic from the seed
 
 
 def test_steps_counts_per_schedule(G, smoke_profile, smoke_manifest):
@@ -493,7 +496,7 @@ def test_resume_optimizer_restores_adam_state_and_lr_bit_for_bit(G, smoke_profil
     assert fresh.optimizer.param_groups[0]["lr"] == smoke_profile.lr
 
 
-def test_runner_resumes_the_checkpoint_optimizer_or_names_the_file(smoke_profile, smoke_manifest, tmp_path):
+def test_runner_resumes_the_checkpoint_optimizer_or_names_the_file(smoke_profile, smoke_manifest, tmp_path, same_weights):
     """The runner's run equals a replay from ``checkpoint.pt``'s optimiser state (its own lr
     included); a G checkpoint without optimiser state is refused, naming the file."""
     import copy
@@ -509,7 +512,7 @@ def test_runner_resumes_the_checkpoint_optimizer_or_names_the_file(smoke_profile
     files = [p for p in smoke_manifest.files("retain") if p.name in res.retain_files]
     replay = unlearn(copy.deepcopy(g.model), files, [], UnlearnConfig(
         "ft", prof, epochs=res.config["epochs"], seed=3, optimizer_state=raw["optimizer"]))
-    assert _same(res.model, replay)
+    assert same_weights(res.model, replay)
     raw["optimizer"] = {}
     torch.save(raw, g.entry.checkpoint_path)
     with pytest.raises(CheckpointError, match=re.escape(str(g.entry.checkpoint_path)) +
