@@ -142,6 +142,98 @@ def test_plots_only_draw():
     assert graph["mriunlearn.plots"] <= allowed, graph["mriunlearn.plots"] - allowed
 
 
+#: libraries whose import means statistics are computed here
+STATISTICS_MODULES: tuple[str, ...] = ("scipy.stats", "statistics", "statsmodels", "sklearn")
+#: calls that fit a model, take a quantile or a distribution's value, or test: statistics, not drawing
+#: (a mean that places a mark, and seaborn's estimator and ``errorbar=t_interval`` while it draws, are
+#: drawing: the interval's one definition lives in ``intervals``)
+STATISTICS_CALLS: frozenset[str] = frozenset({
+    "lstsq", "polyfit", "curve_fit", "linregress", "ppf", "isf", "cdf", "sf", "quantile", "percentile",
+    "nanquantile", "nanpercentile", "sem", "ttest_rel", "ttest_ind", "ttest_1samp", "wilcoxon", "mannwhitneyu",
+    "bootstrap", "mean_interval", "t_quantile"})
+#: functions of plots that still compute tables or fits; the test fails when this set grows, and when a
+#: function is moved out (then strike it off here)
+STILL_COMPUTED_IN_PLOTS: frozenset[str] = frozenset({
+    "panel_rows_table", "data_examples_table", "fraction_fits", "quadratic_fit_band"})
+
+
+def statistics_in(source: str) -> dict[str, list[str]]:
+    """``{function: what in it computes a statistic}`` for the functions (``Class.method`` for methods,
+    ``<module>`` for module-level code) of ``source`` that import a library of statistics, call a fit,
+    quantile or test (:data:`STATISTICS_CALLS`), or return a table (a ``DataFrame`` or ``Series``)."""
+    tree = ast.parse(source)
+    owner: dict[int, str] = {}
+    for top in tree.body:
+        units = [(top.name, top)] if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) else \
+            [(f"{top.name}.{m.name}", m) for m in top.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))] \
+            if isinstance(top, ast.ClassDef) else []
+        for name, unit in units:
+            for node in ast.walk(unit):
+                owner.setdefault(id(node), name)
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        where = owner.get(id(node), "<module>")
+        if isinstance(node, ast.Import):
+            hits = [f"import {a.name}" for a in node.names if a.name.startswith(STATISTICS_MODULES)]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            hits = [f"import {node.module}.{a.name}" for a in node.names
+                    if f"{node.module}.{a.name}".startswith(STATISTICS_MODULES) or node.module.startswith(STATISTICS_MODULES)]
+        elif isinstance(node, ast.Call):
+            f = node.func
+            called = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            hits = [f"{called}()"] if called in STATISTICS_CALLS else []
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            returns = ast.unparse(node.returns)
+            hits = [f"returns {returns}"] if "DataFrame" in returns or "Series" in returns else []
+        else:
+            hits = []
+        if hits:
+            found.setdefault(where, set()).update(hits)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def test_statistics_finder_tells_computing_from_drawing():
+    planted = """
+import numpy as np
+import seaborn as sns
+from scipy import stats
+from .intervals import t_interval
+
+def band(x, y):
+    from scipy.stats import t
+    coef = np.linalg.lstsq(x, y, rcond=None)[0]
+    return coef, t.ppf(0.975, 3)
+
+def summary(df) -> pd.DataFrame:
+    return df
+
+def spread(v):
+    return np.percentile(v, [5, 95])
+
+class Panel:
+    def fit(self, x, y):
+        return np.polyfit(x, y, 2)
+
+def figure(ax, df):
+    sns.pointplot(df, x="f", y="BTA", errorbar=t_interval, ax=ax)
+    ax.axhline(df.BTA.mean(), ls=":")
+    ax.set_ylim(df.BTA.min(), df.BTA.max())
+"""
+    assert statistics_in(planted) == {
+        "<module>": ["import scipy.stats"], "band": ["import scipy.stats.t", "lstsq()", "ppf()"],
+        "summary": ["returns pd.DataFrame"], "spread": ["percentile()"], "Panel.fit": ["polyfit()"]}
+
+
+def test_plots_computes_no_statistics():
+    """Tables and fits are computed where the numbers are (``experiments``, ``intervals``) and handed
+    to plots, so a figure and its saved table cannot disagree; plots draws."""
+    found = statistics_in((PACKAGE / "plots.py").read_text(encoding="utf-8"))
+    new = {k: v for k, v in found.items() if k not in STILL_COMPUTED_IN_PLOTS}
+    assert not new, f"plots computes statistics (move them to experiments or intervals): {new}"
+    moved = STILL_COMPUTED_IN_PLOTS - set(found)
+    assert not moved, f"{sorted(moved)} no longer compute in plots: strike them off STILL_COMPUTED_IN_PLOTS"
+
+
 #: the modules of ``experiments`` that every notebook's module may stand on
 SHARED_EXPERIMENT_MODULES: frozenset[str] = frozenset({"study", "results"})
 
