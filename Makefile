@@ -1,7 +1,7 @@
 # mriunlearn: two commands do everything on a fresh machine.
 #   make reproduce   set up .venv, build the embedded data, run notebooks 01-04 (papermill)
 #   make test        set up .venv, build the embedded data, run unit tests + nbval regression tests
-# Extra targets: make data | make lab | make bench [BENCH_ARGS=...] | make setup | make clean-runs
+# Extra targets: make test-fast | make data | make lab | make bench [BENCH_ARGS=...] | make setup | make clean-runs
 #
 # Conda (or any environment you activate yourself) instead of .venv: give every target PY=python.
 #   conda env create -f environment.yml && conda activate mriunlearn
@@ -29,7 +29,7 @@ PIP := $(VENV_PY) -m pip install --quiet --disable-pip-version-check
 TORCH_SOURCE := $(TORCH_SPEC)$(if $(TORCH_INDEX), from $(TORCH_INDEX))
 TORCH_RECORD := $(VENV)/.torch-source
 
-.PHONY: setup setup-env check-env data reproduce test lab bench clean-runs check-torch
+.PHONY: setup setup-env check-env data reproduce test test-fast lab bench clean-runs check-torch
 
 # what a target needs before it runs: .venv built (default), or the given PY checked
 ifeq ($(PY),$(VENV_PY))
@@ -84,6 +84,11 @@ reproduce: data
 
 test: data
 	$(PY) -m pytest
+
+# the quick lane: the unit tests in tests/ without those marked slow (torchrun ranks, the whole
+# workflow); no notebooks, no embedded data needed. `make test` still runs everything.
+test-fast: $(ENV_READY)
+	$(PY) -m pytest -m "not slow" tests
 
 lab: data
 	$(PY) -m jupyterlab notebooks/

@@ -271,6 +271,7 @@ def test_scale_volumes_are_fastmri_shaped(tmp_path):
     assert tuple(info.crop_size) == (32, 32)
 
 
+@pytest.mark.slow
 def test_scale_section_at_tiny_size(tmp_path):
     """Every run measured in its own process; ratios and verdicts come from the measured peaks."""
     sec = scale.run(volumes=2, slices=2, factor=2, num_workers=1, threads=1, loader_workers=(0, 1),

@@ -17,6 +17,7 @@ from mriunlearn.train import train
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_single_process(smoke_data, smoke_manifest, smoke_profile, tmp_path):
     manifest_csv, data_root = smoke_data
     n = smoke_manifest.num_slices("retain") + smoke_manifest.num_slices("forget")
@@ -76,6 +77,7 @@ def test_split_batch_gradient_equals_global_batch_gradient(smoke_manifest, smoke
     assert whole.abs().max() > 0
 
 
+@pytest.mark.slow
 def test_ddp_entry_held_by_another_job_stops_every_rank(smoke_data, smoke_manifest, smoke_profile, tmp_path):
     """Rank 0 alone takes the entry's lock; when another job holds it, every rank stops with the
     holder's name instead of rank 1 waiting forever in a collective.
@@ -144,6 +146,7 @@ _UNLEARN_RUNS = {"nl_ft": ["nl_ft", {}], "salun": ["salun", {"forget_target": "p
                  "ssd": ["ssd", {"importance": "loss", "alpha": 1.0}], "scrub": ["scrub", {}]}
 
 
+@pytest.mark.slow
 def test_two_process_unlearning_is_data_parallel_and_matches_single_process(smoke_data, smoke_manifest,
                                                                           smoke_profile, tmp_path, same_weights):
     """``torchrun --nproc_per_node 2`` unlearning: both ranks end with identical weights, these match

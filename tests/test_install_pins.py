@@ -53,7 +53,7 @@ def _dry_run(*args: str) -> str:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-@pytest.mark.parametrize("target", ["reproduce", "test", "data", "bench", "lab"])
+@pytest.mark.parametrize("target", ["reproduce", "test", "test-fast", "data", "bench", "lab"])
 def test_make_with_py_uses_the_active_environment_and_no_venv(target):
     out = _dry_run(target, "PY=python")
     assert ".venv" not in out

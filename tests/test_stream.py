@@ -304,6 +304,7 @@ distributed.cleanup()
 """
 
 
+@pytest.mark.slow
 def test_two_rank_streamed_evaluation_splits_volumes_and_gathers_the_table(real_shaped, fastmri_like,
                                                                            tmp_path):
     import os

@@ -145,6 +145,7 @@ def test_documented_workflow_is_the_recipe_this_file_runs():
     assert all(f"--manifest {manifest}" in c for c in cmds[2:])  # ...is what every later step reads
 
 
+@pytest.mark.slow
 def test_paper_workflow_end_to_end(tmp_path):
     from fastmri_like import write_fastmri_like
 
@@ -245,6 +246,7 @@ def test_reproduce_refuses_bad_paths_and_parameters(tmp_path):
         reproduce.main(["--only", "04", "-p", "SEDS", "[1]"])
 
 
+@pytest.mark.slow
 def test_full_size_paper_model_takes_a_training_step(fastmri_like):
     from mriunlearn.profiles import get_profile
     from mriunlearn.train import train
