@@ -28,6 +28,12 @@ import torch
 # inherit it from this process.
 os.environ.setdefault("MRIUNLEARN_FIGURES", tempfile.mkdtemp(prefix="mriunlearn-test-figures-"))
 
+# The tests that dry-run make (tests/test_install_pins.py, test_lanes.py, test_setup.py) read the
+# Makefile as a plain `make` does: under `make test PY=...` the variables of the make that started
+# pytest would otherwise reach theirs through the environment.
+for _var in ("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL"):
+    os.environ.pop(_var, None)
+
 # keep the shared 2-core machine usable while unit tests run. Not OMP_NUM_THREADS: an environment
 # variable would leak into the nbval notebook kernels started from this process.
 torch.set_num_threads(1)
