@@ -371,26 +371,41 @@ def training_curves(histories: Mapping[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
-def shared_knowledge_figure(tidy: pd.DataFrame) -> plt.Figure:
+def shared_knowledge_figure(tidy: pd.DataFrame, paper: pd.DataFrame | None = None) -> plt.Figure:
     """Grouped bars of PSNR (mean ± std over volumes) per paper column for each model, each mean
-    written above its error bar."""
+    written above its error bar (and above the paper's marker).
+
+    ``paper``: the paper's Table 1 as gaps to its Ĝ (``model``, ``column``, ``gap``;
+    :func:`mriunlearn.paper_numbers.table1_gaps`); each model's gap other than Ĝ's is drawn on its
+    bar as a hollow diamond at this Ĝ's mean + the paper's gap (``None``: no markers).
+    """
     t = tidy[tidy.metric == "psnr"]
     models = list(dict.fromkeys(t.model))
     cols = list(dict.fromkeys(t.column))
+    oracle = t[t.model == "oracle"].set_index("column")["mean"].reindex(cols)
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     width = 0.8 / len(models)
+    marked, highest = False, -np.inf
     for k, m in enumerate(models):
         sub = t[t.model == m].set_index("column").reindex(cols)
         x = np.arange(len(cols)) + (k - (len(models) - 1) / 2) * width
+        top = sub["mean"] + sub["std"].fillna(0)
         ax.bar(x, sub["mean"], width, yerr=sub["std"].fillna(0), capsize=3, label=label(m),
                color=METHOD_COLOURS.get(m, "#bbbbbb"))
-        for xi, v, sd in zip(x, sub["mean"], sub["std"].fillna(0)):  # above the error bar's cap
-            ax.text(xi, v + sd + 0.2, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+        gaps = paper[paper.model == m].set_index("column")["gap"].reindex(cols) if paper is not None and m != "oracle" else None
+        if gaps is not None and gaps.notna().any():
+            ax.scatter(x, oracle + gaps, **PAPER_MARKER)
+            top = np.fmax(top, oracle + gaps)
+            marked = True
+        highest = max(highest, float(np.nanmax(top)))
+        for xi, v, y in zip(x, sub["mean"], top):  # above the error bar's cap and the paper's marker
+            ax.text(xi, y + 0.2, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(np.arange(len(cols)), cols)
     ax.set_ylabel("PSNR (dB)")
     lo = float((t["mean"] - t["std"].fillna(0)).min())
-    ax.set_ylim(max(0.0, lo - 3), float((t["mean"] + t["std"].fillna(0)).max()) + 2.5)
-    ax.legend(fontsize=8, ncol=len(models))
+    ax.set_ylim(max(0.0, lo - 3), highest + 2.5)
+    handles = ax.get_legend_handles_labels()[0] + ([_paper_handle()] if marked else [])
+    ax.legend(handles=handles, fontsize=8, ncol=len(models) if not marked else 2)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title("shared knowledge: original G vs oracle Ĝ")
     fig.tight_layout()

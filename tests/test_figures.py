@@ -91,6 +91,28 @@ def test_table1_distributions_draw_the_papers_values_as_gaps_placed_on_this_orac
     plt.close(without)
 
 
+def test_shared_knowledge_bars_carry_the_papers_g_gap_placed_on_this_oracle():
+    from mriunlearn import paper_numbers
+
+    cols = ["BTA", "KTA", "UA"]
+    tidy = pd.DataFrame([{"model": m, "column": c, "metric": "psnr", "mean": base + k, "std": 0.5, "n": 8}
+                         for m, base in (("oracle", 20.0), ("original", 23.0), ("zero_filled", 15.0))
+                         for k, c in enumerate(cols)])
+    gaps = paper_numbers.table1_gaps()
+    fig = plots.shared_knowledge_figure(tidy, paper=gaps)
+    ax = fig.get_axes()[0]
+    diamonds = np.concatenate([c.get_offsets() for c in ax.collections if type(c).__name__ == "PathCollection"])
+    paper_g = gaps[gaps.model == "original"].set_index("column").gap.reindex(cols).to_numpy()
+    assert np.allclose(diamonds[:, 1], 20.0 + np.arange(3) + paper_g)  # this Ĝ's mean + the paper's G − Ĝ
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1].startswith("paper")
+    assert ax.get_ylim()[1] > diamonds[:, 1].max()
+    plt.close(fig)
+    without = plots.shared_knowledge_figure(tidy)
+    assert not [c for c in without.get_axes()[0].collections if type(c).__name__ == "PathCollection"]
+    assert not any(t.get_text().startswith("paper") for t in without.get_axes()[0].get_legend().get_texts())
+    plt.close(without)
+
+
 def test_paper_table1_gaps_are_to_the_papers_own_oracle():
     from mriunlearn import paper_numbers
     from mriunlearn.errors import ConfigError

@@ -181,7 +181,7 @@ def _training_curves() -> plt.Figure:
 
 
 def _shared_knowledge() -> plt.Figure:
-    return plots.shared_knowledge_figure(_csv("01_shared_knowledge"))
+    return plots.shared_knowledge_figure(_csv("01_shared_knowledge"), paper=table1_gaps())
 
 
 def _dynamics() -> plt.Figure:

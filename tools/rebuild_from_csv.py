@@ -39,6 +39,7 @@ import pandas as pd  # noqa: E402
 from mriunlearn import plots  # noqa: E402
 from mriunlearn.claims import PAPER_METHODS  # noqa: E402
 from mriunlearn.manifest import PAPER_COLUMNS  # noqa: E402
+from mriunlearn.paper_numbers import table1_gaps  # noqa: E402
 from mriunlearn.experiments import nl_ablation as na  # noqa: E402
 from mriunlearn.experiments import noise_sweep as ns  # noqa: E402
 from mriunlearn.experiments import retain_fraction as rf  # noqa: E402
@@ -85,7 +86,7 @@ def rebuild_labelled_figures(folder: Path) -> list[Path]:
     its record) and the noise sweep (``03_noise_sweep``, G and Ĝ from ``03_table1``)."""
     figures = []
     if (folder / "01_shared_knowledge.csv").exists():
-        figures.append(("01_shared_knowledge", lambda: plots.shared_knowledge_figure(read(folder, "01_shared_knowledge"))))
+        figures.append(("01_shared_knowledge", lambda: plots.shared_knowledge_figure(read(folder, "01_shared_knowledge"), paper=table1_gaps())))
     if (folder / "04_fig5_fraction_time.csv").exists():
         oracle = json.loads((folder / "04_fig5_fraction_time.json").read_text())["oracle_BTA"]
         figures.append(("04_fig5_fraction_time", lambda: plots.fraction_figure(read(folder, "04_fig5_fraction_time"), oracle)))
