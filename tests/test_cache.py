@@ -50,7 +50,8 @@ def test_key_changes_with_numerics_version(tmp_path, monkeypatch):
     from mriunlearn import cache as cache_mod
 
     cache = RunCache(tmp_path)
-    entry, _ = cache.run("train", {"a": 1}, "m1", 42, lambda e: None)
+    entry = cache.entry("train", {"a": 1}, "m1", 42)
+    cache.run(entry, lambda e: None, lambda e: pytest.fail("a new entry was loaded"))
     assert json.loads(entry.config_path.read_text())["numerics"] == cache_mod.NUMERICS_VERSION
     monkeypatch.setattr(cache_mod, "NUMERICS_VERSION", cache_mod.NUMERICS_VERSION + 1)
     newer = cache.entry("train", {"a": 1}, "m1", 42)
@@ -64,19 +65,26 @@ def test_generic_run_builds_once(tmp_path):
     def build(entry):
         calls.append(entry.key)
         entry.write_json("result.json", {"x": 1})
+        return "built"
 
-    entry, hit = cache.run("unlearn", {"method": "ft"}, "m", 0, build)
-    assert not hit and entry.is_done() and entry.read_json("result.json") == {"x": 1}
-    entry2, hit2 = cache.run("unlearn", {"method": "ft"}, "m", 0, build)
-    assert hit2 and entry2.path == entry.path and len(calls) == 1
+    def load(entry):
+        return entry.read_json("result.json")
+
+    entry = cache.entry("unlearn", {"method": "ft"}, "m", 0)
+    got, hit = cache.run(entry, build, load)
+    assert (got, hit) == ("built", False) and entry.is_done() and entry.read_json("result.json") == {"x": 1}
+    got2, hit2 = cache.run(cache.entry("unlearn", {"method": "ft"}, "m", 0), build, load)
+    assert (got2, hit2) == ({"x": 1}, True) and len(calls) == 1
     assert [e.key for e in cache.entries("unlearn")] == [entry.key]
 
     def broken(entry):
         raise RuntimeError("killed")
 
+    failed = cache.entry("unlearn", {"method": "ga"}, "m", 0)
     with pytest.raises(RuntimeError):
-        cache.run("unlearn", {"method": "ga"}, "m", 0, broken)
-    assert not cache.entry("unlearn", {"method": "ga"}, "m", 0).is_done()
+        cache.run(failed, broken, load)
+    assert failed.path.is_dir() and not failed.is_done()
+    assert cache.run(failed, build, load) == ("built", False) and failed.is_done()  # computed again
 
 
 def test_checkpoint_for_another_config_is_refused(tmp_path, smoke_profile):
