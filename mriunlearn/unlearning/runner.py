@@ -233,7 +233,7 @@ class UnlearnPlan:
         seed: the unlearning seed (retain draw, noise, loaders, teachers).
         retain_files: the retain volumes the method sees (``[]`` for forget-only methods).
         retain_fraction: their fraction of the retain role (``None`` for forget-only methods).
-        retain_drawn: the retain volumes were drawn with ``seed`` (not listed by the caller).
+        retain_drawn: the retain volumes are a subset drawn with ``seed`` (no ``retain_files`` given).
         epochs: the epoch budget (``None`` under a ``steps`` budget).
         steps: the optimiser-step budget, or ``None``.
         resume_optimizer, eval_every_epoch: as given to :func:`run_unlearning`.
@@ -254,6 +254,7 @@ class UnlearnPlan:
 
     @property
     def method_class(self) -> type[Method]:
+        """The registered class of :attr:`method`."""
         return get_method(self.method)
 
     @property
