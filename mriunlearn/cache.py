@@ -13,10 +13,12 @@ A half-written entry (no ``DONE``) is never taken for a finished one; training r
 checkpoint. A job computes an unfinished entry only while holding its lock (:meth:`RunCache.claim`),
 so two jobs asking for the same run never write it at once: the second waits (``lock_wait``
 seconds, then loads the finished entry) or stops naming the holder; a finished entry is read
-without a lock. The key is ``sha256(kind, config, manifest hash, seed, NUMERICS_VERSION)``; the cache is
-generic so the
-unlearning runner stores its runs the same way (``RunCache.run(kind, config, manifest_hash, seed,
-build_fn)``).
+without a lock. The key is ``sha256(kind, config, manifest hash, seed, NUMERICS_VERSION)``.
+
+Training (:func:`mriunlearn.train.train`) and the unlearning runner
+(:func:`mriunlearn.unlearning.runner.run_unlearning`) store their runs through one protocol,
+:meth:`RunCache.run`: finished? (rank 0 decides) -> load; else claim the lock -> finished by the job
+waited for? -> load; else compute, mark done.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import torch
@@ -38,6 +40,8 @@ from .atomic import atomic_path, atomic_write_text, sha256_text
 from .checkpoint import canonical_config
 from .errors import CheckpointError, ConfigError, EntryLockedError, MriUnlearnError
 from .lock import EntryLock, check_wait, lock_wait_from_env
+
+T = TypeVar("T")
 
 DONE = "DONE"
 LOCK = "LOCK"
@@ -231,21 +235,37 @@ class RunCache:
             if lock is not None:
                 lock.release()
 
-    def run(self, kind: str, config: dict[str, Any], manifest_hash: str, seed: int,
-            build_fn: Callable[[CacheEntry], Any]) -> tuple[CacheEntry, bool]:
-        """Return ``(entry, hit)``: a finished entry as is (``hit=True``, no lock), else, holding
-        the entry's lock (:meth:`claim`), create it, call ``build_fn(entry)`` (which writes its
-        files) and mark it done (``hit=False``); ``hit=True`` also when the job this one waited
-        for finished it."""
-        entry = self.entry(kind, config, manifest_hash, seed)
-        if entry.is_done():
-            return entry, True
-        with self.claim(entry) as done:
-            if done:
-                return entry, True
-            build_fn(entry)
-            entry.mark_done()
-        return entry, False
+    def run(self, entry: CacheEntry, compute: Callable[[CacheEntry], T], load: Callable[[CacheEntry], T],
+            info: distributed.DistInfo | None = None) -> tuple[T, bool]:
+        """The run-cache protocol: ``(load(entry), True)`` for a finished entry, else
+        ``(compute(entry), False)`` computed under the entry's lock. DDP-aware: call it on every rank.
+
+        1. Finished? Rank 0's ``entry.is_done()`` is broadcast, so every rank takes one path; a
+           finished entry is loaded without a lock (another job may hold it).
+        2. Else :meth:`claim`: rank 0 takes the lock (waiting up to :attr:`lock_wait` seconds) and
+           creates the entry; if the job it waited for finished the entry, every rank loads it.
+        3. Else every rank calls ``compute(entry)``, which must write the entry's files from rank 0
+           only (everything but ``DONE``); then rank 0 marks the entry done, all ranks meet at a
+           barrier (on return the entry is finished for every rank) and the lock is released.
+
+        If ``compute`` raises (an interruption included), ``DONE`` is not written and the lock is
+        released: the next call computes the entry again from what ``compute`` left there (a
+        checkpoint to resume from, say).
+
+        Raises:
+            EntryLockedError: another job holds the lock (:meth:`claim`), on every rank.
+        """
+        info = info or distributed.DistInfo.single()
+        if distributed.broadcast_object(entry.is_done(), info):
+            return load(entry), True
+        with self.claim(entry, info) as finished:
+            if finished:
+                return load(entry), True
+            result = compute(entry)
+            if info.is_main:
+                entry.mark_done()
+            distributed.barrier(info)
+        return result, False
 
     def entries(self, kind: str) -> list[CacheEntry]:
         """Finished entries of ``kind`` (read from their ``config.json``)."""

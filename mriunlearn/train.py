@@ -281,10 +281,10 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
         on_epoch_end: called as ``on_epoch_end(epoch, record)`` after each epoch's checkpoint is
             written (raising from it interrupts the run; the next call resumes).
 
-    An unfinished cache entry is trained only while holding its lock (:meth:`RunCache.claim`):
-    if another job is training the same run, this call waits up to ``cache.lock_wait`` seconds
-    (then loads that job's finished result) or raises :class:`~mriunlearn.errors.EntryLockedError`
-    naming it.
+    The cache entry goes through :meth:`RunCache.run`: an unfinished one is trained only while
+    holding its lock; if another job is training the same run, this call waits up to
+    ``cache.lock_wait`` seconds (then loads that job's finished result) or raises
+    :class:`~mriunlearn.errors.EntryLockedError` naming it.
 
     Runs as DDP when launched by ``torchrun`` (see :mod:`mriunlearn.distributed`).
 
@@ -307,16 +307,15 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
     data = make_dataset(manifest, roles, profile, train=True)
     val = make_dataset(manifest, "val", profile, train=False) if manifest.files("val") else None
     if cache is False:
-        return _fit(profile, manifest, roles, data, val, None, info, init_state, progress, on_epoch_end)
+        result = _fit(profile, manifest, roles, data, val, None, info, init_state, progress, on_epoch_end)
+        distributed.barrier(info)  # the ranks leave together, as from a cached run
+        return result
     cache = cache if isinstance(cache, RunCache) else RunCache()
     entry = cache.entry(KIND, config, manifest.content_hash(), profile.seed)
-    # a finished entry is read without a lock; rank 0's view decides, so all ranks take one path
-    if distributed.broadcast_object(entry.is_done(), info):
-        return load_result(entry, profile, roles, device=info.device)
-    with cache.claim(entry, info) as finished:
-        if finished:  # by the job this one waited for
-            return load_result(entry, profile, roles, device=info.device)
-        return _fit(profile, manifest, roles, data, val, entry, info, init_state, progress, on_epoch_end)
+    result, _ = cache.run(
+        entry, lambda e: _fit(profile, manifest, roles, data, val, e, info, init_state, progress, on_epoch_end),
+        lambda e: load_result(e, profile, roles, device=info.device), info)
+    return result
 
 
 def _fit(profile: Profile, manifest: Manifest, roles: tuple[str, ...], data: SliceIndex, val: SliceIndex | None,
@@ -324,7 +323,8 @@ def _fit(profile: Profile, manifest: Manifest, roles: tuple[str, ...], data: Sli
          progress: bool, on_epoch_end: Callable[[int, dict[str, Any]], None] | None) -> TrainResult:
     """The training of :func:`train` on the checked datasets ``data`` (training roles) and ``val``:
     resume from ``entry``'s checkpoint if there is one, train the remaining epochs and, with an
-    ``entry`` (created, its lock held by rank 0), store the run from rank 0 and mark it done."""
+    ``entry`` (created, its lock held by rank 0), write the run's files from rank 0; marking it done
+    is :meth:`RunCache.run`'s step."""
     set_threads(profile)
     model = build_model(profile)
     if init_state is not None:
@@ -412,8 +412,6 @@ def _fit(profile: Profile, manifest: Manifest, roles: tuple[str, ...], data: Sli
                                            if cap is not None else {}),
                                         "manifest": str(manifest.source), "seed": profile.seed,
                                         "sampling": SAMPLING})
-        entry.mark_done()
-    distributed.barrier(info)
     model.eval()
     return TrainResult(model, entry, hist, wall, slice_steps, profile, roles, cached=False)
 

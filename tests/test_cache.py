@@ -50,11 +50,46 @@ def test_key_changes_with_numerics_version(tmp_path, monkeypatch):
     from mriunlearn import cache as cache_mod
 
     cache = RunCache(tmp_path)
-    entry, _ = cache.run("train", {"a": 1}, "m1", 42, lambda e: None)
+    entry = cache.entry("train", {"a": 1}, "m1", 42)
+    cache.run(entry, lambda e: None, lambda e: pytest.fail("a new entry was loaded"))
     assert json.loads(entry.config_path.read_text())["numerics"] == cache_mod.NUMERICS_VERSION
     monkeypatch.setattr(cache_mod, "NUMERICS_VERSION", cache_mod.NUMERICS_VERSION + 1)
     newer = cache.entry("train", {"a": 1}, "m1", 42)
     assert newer.key != entry.key and not newer.is_done()
+
+
+@pytest.mark.parametrize("folder", ["", "unlearn_seeds_3/figures", "nl_ablation/figures"])
+def test_keys_of_the_committed_runs_are_what_the_code_computes(folder, tmp_path):
+    """The cache keys notebook 03 recorded for its runs (G, the oracle, every unlearning run) come
+    out of today's key configs: a change that moves a key fails here, not as a silent retraining.
+    Rebuilt from the record alone (manifest CSV, profile, methods, retain files, seeds), no data."""
+    import pandas as pd
+
+    from mriunlearn import paths
+    from mriunlearn.manifest import Manifest
+    from mriunlearn.profiles import get_profile
+    from mriunlearn.unlearning import get_method, validate_params
+    from mriunlearn.unlearning.runner import UnlearnPlan
+
+    record = json.loads((paths.REFERENCE_DIR / folder / "03_table1.json").read_text())
+    profile = get_profile(record["profile"]["name"])
+    manifest = Manifest(pd.read_csv(paths.ROOT / record["manifest"]), paths.ROOT / "data" / "default")
+    assert manifest.content_hash() == record["manifest_hash"]
+    cache = RunCache(tmp_path)
+    for roles, recorded in [(("retain", "forget"), record["original_key"]), (("retain",), record["oracle_key"])]:
+        assert cache.entry("train", train_mod.train_config(profile, roles, None), record["manifest_hash"],
+                           profile.seed).key == recorded, roles
+    assert len(record["runs"]) >= 13
+    for name, run in record["runs"].items():
+        cls = get_method(run["method"])
+        plan = UnlearnPlan(
+            method=run["method"], profile=profile, manifest=manifest, params=validate_params(run["method"], run["params"]),
+            seed=run["seed"], retain_files=[paths.ROOT / f for f in run["retain_files"]],
+            retain_fraction={"subset": profile.retain_fraction, "all": 1.0, "none": None}[cls.retain_scope],
+            retain_drawn=cls.retain_scope == "subset", epochs=cls.epoch_budget(profile), steps=None,
+            resume_optimizer=True, eval_every_epoch=True)
+        original = None if run["method"] == "retrain" else f"train/{record['original_key']}"
+        assert plan.entry(cache, original).key == run["cache_key"], name
 
 
 def test_generic_run_builds_once(tmp_path):
@@ -64,19 +99,26 @@ def test_generic_run_builds_once(tmp_path):
     def build(entry):
         calls.append(entry.key)
         entry.write_json("result.json", {"x": 1})
+        return "built"
 
-    entry, hit = cache.run("unlearn", {"method": "ft"}, "m", 0, build)
-    assert not hit and entry.is_done() and entry.read_json("result.json") == {"x": 1}
-    entry2, hit2 = cache.run("unlearn", {"method": "ft"}, "m", 0, build)
-    assert hit2 and entry2.path == entry.path and len(calls) == 1
+    def load(entry):
+        return entry.read_json("result.json")
+
+    entry = cache.entry("unlearn", {"method": "ft"}, "m", 0)
+    got, hit = cache.run(entry, build, load)
+    assert (got, hit) == ("built", False) and entry.is_done() and entry.read_json("result.json") == {"x": 1}
+    got2, hit2 = cache.run(cache.entry("unlearn", {"method": "ft"}, "m", 0), build, load)
+    assert (got2, hit2) == ({"x": 1}, True) and len(calls) == 1
     assert [e.key for e in cache.entries("unlearn")] == [entry.key]
 
     def broken(entry):
         raise RuntimeError("killed")
 
+    failed = cache.entry("unlearn", {"method": "ga"}, "m", 0)
     with pytest.raises(RuntimeError):
-        cache.run("unlearn", {"method": "ga"}, "m", 0, broken)
-    assert not cache.entry("unlearn", {"method": "ga"}, "m", 0).is_done()
+        cache.run(failed, broken, load)
+    assert failed.path.is_dir() and not failed.is_done()
+    assert cache.run(failed, build, load) == ("built", False) and failed.is_done()  # computed again
 
 
 def test_checkpoint_for_another_config_is_refused(tmp_path, smoke_profile):

@@ -45,7 +45,8 @@ BUILDER = textwrap.dedent("""
         print("building", flush=True)
         sys.stdin.read()
         entry.write_json("result.json", {"by": "child"})
-    RunCache(sys.argv[1]).run("unlearn", {"method": "ft"}, "m", 0, build)
+    cache = RunCache(sys.argv[1])
+    cache.run(cache.entry("unlearn", {"method": "ft"}, "m", 0), build, lambda entry: None)
 """)
 
 
@@ -118,7 +119,7 @@ def test_second_job_waits_then_loads_the_entry_the_first_finished(tmp_path, monk
     monkeypatch.setattr(RunCache, "lock", lock)
     try:
         built = []
-        got, hit = cache.run("unlearn", {"method": "ft"}, "m", 0, built.append)
+        got, hit = cache.run(entry, built.append, lambda e: e)
     finally:
         if builder.poll() is None:
             builder.kill()
@@ -210,7 +211,7 @@ def test_lock_is_released_on_exception(tmp_path):
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError, match="killed"):
-        cache.run("unlearn", {"method": "ga"}, "m", 0, broken)
+        cache.run(cache.entry("unlearn", {"method": "ga"}, "m", 0), broken, lambda e: pytest.fail("loaded"))
     entry = cache.entry("unlearn", {"method": "ga"}, "m", 0)
     assert entry.path.is_dir() and not entry.lock_path.exists() and not entry.is_done()
 
@@ -226,11 +227,12 @@ def test_release_leaves_a_lock_that_another_job_took_over(tmp_path):
 
 def test_finished_entry_is_read_without_the_lock(tmp_path):
     cache = RunCache(tmp_path / "runs", lock_wait=0)
-    entry, hit = cache.run("unlearn", {"method": "ft"}, "m", 0, lambda e: e.write_json("r.json", 1))
+    entry = cache.entry("unlearn", {"method": "ft"}, "m", 0)
+    _, hit = cache.run(entry, lambda e: e.write_json("r.json", 1), lambda e: pytest.fail("loaded"))
     assert not hit
     with cache.lock(entry):  # a live job holds the lock of the finished entry
-        again, hit = cache.run("unlearn", {"method": "ft"}, "m", 0, lambda e: pytest.fail("rebuilt"))
-        assert hit and again.read_json("r.json") == 1
+        again, hit = cache.run(entry, lambda e: pytest.fail("rebuilt"), lambda e: e.read_json("r.json"))
+        assert hit and again == 1
 
 
 def test_takeover_waits_for_a_concurrent_takeover_and_removes_an_abandoned_guard(tmp_path):

@@ -448,6 +448,48 @@ def test_steps_through_the_runner(G, smoke_profile, smoke_manifest, tmp_path):
     assert again.cached and again.entry.key == res.entry.key
 
 
+def test_plan_decides_a_run_without_a_model_or_training(G, smoke_profile, smoke_manifest, tmp_path, monkeypatch):
+    """plan_unlearning checks the arguments and gives the budget, the retain volumes and the key
+    config before any model exists; run_unlearning stores its run under that plan's key."""
+    from mriunlearn.unlearning import runner
+    from mriunlearn.unlearning.runner import plan_unlearning
+
+    names = [p.name for p in smoke_manifest.files("retain")]
+    with monkeypatch.context() as patch:
+        for name in ("build_model", "run_method", "train_original", "train_oracle", "_resolve_original"):
+            patch.setattr(runner, name, lambda *a, _n=name, **k: pytest.fail(f"the plan called {_n}"))
+        drawn = plan_unlearning(smoke_profile, smoke_manifest, "ft", retain_fraction=0.5, seed=3)
+        listed = plan_unlearning(smoke_profile, smoke_manifest, "ft", retain_files=names[:1])
+        stepped = plan_unlearning(smoke_profile, smoke_manifest, "ga", steps=3, resume_optimizer=False)
+        retrain = plan_unlearning(smoke_profile, smoke_manifest, "retrain")
+        for method, kw, match in [("retrain", {"steps": 3}, "'retrain'.*steps cannot be given"),
+                                  ("full_ft", {"retain_fraction": 0.5}, "uses all of D_r"),
+                                  ("ft", {"retain_fraction": 0.5, "retain_files": names[:1]}, "not both"),
+                                  ("ft", {"epochs": 0}, "epochs must be a positive integer")]:
+            with pytest.raises(ConfigError, match=match):
+                plan_unlearning(smoke_profile, smoke_manifest, method, **kw)
+    p = smoke_profile
+    assert drawn.retain_files == smoke_manifest.subset("retain", 0.5, 3) and drawn.retain_fraction == 0.5
+    assert drawn.retain_drawn and drawn.seed == 3 and drawn.steps is None
+    assert drawn.epochs == _expected_epochs("ft", p.epochs, p.unlearn_epochs) and drawn.resumes_optimizer
+    assert [f.name for f in listed.retain_files] == names[:1] and not listed.retain_drawn
+    assert listed.retain_fraction == 1 / len(names) and listed.seed == p.seed
+    assert stepped.epochs is None and stepped.retain_files == [] and stepped.retain_fraction is None
+    assert not stepped.resumes_optimizer and stepped.key_config("train/g")["steps"] == 3
+    assert not retrain.needs_original and retrain.epochs == _expected_epochs("retrain", p.epochs, p.unlearn_epochs)
+    config = drawn.key_config("train/g")
+    assert set(config) == _KEY_FIELDS and "steps" not in config
+    assert config["original"] == "train/g" and config["retain_files"] == [f.name for f in drawn.retain_files]
+    cache = RunCache(tmp_path / "runs")
+    entry = drawn.entry(cache, "train/g")
+    assert entry.kind == "unlearn" and entry.seed == 3 and not entry.path.exists()
+    assert entry.key == cache.key("unlearn", config, smoke_manifest.content_hash(), 3)
+    assert entry.key != drawn.entry(cache, "train/other").key
+    ran = run_unlearning(smoke_profile, smoke_manifest, "ga", steps=3, resume_optimizer=False, cache=cache,
+                         progress=False, original=G)
+    assert ran.entry.key == stepped.entry(cache, f"train/{G.entry.key}").key == ran.config["key"]
+
+
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "4", float("nan")])
 def test_bad_steps_are_refused(bad, G, smoke_profile, smoke_manifest):
     with pytest.raises(ConfigError, match=r"steps=.* is not valid; valid: a positive integer .* or None"):

@@ -210,8 +210,8 @@ from . import (  # noqa: E402,F401
     retrain, full_ft, ft, ga, ga_l1, nl, ga_l1_ft, nl_ft,
     neggrad_plus, bad_teacher, scrub, ssd, salun, l1_sparse,
 )
-from .runner import UnlearnResult, run_unlearning  # noqa: E402
+from .runner import UnlearnPlan, UnlearnResult, plan_unlearning, run_unlearning  # noqa: E402
 
-__all__ = ["METHODS", "Method", "MethodRun", "Param", "UnlearnConfig", "UnlearnResult",
-           "check_budget", "describe_method", "describe_methods", "get_method", "method_table", "register",
-           "run_method", "run_unlearning", "unlearn", "validate_params"]
+__all__ = ["METHODS", "Method", "MethodRun", "Param", "UnlearnConfig", "UnlearnPlan", "UnlearnResult",
+           "check_budget", "describe_method", "describe_methods", "get_method", "method_table", "plan_unlearning",
+           "register", "run_method", "run_unlearning", "unlearn", "validate_params"]
