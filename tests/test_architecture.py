@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mriunlearn"
 
 #: the layers, lowest first: a module may import from its own layer or from those below, never above
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "paths", "atomic", "labels", "paper_numbers", "heap", "reproduction", "intervals"),
+    ("errors", "paths", "atomic", "keys", "labels", "paper_numbers", "heap", "reproduction", "intervals"),
     ("physics", "fastmri_h5", "manifest", "profiles", "splits", "simulate"),
     ("dataset", "varnet", "losses"),
     ("model", "checkpoint", "distributed"),

@@ -131,3 +131,12 @@ def test_cache_keys_are_the_recorded_ones(smoke_profile: Any, monkeypatch: pytes
     assert sorted(now) == sorted(recorded)
     changed = [label for label in recorded if now[label] != recorded[label]]
     assert not changed, f"cache keys changed: {changed}"
+
+
+def test_key_config_examples_hold() -> None:
+    import doctest
+
+    from mriunlearn import keys
+
+    result = doctest.testmod(keys)
+    assert result.attempted >= 2 and result.failed == 0

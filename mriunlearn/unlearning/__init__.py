@@ -35,6 +35,7 @@ import torch
 
 from .. import distributed
 from ..errors import ConfigError
+from ..keys import key_config
 from .base import (Method, MethodRun, Param, StepBudgetReached, UnlearnConfig, as_loader, check_steps,
                    describe_params)
 
@@ -71,9 +72,10 @@ def get_method(name: str) -> type[Method]:
 
 
 def validate_params(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``params`` completed with the defaults of method ``name`` and checked; an unset optional
-    parameter is left out and the method's :meth:`~Method.canonical_params` applied (what a
-    result records and what its cache key hashes).
+    """``params`` completed with the defaults of method ``name`` and checked, with every optional
+    parameter that is unset, or set to the value the method implies for it
+    (:meth:`~Method.implied_params`), left out (:func:`~mriunlearn.keys.key_config`): what a result
+    records and what its cache key hashes.
 
     Raises:
         ConfigError: unknown method, unknown parameter (lists the valid ones with their defaults and
@@ -86,7 +88,9 @@ def validate_params(name: str, params: Mapping[str, Any] | None = None) -> dict[
         raise ConfigError(f"method {name!r}: unknown parameter(s) {unknown}; valid parameters: "
                           f"{describe_params(cls.params)}")
     checked = {k: spec.check(name, k, params.get(k, spec.default)) for k, spec in cls.params.items()}
-    return cls.canonical_params({k: v for k, v in checked.items() if not (cls.params[k].optional and v is None)})
+    implied = cls.implied_params(checked)
+    resolved = {k: None if k in implied and v == implied[k] else v for k, v in checked.items()}
+    return key_config(resolved, [k for k, spec in cls.params.items() if spec.optional])
 
 
 def method_table() -> list[dict[str, Any]]:
@@ -184,9 +188,8 @@ def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnCon
     if len(per_rank) > 1:
         info = {**info, "world_size": len(per_rank), "rank_slice_steps": per_rank}
     if impl.step_cap() is not None:
-        info = {**info, **({"steps": steps} if steps is not None else {}),
-                **({"max_steps": cfg.profile.max_steps} if cfg.profile.max_steps is not None else {}),
-                "optimizer_steps": impl.optimizer_steps, "epochs_run": ran}
+        info = key_config({**info, "steps": steps, "max_steps": cfg.profile.max_steps,
+                           "optimizer_steps": impl.optimizer_steps, "epochs_run": ran}, ("steps", "max_steps"))
     return MethodRun(model, sum(per_rank), params, impl.num_epochs() if steps is None else ran, lr, info)
 
 

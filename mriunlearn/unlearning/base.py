@@ -86,10 +86,9 @@ class Param:
 
     ``kind`` is ``float``, ``int``, ``bool`` or ``str``; ``low``/``high`` bound numbers (inclusive);
     ``choices`` lists the valid strings; ``doc`` says what it is and where the default comes from.
-    ``optional``: the default is ``None`` ("unset", the method derives the value, as ``doc`` says)
-    and an unset parameter is left out of the resolved parameters
-    (:func:`~mriunlearn.unlearning.validate_params`), so the recorded parameters and cache keys of
-    runs that do not set it stay as they were before it existed.
+    A default of ``None`` makes the parameter optional: unset, the method derives its value
+    (:meth:`Method.implied_params`, as ``doc`` says) and it is left out of the resolved parameters
+    and the cache key (:func:`~mriunlearn.unlearning.validate_params`).
     """
 
     default: Any
@@ -98,11 +97,15 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] | None = None
-    optional: bool = False
+
+    @property
+    def optional(self) -> bool:
+        """Whether the parameter may stay unset (its default is ``None``)."""
+        return self.default is None
 
     def describe(self) -> str:
         """``default`` plus the valid range/choices, for error messages and tables."""
-        default = "unset" if self.optional and self.default is None else repr(self.default)
+        default = "unset" if self.optional else repr(self.default)
         if self.choices is not None:
             return f"{default} (one of {', '.join(map(repr, self.choices))})"
         if self.low is not None or self.high is not None:
@@ -412,8 +415,8 @@ class Method:
         budget: ``"unlearn"`` (``profile.unlearn_epochs``) or ``"train"`` (``profile.epochs``).
 
     A subclass implements :meth:`run_epoch` (and optionally :meth:`setup`); inside, ``self.J`` gives
-    the reconstruction loss of a batch and ``self.step`` one optimiser step; and, when one
-    parameter's default depends on another, :meth:`canonical_params`.
+    the reconstruction loss of a batch and ``self.step`` one optimiser step; and, when an optional
+    parameter's value derives from another, :meth:`implied_params`.
 
     ``dist``: this process's place among data-parallel ranks (:func:`~mriunlearn.unlearning.run_method`
     passes the one it joined); ``None``: a single process
@@ -447,10 +450,11 @@ class Method:
         self.optimizer: torch.optim.Optimizer | None = self._make_optimizer() if self.trains else None
 
     @classmethod
-    def canonical_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """The checked parameters as recorded and keyed (default: as they are). A subclass drops
-        an optional parameter set to the value it takes when unset, so the same run has one key."""
-        return params
+    def implied_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The values that optional parameters take when unset, derived from the other ``params``
+        (default: none). An optional parameter set to its implied value counts as unset: the same
+        run has one set of resolved parameters and one key."""
+        return {}
 
     # ---- set-up -------------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:

@@ -51,6 +51,7 @@ from ..cache import CacheEntry, RunCache
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, ConfigError
 from ..fastmri_h5 import inspect_volume
+from ..keys import key_config
 from ..manifest import EVAL_ROLES, Manifest
 from ..metrics import EvalData, evaluate, paper_table
 from ..model import build_model
@@ -271,13 +272,12 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
     else:
         g_model, g_id, g_opt = _resolve_original(profile, manifest, original, cache, progress,
                                                  resume_optimizer and cls.trains)
-    config = {
+    config = key_config({
         "task": "unlearn", "method": method, "params": params, "profile": profile.identity(),
         "retain_files": file_names(files), "retain_fraction": fraction, "original": g_id,
         "resume_optimizer": resume_optimizer, "epochs": n_epochs,
-        "eval_every_epoch": bool(eval_every_epoch), "eval_roles": list(EVAL_ROLES),
-        **({"steps": steps} if steps is not None else {}),  # only when set: an epoch-budget key has no steps
-    }
+        "eval_every_epoch": bool(eval_every_epoch), "eval_roles": list(EVAL_ROLES), "steps": steps,
+    }, ("steps",))
     entry = run_cache.entry(KIND, config, manifest.content_hash(), seed) if run_cache is not None else None
     dist = distributed.init()
     # a finished entry is read without a lock; rank 0's view decides, so all ranks take one path
@@ -356,13 +356,13 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
             resumed = bool(resume_optimizer and g_opt is not None and cls.trains)
             info = dict(run.info)
         model = model.cpu().eval()
-        summary = {
+        summary = key_config({
             "method": method, "params": params, "variant": params.get("variant"), "seed": seed,
             "retain_seed": seed if cls.retain_scope == "subset" and retain_files is None else None,
             "retain_fraction": fraction, "retain_files": file_names(files),
             "resume_optimizer": resume_optimizer, "optimizer_resumed": resumed, "lr": lr,
             "epochs": n_epochs if n_epochs is not None else int(info["epochs_run"]),
-            **({"steps": steps} if steps is not None else {}), "original": g_id, "wall_time_s": wall,
+            "steps": steps, "original": g_id, "wall_time_s": wall,
             "slice_steps": slice_steps, **({"world_size": dist.world_size} if dist.distributed else {}),
             "profile": profile.to_dict(), "manifest": str(manifest.source), "info": info,
             "key": entry.key if entry is not None else None,
@@ -371,7 +371,7 @@ def run_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLik
                                           "default_rng(seed) draw of volumes",
                          "method_noise": "torch.Generator().manual_seed(seed) and numpy "
                                          "default_rng([seed, 104729]) (unlearning.base.Method)"},
-        }
+        }, ("steps",))
         # under torchrun the ranks ran one data-parallel unlearning; rank 0 alone writes
         if entry is not None and dist.is_main:
             entry.save_model(model)
