@@ -4,7 +4,8 @@
 - :class:`UnlearnConfig`: what a call of :func:`mriunlearn.unlearning.unlearn` needs besides the
   model and the data (method name, parameters, profile, budget, seed, optimiser state, callbacks).
 - :class:`Method`: the base class a method file subclasses; it owns the optimiser, the
-  reconstruction loss ``J``, the step (gradient clipping as in training) and the slice-step counter.
+  reconstruction loss ``J`` (:meth:`Method.batch_loss`), the step (gradient clipping as in
+  training) and the slice-step counter.
 - Helpers: :func:`as_loader`, :func:`epoch_batches`, :func:`paired_steps`, :func:`l1_norm`,
   :func:`noisy_target`, :func:`check_steps`, :func:`check_resume`.
 
@@ -40,7 +41,7 @@ file lists become loaders whose global batches (the ones a single process sees) 
 :func:`~mriunlearn.dataset.rank_batches`); each rank's share comes as a :class:`RankBatch`, and a
 rank with no slice in a global batch gets the global batch's first slice with weight 0 (as
 training's dummy step), so every rank runs the same steps and the same graph. A batch's mean loss is
-weighted by ``world * local / global`` slices (:func:`share`; :meth:`Method.J`,
+weighted by ``world * local / global`` slices (:func:`share`; :meth:`Method.batch_loss`,
 :meth:`Method.distance`), and :meth:`Method.average_grads` averages gradients over ranks, so the
 average is the gradient of the global batch's mean; data-free terms (‖θ‖₁) are added on every rank
 and stay as they are. Gradients are averaged in :meth:`Method.step` (before the hook and clipping)
@@ -414,9 +415,11 @@ class Method:
         trains: ``False`` for one-shot methods (SSD): no optimiser, one "epoch".
         budget: ``"unlearn"`` (``profile.unlearn_epochs``) or ``"train"`` (``profile.epochs``).
 
-    A subclass implements :meth:`run_epoch` (and optionally :meth:`setup`); inside, ``self.J`` gives
-    the reconstruction loss of a batch and ``self.step`` one optimiser step; and, when an optional
-    parameter's value derives from another, :meth:`implied_params`.
+    A subclass implements :meth:`run_epoch` (and optionally :meth:`setup`); inside, ``self.hparams``
+    holds the run's resolved hyper-parameters (:func:`~mriunlearn.unlearning.validate_params`),
+    ``self.batch_loss`` gives the reconstruction loss ``J`` of a batch and ``self.step`` one
+    optimiser step; and, when an optional parameter's value derives from another,
+    :meth:`implied_params`.
 
     ``dist``: this process's place among data-parallel ranks (:func:`~mriunlearn.unlearning.run_method`
     passes the one it joined); ``None``: a single process
@@ -437,7 +440,7 @@ class Method:
         self.model = model
         self.cfg = cfg
         self.profile = cfg.profile
-        self.p = dict(params)
+        self.hparams = dict(params)
         self.seed = cfg.run_seed
         self.generator = torch.Generator().manual_seed(self.seed)
         self.rng = np.random.default_rng([self.seed, 104729])
@@ -519,9 +522,11 @@ class Method:
 
         return reconstruct(self.model if model is None else model, batch, self.profile)
 
-    def J(self, batch: Any, target: torch.Tensor | None = None, pred: torch.Tensor | None = None) -> torch.Tensor:
-        """Reconstruction loss J of the model being unlearned on ``batch`` (scalar), against
-        ``target (B, h, w)`` (default ``batch.target``); counts the batch's slices as slice-steps."""
+    def batch_loss(self, batch: Any, target: torch.Tensor | None = None,
+                   pred: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstruction loss ``J`` (the papers' notation) of the model being unlearned on ``batch``
+        (scalar), against ``target (B, h, w)`` (default ``batch.target``); counts the batch's
+        slices as slice-steps."""
         from ..losses import recon_loss
 
         if pred is None:
@@ -600,11 +605,11 @@ class Method:
 
     def retain_term(self, batch: Any) -> torch.Tensor:
         """The loss term of a retain batch (default: fine-tuning, ``J(x_r, y_r)``)."""
-        return self.J(batch)
+        return self.batch_loss(batch)
 
     def schedule(self) -> str:
         """``"pair"`` (paper) or ``"alternate"`` (authors' code, ``variant="code"``)."""
-        return "alternate" if self.p.get("variant") == "code" else "pair"
+        return "alternate" if self.hparams.get("variant") == "code" else "pair"
 
     def run_epoch(self, epoch: int, retain: Iterable[Any], forget: Iterable[Any]) -> None:
         """One unlearning epoch (``epoch`` is 0-based; also stored as ``self.epoch``).

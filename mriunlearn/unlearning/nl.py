@@ -70,12 +70,12 @@ class NL(Method):
     @property
     def transform(self) -> str:
         """The transform of this run: ``transform`` if set, else the variant's."""
-        return self.p.get("transform") or self.implied_params(self.p)["transform"]
+        return self.hparams.get("transform") or self.implied_params(self.hparams)["transform"]
 
     def info(self) -> dict[str, Any]:
         return {"transform": self.transform}
 
     def forget_term(self, batch: Any) -> torch.Tensor:
-        target = noisy_target(batch.target, self.p["noise_std"], self.generator, transform=self.transform,
-                              batch=batch)
-        return self.J(batch, target)
+        target = noisy_target(batch.target, self.hparams["noise_std"], self.generator,
+                              transform=self.transform, batch=batch)
+        return self.batch_loss(batch, target)
