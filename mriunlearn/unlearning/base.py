@@ -222,15 +222,15 @@ def check_resume(resume_optimizer: Any) -> bool:
 
 
 def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = None,
-              info: distributed.DistInfo | None = None) -> Iterable[Any]:
+              dist: distributed.DistInfo | None = None) -> Iterable[Any]:
     """``data`` itself if it is a loader (any re-iterable of batches), or a training loader over a
     list of volume paths (:func:`mriunlearn.dataset.make_loader`, ``batch_size`` or else
     ``profile.batch_size``; slices in memory or streamed, as ``profile.data_path`` says), whose
-    global batches are split across the ranks of ``info`` (as training's).
+    global batches are split across the ranks of ``dist`` (as training's).
 
     Raises:
         ConfigError: an empty file list, a loader whose batch size is known and not ``batch_size``,
-            or, under data parallelism, a loader not split across ``info``'s ranks (each rank would
+            or, under data parallelism, a loader not split across ``dist``'s ranks (each rank would
             compute every batch and slice-steps would be counted once per rank).
     """
     if isinstance(data, (list, tuple)) and all(isinstance(f, (str, Path)) for f in data):
@@ -238,7 +238,7 @@ def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = N
 
         if not data:
             raise ConfigError("an empty file list was given as unlearning data")
-        rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
+        rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
         return make_loader(dataset_class(profile)(list(data), profile, train=True, seed=seed),
                            profile, train=True, seed=seed, batch_size=batch_size, rank=rank,
                            world_size=world)
@@ -249,11 +249,11 @@ def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = N
         raise ConfigError(f"a loader with batch size {given} was given where batch size {batch_size} "
                           "is needed (a steps budget counts steps of one slice)")
     sampler = getattr(data, "batch_sampler", None)
-    if info is not None and info.distributed and (getattr(sampler, "world_size", 1), getattr(sampler, "rank", 0)) \
-            != (info.world_size, info.rank):
-        raise ConfigError(f"under data parallelism (rank {info.rank} of {info.world_size}) a loader must be "
-                          f"split across the ranks: give make_loader(..., rank={info.rank}, "
-                          f"world_size={info.world_size}) or a list of volume paths")
+    split = (getattr(sampler, "world_size", 1), getattr(sampler, "rank", 0))
+    if dist is not None and dist.distributed and split != (dist.world_size, dist.rank):
+        raise ConfigError(f"under data parallelism (rank {dist.rank} of {dist.world_size}) a loader must be "
+                          f"split across the ranks: give make_loader(..., rank={dist.rank}, "
+                          f"world_size={dist.world_size}) or a list of volume paths")
     return data
 
 
