@@ -25,7 +25,7 @@ from matplotlib.ticker import FuncFormatter
 
 from . import paths
 from .atomic import atomic_path, atomic_write_text
-from .intervals import t_interval
+from .intervals import quadratic_fit_band, t_interval
 from .labels import label
 
 if TYPE_CHECKING:  # these types only annotate: plots imports no computation
@@ -116,60 +116,7 @@ def save_json(record: Mapping[str, object], name: str, out_dir: Path | None = No
     return out
 
 
-def panel_rows_table(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
-    """The numbers behind :func:`hallucination_panel` and :func:`null_space_figure`, one line per
-    slice, model and map: the grey/colour scale each panel was drawn with, the zoom box, the circled
-    regions, and the mean and max of every error map (|x̂ − x| and its null-space part)."""
-    out = []
-    for row in rows:
-        gt = np.asarray(row["target"])
-        r0, c0, bh, bw = row["box"]  # type: ignore[misc]
-        errs = {key: np.abs(np.asarray(row[key]) - gt) for key in ("original", "oracle", "unlearned") if key in row}
-        emax = float(max(errs.get("original", gt * 0).max(), errs.get("unlearned", gt * 0).max())) or 1.0
-        base = {"slice": row.get("title", ""), "box_row0": r0, "box_col0": c0, "box_height": bh, "box_width": bw,
-                "regions": json.dumps([[round(float(v), 2) for v in reg] for reg in row.get("regions", [])]),  # type: ignore[union-attr]
-                "grey_vmax": float(gt.max()), "error_vmax_fig1": emax}
-        for key, null_key in (("original", "null_G"), ("oracle", "null_oracle"), ("unlearned", "null_GU")):
-            if key not in errs:
-                continue
-            null = np.asarray(row[null_key]) if null_key in row else None
-            out.append({**base, "model": key, "err_mean": float(errs[key].mean()), "err_max": float(errs[key].max()),
-                        "null_err_mean": float(null.mean()) if null is not None else np.nan,
-                        "null_err_max": float(null.max()) if null is not None else np.nan})
-    return pd.DataFrame(out)
 
-
-def data_examples_table(examples: Mapping[str, Mapping[str, object]]) -> pd.DataFrame:
-    """The numbers behind :func:`data_examples_figure`: per organ and panel the source slice, the
-    image size, its value range and mean, the grey scale it was drawn with, and the sampled k-space
-    lines of the mask."""
-    out = []
-    for organ, e in examples.items():
-        target = np.asarray(e["target"])
-        mask = np.asarray(e["mask"], dtype=bool)
-        panels = [("ground truth", target, float(target.max())), ("zero-filled", np.asarray(e["zero_filled"]), float(target.max()))]
-        panels += [(f"|S{c}|", s, np.nan) for c, s in enumerate(np.asarray(e["sens"]))]
-        for name, img, vmax in panels:
-            out.append({"organ": organ, "source": str(e["name"]), "panel": name, "height": img.shape[0], "width": img.shape[1],
-                        "min": float(img.min()), "max": float(img.max()), "mean": float(img.mean()), "drawn_vmax": vmax})
-        out.append({"organ": organ, "source": str(e["name"]), "panel": "mask", "height": target.shape[0],
-                    "width": mask.size, "min": 0.0, "max": 1.0, "mean": float(mask.mean()), "drawn_vmax": 1.0,
-                    "sampled_lines": " ".join(map(str, np.flatnonzero(mask)))})
-    return pd.DataFrame(out)
-
-
-def fraction_fits(sweep: pd.DataFrame) -> pd.DataFrame:
-    """The quadratic fits of :func:`fraction_figure`: per method and x axis the coefficients of
-    ``BTA ≈ a x² + b x + c`` (empty where fewer than 3 distinct x values give no fit)."""
-    out = []
-    for m in dict.fromkeys(sweep.method):
-        t = sweep[sweep.method == m]
-        for xcol in ("wall_time_s", "slice_steps"):
-            x, y = t[xcol].to_numpy(float), t.BTA.to_numpy(float)
-            if len(np.unique(x)) >= 3:
-                a, b, c = np.linalg.lstsq(np.vander(x, 3), y, rcond=None)[0]
-                out.append({"method": m, "x": xcol, "a": float(a), "b": float(b), "c": float(c), "n_points": len(x)})
-    return pd.DataFrame(out, columns=["method", "x", "a", "b", "c", "n_points"])
 
 
 def show_images(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int | None = None,
@@ -295,29 +242,6 @@ def radar_chart(ax: plt.Axes, values: Mapping[str, float], reference: Mapping[st
     ax.set_ylim(0, 1.05)
     ax.set_title(title, fontsize=10, pad=10)
 
-
-def quadratic_fit_band(x: np.ndarray, y: np.ndarray, grid: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Least-squares quadratic ``y ≈ a x² + b x + c`` and its pointwise confidence band on ``grid``.
-
-    Returns ``(fit, lower, upper)`` on ``grid``. With fewer than 4 points the band is the fit
-    itself (no residual degrees of freedom).
-    """
-    from scipy import stats
-
-    x, y, grid = (np.asarray(v, dtype=float) for v in (x, y, grid))
-    design = np.vander(x, 3)
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    g = np.vander(grid, 3)
-    fit = g @ coef
-    dof = len(x) - 3
-    if dof <= 0:
-        return fit, fit, fit
-    resid = y - design @ coef
-    sigma2 = float(resid @ resid) / dof
-    cov = sigma2 * np.linalg.pinv(design.T @ design)
-    se = np.sqrt(np.einsum("ij,jk,ik->i", g, cov, g))
-    t = stats.t.ppf(0.5 + level / 2, dof)
-    return fit, fit - t * se, fit + t * se
 
 
 def data_examples_figure(examples: Mapping[str, Mapping[str, object]], size: float = 3.0) -> plt.Figure:

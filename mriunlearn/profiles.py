@@ -25,6 +25,7 @@ from typing import Any
 
 from . import paths
 from .errors import ConfigError, ManifestError
+from .keys import key_config
 
 LOSSES: tuple[str, ...] = ("ssim_l1", "l1")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
@@ -40,9 +41,6 @@ HALLUCINATION_PROJECTORS: tuple[str, ...] = ("eig", "cg")
 #: run's ``summary.json`` instead, and the projector in the hallucination tables' names
 RUNTIME_FIELDS: tuple[str, ...] = ("manifest", "data_root", "num_threads", "data_path", "num_workers",
                                    "hallucination_projector")
-#: fields left out of a run's identity (and its cache key) while unset (``None``); a set value changes
-#: what the run computes and enters the key
-OPTIONAL_FIELDS: tuple[str, ...] = ("max_steps",)
 #: fields that do not change how a model is trained (evaluation batch, unlearning budget)
 NON_TRAINING_FIELDS: tuple[str, ...] = ("eval_batch_size", "unlearn_epochs", "retain_fraction")
 
@@ -72,7 +70,8 @@ class Profile:
     ``max_steps`` global batches (counted across epochs; the epoch it stops in is validated and
     checkpointed as usual), an unlearning run after ``max_steps`` optimiser steps. For smoke runs
     of the paper-size recipe (``--set max_steps=2``); it changes what a run computes, so it is part
-    of the cache key when set and absent from it when ``None`` (existing keys are unchanged).
+    of the cache key when set and, like every field of :data:`OPTIONAL_FIELDS`, absent when ``None``
+    (:func:`~mriunlearn.keys.key_config`).
     ``hallucination_projector``: how the notebooks' hallucination maps and scores apply the
     measured-space projector (``method=`` of :mod:`mriunlearn.hallucination`): ``"eig"`` (exact
     spectral threshold, one W x W eigendecomposition per image row, O(H·W³) per slice; ``default``
@@ -115,17 +114,13 @@ class Profile:
         _validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields as a JSON-serialisable dict (recorded with every result); an unset optional
-        field (:data:`OPTIONAL_FIELDS`) is left out."""
-        d = dataclasses.asdict(self)
-        for key in OPTIONAL_FIELDS:
-            if d.get(key) is None:
-                d.pop(key, None)
-        return d
+        """All fields as a JSON-serialisable dict (recorded with every result); an unset field of
+        :data:`OPTIONAL_FIELDS` is left out (:func:`~mriunlearn.keys.key_config`)."""
+        return key_config(dataclasses.asdict(self), OPTIONAL_FIELDS)
 
     def identity(self) -> dict[str, Any]:
         """The fields that define a run's numbers (no data location, threads or description)."""
-        d = self.to_dict()  # an unset optional field is not in the key: earlier runs' keys stay valid
+        d = self.to_dict()
         for key in (*RUNTIME_FIELDS, "description"):
             d.pop(key, None)
         return d
@@ -183,6 +178,10 @@ class Profile:
             raise ManifestError(f"manifest {path} for profile {self.name!r} not found: {hint}")
         return load_manifest(path, self.data_root, verify_hashes=verify_hashes)
 
+
+#: the fields whose default is ``None`` (unset): left out of :meth:`Profile.to_dict`, and so of every
+#: cache key, while unset; a set value changes what a run computes and enters the key
+OPTIONAL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Profile) if f.default is None)
 
 _RANGES: dict[str, tuple[float, float]] = {
     "num_cascades": (1, 64), "chans": (1, 512), "pools": (1, 8), "sens_chans": (1, 256),

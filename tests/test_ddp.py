@@ -237,9 +237,9 @@ def test_rank_shares_gradient_equals_global_batch_gradient(smoke_manifest, smoke
         if method == "bad_teacher":
             impl.setup(None, None)
             impl.bad.double()
-        info = DistInfo(rank, world, 0, torch.device("cpu"))
-        steps = list(zip(epoch_batches(as_loader(forget, prof, 42, info=info), 0),
-                         epoch_batches(as_loader(retain, prof, 42, info=info), 0)))
+        dist = DistInfo(rank, world, 0, torch.device("cpu"))
+        steps = list(zip(epoch_batches(as_loader(forget, prof, 42, dist=dist), 0),
+                         epoch_batches(as_loader(retain, prof, 42, dist=dist), 0)))
         assert len(steps) == 2 and all(isinstance(f, RankBatch) == (world > 1) for f, _ in steps)
         for f, r in steps:
             (impl.forget_term(double(f)) + impl.retain_term(double(r))).backward()
@@ -260,15 +260,15 @@ def test_unsplit_loader_is_refused_under_data_parallelism(smoke_manifest, smoke_
     from mriunlearn.unlearning.base import as_loader
 
     files = smoke_manifest.files("forget")
-    info = DistInfo(1, 2, 1, torch.device("cpu"))
+    dist = DistInfo(1, 2, 1, torch.device("cpu"))
     with pytest.raises(ConfigError, match="rank=1, world_size=2"):
-        as_loader(make_loader(files, smoke_profile, train=True), smoke_profile, 42, info=info)
+        as_loader(make_loader(files, smoke_profile, train=True), smoke_profile, 42, dist=dist)
     split = make_loader(files, smoke_profile, train=True, rank=1, world_size=2)
-    assert as_loader(split, smoke_profile, 42, info=info) is split
+    assert as_loader(split, smoke_profile, 42, dist=dist) is split
     # in one process an unsplit loader is the data itself: taken as it is, neither refused nor rebuilt
     whole = make_loader(files, smoke_profile, train=True)
     assert as_loader(whole, smoke_profile, 42) is whole
-    assert as_loader(whole, smoke_profile, 42, info=DistInfo.single()) is whole
+    assert as_loader(whole, smoke_profile, 42, dist=DistInfo.single()) is whole
 
 
 def test_single_process_info_is_rank_zero_of_one_on_the_cpu():

@@ -408,3 +408,22 @@ def shared_knowledge_verdict(per_volume: pd.DataFrame) -> str:
                      "forget set and network than the paper's, and simulated rather than real knee anatomy. "
                      "The data were not tuned to agree.")
     return "\n".join(lines)
+
+
+def data_examples_table(examples: Mapping[str, Mapping[str, object]]) -> pd.DataFrame:
+    """The numbers behind :func:`~mriunlearn.plots.data_examples_figure`: per organ and panel the source slice, the
+    image size, its value range and mean, the grey scale it was drawn with, and the sampled k-space
+    lines of the mask."""
+    out = []
+    for organ, e in examples.items():
+        target = np.asarray(e["target"])
+        mask = np.asarray(e["mask"], dtype=bool)
+        panels = [("ground truth", target, float(target.max())), ("zero-filled", np.asarray(e["zero_filled"]), float(target.max()))]
+        panels += [(f"|S{c}|", s, np.nan) for c, s in enumerate(np.asarray(e["sens"]))]
+        for name, img, vmax in panels:
+            out.append({"organ": organ, "source": str(e["name"]), "panel": name, "height": img.shape[0], "width": img.shape[1],
+                        "min": float(img.min()), "max": float(img.max()), "mean": float(img.mean()), "drawn_vmax": vmax})
+        out.append({"organ": organ, "source": str(e["name"]), "panel": "mask", "height": target.shape[0],
+                    "width": mask.size, "min": 0.0, "max": 1.0, "mean": float(mask.mean()), "drawn_vmax": 1.0,
+                    "sampled_lines": " ".join(map(str, np.flatnonzero(mask)))})
+    return pd.DataFrame(out)

@@ -3,6 +3,7 @@ hallucination scores of G, Ĝ and an unlearned model; G against Ĝ over training
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -197,3 +198,26 @@ def hallucination_verdict(scores: pd.DataFrame, method: str, train_scores: pd.Da
         lines.append(f"G does not hallucinate more than the oracle on this data (G − oracle x100: {evidence}): the paper's "
                      "hallucination effect is NOT reproduced by this measure (per-slice extremes are shown above).")
     return "\n".join(lines)
+
+
+def panel_rows_table(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """The numbers behind :func:`~mriunlearn.plots.hallucination_panel` and :func:`~mriunlearn.plots.null_space_figure`, one line per
+    slice, model and map: the grey/colour scale each panel was drawn with, the zoom box, the circled
+    regions, and the mean and max of every error map (|x̂ − x| and its null-space part)."""
+    out = []
+    for row in rows:
+        gt = np.asarray(row["target"])
+        r0, c0, bh, bw = row["box"]  # type: ignore[misc]
+        errs = {key: np.abs(np.asarray(row[key]) - gt) for key in ("original", "oracle", "unlearned") if key in row}
+        emax = float(max(errs.get("original", gt * 0).max(), errs.get("unlearned", gt * 0).max())) or 1.0
+        base = {"slice": row.get("title", ""), "box_row0": r0, "box_col0": c0, "box_height": bh, "box_width": bw,
+                "regions": json.dumps([[round(float(v), 2) for v in reg] for reg in row.get("regions", [])]),  # type: ignore[union-attr]
+                "grey_vmax": float(gt.max()), "error_vmax_fig1": emax}
+        for key, null_key in (("original", "null_G"), ("oracle", "null_oracle"), ("unlearned", "null_GU")):
+            if key not in errs:
+                continue
+            null = np.asarray(row[null_key]) if null_key in row else None
+            out.append({**base, "model": key, "err_mean": float(errs[key].mean()), "err_max": float(errs[key].max()),
+                        "null_err_mean": float(null.mean()) if null is not None else np.nan,
+                        "null_err_max": float(null.max()) if null is not None else np.nan})
+    return pd.DataFrame(out)

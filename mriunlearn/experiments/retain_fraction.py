@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import paper_numbers
-from ..intervals import mean_interval
+from ..intervals import mean_interval, quadratic_fit
 from ..unlearning import get_method
 from ..unlearning.base import VARIANTS
 from .results import SINGLE_SEED_NOISE_DB, run_row, summary_table
@@ -170,3 +171,19 @@ def fraction_verdict(sweep: pd.DataFrame, oracle_summary: pd.DataFrame) -> str:
         lines.append(line + (f"an intermediate fraction is best, as the paper reports for NL-FT ({why})." if held
                              else f"inconclusive: {why}; no intermediate optimum can be claimed."))
     return "\n".join(lines)
+
+
+def fraction_fits(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The quadratic fits :func:`~mriunlearn.plots.fraction_figure` draws: per method and x axis
+    (``wall_time_s``, ``slice_steps``) the coefficients of ``BTA ≈ a x² + b x + c``
+    (:func:`~mriunlearn.intervals.quadratic_fit`) and the number of points; no row where fewer than
+    3 distinct x values give no fit."""
+    out = []
+    for m in dict.fromkeys(sweep.method):
+        t = sweep[sweep.method == m]
+        for xcol in ("wall_time_s", "slice_steps"):
+            x, y = t[xcol].to_numpy(float), t.BTA.to_numpy(float)
+            if len(np.unique(x)) >= 3:
+                a, b, c = quadratic_fit(x, y)
+                out.append({"method": m, "x": xcol, "a": float(a), "b": float(b), "c": float(c), "n_points": len(x)})
+    return pd.DataFrame(out, columns=["method", "x", "a", "b", "c", "n_points"])

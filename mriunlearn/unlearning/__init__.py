@@ -35,6 +35,7 @@ import torch
 
 from .. import distributed
 from ..errors import ConfigError
+from ..keys import key_config
 from .base import (Method, MethodRun, Param, StepBudgetReached, UnlearnConfig, as_loader, check_steps,
                    describe_params)
 
@@ -42,21 +43,21 @@ from .base import (Method, MethodRun, Param, StepBudgetReached, UnlearnConfig, a
 METHODS: dict[str, type[Method]] = {}
 
 
-def register(cls: type[Method]) -> type[Method]:
-    """Class decorator adding a :class:`Method` subclass to :data:`METHODS` under ``cls.name``.
+def register(method_cls: type[Method]) -> type[Method]:
+    """Class decorator adding a :class:`Method` subclass to :data:`METHODS` under ``method_cls.name``.
 
     Raises:
         ConfigError: the name is empty or taken, or the class declares no ``summary`` or ``source``
             (the command line lists both for every method).
     """
-    if not cls.name or cls.name in METHODS:
-        raise ConfigError(f"method name {cls.name!r} is empty or already registered")
-    missing = [attr for attr in ("summary", "source") if not getattr(cls, attr).strip()]
+    if not method_cls.name or method_cls.name in METHODS:
+        raise ConfigError(f"method name {method_cls.name!r} is empty or already registered")
+    missing = [attr for attr in ("summary", "source") if not getattr(method_cls, attr).strip()]
     if missing:
-        raise ConfigError(f"method {cls.name!r} ({cls.__module__}.{cls.__qualname__}) declares no "
-                          f"{' and no '.join(missing)}")
-    METHODS[cls.name] = cls
-    return cls
+        where = f"{method_cls.__module__}.{method_cls.__qualname__}"
+        raise ConfigError(f"method {method_cls.name!r} ({where}) declares no {' and no '.join(missing)}")
+    METHODS[method_cls.name] = method_cls
+    return method_cls
 
 
 def get_method(name: str) -> type[Method]:
@@ -71,22 +72,25 @@ def get_method(name: str) -> type[Method]:
 
 
 def validate_params(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``params`` completed with the defaults of method ``name`` and checked; an unset optional
-    parameter is left out and the method's :meth:`~Method.canonical_params` applied (what a
-    result records and what its cache key hashes).
+    """``params`` completed with the defaults of method ``name`` and checked, with every optional
+    parameter that is unset, or set to the value the method implies for it
+    (:meth:`~Method.implied_params`), left out (:func:`~mriunlearn.keys.key_config`): what a result
+    records and what its cache key hashes.
 
     Raises:
         ConfigError: unknown method, unknown parameter (lists the valid ones with their defaults and
             ranges), wrong type or out-of-range value (names the parameter and the range).
     """
-    cls = get_method(name)
+    method_cls = get_method(name)
     params = dict(params or {})
-    unknown = sorted(set(params) - set(cls.params))
+    unknown = sorted(set(params) - set(method_cls.params))
     if unknown:
         raise ConfigError(f"method {name!r}: unknown parameter(s) {unknown}; valid parameters: "
-                          f"{describe_params(cls.params)}")
-    checked = {k: spec.check(name, k, params.get(k, spec.default)) for k, spec in cls.params.items()}
-    return cls.canonical_params({k: v for k, v in checked.items() if not (cls.params[k].optional and v is None)})
+                          f"{describe_params(method_cls.params)}")
+    checked = {k: spec.check(name, k, params.get(k, spec.default)) for k, spec in method_cls.params.items()}
+    implied = method_cls.implied_params(checked)
+    resolved = {k: None if k in implied and v == implied[k] else v for k, v in checked.items()}
+    return key_config(resolved, [k for k, spec in method_cls.params.items() if spec.optional])
 
 
 def method_table() -> list[dict[str, Any]]:
@@ -107,13 +111,14 @@ def describe_method(name: str, *, source: bool = True) -> str:
     Raises:
         ConfigError: unknown name (lists the registered methods).
     """
-    cls = get_method(name)
-    reads = " and ".join(x for x in ("D_f" if cls.uses_forget else "", _READS[cls.retain_scope]) if x)
-    lines = [f"{name}: {cls.summary}", f"    reads {reads}; {cls.budget_text()}"]
+    method_cls = get_method(name)
+    data = ("D_f" if method_cls.uses_forget else "", _READS[method_cls.retain_scope])
+    reads = " and ".join(x for x in data if x)
+    lines = [f"{name}: {method_cls.summary}", f"    reads {reads}; {method_cls.budget_text()}"]
     lines += [f"    {k}  {spec.kind.__name__}, default {spec.describe()}: {spec.doc}"
-              for k, spec in cls.params.items()] or ["    no parameters"]
+              for k, spec in method_cls.params.items()] or ["    no parameters"]
     if source:
-        lines.append(f"    source: {cls.source}")
+        lines.append(f"    source: {method_cls.source}")
     return "\n".join(lines)
 
 
@@ -123,7 +128,7 @@ def describe_methods(names: Iterable[str] | None = None, *, source: bool = True)
     return "\n\n".join(describe_method(n, source=source) for n in (METHODS if names is None else names))
 
 
-def check_budget(cls: type[Method], epochs: int | None, steps: Any) -> int | None:
+def check_budget(method_cls: type[Method], epochs: int | None, steps: Any) -> int | None:
     """``steps`` checked against the method and the epoch budget (see :func:`check_steps`).
 
     Raises:
@@ -131,8 +136,8 @@ def check_budget(cls: type[Method], epochs: int | None, steps: Any) -> int | Non
             optimiser step.
     """
     steps = check_steps(steps)
-    if steps is not None and not cls.trains:
-        raise ConfigError(f"method {cls.name!r} takes no optimiser step: steps cannot be given")
+    if steps is not None and not method_cls.trains:
+        raise ConfigError(f"method {method_cls.name!r} takes no optimiser step: steps cannot be given")
     if steps is not None and epochs is not None:
         raise ConfigError(f"give either epochs ({epochs}) or steps ({steps}), not both")
     return steps
@@ -151,14 +156,15 @@ def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnCon
             (no data: the budget could never be reached).
     """
     params = validate_params(cfg.method, cfg.params)
-    cls = get_method(cfg.method)
-    steps = check_budget(cls, cfg.epochs, cfg.steps)
+    method_cls = get_method(cfg.method)
+    steps = check_budget(method_cls, cfg.epochs, cfg.steps)
     seed = cfg.run_seed
     bs = 1 if steps is not None else None
     dist = distributed.init()  # torchrun: file lists' global batches are split across the ranks
-    retain_l: Iterable[Any] = as_loader(retain, cfg.profile, seed, bs, dist) if cls.retain_scope != "none" else []
-    forget_l: Iterable[Any] = as_loader(forget, cfg.profile, seed, bs, dist) if cls.uses_forget else []
-    impl = cls(model, cfg, params, dist)
+    retain_l: Iterable[Any] = (as_loader(retain, cfg.profile, seed, bs, dist)
+                               if method_cls.retain_scope != "none" else [])
+    forget_l: Iterable[Any] = as_loader(forget, cfg.profile, seed, bs, dist) if method_cls.uses_forget else []
+    impl = method_cls(model, cfg, params, dist)
     model.train()
     impl.setup(retain_l, forget_l)
     ran = 0
@@ -175,19 +181,19 @@ def run_method(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnCon
         if cfg.on_epoch is not None:
             cfg.on_epoch(epoch + 1, model, sum(impl.global_slice_steps()))
         if steps is not None and impl.optimizer_steps == impl.epoch_start_steps:
-            raise ConfigError(f"method {cls.name!r}: epoch {epoch + 1} took no optimiser step (no "
+            raise ConfigError(f"method {method_cls.name!r}: epoch {epoch + 1} took no optimiser step (no "
                               f"data), so the budget of {steps} steps cannot be reached")
     lr = impl.optimizer.param_groups[0]["lr"] if impl.optimizer is not None else None
     model.eval()
-    info = impl.info()
+    run_info = impl.info()
     per_rank = impl.global_slice_steps()  # summed over ranks: the slices of the global batches
     if len(per_rank) > 1:
-        info = {**info, "world_size": len(per_rank), "rank_slice_steps": per_rank}
+        run_info = {**run_info, "world_size": len(per_rank), "rank_slice_steps": per_rank}
     if impl.step_cap() is not None:
-        info = {**info, **({"steps": steps} if steps is not None else {}),
-                **({"max_steps": cfg.profile.max_steps} if cfg.profile.max_steps is not None else {}),
-                "optimizer_steps": impl.optimizer_steps, "epochs_run": ran}
-    return MethodRun(model, sum(per_rank), params, impl.num_epochs() if steps is None else ran, lr, info)
+        run_info = key_config({**run_info, "steps": steps, "max_steps": cfg.profile.max_steps,
+                               "optimizer_steps": impl.optimizer_steps, "epochs_run": ran},
+                              ("steps", "max_steps"))
+    return MethodRun(model, sum(per_rank), params, impl.num_epochs() if steps is None else ran, lr, run_info)
 
 
 def unlearn(model: torch.nn.Module, retain: Any, forget: Any, cfg: UnlearnConfig) -> torch.nn.Module:

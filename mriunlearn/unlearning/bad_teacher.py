@@ -50,4 +50,4 @@ class BadTeacher(Method):
             ref = self.predict(batch, self.original)
         pred = self.predict(batch)
         self.slice_steps += local_slices(batch, int(pred.shape[0]))
-        return self.p["retain_weight"] * self.distance(pred, ref, batch)
+        return self.hparams["retain_weight"] * self.distance(pred, ref, batch)

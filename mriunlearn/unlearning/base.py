@@ -4,7 +4,8 @@
 - :class:`UnlearnConfig`: what a call of :func:`mriunlearn.unlearning.unlearn` needs besides the
   model and the data (method name, parameters, profile, budget, seed, optimiser state, callbacks).
 - :class:`Method`: the base class a method file subclasses; it owns the optimiser, the
-  reconstruction loss ``J``, the step (gradient clipping as in training) and the slice-step counter.
+  reconstruction loss ``J`` (:meth:`Method.batch_loss`), the step (gradient clipping as in
+  training) and the slice-step counter.
 - Helpers: :func:`as_loader`, :func:`epoch_batches`, :func:`paired_steps`, :func:`l1_norm`,
   :func:`noisy_target`, :func:`check_steps`, :func:`check_resume`.
 
@@ -40,7 +41,7 @@ file lists become loaders whose global batches (the ones a single process sees) 
 :func:`~mriunlearn.dataset.rank_batches`); each rank's share comes as a :class:`RankBatch`, and a
 rank with no slice in a global batch gets the global batch's first slice with weight 0 (as
 training's dummy step), so every rank runs the same steps and the same graph. A batch's mean loss is
-weighted by ``world * local / global`` slices (:func:`share`; :meth:`Method.J`,
+weighted by ``world * local / global`` slices (:func:`share`; :meth:`Method.batch_loss`,
 :meth:`Method.distance`), and :meth:`Method.average_grads` averages gradients over ranks, so the
 average is the gradient of the global batch's mean; data-free terms (‖θ‖₁) are added on every rank
 and stay as they are. Gradients are averaged in :meth:`Method.step` (before the hook and clipping)
@@ -86,10 +87,9 @@ class Param:
 
     ``kind`` is ``float``, ``int``, ``bool`` or ``str``; ``low``/``high`` bound numbers (inclusive);
     ``choices`` lists the valid strings; ``doc`` says what it is and where the default comes from.
-    ``optional``: the default is ``None`` ("unset", the method derives the value, as ``doc`` says)
-    and an unset parameter is left out of the resolved parameters
-    (:func:`~mriunlearn.unlearning.validate_params`), so the recorded parameters and cache keys of
-    runs that do not set it stay as they were before it existed.
+    A default of ``None`` makes the parameter optional: unset, the method derives its value
+    (:meth:`Method.implied_params`, as ``doc`` says) and it is left out of the resolved parameters
+    and the cache key (:func:`~mriunlearn.unlearning.validate_params`).
     """
 
     default: Any
@@ -98,11 +98,15 @@ class Param:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] | None = None
-    optional: bool = False
+
+    @property
+    def optional(self) -> bool:
+        """Whether the parameter may stay unset (its default is ``None``)."""
+        return self.default is None
 
     def describe(self) -> str:
         """``default`` plus the valid range/choices, for error messages and tables."""
-        default = "unset" if self.optional and self.default is None else repr(self.default)
+        default = "unset" if self.optional else repr(self.default)
         if self.choices is not None:
             return f"{default} (one of {', '.join(map(repr, self.choices))})"
         if self.low is not None or self.high is not None:
@@ -218,15 +222,15 @@ def check_resume(resume_optimizer: Any) -> bool:
 
 
 def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = None,
-              info: distributed.DistInfo | None = None) -> Iterable[Any]:
+              dist: distributed.DistInfo | None = None) -> Iterable[Any]:
     """``data`` itself if it is a loader (any re-iterable of batches), or a training loader over a
     list of volume paths (:func:`mriunlearn.dataset.make_loader`, ``batch_size`` or else
     ``profile.batch_size``; slices in memory or streamed, as ``profile.data_path`` says), whose
-    global batches are split across the ranks of ``info`` (as training's).
+    global batches are split across the ranks of ``dist`` (as training's).
 
     Raises:
         ConfigError: an empty file list, a loader whose batch size is known and not ``batch_size``,
-            or, under data parallelism, a loader not split across ``info``'s ranks (each rank would
+            or, under data parallelism, a loader not split across ``dist``'s ranks (each rank would
             compute every batch and slice-steps would be counted once per rank).
     """
     if isinstance(data, (list, tuple)) and all(isinstance(f, (str, Path)) for f in data):
@@ -234,7 +238,7 @@ def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = N
 
         if not data:
             raise ConfigError("an empty file list was given as unlearning data")
-        rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
+        rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
         return make_loader(dataset_class(profile)(list(data), profile, train=True, seed=seed),
                            profile, train=True, seed=seed, batch_size=batch_size, rank=rank,
                            world_size=world)
@@ -245,11 +249,11 @@ def as_loader(data: Any, profile: Profile, seed: int, batch_size: int | None = N
         raise ConfigError(f"a loader with batch size {given} was given where batch size {batch_size} "
                           "is needed (a steps budget counts steps of one slice)")
     sampler = getattr(data, "batch_sampler", None)
-    if info is not None and info.distributed and (getattr(sampler, "world_size", 1), getattr(sampler, "rank", 0)) \
-            != (info.world_size, info.rank):
-        raise ConfigError(f"under data parallelism (rank {info.rank} of {info.world_size}) a loader must be "
-                          f"split across the ranks: give make_loader(..., rank={info.rank}, "
-                          f"world_size={info.world_size}) or a list of volume paths")
+    split = (getattr(sampler, "world_size", 1), getattr(sampler, "rank", 0))
+    if dist is not None and dist.distributed and split != (dist.world_size, dist.rank):
+        raise ConfigError(f"under data parallelism (rank {dist.rank} of {dist.world_size}) a loader must be "
+                          f"split across the ranks: give make_loader(..., rank={dist.rank}, "
+                          f"world_size={dist.world_size}) or a list of volume paths")
     return data
 
 
@@ -411,9 +415,11 @@ class Method:
         trains: ``False`` for one-shot methods (SSD): no optimiser, one "epoch".
         budget: ``"unlearn"`` (``profile.unlearn_epochs``) or ``"train"`` (``profile.epochs``).
 
-    A subclass implements :meth:`run_epoch` (and optionally :meth:`setup`); inside, ``self.J`` gives
-    the reconstruction loss of a batch and ``self.step`` one optimiser step; and, when one
-    parameter's default depends on another, :meth:`canonical_params`.
+    A subclass implements :meth:`run_epoch` (and optionally :meth:`setup`); inside, ``self.hparams``
+    holds the run's resolved hyper-parameters (:func:`~mriunlearn.unlearning.validate_params`),
+    ``self.batch_loss`` gives the reconstruction loss ``J`` of a batch and ``self.step`` one
+    optimiser step; and, when an optional parameter's value derives from another,
+    :meth:`implied_params`.
 
     ``dist``: this process's place among data-parallel ranks (:func:`~mriunlearn.unlearning.run_method`
     passes the one it joined); ``None``: a single process
@@ -434,7 +440,7 @@ class Method:
         self.model = model
         self.cfg = cfg
         self.profile = cfg.profile
-        self.p = dict(params)
+        self.hparams = dict(params)
         self.seed = cfg.run_seed
         self.generator = torch.Generator().manual_seed(self.seed)
         self.rng = np.random.default_rng([self.seed, 104729])
@@ -447,10 +453,11 @@ class Method:
         self.optimizer: torch.optim.Optimizer | None = self._make_optimizer() if self.trains else None
 
     @classmethod
-    def canonical_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """The checked parameters as recorded and keyed (default: as they are). A subclass drops
-        an optional parameter set to the value it takes when unset, so the same run has one key."""
-        return params
+    def implied_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The values that optional parameters take when unset, derived from the other ``params``
+        (default: none). An optional parameter set to its implied value counts as unset: the same
+        run has one set of resolved parameters and one key."""
+        return {}
 
     # ---- set-up -------------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -515,9 +522,11 @@ class Method:
 
         return reconstruct(self.model if model is None else model, batch, self.profile)
 
-    def J(self, batch: Any, target: torch.Tensor | None = None, pred: torch.Tensor | None = None) -> torch.Tensor:
-        """Reconstruction loss J of the model being unlearned on ``batch`` (scalar), against
-        ``target (B, h, w)`` (default ``batch.target``); counts the batch's slices as slice-steps."""
+    def batch_loss(self, batch: Any, target: torch.Tensor | None = None,
+                   pred: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstruction loss ``J`` (the papers' notation) of the model being unlearned on ``batch``
+        (scalar), against ``target (B, h, w)`` (default ``batch.target``); counts the batch's
+        slices as slice-steps."""
         from ..losses import recon_loss
 
         if pred is None:
@@ -596,11 +605,11 @@ class Method:
 
     def retain_term(self, batch: Any) -> torch.Tensor:
         """The loss term of a retain batch (default: fine-tuning, ``J(x_r, y_r)``)."""
-        return self.J(batch)
+        return self.batch_loss(batch)
 
     def schedule(self) -> str:
         """``"pair"`` (paper) or ``"alternate"`` (authors' code, ``variant="code"``)."""
-        return "alternate" if self.p.get("variant") == "code" else "pair"
+        return "alternate" if self.hparams.get("variant") == "code" else "pair"
 
     def run_epoch(self, epoch: int, retain: Iterable[Any], forget: Iterable[Any]) -> None:
         """One unlearning epoch (``epoch`` is 0-based; also stored as ``self.epoch``).

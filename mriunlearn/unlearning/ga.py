@@ -19,4 +19,4 @@ class GA(Method):
     retain_scope = "none"
 
     def forget_term(self, batch: Any) -> torch.Tensor:
-        return -self.J(batch)
+        return -self.batch_loss(batch)

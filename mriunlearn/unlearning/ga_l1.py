@@ -34,6 +34,6 @@ class GAL1(Method):
     params = GA_L1_PARAMS
 
     def forget_term(self, batch: Any) -> torch.Tensor:
-        if self.p["variant"] == "code":
-            return 2.0 * (-self.J(batch) + l1_norm(self.model))
-        return -self.J(batch) + self.p["gamma"] * l1_norm(self.model)
+        if self.hparams["variant"] == "code":
+            return 2.0 * (-self.batch_loss(batch) + l1_norm(self.model))
+        return -self.batch_loss(batch) + self.hparams["gamma"] * l1_norm(self.model)

@@ -29,7 +29,7 @@ class L1Sparse(Method):
     }
 
     def retain_term(self, batch: Any) -> torch.Tensor:
-        gamma = self.p["gamma"]
-        if self.p["decay"]:
+        gamma = self.hparams["gamma"]
+        if self.hparams["decay"]:
             gamma *= 1.0 - self.budget_done()
-        return self.J(batch) + gamma * l1_norm(self.model)
+        return self.batch_loss(batch) + gamma * l1_norm(self.model)

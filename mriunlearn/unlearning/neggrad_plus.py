@@ -27,7 +27,7 @@ class NegGradPlus(Method):
         return "pair"
 
     def forget_term(self, batch: Any) -> torch.Tensor:
-        return -(1.0 - self.p["alpha"]) * self.J(batch)
+        return -(1.0 - self.hparams["alpha"]) * self.batch_loss(batch)
 
     def retain_term(self, batch: Any) -> torch.Tensor:
-        return self.p["alpha"] * self.J(batch)
+        return self.hparams["alpha"] * self.batch_loss(batch)

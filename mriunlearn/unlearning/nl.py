@@ -17,8 +17,8 @@ In all three only the label changes: the SSIM data range of the loss stays the c
 ``max_value``, as in the authors' code (which also left ``attrs["max"]`` alone).
 
 Unset, ``transform`` follows ``variant``: ``"paper"`` (default) → ``gauss``, ``"code"`` → ``abs``
-(the pairs the two variants always meant). It is recorded (and enters the cache key) only when
-set to another transform, so runs that do not set it keep their parameters and keys; the
+(the pairs the two variants always meant). Set to the transform its variant implies, it counts as
+unset (:meth:`NL.implied_params`): it is recorded and keyed only when set to another; the
 transform used is in every result's ``info``.
 
 Scale: λ = 1e-5 is absolute, in the units of the target. fastMRI multicoil RSS targets have maxima
@@ -31,6 +31,7 @@ and its "Why does NL forget?" ablation (:mod:`mriunlearn.experiments.nl_ablation
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -49,7 +50,7 @@ NL_PARAMS = {
     "transform": Param(None, str, "the label: 'gauss' y+λ·N(0,I) (paper), 'abs' y+λ·|N(0,I)| "
                        "(authors' final code), 'replace' λ·N(0,I) (authors' early code: λ=1); "
                        "unset: gauss for variant 'paper', abs for 'code'",
-                       choices=TRANSFORMS, optional=True),
+                       choices=TRANSFORMS),
 }
 
 
@@ -62,21 +63,19 @@ class NL(Method):
     params = NL_PARAMS
 
     @classmethod
-    def canonical_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """``transform`` left out when it is the one ``variant`` implies (one key per run)."""
-        if params.get("transform") == VARIANT_TRANSFORMS[params["variant"]]:
-            params = {k: v for k, v in params.items() if k != "transform"}
-        return params
+    def implied_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``transform``: the one ``variant`` implies."""
+        return {"transform": VARIANT_TRANSFORMS[params["variant"]]}
 
     @property
     def transform(self) -> str:
         """The transform of this run: ``transform`` if set, else the variant's."""
-        return self.p.get("transform") or VARIANT_TRANSFORMS[self.p["variant"]]
+        return self.hparams.get("transform") or self.implied_params(self.hparams)["transform"]
 
     def info(self) -> dict[str, Any]:
         return {"transform": self.transform}
 
     def forget_term(self, batch: Any) -> torch.Tensor:
-        target = noisy_target(batch.target, self.p["noise_std"], self.generator, transform=self.transform,
-                              batch=batch)
-        return self.J(batch, target)
+        target = noisy_target(batch.target, self.hparams["noise_std"], self.generator,
+                              transform=self.transform, batch=batch)
+        return self.batch_loss(batch, target)

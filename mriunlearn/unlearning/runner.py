@@ -54,6 +54,7 @@ from ..cache import CacheEntry, RunCache
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, ConfigError
 from ..fastmri_h5 import inspect_volume
+from ..keys import key_config
 from ..manifest import EVAL_ROLES, Manifest
 from ..metrics import EvalData, evaluate, paper_table
 from ..model import build_model
@@ -270,13 +271,12 @@ class UnlearnPlan:
     def key_config(self, original: str | None) -> dict[str, Any]:
         """The dict the run's cache key is hashed from, given G's identity ``original`` (``None``
         for ``retrain``); ``steps`` is in it only when set."""
-        return {
+        return key_config({
             "task": "unlearn", "method": self.method, "params": self.params, "profile": self.profile.identity(),
             "retain_files": file_names(self.retain_files), "retain_fraction": self.retain_fraction,
             "original": original, "resume_optimizer": self.resume_optimizer, "epochs": self.epochs,
-            "eval_every_epoch": bool(self.eval_every_epoch), "eval_roles": list(EVAL_ROLES),
-            **({"steps": self.steps} if self.steps is not None else {}),
-        }
+            "eval_every_epoch": bool(self.eval_every_epoch), "eval_roles": list(EVAL_ROLES), "steps": self.steps,
+        }, ("steps",))
 
     def entry(self, cache: RunCache, original: str | None) -> CacheEntry:
         """The run's cache entry in ``cache`` (not created on disk)."""
@@ -504,13 +504,13 @@ def _unlearn(plan: UnlearnPlan, g: Original, dist: distributed.DistInfo, eval_se
 def _summary(plan: UnlearnPlan, outcome: _Outcome, g_id: str | None, entry: CacheEntry | None,
              dist: distributed.DistInfo) -> dict[str, Any]:
     """The run's ``summary.json`` (also :attr:`UnlearnResult.config`)."""
-    return {
+    return key_config({
         "method": plan.method, "params": plan.params, "variant": plan.params.get("variant"), "seed": plan.seed,
         "retain_seed": plan.seed if plan.retain_drawn else None,
         "retain_fraction": plan.retain_fraction, "retain_files": file_names(plan.retain_files),
         "resume_optimizer": plan.resume_optimizer, "optimizer_resumed": outcome.optimizer_resumed,
         "lr": outcome.lr, "epochs": plan.epochs if plan.epochs is not None else int(outcome.info["epochs_run"]),
-        **({"steps": plan.steps} if plan.steps is not None else {}), "original": g_id,
+        "steps": plan.steps, "original": g_id,
         "wall_time_s": outcome.wall_time_s, "slice_steps": outcome.slice_steps,
         **({"world_size": dist.world_size} if dist.distributed else {}),
         "profile": plan.profile.to_dict(), "manifest": str(plan.manifest.source), "info": outcome.info,
@@ -520,7 +520,7 @@ def _summary(plan: UnlearnPlan, outcome: _Outcome, g_id: str | None, entry: Cach
                                       "default_rng(seed) draw of volumes",
                      "method_noise": "torch.Generator().manual_seed(seed) and numpy "
                                      "default_rng([seed, 104729]) (unlearning.base.Method)"},
-    }
+    }, ("steps",))
 
 
 def load_unlearn_result(entry: CacheEntry, profile: Profile) -> UnlearnResult:

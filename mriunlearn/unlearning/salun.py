@@ -45,14 +45,14 @@ class SalUn(Method):
         grads = {n: torch.zeros_like(p) for n, p in params.items()}
         for batch in epoch_batches(forget, self.epoch_id(0)):
             self.model.zero_grad(set_to_none=True)
-            self.J(batch).backward()
+            self.batch_loss(batch).backward()
             self.average_grads()  # the global batch's gradient on every rank (data parallelism)
             for n, p in params.items():
                 if p.grad is not None:
                     grads[n] += p.grad.detach()
         self.model.zero_grad(set_to_none=True)
         flat = torch.cat([g.abs().flatten() for g in grads.values()])
-        k = max(1, int(round(self.p["ratio"] * flat.numel())))
+        k = max(1, int(round(self.hparams["ratio"] * flat.numel())))
         threshold = torch.topk(flat, k, sorted=True).values[-1]
         self.mask = {n: grads[n].abs() >= threshold for n in params}
         self.frozen = {n: p.detach().clone() for n, p in params.items()}
@@ -74,8 +74,8 @@ class SalUn(Method):
 
     def forget_term(self, batch: Any) -> torch.Tensor:
         y = batch.target
-        if self.p["forget_target"] == "noise":
-            target = noisy_target(y, self.p["noise_std"], self.generator, batch=batch)
+        if self.hparams["forget_target"] == "noise":
+            target = noisy_target(y, self.hparams["noise_std"], self.generator, batch=batch)
         else:
             flat = y.flatten(1)
             n, rows = global_rows(batch, flat.shape[0])  # the global batch's draws, this rank's rows
@@ -84,7 +84,7 @@ class SalUn(Method):
             if rows is not None:
                 idx = idx[rows]
             target = torch.gather(flat, 1, idx.to(flat.device)).view_as(y)
-        return self.J(batch, target)
+        return self.batch_loss(batch, target)
 
     def retain_term(self, batch: Any) -> torch.Tensor:
-        return self.p["retain_weight"] * self.J(batch)
+        return self.hparams["retain_weight"] * self.batch_loss(batch)

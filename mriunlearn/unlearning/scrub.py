@@ -41,11 +41,11 @@ class SCRUB(Method):
     def run_epoch(self, epoch: int, retain: Any, forget: Any) -> None:
         self.epoch = epoch
         eid = self.epoch_id(epoch)
-        if epoch < self.p["max_epochs"]:
+        if epoch < self.hparams["max_epochs"]:
             for f in epoch_batches(forget, eid):
                 pred, d = self._distance_to_teacher(f)
                 self.slice_steps += local_slices(f, int(pred.shape[0]))
                 self.step(-d)
         for r in epoch_batches(retain, eid):
             pred, d = self._distance_to_teacher(r)
-            self.step(self.p["gamma"] * self.J(r, pred=pred) + self.p["alpha"] * d)
+            self.step(self.hparams["gamma"] * self.batch_loss(r, pred=pred) + self.hparams["alpha"] * d)

@@ -49,8 +49,8 @@ class SSD(Method):
         batches, slices = 0, 0
         for batch in epoch_batches(loader, self.epoch_id(0)):
             self.model.zero_grad(set_to_none=True)
-            if self.p["importance"] == "loss":
-                q = self.J(batch)
+            if self.hparams["importance"] == "loss":
+                q = self.batch_loss(batch)
             else:
                 out = self.predict(batch)
                 self.slice_steps += local_slices(batch, int(out.shape[0]))
@@ -81,7 +81,7 @@ class SSD(Method):
     def run_epoch(self, epoch: int, retain: Any, forget: Any) -> None:
         if epoch > 0:
             return
-        alpha, lam = self.p["alpha"], self.p["lam"]
+        alpha, lam = self.hparams["alpha"], self.hparams["lam"]
         with torch.no_grad():
             for n, p in self.model.named_parameters():
                 i_f, i_d = self.imp_f[n], self.imp_d[n]
