@@ -492,12 +492,15 @@ def fraction_figure(sweep: pd.DataFrame, oracle_bta: float | None = None) -> plt
                 ax.plot(grid, fit, color=method_colour(m), lw=1.2)
                 ax.fill_between(grid, lo, hi, color=method_colour(m), alpha=0.15)
             if oracle_bta is not None:
-                ax.axhline(oracle_bta, ls="--", color=METHOD_COLOURS["oracle"], lw=1, label="Ĝ oracle")
+                ax.axhline(oracle_bta, ls="--", color=METHOD_COLOURS["oracle"], lw=1)
             ax.set(xlabel="unlearning wall time (s, this machine)" if j == 0 else "slice-steps",
                    ylabel="BTA PSNR (dB)", title=label(m))
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles = [Line2D([], [], color="#555555", lw=1.2, label="quadratic fit (line), its 95% confidence band (shade)")]
+    if oracle_bta is not None:
+        handles.append(Line2D([], [], ls="--", color=METHOD_COLOURS["oracle"], lw=1, label="Ĝ oracle"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     for ax, anns, anchors in placements:  # fraction labels last, clear of each other and of every point
         _place_labels(fig, ax, anns, anchors, marker_pt=6.0)
     return fig
