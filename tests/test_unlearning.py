@@ -475,9 +475,9 @@ def test_plan_decides_a_run_without_a_model_or_training(G, smoke_profile, smoke_
     assert [f.name for f in listed.retain_files] == names[:1] and not listed.retain_drawn
     assert listed.retain_fraction == 1 / len(names) and listed.seed == p.seed
     assert stepped.epochs is None and stepped.retain_files == [] and stepped.retain_fraction is None
-    assert not stepped.resumes_optimizer and stepped.key_config("train/g")["steps"] == 3
+    assert not stepped.resumes_optimizer and stepped.cache_config("train/g")["steps"] == 3
     assert not retrain.needs_original and retrain.epochs == _expected_epochs("retrain", p.epochs, p.unlearn_epochs)
-    config = drawn.key_config("train/g")
+    config = drawn.cache_config("train/g")
     assert set(config) == _KEY_FIELDS and "steps" not in config
     assert config["original"] == "train/g" and config["retain_files"] == [f.name for f in drawn.retain_files]
     cache = RunCache(tmp_path / "runs")

@@ -17,7 +17,7 @@
 4. The result is stored in the run cache (kind ``"unlearn"``) under a key hashed from the method,
    its resolved parameters, the profile, the retain files, G's identity, the optimiser option, the
    budget (epochs, or ``steps`` when set: ``steps`` enters the key only when set), the manifest
-   content and the seed (:meth:`UnlearnPlan.key_config`); a second call with the same inputs loads
+   content and the seed (:meth:`UnlearnPlan.cache_config`); a second call with the same inputs loads
    it. The entry goes through :meth:`~mriunlearn.cache.RunCache.run`: an unfinished one is computed
    only while holding its lock, and a second job asking for the same run waits ``cache.lock_wait``
    seconds or stops naming the first.
@@ -268,7 +268,7 @@ class UnlearnPlan:
         """Whether G's final Adam state is asked for (a method that trains, with ``resume_optimizer``)."""
         return self.resume_optimizer and self.method_class.trains
 
-    def key_config(self, original: str | None) -> dict[str, Any]:
+    def cache_config(self, original: str | None) -> dict[str, Any]:
         """The dict the run's cache key is hashed from, given G's identity ``original`` (``None``
         for ``retrain``); ``steps`` is in it only when set."""
         return key_config({
@@ -280,7 +280,7 @@ class UnlearnPlan:
 
     def entry(self, cache: RunCache, original: str | None) -> CacheEntry:
         """The run's cache entry in ``cache`` (not created on disk)."""
-        return cache.entry(KIND, self.key_config(original), self.manifest.content_hash(), self.seed)
+        return cache.entry(KIND, self.cache_config(original), self.manifest.content_hash(), self.seed)
 
 
 def plan_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | None = None,
