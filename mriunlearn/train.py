@@ -42,6 +42,8 @@ from .profiles import Profile, get_profile
 KIND = "train"
 HISTORY_CSV = "history.csv"
 SUMMARY_JSON = "summary.json"
+#: the columns of a run's ``history.csv`` and :attr:`TrainResult.history`, one row per epoch
+HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_psnr", "lr", "seconds", "slices")
 #: how every random choice of a run is derived from its seed (recorded in each ``summary.json``)
 SAMPLING: dict[str, str] = {
     "init": "model weights: torch.manual_seed(profile.seed) in a forked RNG (model.build_model)",
@@ -299,7 +301,7 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
             raise ConfigError(f"role {role!r} holds no volume in {manifest.source or 'the manifest'}")
     if progress is None:
         progress = not in_notebook()
-    info = distributed.init()
+    dist = distributed.init()
     init_state, init_id = _init_state(init_from)
     config = train_config(profile, roles, init_id)
 
@@ -307,113 +309,151 @@ def train(profile: Profile | str, manifest: Manifest | str | os.PathLike[str] | 
     data = make_dataset(manifest, roles, profile, train=True)
     val = make_dataset(manifest, "val", profile, train=False) if manifest.files("val") else None
     if cache is False:
-        result = _fit(profile, manifest, roles, data, val, None, info, init_state, progress, on_epoch_end)
-        distributed.barrier(info)  # the ranks leave together, as from a cached run
+        result = _fit(profile, manifest, roles, data, val, None, dist, init_state, progress, on_epoch_end)
+        distributed.barrier(dist)  # the ranks leave together, as from a cached run
         return result
     cache = cache if isinstance(cache, RunCache) else RunCache()
     entry = cache.entry(KIND, config, manifest.content_hash(), profile.seed)
     result, _ = cache.run(
-        entry, lambda e: _fit(profile, manifest, roles, data, val, e, info, init_state, progress, on_epoch_end),
-        lambda e: load_result(e, profile, roles, device=info.device), info)
+        entry, lambda e: _fit(profile, manifest, roles, data, val, e, dist, init_state, progress, on_epoch_end),
+        lambda e: load_result(e, profile, roles, device=dist.device), dist)
     return result
 
 
 def _fit(profile: Profile, manifest: Manifest, roles: tuple[str, ...], data: SliceIndex, val: SliceIndex | None,
-         entry: CacheEntry | None, info: distributed.DistInfo, init_state: dict[str, torch.Tensor] | None,
+         entry: CacheEntry | None, dist: distributed.DistInfo, init_state: dict[str, torch.Tensor] | None,
          progress: bool, on_epoch_end: Callable[[int, dict[str, Any]], None] | None) -> TrainResult:
     """The training of :func:`train` on the checked datasets ``data`` (training roles) and ``val``:
     resume from ``entry``'s checkpoint if there is one, train the remaining epochs and, with an
     ``entry`` (created, its lock held by rank 0), write the run's files from rank 0; marking it done
     is :meth:`RunCache.run`'s step."""
     set_threads(profile)
-    model = build_model(profile)
-    if init_state is not None:
-        model.load_state_dict(init_state)
-    model.to(info.device)
-    optimizer = make_optimizer(model, profile)
-    scheduler = make_scheduler(optimizer, profile)
-    history: list[dict[str, Any]] = []
-    start = 0
-    if entry is not None and entry.checkpoint_path.exists():
-        try:
-            state = load_checkpoint(entry.checkpoint_path, config=entry.identity(), map_location=info.device)
-        except CheckpointError as exc:  # refuse: never resume from, nor silently drop, a bad file
-            raise CheckpointError(f"cannot resume the run in {entry.path}: {exc}. Delete "
-                                  f"{entry.checkpoint_path} to restart this run from epoch 1") from exc
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history = list(state["history"])
-        start = state["epoch"] + 1
-
-    loader = make_loader(data, profile, train=True, rank=info.rank, world_size=info.world_size)
-    ddp_model = distributed.wrap(model, info)
-    n = len(data)
+    model, optimizer, scheduler = _start_model(profile, init_state, dist.device)
+    history, start = _resume(entry, model, optimizer, scheduler, dist.device)
+    loader = make_loader(data, profile, train=True, rank=dist.rank, world_size=dist.world_size)
+    ddp_model = distributed.wrap(model, dist)
     # profile.max_steps caps the optimiser steps (global batches: the same count on every rank);
     # after a resume the full epochs already run count as theirs (a capped run's last epoch is the
     # one the cap was reached in, so a resume past it runs nothing more)
     cap = profile.max_steps
     steps = min(cap, start * len(loader)) if cap is not None else start * len(loader)
-    bar = tqdm(total=(profile.epochs - start) * n, unit="slice", file=sys.stderr, dynamic_ncols=True,
-               disable=not (progress and info.is_main), desc=f"train {'+'.join(roles)} ({profile.name})")
+    bar = tqdm(total=(profile.epochs - start) * len(data), unit="slice", file=sys.stderr, dynamic_ncols=True,
+               disable=not (progress and dist.is_main), desc=f"train {'+'.join(roles)} ({profile.name})")
     try:
         for epoch in range(start, profile.epochs):
             if cap is not None and steps >= cap:
                 break
-            set_epoch(loader, epoch)
-            ddp_model.train()
             t0 = time.perf_counter()
-            total = torch.zeros(2, dtype=torch.float64)
-            seen = 0
-            for global_batch, mine, batch in rank_batches(loader):
-                if cap is not None and steps >= cap:
-                    break
-                if batch is not None:
-                    total[0] += train_step(ddp_model, optimizer, batch, profile,
-                                           global_count=len(global_batch), world_size=info.world_size)
-                    total[1] += len(mine)
-                else:
-                    _dummy_step(ddp_model, optimizer, loader.collate_fn([data[global_batch[0]]]), profile)
-                steps += 1
-                seen += len(global_batch)
-                bar.update(len(global_batch))
-                if total[1] > 0:
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{float(total[0] / total[1]):.4f}", refresh=False)
-            distributed.all_reduce_sum(total, info)
-            train_loss = float(total[0] / total[1])
-            val_loss, val_psnr = validate(model, val, profile, info) if val is not None else (math.nan, math.nan)
+            train_loss, seen, steps = _train_epoch(ddp_model, optimizer, loader, data, profile, dist, epoch,
+                                                   steps, bar)
+            val_loss, val_psnr = validate(model, val, profile, dist) if val is not None else (math.nan, math.nan)
             scheduler.step(val_loss if val is not None else train_loss)
             record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                       "val_psnr": val_psnr, "lr": optimizer.param_groups[0]["lr"],
                       "seconds": time.perf_counter() - t0, "slices": seen}
             history.append(record)
-            if entry is not None and info.is_main:
+            if entry is not None and dist.is_main:
                 save_checkpoint(entry.checkpoint_path, model, optimizer, scheduler, epoch,
                                 entry.identity(), history=history)
-            distributed.barrier(info)
+            distributed.barrier(dist)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, record)
     finally:
         bar.close()
 
-    hist = pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss", "val_psnr", "lr",
-                                          "seconds", "slices"])
-    wall = float(hist.seconds.sum())
-    slice_steps = int(hist.slices.sum())
-    if entry is not None and info.is_main:
+    hist = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+    if entry is not None and dist.is_main:
         entry.save_model(model)
         entry.write_csv(HISTORY_CSV, hist)
-        entry.write_json(SUMMARY_JSON, {"wall_time_s": wall, "slice_steps": slice_steps,
-                                        "profile": profile.to_dict(), "roles": list(roles),
-                                        "world_size": info.world_size,
-                                        "data_path": profile.data_path,
-                                        "num_workers": profile.num_workers,
-                                        **({"max_steps": cap, "optimizer_steps": steps}
-                                           if cap is not None else {}),
-                                        "manifest": str(manifest.source), "seed": profile.seed,
-                                        "sampling": SAMPLING})
+        entry.write_json(SUMMARY_JSON, _summary(profile, manifest, roles, hist, dist, steps))
     model.eval()
-    return TrainResult(model, entry, hist, wall, slice_steps, profile, roles, cached=False)
+    return TrainResult(model, entry, hist, float(hist.seconds.sum()), int(hist.slices.sum()), profile, roles,
+                       cached=False)
+
+
+def _start_model(profile: Profile, init_state: dict[str, torch.Tensor] | None, device: torch.device
+                 ) -> tuple[torch.nn.Module, torch.optim.Adam, torch.optim.lr_scheduler.ReduceLROnPlateau]:
+    """A fresh VarNet (weights from ``init_state`` when given) on ``device`` with its new optimiser
+    and scheduler."""
+    model = build_model(profile)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    model.to(device)
+    optimizer = make_optimizer(model, profile)
+    return model, optimizer, make_scheduler(optimizer, profile)
+
+
+def _resume(entry: CacheEntry | None, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau, device: torch.device
+            ) -> tuple[list[dict[str, Any]], int]:
+    """Load ``entry``'s last full-epoch checkpoint into ``model``, ``optimizer`` and ``scheduler``.
+
+    Returns:
+        ``(history, first epoch to run)``: the checkpoint's epoch records and the epoch after its
+        own, or ``([], 0)`` without an entry or a checkpoint.
+
+    Raises:
+        CheckpointError: the checkpoint is unreadable or belongs to another run (never resumed
+            from, nor silently dropped).
+    """
+    if entry is None or not entry.checkpoint_path.exists():
+        return [], 0
+    try:
+        state = load_checkpoint(entry.checkpoint_path, config=entry.identity(), map_location=device)
+    except CheckpointError as exc:
+        raise CheckpointError(f"cannot resume the run in {entry.path}: {exc}. Delete "
+                              f"{entry.checkpoint_path} to restart this run from epoch 1") from exc
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return list(state["history"]), state["epoch"] + 1
+
+
+def _train_epoch(ddp_model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: torch.utils.data.DataLoader,
+                 data: SliceIndex,
+                 profile: Profile, dist: distributed.DistInfo, epoch: int, steps: int, bar: tqdm
+                 ) -> tuple[float, int, int]:
+    """One training epoch of ``loader``'s global batches, stopping early once ``steps`` (optimiser
+    steps so far) reaches ``profile.max_steps``; a rank with no slice in a global batch takes
+    :func:`_dummy_step` so DDP's all-reduce stays in step.
+
+    Returns:
+        ``(train_loss, slices seen, steps)``: the mean per-slice loss over all ranks, the slices of
+        the global batches run, and the optimiser step count after the epoch.
+    """
+    cap = profile.max_steps
+    set_epoch(loader, epoch)
+    ddp_model.train()
+    total = torch.zeros(2, dtype=torch.float64)  # summed loss, slice count
+    seen = 0
+    for global_batch, mine, batch in rank_batches(loader):
+        if cap is not None and steps >= cap:
+            break
+        if batch is not None:
+            total[0] += train_step(ddp_model, optimizer, batch, profile,
+                                   global_count=len(global_batch), world_size=dist.world_size)
+            total[1] += len(mine)
+        else:
+            _dummy_step(ddp_model, optimizer, loader.collate_fn([data[global_batch[0]]]), profile)
+        steps += 1
+        seen += len(global_batch)
+        bar.update(len(global_batch))
+        if total[1] > 0:
+            bar.set_postfix(epoch=epoch + 1, loss=f"{float(total[0] / total[1]):.4f}", refresh=False)
+    distributed.all_reduce_sum(total, dist)
+    return float(total[0] / total[1]), seen, steps
+
+
+def _summary(profile: Profile, manifest: Manifest, roles: tuple[str, ...], hist: pd.DataFrame,
+             dist: distributed.DistInfo, steps: int) -> dict[str, Any]:
+    """The ``summary.json`` of a finished run: its totals, settings and sampling rules
+    (``max_steps`` and ``optimizer_steps`` only for a capped run)."""
+    cap = profile.max_steps
+    return {"wall_time_s": float(hist.seconds.sum()), "slice_steps": int(hist.slices.sum()),
+            "profile": profile.to_dict(), "roles": list(roles), "world_size": dist.world_size,
+            "data_path": profile.data_path, "num_workers": profile.num_workers,
+            **({"max_steps": cap, "optimizer_steps": steps} if cap is not None else {}),
+            "manifest": str(manifest.source), "seed": profile.seed, "sampling": SAMPLING}
 
 
 def load_result(entry: CacheEntry, profile: Profile, roles: Sequence[str],
