@@ -194,7 +194,7 @@ class RunCache:
         return EntryLock(entry.lock_path, entry=entry.path, wait=self.lock_wait)
 
     @contextlib.contextmanager
-    def claim(self, entry: CacheEntry, info: distributed.DistInfo | None = None) -> Iterator[bool]:
+    def claim(self, entry: CacheEntry, dist: distributed.DistInfo | None = None) -> Iterator[bool]:
         """Hold ``entry``'s lock while the caller computes it; yields whether the entry is finished.
 
         Rank 0 (the only writer under DDP, see :mod:`mriunlearn.distributed`) takes the lock,
@@ -207,11 +207,11 @@ class RunCache:
         Raises:
             EntryLockedError: another job holds the lock (names it), on every rank.
         """
-        info = info or distributed.DistInfo.single()
+        dist = dist or distributed.DistInfo.single()
         lock: EntryLock | None = None
         failure: BaseException | None = None
         done = False
-        if info.is_main:
+        if dist.is_main:
             try:
                 lock = self.lock(entry).acquire()
                 done = entry.is_done()
@@ -222,7 +222,7 @@ class RunCache:
                 if lock is not None:
                     lock.release()
         outcome = distributed.broadcast_object(
-            (done, None if failure is None else f"{type(failure).__name__}: {failure}"), info)
+            (done, None if failure is None else f"{type(failure).__name__}: {failure}"), dist)
         if failure is not None:
             raise failure
         done, message = outcome
@@ -236,7 +236,7 @@ class RunCache:
                 lock.release()
 
     def run(self, entry: CacheEntry, compute: Callable[[CacheEntry], T], load: Callable[[CacheEntry], T],
-            info: distributed.DistInfo | None = None) -> tuple[T, bool]:
+            dist: distributed.DistInfo | None = None) -> tuple[T, bool]:
         """The run-cache protocol: ``(load(entry), True)`` for a finished entry, else
         ``(compute(entry), False)`` computed under the entry's lock. DDP-aware: call it on every rank.
 
@@ -255,16 +255,16 @@ class RunCache:
         Raises:
             EntryLockedError: another job holds the lock (:meth:`claim`), on every rank.
         """
-        info = info or distributed.DistInfo.single()
-        if distributed.broadcast_object(entry.is_done(), info):
+        dist = dist or distributed.DistInfo.single()
+        if distributed.broadcast_object(entry.is_done(), dist):
             return load(entry), True
-        with self.claim(entry, info) as finished:
+        with self.claim(entry, dist) as finished:
             if finished:
                 return load(entry), True
             result = compute(entry)
-            if info.is_main:
+            if dist.is_main:
                 entry.mark_done()
-            distributed.barrier(info)
+            distributed.barrier(dist)
         return result, False
 
     def entries(self, kind: str) -> list[CacheEntry]:

@@ -288,9 +288,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         result = _trained(args, profile, manifest, args.model)
         # under torchrun (streaming data path) the ranks split the volumes; every rank gets the table
-        info = distributed.init()
-        table = metrics.evaluate(result.model, manifest, roles, profile, entry=result.entry, info=info)
-        if not info.is_main:
+        dist = distributed.init()
+        table = metrics.evaluate(result.model, manifest, roles, profile, entry=result.entry, dist=dist)
+        if not dist.is_main:
             return 0
     if args.out is not None:
         atomic_write_text(args.out, table.to_csv(index=False, lineterminator="\n"))

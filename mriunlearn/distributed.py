@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
+import torch.distributed as torch_dist
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class DistInfo:
 
     @classmethod
     def single(cls) -> DistInfo:
-        """A plain single process on the CPU: rank 0 of 1 (what a caller that passes no ``info`` means).
+        """A plain single process on the CPU: rank 0 of 1 (what a caller that passes no ``dist`` means).
 
         >>> DistInfo.single()
         DistInfo(rank=0, world_size=1, local_rank=0, device=device(type='cpu'))
@@ -59,53 +59,53 @@ def init() -> DistInfo:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = default_device(local)
-    if world > 1 and not dist.is_initialized():
+    if world > 1 and not torch_dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank,
-                                world_size=world)
+        torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank,
+                                      world_size=world)
     return DistInfo(rank, world, local, device)
 
 
-def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+def all_reduce_sum(t: torch.Tensor, dist: DistInfo) -> torch.Tensor:
     """Sum ``t`` over ranks in place (no-op for one process); returns ``t``."""
-    if info.distributed:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    if dist.distributed:
+        torch_dist.all_reduce(t, op=torch_dist.ReduceOp.SUM)
     return t
 
 
-def barrier(info: DistInfo) -> None:
-    if info.distributed:
-        dist.barrier()
+def barrier(dist: DistInfo) -> None:
+    if dist.distributed:
+        torch_dist.barrier()
 
 
-def broadcast_object(obj, info: DistInfo):
+def broadcast_object(obj, dist: DistInfo):
     """Rank 0's ``obj`` on every rank."""
-    if not info.distributed:
+    if not dist.distributed:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    torch_dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
-def all_gather_object(obj, info: DistInfo) -> list:
+def all_gather_object(obj, dist: DistInfo) -> list:
     """Every rank's ``obj``, in rank order, on every rank (``[obj]`` for one process)."""
-    if not info.distributed:
+    if not dist.distributed:
         return [obj]
-    out: list = [None] * info.world_size
-    dist.all_gather_object(out, obj)
+    out: list = [None] * dist.world_size
+    torch_dist.all_gather_object(out, obj)
     return out
 
 
-def wrap(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
+def wrap(model: torch.nn.Module, dist: DistInfo) -> torch.nn.Module:
     """``DistributedDataParallel(model)`` when running distributed, else ``model``."""
-    if not info.distributed:
+    if not dist.distributed:
         return model
-    ids = [info.device.index] if info.device.type == "cuda" else None
+    ids = [dist.device.index] if dist.device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
 def cleanup() -> None:
     """Leave the process group (if one was joined)."""
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

@@ -140,15 +140,15 @@ def _collate(data: SliceData, idx: Sequence[int]) -> VarNetSample:
 
 @torch.no_grad()
 def stream_volumes(model: torch.nn.Module | None, data: StreamingSliceData, profile: Profile,
-                   batch_size: int | None = None, info: distributed.DistInfo | None = None,
+                   batch_size: int | None = None, dist: distributed.DistInfo | None = None,
                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """``(volume, target, recon, zero_filled)`` (arrays ``(S, h, w)``) for each volume of this
     rank (:class:`~mriunlearn.dataset.VolumeBatchSampler`), one volume at a time: a volume's
     arrays are yielded as soon as its last slice is reconstructed and not kept afterwards.
     ``recon`` is the zero-filled image when ``model`` is None."""
-    info = info or distributed.DistInfo.single()
-    sampler = VolumeBatchSampler(data, batch_size or profile.eval_batch_size, rank=info.rank,
-                                 world_size=info.world_size)
+    dist = dist or distributed.DistInfo.single()
+    sampler = VolumeBatchSampler(data, batch_size or profile.eval_batch_size, rank=dist.rank,
+                                 world_size=dist.world_size)
     loader = stream_loader(data, sampler, profile.num_workers)
     was_training = model.training if model is not None else False
     if model is not None:
@@ -171,24 +171,24 @@ def stream_volumes(model: torch.nn.Module | None, data: StreamingSliceData, prof
 
 
 def _stream_table(model: torch.nn.Module | None, data: StreamingSliceData, profile: Profile,
-                  batch_size: int | None, info: distributed.DistInfo | None) -> pd.DataFrame:
+                  batch_size: int | None, dist: distributed.DistInfo | None) -> pd.DataFrame:
     """Per-volume rows of this rank's volumes, gathered from every rank, in dataset order."""
-    info = info or distributed.DistInfo.single()
+    dist = dist or distributed.DistInfo.single()
     rows = []
-    for v, gt, rec, _ in stream_volumes(model, data, profile, batch_size, info):
+    for v, gt, rec, _ in stream_volumes(model, data, profile, batch_size, dist):
         m = data.meta[data.volume_slices(v)[0]]
         rows.append({"_volume": v, "file": m.fname, "role": m.role, "organ": m.organ,
                      "slices": gt.shape[0], **volume_metrics(gt, rec)})
-    rows = sorted((r for part in distributed.all_gather_object(rows, info) for r in part),
+    rows = sorted((r for part in distributed.all_gather_object(rows, dist) for r in part),
                   key=lambda r: r["_volume"])
     return pd.DataFrame(rows, columns=["file", "role", "organ", "slices", *METRICS])
 
 
 def _role_table(model: torch.nn.Module | None, data: SliceIndex, profile: Profile,
-                batch_size: int | None = None, info: distributed.DistInfo | None = None) -> pd.DataFrame:
+                batch_size: int | None = None, dist: distributed.DistInfo | None = None) -> pd.DataFrame:
     """Per-volume rows of one role's data: streamed volume by volume, or from memory."""
     if isinstance(data, StreamingSliceData):
-        return _stream_table(model, data, profile, batch_size, info)
+        return _stream_table(model, data, profile, batch_size, dist)
     return _table(data, _volumes(model, data, profile, batch_size))
 
 
@@ -206,13 +206,13 @@ def _table(data: SliceData, vols: list[tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def evaluate(model: torch.nn.Module, manifest: Manifest, role: str | Sequence[str], profile: Profile,
              *, batch_size: int | None = None, entry=None, name: str | None = None,
-             info: distributed.DistInfo | None = None, data: EvalData | None = None) -> pd.DataFrame:
+             dist: distributed.DistInfo | None = None, data: EvalData | None = None) -> pd.DataFrame:
     """Per-volume PSNR / SSIM / NMSE of ``model`` on the volumes of ``role`` (or several roles).
 
     Eval masks are seeded by file name; no gradients; batches of ``profile.eval_batch_size``.
     With a cache ``entry``, the table is also saved beside the model as
     ``metrics_<role>.csv`` (or ``<name>.csv``; by rank 0 only). Streaming (``profile.data_path``),
-    ``info`` of several ranks splits the volumes across them (every rank must call this).
+    ``dist`` of several ranks splits the volumes across them (every rank must call this).
     ``data``: the caller's :class:`EvalData` to take the slices from (``None``: loaded for this call).
 
     Returns:
@@ -220,9 +220,9 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, role: str | Sequence[st
     """
     roles = [role] if isinstance(role, str) else list(role)
     load = eval_data if data is None else data
-    tables = [_role_table(model, load(manifest, r, profile), profile, batch_size, info) for r in roles]
+    tables = [_role_table(model, load(manifest, r, profile), profile, batch_size, dist) for r in roles]
     table = pd.concat(tables, ignore_index=True)
-    if entry is not None and (info is None or info.is_main):
+    if entry is not None and (dist is None or dist.is_main):
         entry.write_csv(f"{name or 'metrics_' + '_'.join(roles)}.csv", table)
     return table
 
@@ -238,12 +238,12 @@ def evaluate_run(result, manifest: Manifest, roles: Sequence[str] = EVAL_ROLES) 
 
 
 def zero_filled(manifest: Manifest, role: str | Sequence[str], profile: Profile, *,
-                info: distributed.DistInfo | None = None, data: EvalData | None = None) -> pd.DataFrame:
+                dist: distributed.DistInfo | None = None, data: EvalData | None = None) -> pd.DataFrame:
     """Per-volume metrics of the zero-filled baseline (RSS of the masked k-space; no model);
-    ``info`` and ``data`` as in :func:`evaluate`."""
+    ``dist`` and ``data`` as in :func:`evaluate`."""
     roles = [role] if isinstance(role, str) else list(role)
     load = eval_data if data is None else data
-    tables = [_role_table(None, load(manifest, r, profile), profile, info=info) for r in roles]
+    tables = [_role_table(None, load(manifest, r, profile), profile, dist=dist) for r in roles]
     return pd.concat(tables, ignore_index=True)
 
 

@@ -286,11 +286,11 @@ def compare(new: pd.DataFrame, committed: pd.DataFrame, spec: TableSpec) -> Comp
         new_col = b[col].map(_number).reindex(a.index)
         for key in a.index:
             row = dict(zip(spec.keys, key if isinstance(key, tuple) else (key,)))
-            cls = spec.classify(row, str(col))
-            if cls is None:
+            tol_class = spec.classify(row, str(col))
+            if tol_class is None:
                 continue
             out.differences.append(Difference(_row_label(key, spec.keys), str(col), float(ref_col[key]),
-                                              float(new_col[key]), tolerance(cls), row))
+                                              float(new_col[key]), tolerance(tol_class), row))
     return out
 
 
@@ -352,8 +352,8 @@ def _dynamics(row: Mapping[str, Any], col: str) -> str | None:
     the most machine-sensitive number of all (``diverging_db``); their end is in Table 1 too."""
     if str(row["epoch"]) == "0":
         return "trained_db"
-    cls = _by_model("model")(row, col)
-    return "diverging_db" if cls == "unstable_db" else cls
+    tol_class = _by_model("model")(row, col)
+    return "diverging_db" if tol_class == "unstable_db" else tol_class
 
 
 #: every committed table a notebook compares, by CSV stem

@@ -189,7 +189,7 @@ def _dummy_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch:
 
 @torch.no_grad()
 def validate(model: torch.nn.Module, data: SliceIndex, profile: Profile,
-             info: distributed.DistInfo | None = None) -> tuple[float, float]:
+             dist: distributed.DistInfo | None = None) -> tuple[float, float]:
     """Mean validation loss over slices and mean per-volume PSNR (fastMRI convention: data range =
     the volume's maximum) with file-name-seeded masks. Sharded across ranks, then summed.
 
@@ -203,8 +203,8 @@ def validate(model: torch.nn.Module, data: SliceIndex, profile: Profile,
     Returns:
         ``(val_loss, val_psnr)``.
     """
-    info = info or distributed.DistInfo.single()
-    loader = make_loader(data, profile, train=False, rank=info.rank, world_size=info.world_size)
+    dist = dist or distributed.DistInfo.single()
+    loader = make_loader(data, profile, train=False, rank=dist.rank, world_size=dist.world_size)
     nvol = data.num_volumes
     sse = torch.zeros(nvol, dtype=torch.float64)
     npx = torch.zeros(nvol, dtype=torch.float64)
@@ -226,7 +226,7 @@ def validate(model: torch.nn.Module, data: SliceIndex, profile: Profile,
             npx[v] += target[j].numel()
     model.train(was_training)
     stats = torch.cat([loss, sse, npx])
-    distributed.all_reduce_sum(stats, info)
+    distributed.all_reduce_sum(stats, dist)
     loss, sse, npx = stats[:2], stats[2:2 + nvol], stats[2 + nvol:]
     maxv = torch.tensor(data.max_values, dtype=torch.float64)
     psnr = 10 * torch.log10(maxv ** 2 / (sse / npx))

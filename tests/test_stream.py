@@ -295,7 +295,7 @@ manifest = load_manifest(csv, root)
 prof = get_profile("smoke", manifest=csv, data_root=root, data_path="stream", num_workers=1)
 info = distributed.init()
 roles = manifest.roles()
-table = zero_filled(manifest, roles, prof, info=info)
+table = zero_filled(manifest, roles, prof, dist=info)
 vols = {r: VolumeBatchSampler(make_dataset(manifest, r, prof, train=False), 1, rank=info.rank,
                               world_size=info.world_size).volumes() for r in roles}
 pd.Series({r: list(v) for r, v in vols.items()}).to_json(f"{out}/vols{info.rank}.json")

@@ -222,8 +222,8 @@ class Study:
         ``profile``: a variant of the study's profile for this run only (e.g. another ``loss``); G is
         still the study's own, and the variant's fields enter the run's cache key.
         """
-        cls = get_method(method)
-        takes_subset = cls.retain_scope == "subset"
+        method_cls = get_method(method)
+        takes_subset = method_cls.retain_scope == "subset"
         return run_unlearning(profile or self.profile, self.manifest, method, seed=seed, cache=self.cache,
                               original=self.original, progress=self.progress,
                               retain_fraction=fraction if takes_subset else None, **kwargs)

@@ -164,16 +164,16 @@ def _g_optimizer_state(entry: CacheEntry) -> dict[str, Any]:
     return state
 
 
-def _retain_files(cls: Any, method: str, manifest: Manifest, profile: Profile,
+def _retain_files(method_cls: Any, method: str, manifest: Manifest, profile: Profile,
                   retain_fraction: float | None, retain_files: Sequence[str | os.PathLike[str]] | None,
                   seed: int) -> tuple[list[Path], float | None]:
-    if cls.retain_scope in ("all", "none"):
+    if method_cls.retain_scope in ("all", "none"):
         if retain_fraction is not None or retain_files is not None:
-            what = "all of D_r" if cls.retain_scope == "all" else "no retain data"
+            what = "all of D_r" if method_cls.retain_scope == "all" else "no retain data"
             raise ConfigError(f"method {method!r} uses {what}: retain_fraction / retain_files "
                               "cannot be given (use 'ft' for a retain subset)")
-        return (manifest.files("retain") if cls.retain_scope == "all" else []), \
-            (1.0 if cls.retain_scope == "all" else None)
+        return (manifest.files("retain") if method_cls.retain_scope == "all" else []), \
+            (1.0 if method_cls.retain_scope == "all" else None)
     if retain_files is not None:
         if retain_fraction is not None:
             raise ConfigError("give either retain_fraction or retain_files, not both")
@@ -192,7 +192,7 @@ def _retain_files(cls: Any, method: str, manifest: Manifest, profile: Profile,
     return manifest.subset("retain", fraction, seed), float(fraction)
 
 
-def _check_inputs(method: str, cls: Any, manifest: Manifest) -> None:
+def _check_inputs(method: str, method_cls: Any, manifest: Manifest) -> None:
     """Before any work: every role the run reads holds a volume and every volume of those roles
     opens with a valid structure (:func:`~mriunlearn.fastmri_h5.inspect_volume`, no arrays read), so
     a bad volume is reported now and not after G's training or the first unlearning epoch. (NaN/Inf
@@ -202,7 +202,7 @@ def _check_inputs(method: str, cls: Any, manifest: Manifest) -> None:
         ConfigError: a needed role is empty (names the role and the method).
         DataError: an unreadable or malformed volume (names the file).
     """
-    roles = ["forget", *EVAL_ROLES] + (["retain"] if cls.retain_scope != "none" else [])
+    roles = ["forget", *EVAL_ROLES] + (["retain"] if method_cls.retain_scope != "none" else [])
     for role in dict.fromkeys(roles):
         if not manifest.files(role):
             raise ConfigError(f"role {role!r} holds no volume in {manifest.source or 'the manifest'} "
@@ -213,8 +213,8 @@ def _check_inputs(method: str, cls: Any, manifest: Manifest) -> None:
 
 
 def _evaluate(model: torch.nn.Module, manifest: Manifest, profile: Profile,
-              info: distributed.DistInfo | None = None, data: EvalData | None = None) -> pd.DataFrame:
-    return evaluate(model, manifest, list(EVAL_ROLES), profile, info=info, data=data)
+              dist: distributed.DistInfo | None = None, data: EvalData | None = None) -> pd.DataFrame:
+    return evaluate(model, manifest, list(EVAL_ROLES), profile, dist=dist, data=data)
 
 
 def _epoch_table(per_volume: pd.DataFrame, epoch: int, slice_steps: int, seconds: float) -> pd.DataFrame:
@@ -297,24 +297,24 @@ def plan_unlearning(profile: Profile | str, manifest: Manifest | str | os.PathLi
         ConfigError, DataError: as :func:`run_unlearning`.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    cls = get_method(method)
+    method_cls = get_method(method)
     params = validate_params(method, params)
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
-    steps = check_budget(cls, epochs, steps)
+    steps = check_budget(method_cls, epochs, steps)
     if steps is not None and method == "retrain":
         raise ConfigError("method 'retrain' trains the oracle with the engine's recipe "
                           "(profile.epochs): steps cannot be given (profile.max_steps caps it)")
     resume_optimizer = check_resume(resume_optimizer)
     manifest = resolve_manifest(profile, manifest)
-    _check_inputs(method, cls, manifest)
+    _check_inputs(method, method_cls, manifest)
     seed = profile.seed if seed is None else int(seed)
-    files, fraction = _retain_files(cls, method, manifest, profile, retain_fraction, retain_files, seed)
+    files, fraction = _retain_files(method_cls, method, manifest, profile, retain_fraction, retain_files, seed)
     return UnlearnPlan(
         method=method, profile=profile, manifest=manifest, params=params, seed=seed, retain_files=files,
-        retain_fraction=fraction, retain_drawn=cls.retain_scope == "subset" and retain_files is None,
+        retain_fraction=fraction, retain_drawn=method_cls.retain_scope == "subset" and retain_files is None,
         # under a steps budget: as many epochs as the steps need
-        epochs=None if steps is not None else cls.epoch_budget(profile, epochs), steps=steps,
+        epochs=None if steps is not None else method_cls.epoch_budget(profile, epochs), steps=steps,
         resume_optimizer=resume_optimizer, eval_every_epoch=bool(eval_every_epoch))
 
 
