@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import paths
 from .atomic import atomic_write_text
 from .errors import ConfigError, MriUnlearnError
 from .profiles import PROFILES, Profile, get_profile
@@ -208,25 +209,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="write every compared number to this CSV")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("split", help="make manifests of real fastMRI data (import the authors' split or draw one)")
-    try:
-        from . import splits
-    except ImportError:  # pragma: no cover - splits.py missing
-        p.set_defaults(func=_missing("mriunlearn.splits"))
-    else:
-        ss = p.add_subparsers(dest="split_command", required=True, parser_class=_Parser)
-        splits.configure_import_parser(ss.add_parser("import", help="import the authors' split listing"))
-        splits.configure_draw_parser(ss.add_parser("draw", help="draw a fresh seeded split"))
-        p.set_defaults(func=lambda a: splits.import_tree_main(a) if a.split_command == "import"
-                       else splits.draw_main(a))
+    _add_split_parsers(sub.add_parser(
+        "split", help="make manifests of real fastMRI data (import the authors' split or draw one)"))
     sub.metavar = "{" + ",".join(sub.choices) + "}"
     return parser
 
 
-def _missing(module: str):
-    def fail(args: argparse.Namespace) -> int:
-        raise MriUnlearnError(f"{module} is not available in this installation")
-    return fail
+def _add_split_parsers(p: argparse.ArgumentParser) -> None:
+    """``split import`` and ``split draw`` under ``p``: their arguments only (the split logic is
+    :mod:`mriunlearn.splits`, imported when a split command runs)."""
+    ss = p.add_subparsers(dest="split_command", required=True, parser_class=_Parser)
+    imp = ss.add_parser("import", help="import the authors' split listing")
+    _add_split_source_args(imp)
+    imp.add_argument("--tree", type=Path, default=paths.PAPER_SPLIT_TREE, help="the authors' tree listing")
+    imp.add_argument("--name", default="paper", help="file stem of the manifests")
+    imp.add_argument("--no-subsets", action="store_true", help="skip the retain-fraction subsets")
+    imp.set_defaults(func=cmd_split_import)
+    draw = ss.add_parser("draw", help="draw a fresh seeded split")
+    _add_split_source_args(draw)
+    draw.add_argument("--name", default=None, help="file stem of the manifests (default drawn_seed<SEED>)")
+    draw.add_argument("--seed", type=int, default=0)
+    draw.add_argument("--n-retain", type=int, default=1000)
+    draw.add_argument("--n-forget", type=int, default=20)
+    draw.add_argument("--n-val", type=int, default=200)
+    draw.add_argument("--n-test-brain", type=int, default=100)
+    draw.add_argument("--n-test-knee", type=int, default=100)
+    draw.add_argument("--fractions", type=float, nargs="*", default=[0.01, 0.05, 0.1, 0.2, 0.5])
+    draw.set_defaults(func=cmd_split_draw)
+
+
+def _add_split_source_args(p: argparse.ArgumentParser) -> None:
+    """The arguments ``split import`` and ``split draw`` share: FASTMRI_DIR..., --out, --data-root,
+    --hash, --force."""
+    p.add_argument("fastmri_dirs", nargs="+", type=Path, help="folders holding fastMRI multicoil .h5 files")
+    p.add_argument("--out", type=Path, default=paths.MANIFESTS_DIR, help="folder for the manifests")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder the manifest paths are relative to (default: common parent of the dirs)")
+    p.add_argument("--hash", action="store_true", help="record SHA-256 of every file (slow)")
+    p.add_argument("--force", action="store_true", help="replace an existing manifest of that name")
+
+
+def cmd_split_import(args: argparse.Namespace) -> int:
+    """:func:`~mriunlearn.splits.import_paper_tree` from ``split import``'s arguments; 0, or 1 if the
+    import is incomplete."""
+    from .splits import import_paper_tree
+
+    report = import_paper_tree(args.tree, args.fastmri_dirs, args.out, verify_hashes=args.hash,
+                               fraction_folders=not args.no_subsets, data_root=args.data_root,
+                               name=args.name, verbose=True, overwrite=args.force)
+    return 0 if report.complete else 1
+
+
+def cmd_split_draw(args: argparse.Namespace) -> int:
+    """:func:`~mriunlearn.splits.draw_split` from ``split draw``'s arguments; prints the written paths."""
+    from .splits import draw_split
+
+    files = draw_split(args.fastmri_dirs, args.out, seed=args.seed, n_retain=args.n_retain,
+                       n_forget=args.n_forget, n_val=args.n_val, n_test_brain=args.n_test_brain,
+                       n_test_knee=args.n_test_knee, fractions=tuple(args.fractions),
+                       data_root=args.data_root, name=args.name, verify_hashes=args.hash,
+                       overwrite=args.force)
+    print(f"manifest {files.manifest}\nsubsets {files.subsets}\n(files relative to {files.data_root})")
+    return 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -340,7 +384,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Print, per table and tolerance class, how far another run's figures lie from the reference
     (:func:`mriunlearn.reproduction.measured_differences`); exit status 1 when a number is outside
     its tolerance."""
-    from . import paths, reproduction
+    from . import reproduction
 
     for folder in (args.other, args.reference):
         if folder is not None and not Path(folder).is_dir():

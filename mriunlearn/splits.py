@@ -25,7 +25,6 @@ fraction folder lies inside ``brain_retain``; the fraction folders are *not* nes
 
 from __future__ import annotations
 
-import argparse
 import io
 import numbers
 import os
@@ -37,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
 from .atomic import atomic_write_text
 from .errors import ConfigError, DataError, ManifestError
 from .fastmri_h5 import inspect_volume
@@ -622,73 +620,3 @@ def draw_split(
                 for f in fractions for p in manifest.subset("retain", f, subset_seed(seed, f))]
     subsets_path = write_subsets(sub_rows, out / f"{stem}_subsets.csv")
     return SplitFiles(manifest_path, subsets_path, root)
-
-
-# ----------------------------------------------------------------------------------------------
-# command line (wired into `python -m mriunlearn split ...` by cli.py)
-# ----------------------------------------------------------------------------------------------
-
-def configure_import_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``split import``: FASTMRI_DIR..., --tree, --out, --data-root, --hash, --no-subsets, --force."""
-    parser.add_argument("fastmri_dirs", nargs="+", type=Path, help="folders holding fastMRI multicoil .h5 files")
-    parser.add_argument("--tree", type=Path, default=paths.PAPER_SPLIT_TREE, help="the authors' tree listing")
-    parser.add_argument("--out", type=Path, default=paths.MANIFESTS_DIR, help="folder for the manifests")
-    parser.add_argument("--data-root", type=Path, default=None,
-                        help="folder the manifest paths are relative to (default: common parent of the dirs)")
-    parser.add_argument("--name", default="paper", help="file stem of the manifests")
-    parser.add_argument("--hash", action="store_true", help="record SHA-256 of every file (slow)")
-    parser.add_argument("--no-subsets", action="store_true", help="skip the retain-fraction subsets")
-    parser.add_argument("--force", action="store_true", help="replace an existing manifest of that name")
-    return parser
-
-
-def import_tree_main(args: argparse.Namespace) -> int:
-    """Run :func:`import_paper_tree` from parsed ``split import`` arguments; returns 0, or 1 if incomplete."""
-    report = import_paper_tree(args.tree, args.fastmri_dirs, args.out, verify_hashes=args.hash,
-                               fraction_folders=not args.no_subsets, data_root=args.data_root,
-                               name=args.name, verbose=True, overwrite=args.force)
-    return 0 if report.complete else 1
-
-
-def configure_draw_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``split draw``: FASTMRI_DIR..., --out, --seed, --n-retain ... --fractions, --hash, --force."""
-    parser.add_argument("fastmri_dirs", nargs="+", type=Path, help="folders holding fastMRI multicoil .h5 files")
-    parser.add_argument("--out", type=Path, default=paths.MANIFESTS_DIR, help="folder for the manifests")
-    parser.add_argument("--data-root", type=Path, default=None,
-                        help="folder the manifest paths are relative to (default: common parent of the dirs)")
-    parser.add_argument("--name", default=None, help="file stem of the manifests (default drawn_seed<SEED>)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-retain", type=int, default=1000)
-    parser.add_argument("--n-forget", type=int, default=20)
-    parser.add_argument("--n-val", type=int, default=200)
-    parser.add_argument("--n-test-brain", type=int, default=100)
-    parser.add_argument("--n-test-knee", type=int, default=100)
-    parser.add_argument("--fractions", type=float, nargs="*", default=[0.01, 0.05, 0.1, 0.2, 0.5])
-    parser.add_argument("--hash", action="store_true", help="record SHA-256 of every file (slow)")
-    parser.add_argument("--force", action="store_true", help="replace an existing manifest of that name")
-    return parser
-
-
-def draw_main(args: argparse.Namespace) -> int:
-    """Run :func:`draw_split` from parsed ``split draw`` arguments; prints the written paths."""
-    files = draw_split(args.fastmri_dirs, args.out, seed=args.seed, n_retain=args.n_retain,
-                       n_forget=args.n_forget, n_val=args.n_val, n_test_brain=args.n_test_brain,
-                       n_test_knee=args.n_test_knee, fractions=tuple(args.fractions),
-                       data_root=args.data_root, name=args.name, verify_hashes=args.hash,
-                       overwrite=args.force)
-    print(f"manifest {files.manifest}\nsubsets {files.subsets}\n(files relative to {files.data_root})")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mriunlearn.splits {import,draw} ...`` (the same as ``python -m mriunlearn split ...``)."""
-    parser = argparse.ArgumentParser(prog="mriunlearn split", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    configure_import_parser(sub.add_parser("import", help="import the authors' split listing"))
-    configure_draw_parser(sub.add_parser("draw", help="draw a fresh seeded split"))
-    args = parser.parse_args(argv)
-    return import_tree_main(args) if args.command == "import" else draw_main(args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mriunlearn import paths, splits
+from mriunlearn import cli, paths, splits
 from mriunlearn.errors import ConfigError, DataError, ManifestError
 from mriunlearn.fastmri_h5 import write_volume
 from mriunlearn.manifest import ROLES, load_manifest
@@ -514,25 +514,31 @@ def test_draw_split_name_in_train_and_val(pool: Path, tmp_path: Path) -> None:
 
 # ================================================================== command-line functions
 
+def split_cli(args: list[str]) -> int:
+    """``python -m mriunlearn split ARGS``: the exit status."""
+    return cli.main(["split", *args])
+
+
 def test_cli_functions(pool: Path, fake: tuple[Path, Path, dict[str, Path]], tmp_path: Path,
                        capsys: pytest.CaptureFixture[str]) -> None:
     args = ["draw", str(pool), "--out", str(tmp_path / "m"), "--seed", "5", "--n-retain", "4", "--n-forget", "2",
             "--n-val", "2", "--n-test-brain", "2", "--n-test-knee", "2", "--fractions", "0.5"]
-    assert splits.main(args) == 0
+    assert split_cli(args) == 0
     assert (tmp_path / "m" / "drawn_seed5.csv").is_file()
     assert "drawn_seed5_subsets.csv" in capsys.readouterr().out
     tree, data, files = fake
-    assert splits.main(["import", str(data), "--tree", str(tree), "--out", str(tmp_path / "p")]) == 0
+    assert split_cli(["import", str(data), "--tree", str(tree), "--out", str(tmp_path / "p")]) == 0
     files[MINI["val"][0]].unlink()
-    assert splits.main(["import", str(data), "--tree", str(tree), "--out", str(tmp_path / "p"),
-                        "--name", "partial", "--no-subsets"]) == 1
+    assert split_cli(["import", str(data), "--tree", str(tree), "--out", str(tmp_path / "p"),
+                      "--name", "partial", "--no-subsets"]) == 1
     assert (tmp_path / "p" / "partial.csv").is_file() and not (tmp_path / "p" / "partial_subsets.csv").exists()
 
 
 # ================================================================== existing manifests are kept
 
 def test_draw_and_import_refuse_to_overwrite_a_manifest_without_force(
-        pool: Path, fake: tuple[Path, Path, dict[str, Path]], tmp_path: Path) -> None:
+        pool: Path, fake: tuple[Path, Path, dict[str, Path]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     tree, data, _ = fake
     out = tmp_path / "m"
     report = splits.import_paper_tree(tree, [data], out, verbose=False)  # the authors' split, as paper.csv
@@ -544,12 +550,12 @@ def test_draw_and_import_refuse_to_overwrite_a_manifest_without_force(
         splits.import_paper_tree(tree, [data], out, verbose=False)
     drawn = ["draw", str(pool), "--out", str(out), "--name", "paper", "--seed", "0", "--n-retain", "4",
              "--n-forget", "2", "--n-val", "2", "--n-test-brain", "2", "--n-test-knee", "2"]
-    with pytest.raises(ManifestError, match="already exists"):
-        splits.main(drawn)
+    assert split_cli(drawn) == 2  # the package's errors exit with status 2 and one line on stderr
+    assert "already exists" in capsys.readouterr().err
     assert report.manifest.read_bytes() == imported
-    assert splits.main([*drawn, "--force"]) == 0  # an explicit flag replaces it
+    assert split_cli([*drawn, "--force"]) == 0  # an explicit flag replaces it
     assert report.manifest.read_bytes() != imported
-    assert splits.main(["import", str(data), "--tree", str(tree), "--out", str(out), "--force"]) == 0
+    assert split_cli(["import", str(data), "--tree", str(tree), "--out", str(out), "--force"]) == 0
     assert report.manifest.read_bytes() == imported
 
 
