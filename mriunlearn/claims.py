@@ -41,11 +41,11 @@ from .intervals import mean_interval, t_quantile
 #: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, the
 #: reproduction tolerance of a trained PSNR: a smaller gap is what two machines' runs differ by
 NEAR_DB: float = 1.0
-#: "destroys the model": brain quality this far below Ĝ (5 × NEAR_DB), far outside what any method
-#: that keeps the model working moves BTA by (FT and NL-FT move it by < 1 dB)
+#: "destroys the model": brain quality this far below Ĝ (5 × NEAR_DB), far outside what a method
+#: that keeps the model working (FT, NL-FT) moves BTA by
 DESTROY_DB: float = 5.0 * NEAR_DB
-#: "collapses" during unlearning: BTA at or below this (dB), well under the zero-filled input of
-#: every profile (~21 dB default): the network then does worse than no network at all
+#: "collapses" during unlearning: BTA at or below this (dB), under the zero-filled input's BTA PSNR
+#: of every profile: the network then does worse than no network at all
 COLLAPSE_DB: float = 20.0
 #: the confidence of every interval (over volumes or seeds)
 CONFIDENCE: float = 0.95

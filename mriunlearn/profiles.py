@@ -266,22 +266,23 @@ def _default() -> Profile:
     Kept from ``paper``: SSIM + 1e-5·L1 loss, Adam 1e-3, gradient clipping 0.5,
     ReduceLROnPlateau(0.1, 10) on the validation loss, seed 42, equispaced 8x masks.
 
-    Scaled, and why (the lever study behind the operating point: ``docs/operating_point.md``):
+    Scaled, and why (the lever study behind the operating point, with its measurements:
+    ``docs/operating_point.md``):
 
     - network: 4 cascades, chans 8, 3 pools, sens_chans 4, sens_pools 3 (a 96x96 image needs no
-      4th pooling level; chans 16 measured +1.0 dB oracle BTA PSNR for 2.6x the time, which the
+      4th pooling level; a wider network gains oracle BTA PSNR for a multiple of the time, which the
       40-minute ``make reproduce`` budget cannot carry through notebooks 03/04);
-    - batch 8 of same-shape slices (batch 2: +1.0 dB at 15 epochs for ~4x the time);
-    - bf16 autocast of the forward pass (fp32 master weights, fp32 loss): ~25% faster than fp32,
-      accuracy within the one-ulp noise floor (``make bench`` precision section);
+    - batch 8 of same-shape slices (smaller batches: the same trade of PSNR for time);
+    - bf16 autocast of the forward pass (fp32 master weights, fp32 loss); its speed and accuracy
+      against fp32: ``make bench``, precision section;
     - centre fraction 0.08, i.e. 8 fully sampled centre lines of 96 (0.04 gives 4): the paper's
       0.04 of ~320 phase-encode lines is ~13 lines, and what calibrates the coil sensitivities is
       the number of lines (the maps are smooth on the field-of-view scale), so 8 lines is nearer
-      the paper than 4; measured +1.6 dB oracle BTA PSNR (+1.1 dB for zero-filled). The price: with
-      fastMRI's ``EquiSpacedMaskFunc`` the overall sampling is 8 + 96/8 = ~20 of 96 lines (~4.9x)
-      against the paper's ~53 of 320 (~6x);
-    - 40 epochs: the oracle's validation PSNR levels off by epoch ~40 (measured over 60 epochs:
-      +0.12 dB from epoch 40 to 60), and the 10% unlearning budget is then 4 epochs.
+      the paper than 4; it raises the BTA PSNR of the oracle and of the zero-filled input. The
+      price: with fastMRI's ``EquiSpacedMaskFunc`` the overall sampling is 8 + 96/8 = ~20 of 96
+      lines (~4.9x) against the paper's ~53 of 320 (~6x);
+    - 40 epochs: where the oracle's validation PSNR levels off, and the 10% unlearning budget is
+      then 4 epochs.
     """
     return Profile(
         name="default", num_cascades=4, chans=8, pools=3, sens_chans=4, sens_pools=3, lr=1e-3,

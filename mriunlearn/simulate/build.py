@@ -104,9 +104,8 @@ class DatasetSpec:
     def default(cls) -> "DatasetSpec":
         """96x96, 8 coils, 4 slices; brain 50 retain / 4 val / 8 test, knee 5 forget / 8 test.
 
-        8 coils (rather than 4): real fastMRI has 15-20; 8 is the lower end of that range and measured
-        +0.4 dB oracle BTA PSNR at 15 epochs for ~1.3x the step time against 4 coils
-        (docs/operating_point.md)."""
+        8 coils (rather than 4): real fastMRI has 15-20; 8 is the lower end of that range (its gain
+        and step time against 4 coils: docs/operating_point.md)."""
         return cls()
 
     @classmethod
