@@ -360,26 +360,36 @@ def null_space_figure(rows: Sequence[Mapping[str, object]]) -> plt.Figure:
     return fig
 
 
-def dynamics_figure(dyn: pd.DataFrame, oracle: pd.DataFrame | None = None) -> plt.Figure:
-    """The paper's Table 2 as line plots: PSNR per unlearning epoch, one panel per paper column.
+#: axis label of each metric a figure draws
+METRIC_LABELS: dict[str, str] = {"psnr": "PSNR (dB)", "ssim": "SSIM"}
 
-    ``dyn`` from :func:`mriunlearn.experiments.unlearning.dynamics`; ``oracle`` (a summary table with an
-    ``oracle`` model) draws Ĝ's level as a dashed line.
+
+def dynamics_figure(dyn: pd.DataFrame, oracle: pd.DataFrame | None = None) -> plt.Figure:
+    """The paper's Table 2 as line plots: per unlearning epoch the PSNR (top row) and, where ``dyn``
+    has an ``ssim`` column, the SSIM (bottom row), one panel per paper column, the epochs shared.
+
+    ``dyn`` from :func:`mriunlearn.experiments.unlearning.dynamics` (or its CSV; one saved before
+    Table 2 had SSIM draws the PSNR row alone); ``oracle`` (a summary table with an ``oracle`` model)
+    draws Ĝ's level of each metric as a dashed line. One legend, right of the top row.
     """
     cols = ["BTA", "KTA", "UA"]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharex=True)
-    mean = dyn.groupby(["model", "epoch", "column"], sort=False).psnr.mean().reset_index()
-    for ax, c in zip(axes, cols):
-        for m in dict.fromkeys(mean.model):
-            t = mean[(mean.model == m) & (mean.column == c)]
-            ax.plot(t.epoch, t.psnr, marker="o", ms=3, color=METHOD_COLOURS.get(m), label=label(m))
-        if oracle is not None:
-            o = oracle[(oracle.model == "oracle") & (oracle.column == c) & (oracle.metric == "psnr")]
-            if len(o):
-                ax.axhline(float(o["mean"].iloc[0]), ls="--", color=METHOD_COLOURS["oracle"], lw=1, label="Ĝ oracle")
-        ax.set(title=c, xlabel="unlearning epoch (0 = G)", ylabel="PSNR (dB)")
-        ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    metrics = [k for k in METRIC_LABELS if k in dyn.columns]
+    fig, axes = plt.subplots(len(metrics), 3, figsize=(12, 0.4 + 3.0 * len(metrics)), sharex=True, squeeze=False)
+    mean = dyn.groupby(["model", "epoch", "column"], sort=False)[metrics].mean().reset_index()
+    for i, k in enumerate(metrics):
+        for ax, c in zip(axes[i], cols):
+            for m in dict.fromkeys(mean.model):
+                t = mean[(mean.model == m) & (mean.column == c)]
+                ax.plot(t.epoch, t[k], marker="o", ms=3, color=METHOD_COLOURS.get(m), label=label(m))
+            if oracle is not None:
+                o = oracle[(oracle.model == "oracle") & (oracle.column == c) & (oracle.metric == k)]
+                if len(o):
+                    ax.axhline(float(o["mean"].iloc[0]), ls="--", color=METHOD_COLOURS["oracle"], lw=1, label="Ĝ oracle")
+            ax.set(title=c if i == 0 else "", ylabel=METRIC_LABELS[k])
+            ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("unlearning epoch (0 = G)")
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
@@ -621,7 +631,7 @@ def fraction_volumes_figure(per_volume: pd.DataFrame, reference: pd.DataFrame, c
                 _paper_markers(ax, paper[(paper.method == m) & (paper.column == col)], names,
                                float(ref[(ref.model == "oracle") & (ref.column == col)][metric].mean()))
             ax.set(title=f"{label(m)}: {col} {metric.upper()}", xlabel="retain fraction" if i == len(rows) - 1 else "",
-                   ylabel=f"{metric.upper()}" + (" (dB)" if metric == "psnr" else "") if j == 0 else "")
+                   ylabel=METRIC_LABELS.get(metric, metric.upper()) if j == 0 else "")
             ax.grid(axis="y", alpha=0.3)
             if ax.get_legend() is not None:  # seaborn adds one per panel; the figure has one below
                 ax.get_legend().remove()

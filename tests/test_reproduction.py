@@ -83,6 +83,32 @@ def test_model_classes(model, metric, cls):
     assert reproduction.model_class(model, metric) == cls
 
 
+@pytest.mark.parametrize("table, row, col, cls", [
+    ("03_table2_dynamics", {"model": "nl_ft", "seed": 42, "epoch": "0", "column": "BTA"}, "ssim", "trained_ssim"),
+    ("03_table2_dynamics", {"model": "nl_ft", "seed": 42, "epoch": "0", "column": "BTA"}, "psnr", "trained_db"),
+    ("03_table2_dynamics", {"model": "nl_ft", "seed": 42, "epoch": "3", "column": "UA"}, "ssim", "unlearned_ssim"),
+    ("03_table2_dynamics", {"model": "ga_l1", "seed": 42, "epoch": "3", "column": "UA"}, "ssim", "unstable_ssim"),
+    ("03_table2_dynamics", {"model": "ga_l1", "seed": 42, "epoch": "3", "column": "UA"}, "psnr", "diverging_db"),
+    ("04_table3", {"method": "nl_ft", "fraction": "0.1", "seed": 42}, "KTA_ssim", "unlearned_ssim"),
+    ("04_table3", {"method": "ga_l1_ft", "fraction": "0.1", "seed": 42}, "BTA_ssim", "unstable_ssim"),
+    ("04_table3", {"method": "nl_ft", "fraction": "0.1", "seed": 42}, "KTA", "unlearned_db")])
+def test_ssim_columns_of_tables_2_and_3_get_ssim_classes(table, row, col, cls):
+    assert reproduction.TABLES[table].classify(row, col) == cls
+
+
+def test_a_new_ssim_column_is_compared_once_committed():
+    """A committed Table 2 without ``ssim`` compares the PSNR alone; once it has one, SSIM is
+    compared with the SSIM classes (epoch 0, G, with ``trained_ssim``)."""
+    spec = reproduction.TABLES["03_table2_dynamics"]
+    old = pd.DataFrame({"model": ["nl_ft"] * 2, "seed": [42] * 2, "epoch": [0, 1], "column": ["BTA"] * 2,
+                        "psnr": [28.0, 27.0]})
+    new = old.assign(ssim=[0.9, 0.85])
+    assert {d.column for d in reproduction.compare(new, old, spec).differences} == {"psnr"}
+    both = reproduction.compare(new, new.assign(ssim=[0.95, 0.85]), spec)
+    assert {(d.column, d.tol.name) for d in both.differences} >= {("ssim", "trained_ssim"), ("ssim", "unlearned_ssim")}
+    assert [d.row for d in both.failures] == ["model=nl_ft, seed=42, epoch=0, column=BTA"]
+
+
 def test_every_checked_table_is_a_committed_table_with_a_spec():
     calls = _checked_calls()
     assert {name for _, name, _ in calls} == set(reproduction.TABLES)

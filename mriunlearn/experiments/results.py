@@ -188,16 +188,41 @@ def training_per_volume(studies: Sequence[Study]) -> pd.DataFrame:
     return pd.concat([zf, *(final_per_volume(s, {}) for s in studies)], ignore_index=True)
 
 
-def column_means(per_volume: pd.DataFrame) -> dict[str, float]:
-    """``{BTA, KTA, UA: mean PSNR over volumes}`` of one model's per-volume metrics."""
-    means = paper_table(per_volume, by=[], metrics=("psnr",)).set_index("column")["mean"]
+def column_means(per_volume: pd.DataFrame, metric: str = "psnr") -> dict[str, float]:
+    """``{BTA, KTA, UA: mean of metric over volumes}`` of one model's per-volume metrics (PSNR by default)."""
+    means = paper_table(per_volume, by=[], metrics=(metric,)).set_index("column")["mean"]
     return {c: float(means[c]) for c in PAPER_COLUMNS.values()}
 
 
-def run_row(result: Any) -> dict[str, Any]:
-    """BTA/KTA/UA PSNR means of one unlearning run, its wall time, slice-steps and retain volumes."""
-    return {**column_means(result.final), "wall_time_s": result.wall_time_s,
-            "slice_steps": result.slice_steps, "retain_volumes": len(result.retain_files)}
+def run_row(result: Any, ssim: bool = False) -> dict[str, Any]:
+    """BTA/KTA/UA PSNR means of one unlearning run, with ``ssim`` also its SSIM means as ``BTA_ssim``,
+    ``KTA_ssim``, ``UA_ssim`` (the naming of every tidy table's SSIM columns), then its wall time,
+    slice-steps and retain volumes."""
+    row = column_means(result.final)
+    if ssim:
+        row |= {f"{c}_ssim": v for c, v in column_means(result.final, "ssim").items()}
+    return {**row, "wall_time_s": result.wall_time_s, "slice_steps": result.slice_steps,
+            "retain_volumes": len(result.retain_files)}
+
+
+def metric_headers(metrics: Sequence[str]) -> list[tuple[str, str]]:
+    """``[(metric, "<column> <METRIC>")]`` of the wide tables, columns BTA, KTA, UA in the paper's
+    order and each column's metrics side by side: ``("psnr", "BTA PSNR"), ("ssim", "BTA SSIM"), …``."""
+    return [(k, f"{c} {k.upper()}") for c in PAPER_COLUMNS.values() for k in metrics]
+
+
+def oracle_targets(summary: pd.DataFrame, headers: Sequence[str]) -> dict[str, float]:
+    """``{header: Ĝ's mean}`` for the wide tables' headers that end in ``"<column> PSNR"`` or
+    ``"<column> SSIM"`` (``"BTA SSIM"``, ``"nl_ft BTA PSNR"``): what ``tables.styled(closest_to=...)``
+    marks the closest row to. ``summary``: a :func:`summary_table` holding the ``oracle`` model;
+    headers of another form (``"ft volumes"``) are left out."""
+    o = summary[summary.model == "oracle"].set_index(["column", "metric"])["mean"]
+    out = {}
+    for h in headers:
+        key = tuple(str(h).split()[-2:])
+        if len(key) == 2 and (key[0], key[1].lower()) in o.index:
+            out[h] = float(o[(key[0], key[1].lower())])
+    return out
 
 
 def hallucination_scores(study: Study, results: Mapping[tuple[str, int], Any] | None = None,

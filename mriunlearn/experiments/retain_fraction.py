@@ -10,13 +10,14 @@ import pandas as pd
 
 from .. import paper_numbers
 from ..intervals import mean_interval, quadratic_fit
+from ..manifest import PAPER_COLUMNS
 from ..unlearning import get_method
 from ..unlearning.base import VARIANTS
-from .results import SINGLE_SEED_NOISE_DB, run_row, summary_table
+from .results import SINGLE_SEED_NOISE_DB, metric_headers, oracle_targets, run_row, summary_table
 from .study import Study, check_choices, subsets_path, sweep_records
 
 __all__ = ["FRACTION_METHODS", "VARIANTS", "best_fraction", "compare_fractions_with_paper", "fraction_sweep", "fraction_table",
-           "fraction_verdict", "paper_gaps", "retain_subsets", "subsets_note", "summary_table", "sweep_records"]
+           "fraction_verdict", "oracle_targets", "paper_gaps", "retain_subsets", "subsets_note", "summary_table", "sweep_records"]
 
 
 FRACTION_METHODS: tuple[str, ...] = ("ft", "nl_ft", "ga_l1_ft")
@@ -53,8 +54,9 @@ def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[flo
     (:func:`subsets_note`) says which each fraction used.
 
     Returns:
-        ``(table, runs)``: per (label, fraction, seed) the BTA/KTA/UA PSNR means, wall time,
-        slice-steps and the number of retain volumes drawn; and the runs themselves, keyed
+        ``(table, runs)``: per (label, fraction, seed) the BTA/KTA/UA PSNR means (dB; columns
+        ``BTA``, ``KTA``, ``UA``), their SSIM means (``BTA_ssim``, ``KTA_ssim``, ``UA_ssim``), wall
+        time, slice-steps and the number of retain volumes drawn; and the runs themselves, keyed
         ``(label, fraction, seed)``.
 
     Raises:
@@ -78,7 +80,7 @@ def fraction_sweep(study: Study, methods: Sequence[str], fractions: Sequence[flo
                     else:
                         r = study.unlearn(m, s, f, **extra)
                     runs[(name, f, s)] = r
-                    rows.append({"method": name, "fraction": f, "seed": s, **run_row(r)})
+                    rows.append({"method": name, "fraction": f, "seed": s, **run_row(r, ssim=True)})
     return pd.DataFrame(rows), runs
 
 
@@ -115,12 +117,18 @@ def best_fraction(sweep: pd.DataFrame, method: str, oracle_bta: float) -> float:
 
 
 def fraction_table(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Table 3 wide: rows fraction, columns (method, BTA/KTA/UA), mean over seeds, plus volumes."""
-    t = sweep.groupby(["fraction", "method"], sort=False)[["BTA", "KTA", "UA", "retain_volumes"]].mean()
-    wide = t.unstack("method")
-    wide.columns = [f"{m} {c}" if c != "retain_volumes" else f"{m} volumes" for c, m in wide.columns]
+    """Table 3 wide: rows fraction; per method the columns ``"<method> BTA PSNR"``, ``"<method> BTA
+    SSIM"``, … (mean over seeds), then the first method's ``"<method> volumes"``. A sweep without the
+    ``*_ssim`` columns (a CSV saved before Table 3 had SSIM) gives the PSNR columns alone."""
+    ssim = all(f"{c}_ssim" in sweep.columns for c in PAPER_COLUMNS.values())
+    headers = [h for _, h in metric_headers(["psnr", "ssim"] if ssim else ["psnr"])]
+    # header -> the sweep's column: "BTA PSNR" -> BTA, "BTA SSIM" -> BTA_ssim
+    source = {h: h.split()[0] + ("_ssim" if h.endswith("SSIM") else "") for h in headers}
+    wide = sweep.groupby(["fraction", "method"], sort=False)[[*source.values(), "retain_volumes"]].mean().unstack("method")
+    names = {c: h for h, c in source.items()} | {"retain_volumes": "volumes"}
+    wide.columns = [f"{m} {names[c]}" for c, m in wide.columns]
     methods = list(dict.fromkeys(sweep.method))
-    cols = [f"{m} {c}" for m in methods for c in ("BTA", "KTA", "UA")] + [f"{methods[0]} volumes"]
+    cols = [f"{m} {h}" for m in methods for h in headers] + [f"{methods[0]} volumes"]
     return wide[cols].sort_index()
 
 

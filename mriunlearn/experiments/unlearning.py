@@ -23,13 +23,13 @@ from ..labels import label, short_label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
 from ..metrics import paper_table
-from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, hallucination_scores,
-                      paired_difference, seed_evidence, seed_half_width, spread_convention, summary_table,
+from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, hallucination_scores, metric_headers,
+                      oracle_targets, paired_difference, seed_evidence, seed_half_width, spread_convention, summary_table,
                       training_interval)
 from .study import Study, cached_table, run_entry, run_records
 
-__all__ = ["Landscape", "check_landscape_grid", "compare_with_paper", "costs", "dynamics", "dynamics_table", "final_per_volume",
-           "forgetting", "forgetting_summary", "hallucination_scores", "judge_claims", "landscape_caption", "loss_landscape",
+__all__ = ["Landscape", "check_landscape_grid", "compare_with_paper", "costs", "DYNAMICS_METRICS", "dynamics", "dynamics_table", "final_per_volume",
+           "forgetting", "forgetting_summary", "hallucination_scores", "judge_claims", "landscape_caption", "loss_landscape", "oracle_targets",
            "RADAR_AXES", "radar_psnr", "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
 
 
@@ -87,21 +87,42 @@ def compare_with_paper(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
+#: the metrics of Table 2, each a column of :func:`dynamics` (the paper reports both)
+DYNAMICS_METRICS: tuple[str, ...] = ("psnr", "ssim")
+
+
 def dynamics(study: Study, results: Mapping[tuple[str, int], Any]) -> pd.DataFrame:
-    """Table 2: BTA/KTA/UA PSNR after every unlearning epoch (epoch 0 = G), per method and seed."""
-    g = paper_table(study.per_volume("original"), by=[], metrics=("psnr",))
+    """Table 2: BTA/KTA/UA PSNR and SSIM after every unlearning epoch (epoch 0 = G), per method and seed.
+
+    Epoch 0 is G's per-volume means (:func:`~mriunlearn.metrics.paper_table` of ``original``), the
+    other epochs each run's recorded ``per_epoch`` table; nothing is run or evaluated here.
+
+    Returns:
+        One row per (model, seed, epoch, column): columns ``model``, ``seed``, ``epoch``, ``column``
+        (BTA, KTA, UA), ``psnr`` (dB) and ``ssim`` (in [0, 1]), each the mean over volumes.
+    """
+    keys = ["model", "seed", "epoch", "column"]
+    g = paper_table(study.per_volume("original"), by=[], metrics=DYNAMICS_METRICS)
     frames = []
     for (m, s), r in results.items():
         frames.append(g.assign(model=m, seed=s, epoch=0))
-        pe = r.per_epoch[r.per_epoch.metric == "psnr"]
-        frames.append(pe.assign(model=m, seed=s)[["model", "seed", "epoch", "column", "metric", "mean", "std", "n"]])
-    out = pd.concat(frames, ignore_index=True)
-    return out[["model", "seed", "epoch", "column", "mean"]].rename(columns={"mean": "psnr"})
+        frames.append(r.per_epoch[r.per_epoch.metric.isin(DYNAMICS_METRICS)].assign(model=m, seed=s))
+    long = pd.concat(frames, ignore_index=True)
+    by_metric = [long[long.metric == k][keys + ["mean"]].rename(columns={"mean": k}) for k in DYNAMICS_METRICS]
+    out = by_metric[0]
+    for t in by_metric[1:]:  # a left merge keeps the PSNR rows' order
+        out = out.merge(t, on=keys, how="left", validate="one_to_one")
+    return out.reset_index(drop=True)
 
 
 def dynamics_table(dyn: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 wide: rows (model, epoch), columns BTA/KTA/UA PSNR (mean over seeds)."""
-    return dyn.pivot_table(index=["model", "epoch"], columns="column", values="psnr", aggfunc="mean", sort=False)[["BTA", "KTA", "UA"]]
+    """Table 2 wide: rows (model, epoch), columns ``"BTA PSNR"``, ``"BTA SSIM"``, … (mean over
+    seeds). ``dyn`` without an ``ssim`` column (a CSV saved before Table 2 had SSIM) gives the PSNR
+    columns alone."""
+    metrics = [k for k in DYNAMICS_METRICS if k in dyn.columns]
+    wide = dyn.pivot_table(index=["model", "epoch"], columns="column", values=metrics, aggfunc="mean", sort=False)
+    wide.columns = [f"{c} {k.upper()}" for k, c in wide.columns]
+    return wide[[h for _, h in metric_headers(metrics)]]
 
 
 def costs(study: Study, results: Mapping[tuple[str, int], Any]) -> pd.DataFrame:
