@@ -165,6 +165,16 @@ def test_table1_pipeline_marks_closest_and_judges_claims(study):
     assert "paired 95% interval" in brain.evidence
     dyn = unl.dynamics(study, results)
     assert set(dyn.epoch) == {0, 1}  # G, then the smoke profile's single unlearning epoch
+    assert list(dyn.columns) == ["model", "seed", "epoch", "column", "psnr", "ssim"] and len(dyn) == 2 * 2 * 3
+    assert dyn.ssim.between(0, 1).all() and dyn.psnr.notna().all()
+    g_ssim = summary[(summary.model == "original") & (summary.metric == "ssim")].set_index("column")["mean"]
+    epoch0 = dyn[dyn.epoch == 0]
+    assert epoch0.ssim.to_numpy() == pytest.approx(g_ssim[epoch0.column].to_numpy())
+    wide = unl.dynamics_table(dyn)
+    assert list(wide.columns) == ["BTA PSNR", "BTA SSIM", "KTA PSNR", "KTA SSIM", "UA PSNR", "UA SSIM"]
+    assert unl.dynamics_table(dyn.drop(columns="ssim")).columns.tolist() == ["BTA PSNR", "KTA PSNR", "UA PSNR"]
+    targets = unl.oracle_targets(summary, wide.columns)
+    assert targets["UA SSIM"] == pytest.approx(float(summary.query("model == 'oracle' and column == 'UA' and metric == 'ssim'")["mean"].iloc[0]))
     radar = unl.radar_values(summary, unl.costs(study, results))
     assert ((radar[["UA", "KTA", "BTA"]] >= 0) & (radar[["UA", "KTA", "BTA"]] <= 1)).all().all()
     rec = st.run_records(study, results)
@@ -182,6 +192,10 @@ def test_seed_intervals_with_two_seeds(study):
 def test_fraction_sweep_records_volumes_and_cost(study):
     sweep, runs = frac.fraction_sweep(study, ["ft"], [0.25, 1.0], [42])
     assert sweep.retain_volumes.tolist() == [1, 4]
+    ssim = sweep[["BTA_ssim", "KTA_ssim", "UA_ssim"]]
+    assert ssim.notna().all().all() and ((ssim >= 0) & (ssim <= 1)).all().all()
+    assert frac.fraction_table(sweep).columns.tolist() == ["ft BTA PSNR", "ft BTA SSIM", "ft KTA PSNR", "ft KTA SSIM",
+                                                           "ft UA PSNR", "ft UA SSIM", "ft volumes"]
     assert sweep.slice_steps.iloc[1] > sweep.slice_steps.iloc[0]
     assert frac.best_fraction(sweep, "ft", oracle_bta=0.0) in (0.25, 1.0)
 
@@ -196,7 +210,7 @@ def test_fraction_sweep_runs_each_variant_of_the_methods_that_have_one(study):
     paper_only, _ = frac.fraction_sweep(study, ["ft", "nl_ft"], [0.25, 1.0], [42])
     pd.testing.assert_frame_equal(paper_only, sweep[sweep.method != "nl_ft:code"].reset_index(drop=True))
     table = frac.fraction_table(sweep)
-    assert "nl_ft:code BTA" in table.columns and "ft volumes" in table.columns
+    assert "nl_ft:code BTA PSNR" in table.columns and "nl_ft:code UA SSIM" in table.columns and "ft volumes" in table.columns
     cmp = frac.compare_fractions_with_paper(sweep)
     assert cmp.loc[("nl_ft:code", 1.0), "BTA paper"] == cmp.loc[("nl_ft", 1.0), "BTA paper"] == 37.46
     oracle = pd.DataFrame([{"column": "BTA", "metric": "psnr", "mean": 20.0}])

@@ -284,6 +284,18 @@ FIGURES = {"01_training_curves": _training_curves, "01_shared_knowledge": _share
            "03_nl_ablation": _nl_ablation, "nl_ablation 03_nl_ablation": lambda: _nl_ablation("nl_ablation/figures"),
            "03_fig4_loss_landscape": _loss_landscape, "02_fig1_hallucination_panel": _fig1_panel,
            "02_null_space_maps": lambda: plots.null_space_figure(_panel_rows("02_null_space_maps"))}
+def test_dynamics_figure_with_its_ssim_row_is_legible():
+    """Table 2's figure with the SSIM row it draws once ``dyn`` has an ``ssim`` column (synthetic
+    SSIM on the committed epochs, in case the committed CSV predates it)."""
+    dyn = _csv("03_table2_dynamics")
+    dyn = dyn.assign(ssim=np.clip(dyn.psnr / 32.0, 0.0, 1.0)) if "ssim" not in dyn else dyn
+    fig = plots.dynamics_figure(dyn, _csv("03_table1"))
+    assert len(fig.axes) == 6 and fig.axes[3].get_ylabel() == "SSIM"
+    found = {k: v for k, v in problems(fig).items() if v}
+    _close(fig)
+    assert not found, found
+
+
 @pytest.mark.parametrize("name", FIGURES)
 def test_committed_figure_is_legible(name):
     fig = FIGURES[name]()
