@@ -194,8 +194,15 @@ def test_fraction_sweep_records_volumes_and_cost(study):
     assert sweep.retain_volumes.tolist() == [1, 4]
     ssim = sweep[["BTA_ssim", "KTA_ssim", "UA_ssim"]]
     assert ssim.notna().all().all() and ((ssim >= 0) & (ssim <= 1)).all().all()
-    assert frac.fraction_table(sweep).columns.tolist() == ["ft BTA PSNR", "ft BTA SSIM", "ft KTA PSNR", "ft KTA SSIM",
-                                                           "ft UA PSNR", "ft UA SSIM", "ft volumes"]
+    table = frac.fraction_table(sweep)
+    assert table.columns.tolist() == ["ft BTA PSNR", "ft BTA SSIM", "ft KTA PSNR", "ft KTA SSIM",
+                                      "ft UA PSNR", "ft UA SSIM", "ft volumes"]
+    # notebook 04's styled table: Ĝ's value per PSNR and SSIM column, SSIM to 3 decimals, volumes to 0
+    oracle = frac.summary_table(study.per_volume("oracle").assign(seed=study.profile.seed), ["oracle"])
+    targets = frac.oracle_targets(oracle, table.columns)
+    assert set(targets) == set(table.columns) - {"ft volumes"} and 0 <= targets["ft KTA SSIM"] <= 1
+    digits = frac.header_digits(table.columns)
+    assert (digits["ft BTA PSNR"], digits["ft BTA SSIM"], digits["ft volumes"]) == (2, 3, 0)
     assert sweep.slice_steps.iloc[1] > sweep.slice_steps.iloc[0]
     assert frac.best_fraction(sweep, "ft", oracle_bta=0.0) in (0.25, 1.0)
 

@@ -211,6 +211,12 @@ def metric_headers(metrics: Sequence[str]) -> list[tuple[str, str]]:
     return [(k, f"{c} {k.upper()}") for c in PAPER_COLUMNS.values() for k in metrics]
 
 
+def header_digits(headers: Sequence[str]) -> dict[str, int]:
+    """Decimals to show per wide-table header: 3 for an SSIM (``"BTA SSIM"``), 0 for a count
+    (``"ft volumes"``), 2 for the rest (PSNR in dB); for ``DataFrame.round`` and ``tables.styled``."""
+    return {str(h): 3 if str(h).endswith("SSIM") else 0 if str(h).endswith("volumes") else 2 for h in headers}
+
+
 def oracle_targets(summary: pd.DataFrame, headers: Sequence[str]) -> dict[str, float]:
     """``{header: Ĝ's mean}`` for the wide tables' headers that end in ``"<column> PSNR"`` or
     ``"<column> SSIM"`` (``"BTA SSIM"``, ``"nl_ft BTA PSNR"``): what ``tables.styled(closest_to=...)``

@@ -13,11 +13,11 @@ from ..intervals import mean_interval, quadratic_fit
 from ..manifest import PAPER_COLUMNS
 from ..unlearning import get_method
 from ..unlearning.base import VARIANTS
-from .results import SINGLE_SEED_NOISE_DB, metric_headers, oracle_targets, run_row, summary_table
+from .results import SINGLE_SEED_NOISE_DB, header_digits, metric_headers, oracle_targets, run_row, summary_table
 from .study import Study, check_choices, subsets_path, sweep_records
 
 __all__ = ["FRACTION_METHODS", "VARIANTS", "best_fraction", "compare_fractions_with_paper", "fraction_sweep", "fraction_table",
-           "fraction_verdict", "oracle_targets", "paper_gaps", "retain_subsets", "subsets_note", "summary_table", "sweep_records"]
+           "fraction_verdict", "header_digits", "oracle_targets", "paper_gaps", "retain_subsets", "subsets_note", "summary_table", "sweep_records"]
 
 
 FRACTION_METHODS: tuple[str, ...] = ("ft", "nl_ft", "ga_l1_ft")

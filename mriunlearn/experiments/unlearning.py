@@ -23,14 +23,14 @@ from ..labels import label, short_label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
 from ..metrics import paper_table
-from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, hallucination_scores, metric_headers,
-                      oracle_targets, paired_difference, seed_evidence, seed_half_width, spread_convention, summary_table,
-                      training_interval)
+from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, hallucination_scores, header_digits,
+                      metric_headers, oracle_targets, paired_difference, seed_evidence, seed_half_width, spread_convention,
+                      summary_table, training_interval)
 from .study import Study, cached_table, run_entry, run_records
 
 __all__ = ["Landscape", "check_landscape_grid", "compare_with_paper", "costs", "DYNAMICS_METRICS", "dynamics", "dynamics_table", "final_per_volume",
-           "forgetting", "forgetting_summary", "hallucination_scores", "judge_claims", "landscape_caption", "loss_landscape", "oracle_targets",
-           "RADAR_AXES", "radar_psnr", "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
+           "forgetting", "forgetting_summary", "hallucination_scores", "header_digits", "judge_claims", "landscape_caption",
+           "loss_landscape", "oracle_targets", "RADAR_AXES", "radar_psnr", "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
 
 
 def run_methods(study: Study, methods: Sequence[str], seeds: Sequence[int], fraction: float | None = None) -> dict[tuple[str, int], Any]:
