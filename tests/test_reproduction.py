@@ -87,12 +87,14 @@ def test_model_classes(model, metric, cls):
     ("03_table2_dynamics", {"model": "nl_ft", "seed": 42, "epoch": "0", "column": "BTA"}, "ssim", "trained_ssim"),
     ("03_table2_dynamics", {"model": "nl_ft", "seed": 42, "epoch": "0", "column": "BTA"}, "psnr", "trained_db"),
     ("03_table2_dynamics", {"model": "nl_ft", "seed": 42, "epoch": "3", "column": "UA"}, "ssim", "unlearned_ssim"),
-    ("03_table2_dynamics", {"model": "ga_l1", "seed": 42, "epoch": "3", "column": "UA"}, "ssim", "unstable_ssim"),
+    ("03_table2_dynamics", {"model": "ga_l1", "seed": 42, "epoch": "3", "column": "UA"}, "ssim", None),
     ("03_table2_dynamics", {"model": "ga_l1", "seed": 42, "epoch": "3", "column": "UA"}, "psnr", "diverging_db"),
     ("04_table3", {"method": "nl_ft", "fraction": "0.1", "seed": 42}, "KTA_ssim", "unlearned_ssim"),
     ("04_table3", {"method": "ga_l1_ft", "fraction": "0.1", "seed": 42}, "BTA_ssim", "unstable_ssim"),
     ("04_table3", {"method": "nl_ft", "fraction": "0.1", "seed": 42}, "KTA", "unlearned_db")])
 def test_ssim_columns_of_tables_2_and_3_get_ssim_classes(table, row, col, cls):
+    """``None``: a collapse's SSIM during the run is not compared (no measured tolerance; its end is
+    compared in Table 1)."""
     assert reproduction.TABLES[table].classify(row, col) == cls
 
 
