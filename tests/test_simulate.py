@@ -19,7 +19,7 @@ from fastmri.data.subsample import EquiSpacedMaskFunc
 from fastmri.data.transforms import VarNetDataTransform
 from mriunlearn import paths
 from mriunlearn.errors import ConfigError
-from mriunlearn.fastmri_h5 import load_volume
+from mriunlearn.fastmri_h5 import inspect_volume, load_volume
 from mriunlearn.manifest import load_manifest
 from mriunlearn.simulate import SENS_KEY, DatasetSpec, build_dataset, ensure_dataset, simulate_multicoil
 from mriunlearn.simulate import build as build_mod
@@ -386,3 +386,17 @@ def test_build_dataset_can_build_only_some_roles(tmp_path):
         assert "170" in hf["ismrmrd_header"][()].decode()
     with pytest.raises(ConfigError, match="bogus"):
         build_mod.build_dataset(tmp_path / "x", SMOKE, roles=("bogus",))
+
+
+def test_forget_slices_per_volume_draws_the_forget_set_from_more_knees(tmp_path):
+    """Forget volumes get ``forget_slices_per_volume`` slices, every other volume ``slices_per_volume``;
+    left unset, the option does not enter the volume key (existing data stay current)."""
+    assert "forget_slices_per_volume" not in DatasetSpec.default().volume_key()
+    spec = dataclasses.replace(SMOKE, knee_forget=3, forget_slices_per_volume=1)
+    assert "forget_slices_per_volume" in spec.volume_key()
+    manifest = load_manifest(build_dataset(tmp_path, spec), tmp_path)
+    assert [inspect_volume(p).num_slices for p in manifest.files("forget")] == [1, 1, 1]
+    assert {inspect_volume(p).num_slices for p in manifest.files("test_knee")} == {SMOKE.slices_per_volume}
+    assert manifest.num_slices("forget") == 3
+    with pytest.raises(ConfigError, match="forget_slices_per_volume"):
+        DatasetSpec(forget_slices_per_volume=0)

@@ -79,6 +79,9 @@ class DatasetSpec:
     brain_rotation_deg: float = 0.0
     #: share of brain subjects imaged with the phase-encoding direction along the other image axis
     brain_pe_swap: float = 0.0
+    #: slices of each forget (knee) volume, ``None``: ``slices_per_volume``; fewer slices from more
+    #: subjects draw the forget set from many knees, as the paper's randomly drawn forget slices
+    forget_slices_per_volume: int | None = None
 
     def __post_init__(self) -> None:
         h, w = self.image_size
@@ -99,6 +102,8 @@ class DatasetSpec:
             raise ConfigError(f"DatasetSpec.brain_pe_swap must lie in [0, 1], got {self.brain_pe_swap}")
         if self.brain_rotation_deg < 0:
             raise ConfigError(f"DatasetSpec.brain_rotation_deg must be >= 0, got {self.brain_rotation_deg}")
+        if self.forget_slices_per_volume is not None and self.forget_slices_per_volume < 1:
+            raise ConfigError(f"DatasetSpec.forget_slices_per_volume must be >= 1 or None, got {self.forget_slices_per_volume}")
 
     @classmethod
     def default(cls) -> "DatasetSpec":
@@ -122,12 +127,18 @@ class DatasetSpec:
             raise ConfigError(f"unknown role {role!r}; valid roles: {', '.join(counts)}")
         return counts[role]
 
+    def slices(self, organ: str, index: int) -> int:
+        """Slices of subject ``index`` of ``organ`` (knee subjects ``0 .. knee_forget - 1`` are the forget set)."""
+        if organ == "knee" and index < self.knee_forget and self.forget_slices_per_volume is not None:
+            return self.forget_slices_per_volume
+        return self.slices_per_volume
+
     def volume_key(self) -> str:
         """JSON of the settings that change a volume's content (not the counts)."""
         d = asdict(self)
         for name in ("brain_retain", "brain_val", "brain_test", "knee_forget", "knee_test"):
             d.pop(name)
-        for name, off in GEOMETRY_OFF.items():  # unset geometry options leave the key as without them
+        for name, off in {**GEOMETRY_OFF, "forget_slices_per_volume": None}.items():  # unset options leave the key as without them
             if d[name] == off:
                 d.pop(name)
         d["image_size"] = list(self.image_size)
@@ -176,7 +187,7 @@ def subject_rng(seed: int, organ: str, index: int) -> np.random.Generator:
 def generate_volume(spec: DatasetSpec, organ: str, index: int) -> SimulatedVolume:
     """Simulate subject ``index`` of ``organ`` (anatomy, scale, coils, phase, noise)."""
     rng = subject_rng(spec.seed, organ, index)
-    s = spec.slices_per_volume
+    s = spec.slices(organ, index)
     if organ == "brain":
         image, labels = _brain_with_geometry(spec, index, rng)
     else:
@@ -299,7 +310,7 @@ def build_dataset(
         if not _is_current(path, recorded.get(item.file), key):
             vol = generate_volume(spec, item.organ, item.index)
             write_simulated(path, vol, spec, item.organ, item.index)
-        rows.append(file_row(path, out, item.organ, item.role, spec.slices_per_volume))
+        rows.append(file_row(path, out, item.organ, item.role, spec.slices(item.organ, item.index)))
     return write_manifest(rows, manifest)
 
 
