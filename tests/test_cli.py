@@ -208,3 +208,24 @@ def test_unlearn_steps_and_transform_reach_the_runner(monkeypatch, smoke_profile
                                       "--param", "transform=replace"])
     _unlearned(args, smoke_profile)
     assert seen["steps"] == 7 and seen["params"] == {"transform": "replace"} and seen["epochs"] is None
+
+
+def test_the_process_entry_point_leaves_the_process_group_on_success_and_on_error(monkeypatch):
+    """``python -m mriunlearn`` (and the ``mriunlearn`` script) leaves a joined process group before the
+    process exits, whatever the command's outcome: left to the interpreter's exit, a gloo group can
+    abort a rank after its exit status was decided."""
+    import mriunlearn.__main__ as entry
+    from mriunlearn import distributed
+
+    calls = []
+    monkeypatch.setattr(distributed, "cleanup", lambda: calls.append("cleanup"))
+    monkeypatch.setattr(entry, "main", lambda: 2)
+    assert entry.run() == 2 and calls == ["cleanup"]
+
+    def fails() -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(entry, "main", fails)
+    with pytest.raises(RuntimeError, match="boom"):
+        entry.run()
+    assert calls == ["cleanup", "cleanup"]
