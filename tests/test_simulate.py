@@ -400,3 +400,21 @@ def test_forget_slices_per_volume_draws_the_forget_set_from_more_knees(tmp_path)
     assert manifest.num_slices("forget") == 3
     with pytest.raises(ConfigError, match="forget_slices_per_volume"):
         DatasetSpec(forget_slices_per_volume=0)
+
+
+def test_brain_z_range_moves_the_slabs_and_unset_changes_nothing():
+    """Slabs start within ``brain_z_range_mm`` (MNI z); unset, the key and the volumes are as without
+    the option; the default range given explicitly draws the same subject."""
+    from mriunlearn.simulate import brain
+
+    assert "brain_z_range_mm" not in DatasetSpec.default().volume_key()
+    low = dataclasses.replace(SMOKE, brain_z_range_mm=(-32.0, 52.0))
+    assert json.loads(low.volume_key())["brain_z_range_mm"] == [-32.0, 52.0]
+    starts = [brain.sample_brain_params(np.random.default_rng(i), 4, z_range_mm=(-32.0, 52.0)).z_levels for i in range(60)]
+    assert min(z[0] for z in starts) >= -32.0 and max(z[-1] for z in starts) <= 52.0
+    assert min(z[0] for z in starts) < brain.Z_RANGE_MM[0]  # reaches below the default range
+    same = dataclasses.replace(SMOKE, brain_z_range_mm=brain.Z_RANGE_MM)
+    np.testing.assert_array_equal(build_mod.generate_volume(same, "brain", 1).kspace,
+                                  build_mod.generate_volume(SMOKE, "brain", 1).kspace)
+    with pytest.raises(ConfigError, match="brain_z_range_mm"):
+        DatasetSpec(brain_z_range_mm=(40.0, 10.0))

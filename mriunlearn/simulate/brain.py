@@ -133,14 +133,24 @@ class BrainParams:
     texture_seed: int
 
 
-def sample_brain_params(rng: np.random.Generator, num_slices: int, spacing_mm: float | None = None) -> BrainParams:
-    """Draw a subject: pose, size, deformation, contrast, bias field and ``num_slices`` axial levels."""
+#: MNI z range (mm) of the axial slices by default: mid-brain to near the vertex
+Z_RANGE_MM: tuple[float, float] = (-8.0, 52.0)
+
+
+def sample_brain_params(
+    rng: np.random.Generator, num_slices: int, spacing_mm: float | None = None,
+    z_range_mm: tuple[float, float] = Z_RANGE_MM,
+) -> BrainParams:
+    """Draw a subject: pose, size, deformation, contrast, bias field and ``num_slices`` axial levels.
+
+    The slab of slices starts uniformly within ``z_range_mm`` (MNI z, mm) and ends at most at its top
+    (a slab taller than the range starts at its bottom)."""
     if int(num_slices) < 1:
         raise ConfigError(f"num_slices must be >= 1, got {num_slices!r}")
     s = int(num_slices)
     spacing = float(rng.uniform(5.0, 7.0)) if spacing_mm is None else float(spacing_mm)
-    top = 52.0 - (s - 1) * spacing
-    bottom = min(-8.0, top)
+    top = float(z_range_mm[1]) - (s - 1) * spacing
+    bottom = min(float(z_range_mm[0]), top)
     z0 = rng.uniform(bottom, max(top, bottom))
     k_modes = 8
     directions = rng.standard_normal((k_modes, 3))
@@ -272,7 +282,8 @@ def render_brain(
 
 
 def brain_volume(
-    rng: np.random.Generator, num_slices: int, shape: tuple[int, int], fov_mm: float = 220.0
+    rng: np.random.Generator, num_slices: int, shape: tuple[int, int], fov_mm: float = 220.0,
+    z_range_mm: tuple[float, float] = Z_RANGE_MM,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw a subject and render it: ``(images (S, H, W) float32, labels (S, H, W) uint8)``."""
-    return render_brain(sample_brain_params(rng, num_slices), shape, fov_mm)
+    return render_brain(sample_brain_params(rng, num_slices, z_range_mm=z_range_mm), shape, fov_mm)

@@ -82,6 +82,9 @@ class DatasetSpec:
     #: slices of each forget (knee) volume, ``None``: ``slices_per_volume``; fewer slices from more
     #: subjects draw the forget set from many knees, as the paper's randomly drawn forget slices
     forget_slices_per_volume: int | None = None
+    #: MNI z range (mm) the brain slabs are drawn within, ``None``: ``brain.Z_RANGE_MM`` (mid-brain to
+    #: vertex); a lower bound below it adds the skull base and posterior fossa
+    brain_z_range_mm: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         h, w = self.image_size
@@ -102,6 +105,9 @@ class DatasetSpec:
             raise ConfigError(f"DatasetSpec.brain_pe_swap must lie in [0, 1], got {self.brain_pe_swap}")
         if self.brain_rotation_deg < 0:
             raise ConfigError(f"DatasetSpec.brain_rotation_deg must be >= 0, got {self.brain_rotation_deg}")
+        z = self.brain_z_range_mm
+        if z is not None and not (len(z) == 2 and z[0] <= z[1]):
+            raise ConfigError(f"DatasetSpec.brain_z_range_mm must be (low, high) with low <= high, got {z}")
         if self.forget_slices_per_volume is not None and self.forget_slices_per_volume < 1:
             raise ConfigError(f"DatasetSpec.forget_slices_per_volume must be >= 1 or None, got {self.forget_slices_per_volume}")
 
@@ -138,12 +144,13 @@ class DatasetSpec:
         d = asdict(self)
         for name in ("brain_retain", "brain_val", "brain_test", "knee_forget", "knee_test"):
             d.pop(name)
-        for name, off in {**GEOMETRY_OFF, "forget_slices_per_volume": None}.items():  # unset options leave the key as without them
+        for name, off in {**GEOMETRY_OFF, "forget_slices_per_volume": None, "brain_z_range_mm": None}.items():  # unset options leave the key as without them
             if d[name] == off:
                 d.pop(name)
         d["image_size"] = list(self.image_size)
-        if self.brain_fov_range_mm is not None:
-            d["brain_fov_range_mm"] = list(self.brain_fov_range_mm)
+        for name in ("brain_fov_range_mm", "brain_z_range_mm"):
+            if getattr(self, name) is not None:
+                d[name] = list(getattr(self, name))
         d["sim_version"] = SIM_VERSION
         return json.dumps(d, sort_keys=True)
 
@@ -220,10 +227,11 @@ def brain_geometry(spec: DatasetSpec, index: int) -> tuple[float, float, bool]:
 
 def _brain_with_geometry(spec: DatasetSpec, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A brain subject's ``(images, labels)`` ``(S, H, W)``, imaged with :func:`brain_geometry`."""
+    z_range = spec.brain_z_range_mm or brain.Z_RANGE_MM
     if all(getattr(spec, k) == off for k, off in GEOMETRY_OFF.items()):
-        return brain.brain_volume(rng, spec.slices_per_volume, spec.image_size, spec.brain_fov_mm)
+        return brain.brain_volume(rng, spec.slices_per_volume, spec.image_size, spec.brain_fov_mm, z_range)
     fov, rotation, swap = brain_geometry(spec, index)
-    params = brain.sample_brain_params(rng, spec.slices_per_volume)
+    params = brain.sample_brain_params(rng, spec.slices_per_volume, z_range_mm=z_range)
     params = replace(params, angles=params.angles + np.array([0.0, 0.0, rotation]))
     if swap:  # the object is imaged transposed: phase encoding along the other image axis
         h, w = spec.image_size
