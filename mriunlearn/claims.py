@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper_numbers, paths, reproduction
+from .labels import label
 from .atomic import atomic_write_text
 from .forgetting import oracle_distance, seed_half_width
 from .intervals import mean_interval, t_quantile
@@ -82,10 +83,12 @@ def judge(margin: float | None, tol: str, ref: float = 0.0) -> str:
 
 class Criterion(NamedTuple):
     """A claim's rule applied to numbers: the margin (positive: the claim holds; ``None``: the
-    evidence cannot decide) and the tolerance class of :mod:`mriunlearn.reproduction` that judges it."""
+    evidence cannot decide), the tolerance class of :mod:`mriunlearn.reproduction` that judges it and
+    the rule itself, as text with its threshold (what a table prints beside the verdict)."""
 
     margin: float | None
     tol: str
+    rule: str = ""
 
 
 # ---- the rules: each claim's criterion, written once, on numbers (dB PSNR) -----------------------
@@ -95,23 +98,27 @@ class Criterion(NamedTuple):
 
 def knee_gain_rule(g_minus_oracle: Mapping[str, float]) -> Criterion:
     """G better than Ĝ on knee: the smaller of G − Ĝ on KTA and on UA (trained PSNRs)."""
-    return Criterion(min(g_minus_oracle["KTA"], g_minus_oracle["UA"]), "trained_db")
+    return Criterion(min(g_minus_oracle["KTA"], g_minus_oracle["UA"]), "trained_db", "min(G − Ĝ on KTA, on UA) > 0")
 
 
 def brain_cost_rule(g_minus_oracle_high: float | None) -> Criterion:
     """G below Ĝ on BTA: minus the upper end of G − Ĝ (the mean where there is no interval; ``None``:
     inconclusive)."""
-    return Criterion(None if g_minus_oracle_high is None else -g_minus_oracle_high, "trained_db")
+    return Criterion(None if g_minus_oracle_high is None else -g_minus_oracle_high, "trained_db",
+                     "G − Ĝ on BTA < 0 (its 95% interval's upper end where there is one)")
 
 
 def stays_near_rule(model: str, ua: float, half: float, g_ua: float) -> Criterion:
     """``model`` does not forget: :data:`NEAR_DB` − (|UA − G's UA| + half-width)."""
-    return Criterion(NEAR_DB - (abs(ua - g_ua) + half), reproduction.model_class(model))
+    return Criterion(NEAR_DB - (abs(ua - g_ua) + half), reproduction.model_class(model),
+                     f"NEAR_DB ({NEAR_DB:g} dB) − (|UA − G's| + half-width) > 0")
 
 
-def destroys_rule(model: str, bta: float, half: float, oracle_bta: float) -> Criterion:
-    """``model`` destroys the model: (Ĝ's BTA − :data:`DESTROY_DB`) − (BTA + half-width)."""
-    return Criterion((oracle_bta - DESTROY_DB) - (bta + half), reproduction.model_class(model))
+def destroys_rule(model: str, bta: float | None, half: float, oracle_bta: float) -> Criterion:
+    """``model`` destroys the model: (Ĝ's BTA − :data:`DESTROY_DB`) − (BTA + half-width); ``bta``
+    ``None`` (not run): margin ``None``."""
+    return Criterion(None if bta is None else (oracle_bta - DESTROY_DB) - (bta + half), reproduction.model_class(model),
+                     f"(Ĝ's BTA − DESTROY_DB ({DESTROY_DB:g} dB)) − (BTA + half-width) > 0")
 
 
 def closest_rule(distance: Mapping[str, float], method: str = "nl_ft",
@@ -119,17 +126,19 @@ def closest_rule(distance: Mapping[str, float], method: str = "nl_ft",
     """``method`` comes closest to Ĝ: the runner-up's distance (mean |PSNR − Ĝ|,
     :func:`~mriunlearn.forgetting.oracle_distance`) − ``method``'s − ``spread(method, runner_up)``
     (their combined half-width; none: judged on means). ``None`` margin without ``method`` or a rival."""
+    text = f"runner-up's distance to Ĝ − {label(method)}'s" + (" − both half-widths" if spread else "") + " > 0"
     others = [m for m in distance if m != method]
     if method not in distance or not others:
-        return Criterion(None, "unlearned_db")
+        return Criterion(None, "unlearned_db", text)
     runner = min(others, key=distance.__getitem__)
     margin = distance[runner] - distance[method]
-    return Criterion(margin if spread is None else margin - spread(method, runner), "unlearned_db")
+    return Criterion(margin if spread is None else margin - spread(method, runner), "unlearned_db", text)
 
 
 def forgets_rule(ua: float, half: float, g_ua: float, oracle_ua: float) -> Criterion:
     """An unlearned model forgets: |G's UA − Ĝ's| − (|UA − Ĝ's| + half-width)."""
-    return Criterion(abs(g_ua - oracle_ua) - (abs(ua - oracle_ua) + half), "unlearned_db")
+    return Criterion(abs(g_ua - oracle_ua) - (abs(ua - oracle_ua) + half), "unlearned_db",
+                     "|G's UA − Ĝ's| − (|UA − Ĝ's| + half-width) > 0")
 
 
 @dataclass(frozen=True)
@@ -297,6 +306,11 @@ def _judged(id_: str, claim: str, source: str, paper: str, ours: str, criterion:
                   math.nan if margin is None else float(margin), tol)
 
 
+def _judged_by(id_: str, claim: str, source: str, paper: str, ours: str, seeds: str, rule: Criterion) -> Judged:
+    """:func:`_judged` of a claim judged by one of the rules above (its text is the criterion)."""
+    return _judged(id_, claim, source, paper, ours, rule.rule, seeds, rule.margin, rule.tol)
+
+
 def _paired(t: pd.DataFrame, a: str, b: str, value: str, role: str = "test_brain") -> dict[str, float]:
     """``a − b`` of ``value`` on ``role``, paired by volume: per seed of ``a`` the mean paired
     difference (against ``b`` at the same seed, or at ``b``'s only seed), then the :data:`CONFIDENCE`
@@ -342,10 +356,10 @@ def shared_knowledge(ev: Evidence) -> Judged:
     d = {c: float(p.loc["original", c] - p.loc["oracle", c]) for c in ("KTA", "UA")}
     paper = {c: _paper("original", c) - _paper("oracle", c) for c in ("KTA", "UA")}
     n = len(ev.training_seeds(src))
-    return _judged("shared_knee", "G is better than Ĝ on knee (shared knowledge)", "Sec. 3; Table 1 (G, Ĝ)",
-                   f"KTA {paper['KTA']:+.2f}, UA {paper['UA']:+.2f} dB",
-                   f"KTA {d['KTA']:+.2f}, UA {d['UA']:+.2f} dB (mean over {n} training seed{'s' * (n > 1)})",
-                   "min(G − Ĝ on KTA, on UA) > 0", _seeds_text(ev, src), *knee_gain_rule(d))
+    return _judged_by("shared_knee", "G is better than Ĝ on knee (shared knowledge)", "Sec. 3; Table 1 (G, Ĝ)",
+                      f"KTA {paper['KTA']:+.2f}, UA {paper['UA']:+.2f} dB",
+                      f"KTA {d['KTA']:+.2f}, UA {d['UA']:+.2f} dB (mean over {n} training seed{'s' * (n > 1)})",
+                      _seeds_text(ev, src), knee_gain_rule(d))
 
 
 def brain_cost(ev: Evidence) -> Judged:
@@ -353,11 +367,11 @@ def brain_cost(ev: Evidence) -> Judged:
     p, src = _training_means(ev)
     d = float(p.loc["original", "BTA"] - p.loc["oracle", "BTA"])
     n = len(ev.training_seeds(src))
-    return _judged("brain_cost", "Joint training costs brain quality (G below Ĝ on BTA)", "Sec. 3; Table 1 (G, Ĝ)",
-                   f"BTA G − Ĝ {paper_numbers.SHARED_KNOWLEDGE_GAP_DB['BTA']:+.2f} dB",
-                   f"BTA G − Ĝ {d:+.2f} dB (mean over {n} training seed{'s' * (n > 1)}); the paper's gap is "
-                   "itself within the 1 dB reproduction tolerance of a trained PSNR",
-                   "Ĝ − G on BTA > 0", _seeds_text(ev, src), *brain_cost_rule(d))
+    return _judged_by("brain_cost", "Joint training costs brain quality (G below Ĝ on BTA)", "Sec. 3; Table 1 (G, Ĝ)",
+                      f"BTA G − Ĝ {paper_numbers.SHARED_KNOWLEDGE_GAP_DB['BTA']:+.2f} dB",
+                      f"BTA G − Ĝ {d:+.2f} dB (mean over {n} training seed{'s' * (n > 1)}); the paper's gap is "
+                      "itself within the 1 dB reproduction tolerance of a trained PSNR",
+                      _seeds_text(ev, src), brain_cost_rule(d))
 
 
 def g_hallucinates(ev: Evidence) -> Judged:
@@ -399,10 +413,9 @@ def _stays_near(ev: Evidence, model: str, name: str) -> Judged:
         return _judged(f"{model}_keeps", f"{name} alone does not forget (UA stays near G's)", "Sec. 4; Table 1",
                        "", "not run", "", "", None, reproduction.model_class(model))
     g, m, h = t1.mean[("original", "UA")], t1.mean[(model, "UA")], t1.half[(model, "UA")]
-    return _judged(f"{model}_keeps", f"{name} alone does not forget (UA stays near G's)", "Sec. 4; Tables 1-2",
-                   f"UA {_paper(model, 'UA'):.2f} vs G {_paper('original', 'UA'):.2f} dB",
-                   f"UA {t1.cell(model, 'UA')} vs G {g:.2f} dB", f"NEAR_DB ({NEAR_DB:g} dB) − (|UA − G's| + half-width) > 0",
-                   _table1_seeds(ev, t1), *stays_near_rule(model, m, h, g))
+    return _judged_by(f"{model}_keeps", f"{name} alone does not forget (UA stays near G's)", "Sec. 4; Tables 1-2",
+                      f"UA {_paper(model, 'UA'):.2f} vs G {_paper('original', 'UA'):.2f} dB",
+                      f"UA {t1.cell(model, 'UA')} vs G {g:.2f} dB", _table1_seeds(ev, t1), stays_near_rule(model, m, h, g))
 
 
 def ft_keeps(ev: Evidence) -> Judged:
@@ -420,12 +433,11 @@ def _destroys(ev: Evidence, model: str, name: str) -> Judged:
     t1 = Table1.of(ev)
     o = t1.mean[("oracle", "BTA")]
     rule = destroys_rule(model, t1.mean[(model, "BTA")], t1.half[(model, "BTA")], o) if t1.has(model) \
-        else Criterion(None, reproduction.model_class(model))
-    return _judged(f"{model}_destroys", f"{name} alone destroys the model (BTA far below Ĝ)", "Sec. 4; Table 1",
-                   f"BTA {_paper(model, 'BTA'):.2f} vs Ĝ {_paper('oracle', 'BTA'):.2f} dB",
-                   f"BTA {t1.cell(model, 'BTA')} vs Ĝ {o:.2f} dB" if t1.has(model) else "not run",
-                   f"(Ĝ's BTA − DESTROY_DB ({DESTROY_DB:g} dB)) − (BTA + half-width) > 0", _table1_seeds(ev, t1),
-                   *rule)
+        else destroys_rule(model, None, 0.0, o)
+    return _judged_by(f"{model}_destroys", f"{name} alone destroys the model (BTA far below Ĝ)", "Sec. 4; Table 1",
+                      f"BTA {_paper(model, 'BTA'):.2f} vs Ĝ {_paper('oracle', 'BTA'):.2f} dB",
+                      f"BTA {t1.cell(model, 'BTA')} vs Ĝ {o:.2f} dB" if t1.has(model) else "not run",
+                      _table1_seeds(ev, t1), rule)
 
 
 def ga_l1_destroys(ev: Evidence) -> Judged:
@@ -454,10 +466,9 @@ def nl_ft_closest(ev: Evidence) -> Judged:
     cand = [m for m in PAPER_METHODS if t1.has(m)]
     dist = {m: t1.distance(m) for m in cand}
     paper = {m: _paper_distance(m) for m in PAPER_METHODS}
-    return _judged("nl_ft_closest", "NL-FT comes closest to Ĝ (mean |PSNR − Ĝ| over BTA, KTA, UA)", "Sec. 4; Table 1",
-                   f"distance to Ĝ (dB): {_ranked(paper)}", f"distance to Ĝ (dB): {_ranked(dist)}",
-                   "runner-up's distance − NL-FT's − both half-widths > 0", _table1_seeds(ev, t1),
-                   *closest_rule(dist, "nl_ft", lambda a, b: _mean_half(t1, a, b)))
+    return _judged_by("nl_ft_closest", "NL-FT comes closest to Ĝ (mean |PSNR − Ĝ| over BTA, KTA, UA)", "Sec. 4; Table 1",
+                      f"distance to Ĝ (dB): {_ranked(paper)}", f"distance to Ĝ (dB): {_ranked(dist)}",
+                      _table1_seeds(ev, t1), closest_rule(dist, "nl_ft", lambda a, b: _mean_half(t1, a, b)))
 
 
 def nl_ft_forgets(ev: Evidence) -> Judged:
@@ -466,11 +477,10 @@ def nl_ft_forgets(ev: Evidence) -> Judged:
     o, g = t1.mean[("oracle", "UA")], t1.mean[("original", "UA")]
     m, h = t1.mean[("nl_ft", "UA")], t1.half[("nl_ft", "UA")]
     po, pg, pm = _paper("oracle", "UA"), _paper("original", "UA"), _paper("nl_ft", "UA")
-    return _judged("nl_ft_forgets", "NL-FT forgets: UA moves from G's toward Ĝ's", "Sec. 4; Table 1",
-                   f"|UA − Ĝ|: NL-FT {abs(pm - po):.2f} vs G {abs(pg - po):.2f} dB",
-                   f"|UA − Ĝ|: NL-FT {abs(m - o):.2f} ± {h:.2f} vs G {abs(g - o):.2f} dB",
-                   "|G's UA − Ĝ's| − (|NL-FT's UA − Ĝ's| + half-width) > 0", _table1_seeds(ev, t1),
-                   *forgets_rule(m, h, g, o))
+    return _judged_by("nl_ft_forgets", "NL-FT forgets: UA moves from G's toward Ĝ's", "Sec. 4; Table 1",
+                      f"|UA − Ĝ|: NL-FT {abs(pm - po):.2f} vs G {abs(pg - po):.2f} dB",
+                      f"|UA − Ĝ|: NL-FT {abs(m - o):.2f} ± {h:.2f} vs G {abs(g - o):.2f} dB",
+                      _table1_seeds(ev, t1), forgets_rule(m, h, g, o))
 
 
 def nl_ft_beats_ga_l1_ft(ev: Evidence) -> Judged:

@@ -112,15 +112,27 @@ def test_a_rerun_folder_is_judged_with_the_committed_seed_runs(tmp_path):
 
 
 def test_each_rule_on_numbers():
-    assert claims.knee_gain_rule({"KTA": 3.0, "UA": 1.5}) == (1.5, "trained_db")
-    assert claims.brain_cost_rule(-0.4) == (0.4, "trained_db") and claims.brain_cost_rule(None).margin is None
-    assert claims.stays_near_rule("ft", 23.0, 0.25, 23.5) == (0.25, reproduction.model_class("ft"))  # 1 − (0.5 + 0.25)
+    assert claims.knee_gain_rule({"KTA": 3.0, "UA": 1.5})[:2] == (1.5, "trained_db")
+    assert claims.brain_cost_rule(-0.4)[:2] == (0.4, "trained_db") and claims.brain_cost_rule(None).margin is None
+    assert claims.stays_near_rule("ft", 23.0, 0.25, 23.5)[:2] == (0.25, reproduction.model_class("ft"))  # 1 − (0.5 + 0.25)
     assert claims.destroys_rule("nl", 20.0, 1.0, 28.0).margin == 2.0  # (28 − 5) − (20 + 1)
-    assert claims.closest_rule({"nl_ft": 1.0, "ft": 1.5, "nl": 3.0}) == (0.5, "unlearned_db")
+    assert claims.destroys_rule("nl", None, 0.0, 28.0).margin is None  # not run
+    assert claims.closest_rule({"nl_ft": 1.0, "ft": 1.5, "nl": 3.0})[:2] == (0.5, "unlearned_db")
     assert claims.closest_rule({"nl_ft": 1.0, "ft": 1.5}, spread=lambda a, b: 0.25).margin == 0.25
     assert claims.closest_rule({"nl_ft": 1.0}).margin is None and claims.closest_rule({"ft": 1.0}).margin is None
     assert claims.forgets_rule(18.0, 0.5, 24.0, 15.0).margin == 5.5  # |24 − 15| − (|18 − 15| + 0.5)
     assert claims.verdict(None, "exact") == "inconclusive" and claims.verdict(3.0, "trained_db") == "yes"
+
+
+def test_each_rule_states_itself_with_its_threshold():
+    """The text printed beside a verdict names the rule's threshold, so a changed threshold shows."""
+    assert f"NEAR_DB ({claims.NEAR_DB:g} dB)" in claims.stays_near_rule("ft", 23.0, 0.0, 23.5).rule
+    assert f"DESTROY_DB ({claims.DESTROY_DB:g} dB)" in claims.destroys_rule("nl", None, 0.0, 28.0).rule
+    assert "half-widths" in claims.closest_rule({"nl_ft": 1.0, "ft": 2.0}, spread=lambda a, b: 0.0).rule
+    assert "half-widths" not in claims.closest_rule({"nl_ft": 1.0, "ft": 2.0}).rule
+    rules = [claims.knee_gain_rule({"KTA": 1.0, "UA": 1.0}), claims.brain_cost_rule(None),
+             claims.forgets_rule(18.0, 0.0, 24.0, 15.0)]
+    assert all(r.rule.endswith(("> 0", "< 0", "where there is one)")) for r in rules)
 
 
 def test_notebook_03_claims_are_judged_by_the_claims_module_rules(monkeypatch):

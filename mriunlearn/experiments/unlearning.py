@@ -268,13 +268,14 @@ def judge_claims(summary: pd.DataFrame, methods: Sequence[str], per_volume: pd.D
     interval of G − Ĝ over the BTA volumes to lie below 0, not just a negative mean.
 
     Returns:
-        One row per claim: ``claim``, ``reproduced`` (yes / no / borderline / inconclusive),
-        ``evidence`` (the numbers, as text) and ``margin`` (dB; NaN where inconclusive).
+        One row per claim: ``claim``, ``reproduced`` (yes / no / borderline / inconclusive), ``rule``
+        (the criterion with its threshold), ``evidence`` (the numbers, as text) and ``margin`` (dB;
+        NaN where inconclusive).
     """
     rows = []
 
     def add(claim: str, rule: Criterion, evidence: str) -> None:
-        rows.append({"claim": claim, "reproduced": verdict(*rule), "evidence": evidence,
+        rows.append({"claim": claim, "reproduced": verdict(rule.margin, rule.tol), "rule": rule.rule, "evidence": evidence,
                      "margin": math.nan if rule.margin is None else rule.margin})
 
     g = {c: _interval(summary, "original", c)[0] for c in ("BTA", "KTA", "UA")}
@@ -285,7 +286,8 @@ def judge_claims(summary: pd.DataFrame, methods: Sequence[str], per_volume: pd.D
     if "ft" in methods:
         m, lo, hi = _interval(summary, "ft", "UA")
         near = stays_near_rule("ft", m, 0.0, g["UA"])
-        add("FT alone does not forget (UA stays near G's)", near._replace(margin=min(near.margin, lo - o["UA"])),
+        near = near._replace(margin=min(near.margin, lo - o["UA"]), rule=near.rule + " and UA's lower end above Ĝ's UA")
+        add("FT alone does not forget (UA stays near G's)", near,
             f"FT UA = {m:.2f} dB vs G {g['UA']:.2f}, Ĝ {o['UA']:.2f}")
     for meth in ("ga_l1", "nl"):
         if meth in methods:
