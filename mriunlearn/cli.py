@@ -151,21 +151,35 @@ def _methods_epilog(source: bool) -> Callable[[], str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m mriunlearn`` parser: one subcommand per ``_add_*_parser``, each with its ``func``."""
     parser = _Parser(prog="python -m mriunlearn", description=__doc__.splitlines()[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
     parser.commands = sub.choices  # type: ignore[attr-defined]
+    for add in (_add_data_parser, _add_train_parser, _add_evaluate_parser, _add_unlearn_parser, _add_methods_parser,
+                _add_export_parser, _add_compare_parser):
+        add(sub)
+    _add_split_parsers(sub.add_parser(
+        "split", help="make manifests of real fastMRI data (import the authors' split or draw one)"))
+    sub.metavar = "{" + ",".join(sub.choices) + "}"
+    return parser
+
+
+def _add_data_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("data", help="build the embedded simulated dataset (if missing)")
     p.add_argument("--name", default="default", choices=("default", "smoke"), help="which dataset")
     p.set_defaults(func=cmd_data)
 
+
+def _add_train_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("train", help="train the original model G or the oracle (cached)")
     _add_profile_args(p)
     p.add_argument("--model", choices=MODELS, default="original",
                    help="original: retain + forget (G); oracle: retain only")
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluate_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("evaluate", help="per-volume PSNR/SSIM/NMSE and the BTA/KTA/UA table")
     _add_profile_args(p)
     p.add_argument("--model", choices=(*MODELS, "zero_filled"), default="original",
@@ -175,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="write the per-volume table to this CSV")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_unlearn_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("unlearn", help="unlearn the forget set from G with one method (cached)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog_fn=_methods_epilog(False))
     _add_profile_args(p)
@@ -182,10 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="write the final per-volume table to this CSV")
     p.set_defaults(func=cmd_unlearn)
 
+
+def _add_methods_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("methods", help="list the unlearning methods, their parameters and sources")
     p.add_argument("names", nargs="*", metavar="METHOD", help="only these methods (default: all)")
     p.set_defaults(func=cmd_methods)
 
+
+def _add_export_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("export", help="write a trained or unlearned model as TorchScript or a fastMRI state dict",
                        description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog_fn=_methods_epilog(False))
@@ -203,16 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="the file to write (atomically)")
     p.set_defaults(func=cmd_export)
 
+
+def _add_compare_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("compare", help="compare another run's figures folder with the committed figures (tolerances per class)")
     p.add_argument("other", type=Path, help="a figures folder of another run, e.g. reproduce --out DIR's DIR/figures")
     p.add_argument("--reference", type=Path, default=None, help="the folder compared with (default: the committed figures/)")
     p.add_argument("--out", type=Path, default=None, help="write every compared number to this CSV")
     p.set_defaults(func=cmd_compare)
-
-    _add_split_parsers(sub.add_parser(
-        "split", help="make manifests of real fastMRI data (import the authors' split or draw one)"))
-    sub.metavar = "{" + ",".join(sub.choices) + "}"
-    return parser
 
 
 def _add_split_parsers(p: argparse.ArgumentParser) -> None:
