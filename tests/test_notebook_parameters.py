@@ -127,3 +127,30 @@ def test_every_notebook_applies_the_theme_before_its_first_figure(notebook):
     calls = _plots_calls(notebook)
     assert "save_figure" in calls
     assert "use_theme" in calls and calls.index("use_theme") < calls.index("save_figure")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_imports_the_package_under_readable_names(notebook):
+    """A reader meets ``unlearning.wide_table``, not ``ex.wide_table``: no short alias of a package import."""
+    import ast
+
+    import nbformat
+
+    short = [f"{node.module}.{a.name} as {a.asname}"
+             for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code"
+             for node in ast.walk(ast.parse(cell.source))
+             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mriunlearn")
+             for a in node.names if a.asname is not None and len(a.asname) <= 3]
+    assert not short, short
+
+
+def test_notebook_03_runs_its_unlearning_runs_under_their_own_heading():
+    """The long runs are not hidden in the setup cell: a heading, then the cell that runs them."""
+    import nbformat
+
+    cells = nbformat.read(paths.NOTEBOOKS_DIR / "03_unlearning.ipynb", as_version=4).cells
+    runs = [i for i, c in enumerate(cells) if c.cell_type == "code" and "run_methods(" in c.source]
+    assert len(runs) == 1
+    assert cells[runs[0] - 1].cell_type == "markdown" and cells[runs[0] - 1].source.startswith("## The unlearning runs")
+    setup = next(i for i, c in enumerate(cells) if "check_parameters(globals())" in c.source)
+    assert setup < runs[0] - 1
