@@ -311,6 +311,60 @@ def _phase(phase: ArrayLike | None, shape: tuple[int, ...]) -> torch.Tensor | No
     return torch.polar(torch.ones_like(ang), ang)
 
 
+def _checked_pair(recon: ArrayLike, target: ArrayLike, sens: ArrayLike
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """``(recon (B, h, w), target (B, h, w), sens complex (C, H, W) or (B, C, H, W), single)``;
+    ``single``: the inputs were one ``(h, w)`` slice.
+
+    Raises:
+        ConfigError: mismatched ``recon``/``target`` shapes, ``sens`` not 3-D or 4-D, or images
+            larger than the ``sens`` grid.
+    """
+    xh, single = as_images(recon, "recon")
+    x, _ = as_images(target, "target")
+    if xh.shape != x.shape:
+        raise ConfigError(f"recon has shape {tuple(xh.shape)} but target has {tuple(x.shape)}")
+    s_t = as_complex(sens, "sens")
+    if s_t.ndim not in (3, 4):
+        raise ConfigError(f"sens must have shape (C, H, W) or (B, C, H, W), got {tuple(s_t.shape)}")
+    grid = tuple(s_t.shape[-2:])
+    size = tuple(x.shape[-2:])
+    if size[0] > grid[0] or size[1] > grid[1]:
+        raise ConfigError(f"target is {size} but the sens grid is only {grid}")
+    return xh, x, s_t, single
+
+
+def _split_result(e: torch.Tensor, meas: torch.Tensor, null: torch.Tensor, x: torch.Tensor,
+                  size: tuple[int, int], single: bool) -> HallucinationResult:
+    """Energies, score and maps (cropped to ``size``) of the error ``e = meas + null`` ``(B, H, W)``
+    against the target ``x`` ``(B, h, w)``; a ``single`` slice gets ``(h, w)`` maps and float scalars.
+
+    Raises:
+        ConfigError: a batch item whose target is zero everywhere (the score is undefined).
+    """
+    err_en = (e.abs() ** 2).sum(dim=(-2, -1))
+    meas_en = (meas.abs() ** 2).sum(dim=(-2, -1))
+    null_en = (null.abs() ** 2).sum(dim=(-2, -1))
+    tgt_en = (x.abs() ** 2).sum(dim=(-2, -1))
+    if (tgt_en <= 0).any():
+        bad = (tgt_en <= 0).nonzero().flatten().tolist()
+        raise ConfigError(f"target is zero everywhere (batch item(s) {bad}): the score is undefined")
+    score = null_en / tgt_en
+    frac = torch.where(err_en > 0, null_en / torch.where(err_en > 0, err_en, torch.ones_like(err_en)),
+                       torch.zeros_like(err_en))
+    null_map = crop_to(null, size).numpy()  # type: ignore[arg-type]
+    meas_map = crop_to(meas, size).numpy()  # type: ignore[arg-type]
+
+    def out(v: torch.Tensor) -> Any:
+        a = v.numpy()
+        return float(a[0]) if single else a
+
+    if single:
+        null_map, meas_map = null_map[0], meas_map[0]
+    return HallucinationResult(null_map, meas_map, out(score), out(frac), out(err_en), out(meas_en),
+                               out(null_en), out(tgt_en))
+
+
 def hallucination_map(
     recon: ArrayLike, target: ArrayLike, sens: ArrayLike, mask: ArrayLike, *, phase: ArrayLike | None = None,
     method: str = "eig", tol: float = DEFAULT_TOL, n_iter: int = DEFAULT_N_ITER,
@@ -335,44 +389,16 @@ def hallucination_map(
             and everything :func:`measurement_null_split` refuses.
     """
     _check_method(method, tol, n_iter)
-    xh, single = as_images(recon, "recon")
-    x, _ = as_images(target, "target")
-    if xh.shape != x.shape:
-        raise ConfigError(f"recon has shape {tuple(xh.shape)} but target has {tuple(x.shape)}")
-    s_t = as_complex(sens, "sens")
-    if s_t.ndim not in (3, 4):
-        raise ConfigError(f"sens must have shape (C, H, W) or (B, C, H, W), got {tuple(s_t.shape)}")
+    xh, x, s_t, single = _checked_pair(recon, target, sens)
     grid = tuple(s_t.shape[-2:])
     size = tuple(x.shape[-2:])
-    if size[0] > grid[0] or size[1] > grid[1]:
-        raise ConfigError(f"target is {size} but the sens grid is only {grid}")
     ph = _phase(phase, tuple(x.shape))
     xh, x = _with_phase(xh, ph, _is_complex_input(recon)), _with_phase(x, ph, _is_complex_input(target))
     e = pad_to(xh - x, grid)  # type: ignore[arg-type]
     s = as_sens(s_t, e.shape[0], grid)  # type: ignore[arg-type]
     m = as_column_mask(mask, e.shape[0], grid[1])
     meas, null = _split(e, s, m, method, float(tol), n_iter)
-    err_en = (e.abs() ** 2).sum(dim=(-2, -1))
-    meas_en = (meas.abs() ** 2).sum(dim=(-2, -1))
-    null_en = (null.abs() ** 2).sum(dim=(-2, -1))
-    tgt_en = (x.abs() ** 2).sum(dim=(-2, -1))
-    if (tgt_en <= 0).any():
-        bad = (tgt_en <= 0).nonzero().flatten().tolist()
-        raise ConfigError(f"target is zero everywhere (batch item(s) {bad}): the score is undefined")
-    score = null_en / tgt_en
-    frac = torch.where(err_en > 0, null_en / torch.where(err_en > 0, err_en, torch.ones_like(err_en)),
-                       torch.zeros_like(err_en))
-    null_map = crop_to(null, size).numpy()  # type: ignore[arg-type]
-    meas_map = crop_to(meas, size).numpy()  # type: ignore[arg-type]
-
-    def out(v: torch.Tensor) -> Any:
-        a = v.numpy()
-        return float(a[0]) if single else a
-
-    if single:
-        null_map, meas_map = null_map[0], meas_map[0]
-    return HallucinationResult(null_map, meas_map, out(score), out(frac), out(err_en), out(meas_en),
-                               out(null_en), out(tgt_en))
+    return _split_result(e, meas, null, x, size, single)  # type: ignore[arg-type]
 
 
 def hallucination_score(recon: ArrayLike, target: ArrayLike, sens: ArrayLike, mask: ArrayLike,

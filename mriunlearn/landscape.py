@@ -557,6 +557,69 @@ def batches_loss(model: torch.nn.Module, batches: Iterable[VarNetSample], profil
     return total / count
 
 
+def _checked_plane_states(center_state: StateLike, dir1: StateLike, dir2: StateLike) -> tuple[State, State, State]:
+    """``(θ_c, dir1, dir2)`` as CPU state dicts (:func:`as_state`).
+
+    Raises:
+        ConfigError: keys/shapes of a direction differ from ``center_state``'s, or a direction is zero.
+    """
+    c = as_state(center_state, "center_state")
+    d1, d2 = as_state(dir1, "dir1"), as_state(dir2, "dir2")
+    _check_compatible(c, d1, "center_state", "dir1")
+    _check_compatible(c, d2, "center_state", "dir2")
+    _check_nonzero(d1, "dir1")
+    _check_nonzero(d2, "dir2")
+    return c, d1, d2
+
+
+def _loaded_model(c: State, profile: Profile) -> torch.nn.Module:
+    """A private copy of ``profile``'s VarNet holding ``c``; ConfigError when ``c`` does not fit it."""
+    model = build_model(profile)
+    try:
+        model.load_state_dict(c)
+    except RuntimeError as exc:
+        raise ConfigError(f"center_state does not fit profile {profile.name!r}'s VarNet: {exc}") from exc
+    return model
+
+
+def _set_plane_point(target: Mapping[str, torch.Tensor], base: Mapping[str, torch.Tensor],
+                     dirs1: Mapping[str, torch.Tensor], dirs2: Mapping[str, torch.Tensor],
+                     keys: Sequence[str], alpha: float, beta: float) -> None:
+    """Overwrite ``target[k]`` in place with ``base[k] + alpha·dirs1[k] + beta·dirs2[k]`` for ``keys``."""
+    for k in keys:
+        t = target[k]
+        t.copy_(base[k])
+        if alpha != 0.0:
+            t.add_(dirs1[k], alpha=float(alpha))
+        if beta != 0.0:
+            t.add_(dirs2[k], alpha=float(beta))
+
+
+def _grid_losses(model: torch.nn.Module, c: State, d1: State, d2: State, batches: Iterable[VarNetSample],
+                 profile: Profile, alphas: np.ndarray, betas: np.ndarray, device: torch.device, progress: bool
+                 ) -> tuple[np.ndarray, float]:
+    """``(loss (len(betas), len(alphas)) float64, seconds spent on the grid)``.
+
+    ``model`` (on ``device``, in eval mode) gets each grid point's floating-point weights in place.
+    """
+    target = model.state_dict()  # tensors sharing the model's storage
+    keys = _float_keys(c)
+    base = {k: c[k].to(device) for k in keys}
+    dirs1 = {k: d1[k].to(device, c[k].dtype) for k in keys}
+    dirs2 = {k: d2[k].to(device, c[k].dtype) for k in keys}
+
+    from tqdm import tqdm
+
+    loss = np.zeros((len(betas), len(alphas)), dtype=np.float64)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for j, beta in enumerate(tqdm(betas, desc="loss plane", disable=not progress, leave=False)):
+            for i, alpha in enumerate(alphas):
+                _set_plane_point(target, base, dirs1, dirs2, keys, alpha, beta)
+                loss[j, i] = batches_loss(model, batches, profile)
+    return loss, time.perf_counter() - t0
+
+
 def loss_plane(center_state: StateLike, dir1: StateLike, dir2: StateLike,
                data: SliceIndex | Sequence[str | Path], profile: Profile, *,
                grid: GridSpec = (-1.0, 2.0, 13), max_slices: int | None = None,
@@ -588,45 +651,14 @@ def loss_plane(center_state: StateLike, dir1: StateLike, dir2: StateLike,
         ConfigError: mismatched keys/shapes (names ``dir1`` / ``dir2``), a zero direction, a bad
             grid, a training dataset, a state that does not fit the profile's VarNet.
     """
-    c = as_state(center_state, "center_state")
-    d1, d2 = as_state(dir1, "dir1"), as_state(dir2, "dir2")
-    _check_compatible(c, d1, "center_state", "dir1")
-    _check_compatible(c, d2, "center_state", "dir2")
-    _check_nonzero(d1, "dir1")
-    _check_nonzero(d2, "dir2")
+    c, d1, d2 = _checked_plane_states(center_state, dir1, dir2)
     alphas, betas = parse_grid(grid)
     dataset = eval_dataset(data, profile)
     batches, order = eval_batches(dataset, profile, max_slices=max_slices, batch_size=batch_size)
     files = tuple(dict.fromkeys(dataset.meta[i].fname for i in order))
-
-    model = build_model(profile)
-    try:
-        model.load_state_dict(c)
-    except RuntimeError as exc:
-        raise ConfigError(f"center_state does not fit profile {profile.name!r}'s VarNet: {exc}") from exc
+    model = _loaded_model(c, profile)
     device = torch.device(device)
     model.to(device).eval()
-    target = model.state_dict()  # tensors sharing the model's storage
-    keys = _float_keys(c)
-    base = {k: c[k].to(device) for k in keys}
-    dirs1 = {k: d1[k].to(device, c[k].dtype) for k in keys}
-    dirs2 = {k: d2[k].to(device, c[k].dtype) for k in keys}
-
-    from tqdm import tqdm
-
-    loss = np.zeros((len(betas), len(alphas)), dtype=np.float64)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        for j, beta in enumerate(tqdm(betas, desc="loss plane", disable=not progress, leave=False)):
-            for i, alpha in enumerate(alphas):
-                for k in keys:
-                    t = target[k]
-                    t.copy_(base[k])
-                    if alpha != 0.0:
-                        t.add_(dirs1[k], alpha=float(alpha))
-                    if beta != 0.0:
-                        t.add_(dirs2[k], alpha=float(beta))
-                loss[j, i] = batches_loss(model, batches, profile)
-    seconds = time.perf_counter() - t0
+    loss, seconds = _grid_losses(model, c, d1, d2, batches, profile, alphas, betas, device, progress)
     return LossPlane(alphas, betas, loss, n_slices=len(order), files=files, seconds=seconds,
                      axis_labels=tuple(axis_labels), title=title)  # type: ignore[arg-type]

@@ -842,6 +842,112 @@ def _place_labels(fig: plt.Figure, ax: plt.Axes, labels: Sequence[Any], anchors:
         taken.append(box)
 
 
+#: marker of each registry model in :func:`plot_loss_planes` (any other model: ``"o"``)
+_PLANE_MARKERS: dict[str, str] = {"original": "o", "oracle": "*", "nl_ft": "D", "ga_l1": "X", "ga": "X"}
+
+
+def _plane_trajectories(trajectories: Mapping[str, np.ndarray | Sequence[PlanePoint]] | None
+                        ) -> dict[str, np.ndarray]:
+    """``{name: (N, 2) array of (alpha, beta)}`` from arrays ``(N, 2+)`` or lists of ``PlanePoint``."""
+    return {k: (np.array([[p.alpha, p.beta] for p in v]) if len(v) and hasattr(v[0], "alpha")
+                else np.asarray(v, dtype=np.float64)[:, :2]) for k, v in (trajectories or {}).items()}
+
+
+def _plane_points(points: Mapping[str, PlanePoint | tuple[float, float]]
+                  ) -> dict[str, tuple[tuple[float, float], PlanePoint | None]]:
+    """``{name: ((alpha, beta), the PlanePoint or None for a bare pair)}``."""
+    return {k: ((p.alpha, p.beta), p) if hasattr(p, "alpha") else ((float(p[0]), float(p[1])), None)
+            for k, p in points.items()}
+
+
+def _loss_contours(fig: plt.Figure, ax: plt.Axes, lp: LossPlane, levels: int, upsample: int, cmap: str) -> None:
+    """Filled contours of ``lp``'s loss (log colour scale unless flat), white contour lines and a
+    colour bar with :func:`_nice_ticks` labels."""
+    fa, fb, z = _smooth(lp, upsample)
+    zmin, zmax = float(np.nanmin(z)), float(np.nanmax(z))
+    aa, bb = np.meshgrid(fa, fb)
+    flat = not zmax > zmin * 1.0001
+    lv = None if flat else np.geomspace(zmin, zmax, levels)
+    norm_ = None if flat else LogNorm(vmin=zmin, vmax=zmax)
+    cs = ax.contourf(aa, bb, z, levels=lv, norm=norm_, cmap=cmap)
+    if not flat:
+        ax.contour(aa, bb, z, levels=lv[1:-1], colors="white", linewidths=0.4, alpha=0.5)
+    cb = fig.colorbar(cs, ax=ax, shrink=0.9, pad=0.02)
+    if not flat:
+        ticks = _nice_ticks(zmin, zmax)
+        cb.ax.yaxis.set_major_locator(plt.FixedLocator(ticks))
+        cb.ax.yaxis.set_major_formatter(plt.FixedFormatter([f"{t:g}" for t in ticks]))
+        cb.ax.yaxis.set_minor_locator(plt.NullLocator())
+    cb.set_label("loss: 1 − SSIM + 10⁻⁵·L1 (log scale)", fontsize=8)
+    cb.ax.tick_params(labelsize=7)
+
+
+def _draw_trajectories(ax: plt.Axes, traj: Mapping[str, np.ndarray]) -> None:
+    """Each ``(N, 2)`` trajectory as a haloed polyline in its method colour, a dot per inner epoch."""
+    for name, arr in traj.items():
+        colour = METHOD_COLOURS.get(name, "white")
+        ax.plot(arr[:, 0], arr[:, 1], "-", color="white", lw=3.4, alpha=0.6, zorder=3,
+                solid_capstyle="round")
+        ax.plot(arr[:, 0], arr[:, 1], "-", color=colour, lw=1.7, zorder=4, solid_capstyle="round")
+        ax.plot(arr[1:-1, 0], arr[1:-1, 1], "o", ms=4, mfc=colour, mec="white", mew=0.7, zorder=5)
+
+
+def _point_handle(name: str, p: PlanePoint | None, mk: str, colour: str, far: bool) -> Line2D:
+    """Legend entry of a model; its label gives the off-plane fraction when it is at least 0.5%."""
+    extra = (f" — {p.relative_residual:.0%} off-plane" if p is not None and p.distance > 0
+             and p.relative_residual >= 0.005 else "")
+    return Line2D([], [], ls="none", marker=mk, ms=10 if mk == "*" else 7,
+                  mfc="none" if far else colour, mec=colour if far else "#333333",
+                  mew=1.5 if far else 0.8, label=label(name) + extra)
+
+
+def _mark_points(ax: plt.Axes, pts: Mapping[str, tuple[tuple[float, float], PlanePoint | None]],
+                 handles: dict[str, Line2D]) -> tuple[list[Any], list[tuple[float, float]]]:
+    """Marker and label of every model (hollow when mostly off the plane); adds each model's legend
+    entry to ``handles`` once. Returns ``(annotations, their anchor points)`` for :func:`_place_labels`."""
+    anns, anchors = [], []
+    for name, ((a, b), p) in pts.items():
+        colour = METHOD_COLOURS.get(name, "#ffffff")
+        far = p is not None and p.relative_residual > 0.5
+        mk = _PLANE_MARKERS.get(name, "o")
+        ax.plot(a, b, mk, ms=13 if mk == "*" else 8.5, mfc="none" if far else colour,
+                mec=colour if far else "white", mew=2.0 if far else 1.2, zorder=6)
+        anns.append(ax.annotate(label(name), (a, b), xytext=(7, 7), textcoords="offset points",
+                                fontsize=8, color="white", fontweight="bold", zorder=7, ha="left", va="bottom",
+                                bbox=dict(boxstyle="round,pad=0.18", fc=colour, ec="none", alpha=0.88),
+                                # a leader line, seen only when the label had to move away
+                                arrowprops=dict(arrowstyle="-", color=colour, lw=0.9, shrinkA=0, shrinkB=5)))
+        anchors.append((a, b))
+        if name not in handles:
+            handles[name] = _point_handle(name, p, mk, colour, far)
+    return anns, anchors
+
+
+def _frame_plane_axes(ax: plt.Axes, lp: LossPlane, title: str) -> None:
+    """Limits on the measured grid, an equal aspect when the spans are within a factor 3, labels."""
+    x0, x1, y0, y1 = lp.alphas.min(), lp.alphas.max(), lp.betas.min(), lp.betas.max()
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    if max(x1 - x0, y1 - y0) <= 3 * min(x1 - x0, y1 - y0):
+        ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(lp.axis_labels[0], fontsize=9)
+    ax.set_ylabel(lp.axis_labels[1], fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.set_title(title + (f" · {lp.n_slices} slices" if lp.n_slices else ""), fontsize=10)
+
+
+def _plane_legend(fig: plt.Figure, handles: dict[str, Line2D], with_trajectories: bool,
+                  caption: str | None) -> None:
+    """Shared legend below the panels (plus a trajectory entry) and the wrapped caption as title."""
+    if with_trajectories:
+        handles["_traj"] = Line2D([], [], color="#666666", lw=1.7, marker="o", ms=4,
+                                  label="trajectory (dot = epoch)")
+    fig.legend(handles=list(handles.values()), loc="outside lower center", ncol=min(len(handles), 5),
+               fontsize=8, frameon=False)
+    if caption:
+        fig.suptitle(textwrap.fill(caption, 150), fontsize=8.5)
+
+
 def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
                      points: Mapping[str, PlanePoint | tuple[float, float]],
                      trajectories: Mapping[str, np.ndarray | Sequence[PlanePoint]] | None = None, *,
@@ -870,73 +976,17 @@ def plot_loss_planes(plane_retain: LossPlane, plane_forget: LossPlane,
     """
     titles = titles or (plane_retain.title or "retain loss", plane_forget.title or "forget loss")
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 2.2, size + 0.5), constrained_layout=True)
-    markers = {"original": "o", "oracle": "*", "nl_ft": "D", "ga_l1": "X", "ga": "X"}
     handles: dict[str, Line2D] = {}
     placements: list[tuple[plt.Axes, list[Any], list[tuple[float, float]]]] = []
-    traj = {k: (np.array([[p.alpha, p.beta] for p in v]) if len(v) and hasattr(v[0], "alpha")
-                else np.asarray(v, dtype=np.float64)[:, :2]) for k, v in (trajectories or {}).items()}
-    pts = {k: ((p.alpha, p.beta), p) if hasattr(p, "alpha") else ((float(p[0]), float(p[1])), None)
-           for k, p in points.items()}
+    traj = _plane_trajectories(trajectories)
+    pts = _plane_points(points)
     for ax, lp, title in ((axes[0], plane_retain, titles[0]), (axes[1], plane_forget, titles[1])):
-        fa, fb, z = _smooth(lp, upsample)
-        zmin, zmax = float(np.nanmin(z)), float(np.nanmax(z))
-        aa, bb = np.meshgrid(fa, fb)
-        flat = not zmax > zmin * 1.0001
-        lv = None if flat else np.geomspace(zmin, zmax, levels)
-        norm_ = None if flat else LogNorm(vmin=zmin, vmax=zmax)
-        cs = ax.contourf(aa, bb, z, levels=lv, norm=norm_, cmap=cmap)
-        if not flat:
-            ax.contour(aa, bb, z, levels=lv[1:-1], colors="white", linewidths=0.4, alpha=0.5)
-        cb = fig.colorbar(cs, ax=ax, shrink=0.9, pad=0.02)
-        if not flat:
-            ticks = _nice_ticks(zmin, zmax)
-            cb.ax.yaxis.set_major_locator(plt.FixedLocator(ticks))
-            cb.ax.yaxis.set_major_formatter(plt.FixedFormatter([f"{t:g}" for t in ticks]))
-            cb.ax.yaxis.set_minor_locator(plt.NullLocator())
-        cb.set_label("loss: 1 − SSIM + 10⁻⁵·L1 (log scale)", fontsize=8)
-        cb.ax.tick_params(labelsize=7)
-        for name, arr in traj.items():
-            colour = METHOD_COLOURS.get(name, "white")
-            ax.plot(arr[:, 0], arr[:, 1], "-", color="white", lw=3.4, alpha=0.6, zorder=3,
-                    solid_capstyle="round")
-            ax.plot(arr[:, 0], arr[:, 1], "-", color=colour, lw=1.7, zorder=4, solid_capstyle="round")
-            ax.plot(arr[1:-1, 0], arr[1:-1, 1], "o", ms=4, mfc=colour, mec="white", mew=0.7, zorder=5)
-        x0, x1, y0, y1 = lp.alphas.min(), lp.alphas.max(), lp.betas.min(), lp.betas.max()
-        anns, anchors = [], []
-        for name, ((a, b), p) in pts.items():
-            colour = METHOD_COLOURS.get(name, "#ffffff")
-            far = p is not None and p.relative_residual > 0.5
-            mk = markers.get(name, "o")
-            ax.plot(a, b, mk, ms=13 if mk == "*" else 8.5, mfc="none" if far else colour,
-                    mec=colour if far else "white", mew=2.0 if far else 1.2, zorder=6)
-            anns.append(ax.annotate(label(name), (a, b), xytext=(7, 7), textcoords="offset points",
-                                    fontsize=8, color="white", fontweight="bold", zorder=7, ha="left", va="bottom",
-                                    bbox=dict(boxstyle="round,pad=0.18", fc=colour, ec="none", alpha=0.88),
-                                    # a leader line, seen only when the label had to move away
-                                    arrowprops=dict(arrowstyle="-", color=colour, lw=0.9, shrinkA=0, shrinkB=5)))
-            anchors.append((a, b))
-            if name not in handles:
-                extra = (f" — {p.relative_residual:.0%} off-plane" if p is not None and p.distance > 0
-                         and p.relative_residual >= 0.005 else "")
-                handles[name] = Line2D([], [], ls="none", marker=mk, ms=10 if mk == "*" else 7,
-                                       mfc="none" if far else colour, mec=colour if far else "#333333",
-                                       mew=1.5 if far else 0.8, label=label(name) + extra)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        if max(x1 - x0, y1 - y0) <= 3 * min(x1 - x0, y1 - y0):
-            ax.set_aspect("equal", adjustable="box")
-        ax.set_xlabel(lp.axis_labels[0], fontsize=9)
-        ax.set_ylabel(lp.axis_labels[1], fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.set_title(title + (f" · {lp.n_slices} slices" if lp.n_slices else ""), fontsize=10)
+        _loss_contours(fig, ax, lp, levels, upsample, cmap)
+        _draw_trajectories(ax, traj)
+        anns, anchors = _mark_points(ax, pts, handles)
+        _frame_plane_axes(ax, lp, title)
         placements.append((ax, anns, anchors))
-    if traj:
-        handles["_traj"] = Line2D([], [], color="#666666", lw=1.7, marker="o", ms=4,
-                                  label="trajectory (dot = epoch)")
-    fig.legend(handles=list(handles.values()), loc="outside lower center", ncol=min(len(handles), 5),
-               fontsize=8, frameon=False)
-    if caption:
-        fig.suptitle(textwrap.fill(caption, 150), fontsize=8.5)
+    _plane_legend(fig, handles, bool(traj), caption)
     for ax, anns, anchors in placements:  # labels last: they are placed on the finished layout
         _place_labels(fig, ax, anns, anchors)
     return fig

@@ -182,7 +182,8 @@ def _folder(path: Path, what: str) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m mriunlearn.reproduce`` (help text from the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m mriunlearn.reproduce", description=__doc__.splitlines()[0],
                                      epilog=__doc__[__doc__.index("Usage::"):],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -200,7 +201,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebook parameter for the notebooks that declare NAME (VALUE: JSON or text; repeatable)")
     parser.add_argument("--only", action="append", default=None, help="run only notebooks whose name starts with this (repeatable)")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML renderings")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _common_parameters(args: argparse.Namespace) -> dict[str, object]:
+    """The parameters every notebook gets: PROFILE, DATA_DIR, MANIFEST, RUNS_DIR (created) and
+    OVERRIDES, each only when given; a bad path or override exits with a message."""
     params: dict[str, object] = {}
     if args.profile:
         params["PROFILE"] = args.profile
@@ -213,29 +219,48 @@ def main(argv: list[str] | None = None) -> int:
     overrides = _overrides(args.overrides, args.profile)
     if overrides:
         params["OVERRIDES"] = overrides
-    from .cli import parse_value
+    return params
 
-    extra = {name: parse_value(value) for name, value in args.params or []}
-    names = [n for n in NOTEBOOKS if not args.only or any(n.startswith(p) for p in args.only)]
+
+def _selected_notebooks(only: list[str] | None) -> list[str]:
+    """The :data:`NOTEBOOKS` whose name starts with one of ``only`` (all when ``None``); exits when
+    none matches or a selected notebook is missing."""
+    names = [n for n in NOTEBOOKS if not only or any(n.startswith(p) for p in only)]
     if not names:
-        raise SystemExit(f"reproduce: --only {args.only} matches no notebook of {', '.join(NOTEBOOKS)}")
+        raise SystemExit(f"reproduce: --only {only} matches no notebook of {', '.join(NOTEBOOKS)}")
     for name in names:
         if not (paths.NOTEBOOKS_DIR / name).exists():
             raise SystemExit(f"reproduce: notebook {paths.NOTEBOOKS_DIR / name} not found")
+    return names
+
+
+def _declared_by(names: list[str], extra: dict[str, object]) -> dict[str, set[str]]:
+    """``{notebook: its declared parameters}`` (empty without ``extra``); exits when a parameter of
+    ``extra`` is declared by none of ``names``."""
     declared = {name: declared_parameters(paths.NOTEBOOKS_DIR / name) for name in names} if extra else {}
     unused = sorted(k for k in extra if not any(k in d for d in declared.values()))
     if unused:
         valid = sorted(set().union(*declared.values()))
         raise SystemExit(f"reproduce: -p {', '.join(unused)}: no notebook run declares it; "
                          f"valid parameters: {', '.join(valid)}")
-    if args.out is not None:
-        out = _folder(args.out, "--out")
+    return declared
+
+
+def _output_folders(out_arg: Path | None) -> tuple[Path | None, Path, Path]:
+    """``(out, figures, html folder)``: under ``--out`` (created) when given, else the committed
+    figures folder and its ``html``."""
+    if out_arg is not None:
+        out = _folder(out_arg, "--out")
         figures = _folder(out / "figures", "--out figures folder")
-        html_dir = out / "html"
-        params["FIGURES_DIR"] = paths.for_notebook(figures)  # the executed notebooks record no machine's folders
-    else:
-        out, figures = None, paths.figures_dir()
-        html_dir = figures / "html"
+        return out, figures, out / "html"
+    figures = paths.figures_dir()
+    return None, figures, figures / "html"
+
+
+def _run_all(names: list[str], params: dict[str, object], extra: dict[str, object],
+             declared: dict[str, set[str]], out: Path | None, figures: Path, html_dir: Path | None) -> None:
+    """Execute ``names`` in order (into ``out`` or in place), strip volatile metadata, render HTML
+    into ``html_dir`` unless it is ``None``, and report progress on stdout."""
     total = time.perf_counter()
     for name in names:
         path = paths.NOTEBOOKS_DIR / name
@@ -244,11 +269,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[reproduce] {name} ...", flush=True)
         run_notebook(path, {**params, **{k: v for k, v in extra.items() if k in declared.get(name, ())}}, target)
         strip_volatile_metadata(target)
-        if not args.no_html:
+        if html_dir is not None:
             render_html(target, html_dir)
         print(f"[reproduce] {name} done in {time.perf_counter() - start:.0f} s", flush=True)
     print(f"[reproduce] all notebooks done in {time.perf_counter() - total:.0f} s; figures in {figures}"
           + (f"; notebooks and html in {out}" if out is not None else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected notebooks as the command line ``argv`` says; returns 0, or exits with a
+    message naming the bad argument or the failing notebook."""
+    args = _parser().parse_args(argv)
+    params = _common_parameters(args)
+    from .cli import parse_value
+
+    extra = {name: parse_value(value) for name, value in args.params or []}
+    names = _selected_notebooks(args.only)
+    declared = _declared_by(names, extra)
+    out, figures, html_dir = _output_folders(args.out)
+    if out is not None:
+        params["FIGURES_DIR"] = paths.for_notebook(figures)  # the executed notebooks record no machine's folders
+    _run_all(names, params, extra, declared, out, figures, None if args.no_html else html_dir)
     return 0
 
 

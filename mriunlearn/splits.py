@@ -389,6 +389,82 @@ def _refuse_overwrite(targets: Iterable[Path], overwrite: bool) -> None:
                             f"(choose another --name or --out, or pass --force to replace it)")
 
 
+def _paper_subset_names(tree: Mapping[str, list[str]], source: str, retain_names: set[str]) -> dict[str, list[str]]:
+    """The sorted .h5 names of each fraction folder of :data:`PAPER_SUBSETS`.
+
+    Raises:
+        ManifestError: a fraction folder absent from the listing, or one naming a volume outside
+            ``retain_names``.
+    """
+    subsets: dict[str, list[str]] = {}
+    for sub, (folder, _) in PAPER_SUBSETS.items():
+        if folder not in tree:
+            raise ManifestError(f"{source}: the authors' fraction folder {folder!r} is not in the listing")
+        names = sorted({n for n in tree[folder] if n.endswith(".h5")})
+        outside = [n for n in names if n not in retain_names]
+        if outside:
+            raise ManifestError(f"{source}: {folder} lists {outside[0]}, which is not in "
+                                f"{ROLE_FOLDERS['retain']} ({len(outside)} such names)")
+        subsets[sub] = names
+    return subsets
+
+
+def _locate_roles(by_role: Mapping[str, list[str]], index: Mapping[str, list[Path]],
+                  fastmri_dirs: Sequence[str | os.PathLike[str]]
+                  ) -> tuple[dict[str, list[Path]], dict[str, list[str]], dict[str, list[Path]]]:
+    """``(found paths, missing names, names found at several paths)``: the first two per role.
+
+    Raises:
+        ManifestError: a role of which no volume is in ``index``.
+    """
+    found: dict[str, list[Path]] = {}
+    missing: dict[str, list[str]] = {}
+    for role, names in by_role.items():
+        found[role] = [index[n][0] for n in names if n in index]
+        missing[role] = [n for n in names if n not in index]
+        if not found[role]:
+            raise ManifestError(
+                f"none of the {len(names)} {role} volumes of {ROLE_FOLDERS[role]} (e.g. {names[0]}) was found "
+                f"under {', '.join(str(d) for d in fastmri_dirs)}")
+    listed = {n for names in by_role.values() for n in names}
+    duplicates = {n: index[n] for n in sorted(listed) if len(index.get(n, [])) > 1}
+    return found, missing, duplicates
+
+
+def _write_paper_manifest(found: Mapping[str, list[Path]], root: Path, verify_hashes: bool, path: Path
+                          ) -> tuple[list[dict[str, object]], Path]:
+    """Write the manifest of the ``found`` volumes (role by role, :data:`ROLES` order): ``(rows, path)``."""
+    rows = _rows(((p, ROLE_ORGANS[role], role) for role in ROLES for p in found.get(role, [])),
+                 root, verify_hashes)
+    return rows, write_manifest(rows, path)
+
+
+def _write_paper_subsets(rows: Sequence[Mapping[str, object]], subsets: Mapping[str, list[str]],
+                         path: Path) -> tuple[Path, dict[str, int]]:
+    """Write the subsets CSV for the retain volumes among manifest ``rows``.
+
+    Returns:
+        ``(path written, {subset: how many of its names were found})``.
+    """
+    rel = {Path(str(r["file"])).name: str(r["file"]) for r in rows if r["role"] == "retain"}
+    sub_rows = [(sub, PAPER_SUBSETS[sub][1], rel[n]) for sub, names in subsets.items()
+                for n in names if n in rel]
+    subsets_path = write_subsets(sub_rows, path)
+    return subsets_path, {sub: sum(n in rel for n in names) for sub, names in subsets.items()}
+
+
+def _leakage_notes(tree: Mapping[str, list[str]], by_role: Mapping[str, list[str]]) -> list[str]:
+    """A note per non-training volume that the listing also holds in a training folder."""
+    notes = []
+    for role in ROLES:
+        if role in TRAIN_ROLES:
+            continue
+        for n, folders in _train_sourced(tree, by_role[role]).items():
+            notes.append(f"{role} volume {n} comes from a training folder of the authors' listing "
+                         f"({', '.join(folders)}); it is in no training role of this split (no leakage)")
+    return notes
+
+
 def import_paper_tree(
     tree_path: str | os.PathLike[str],
     fastmri_dirs: Sequence[str | os.PathLike[str]],
@@ -434,58 +510,17 @@ def import_paper_tree(
     source = str(tree_path)
     tree = read_tree(tree_path)
     by_role = _check_paper_tree(tree, source)
-    retain_names = set(by_role["retain"])
-    subsets: dict[str, list[str]] = {}
-    if fraction_folders:
-        for sub, (folder, _) in PAPER_SUBSETS.items():
-            if folder not in tree:
-                raise ManifestError(f"{source}: the authors' fraction folder {folder!r} is not in the listing")
-            names = sorted({n for n in tree[folder] if n.endswith(".h5")})
-            outside = [n for n in names if n not in retain_names]
-            if outside:
-                raise ManifestError(f"{source}: {folder} lists {outside[0]}, which is not in "
-                                    f"{ROLE_FOLDERS['retain']} ({len(outside)} such names)")
-            subsets[sub] = names
-
+    subsets = _paper_subset_names(tree, source, set(by_role["retain"])) if fraction_folders else {}
     root = _data_root(fastmri_dirs, data_root)
-    index = index_volumes(fastmri_dirs)
-    found: dict[str, list[Path]] = {}
-    missing: dict[str, list[str]] = {}
-    for role, names in by_role.items():
-        found[role] = [index[n][0] for n in names if n in index]
-        missing[role] = [n for n in names if n not in index]
-        if not found[role]:
-            raise ManifestError(
-                f"none of the {len(names)} {role} volumes of {ROLE_FOLDERS[role]} (e.g. {names[0]}) was found "
-                f"under {', '.join(str(d) for d in fastmri_dirs)}")
-    listed = {n for names in by_role.values() for n in names}
-    duplicates = {n: index[n] for n in sorted(listed) if len(index.get(n, [])) > 1}
-
-    rows = _rows(((p, ROLE_ORGANS[role], role) for role in ROLES for p in found.get(role, [])),
-                 root, verify_hashes)
-    manifest_path = write_manifest(rows, out / f"{name}.csv")
-
-    subsets_path = None
-    subset_found: dict[str, int] = {}
-    if fraction_folders:
-        rel = {Path(str(r["file"])).name: str(r["file"]) for r in rows if r["role"] == "retain"}
-        sub_rows = [(sub, PAPER_SUBSETS[sub][1], rel[n]) for sub, names in subsets.items()
-                    for n in names if n in rel]
-        subsets_path = write_subsets(sub_rows, out / f"{name}_subsets.csv")
-        subset_found = {sub: sum(n in rel for n in names) for sub, names in subsets.items()}
-
-    notes = []
-    for role in ROLES:
-        if role in TRAIN_ROLES:
-            continue
-        for n, folders in _train_sourced(tree, by_role[role]).items():
-            notes.append(f"{role} volume {n} comes from a training folder of the authors' listing "
-                         f"({', '.join(folders)}); it is in no training role of this split (no leakage)")
+    found, missing, duplicates = _locate_roles(by_role, index_volumes(fastmri_dirs), fastmri_dirs)
+    rows, manifest_path = _write_paper_manifest(found, root, verify_hashes, out / f"{name}.csv")
+    subsets_path, subset_found = (_write_paper_subsets(rows, subsets, out / f"{name}_subsets.csv")
+                                  if fraction_folders else (None, {}))
     report = ImportReport(
         manifest=manifest_path, subsets=subsets_path, data_root=root,
         expected={r: len(v) for r, v in by_role.items()}, found={r: len(v) for r, v in found.items()},
         missing=missing, subset_expected={s: len(v) for s, v in subsets.items()}, subset_found=subset_found,
-        duplicates=duplicates, notes=notes,
+        duplicates=duplicates, notes=_leakage_notes(tree, by_role),
     )
     if verbose:
         print(report.summary())
@@ -528,6 +563,75 @@ def _check_acquisition(p: Path, expected: str) -> int:
     if acq is not None and str(acq) != expected:
         raise DataError(f"{p}: acquisition attribute is {acq!r} but the file name says {expected}")
     return info.num_slices
+
+
+def _check_split_sizes(sizes: Mapping[str, int], fractions: Sequence[float]) -> None:
+    """Raises ConfigError for a negative or non-integer size, ``n_retain``/``n_forget`` zero, or a
+    fraction outside (0, 1]."""
+    for key, value in sizes.items():
+        if int(value) != value or value < 0:
+            raise ConfigError(f"{key} must be a non-negative integer, got {value!r}")
+    for key in ("n_retain", "n_forget"):
+        if sizes[key] == 0:
+            raise ConfigError(f"{key} must be at least 1")
+    for f in fractions:
+        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0.0 < float(f) <= 1.0:
+            raise ConfigError(f"retain fraction must be in (0, 1], got {f!r}")
+
+
+def _draw_roles(pools: Mapping[str, list[Path]], sizes: Mapping[str, int], seed: int,
+                fastmri_dirs: Sequence[str | os.PathLike[str]]) -> dict[str, list[Path]]:
+    """Each role's volumes, drawn without replacement from its pool by the pool's own child of
+    ``SeedSequence(seed)``; val and test_brain split one draw from the brain val pool.
+
+    Raises:
+        ManifestError: a pool smaller than asked (says found vs needed).
+    """
+    n_val, n_test_brain = sizes["n_val"], sizes["n_test_brain"]
+    where = ", ".join(str(d) for d in fastmri_dirs)
+    need = {"brain_train": sizes["n_retain"], "knee_train": sizes["n_forget"], "brain_val": n_val + n_test_brain,
+            "knee_val": sizes["n_test_knee"]}
+    what = {"brain_train": "brain AXT2 train (retain)", "knee_train": "knee train (forget)",
+            "brain_val": "brain AXT2 val (val + test_brain)", "knee_val": "knee val (test_knee)"}
+    for kind, n in need.items():
+        if len(pools[kind]) < n:
+            raise ManifestError(f"not enough {what[kind]} volumes under {where}: found {len(pools[kind])}, "
+                                f"need {n}")
+    streams = np.random.SeedSequence(int(seed)).spawn(len(need))
+
+    def draw(kind: str, ss: np.random.SeedSequence) -> list[Path]:
+        idx = np.random.default_rng(ss).choice(len(pools[kind]), size=need[kind], replace=False)
+        return [pools[kind][i] for i in idx]
+
+    brain_val = draw("brain_val", streams[2])
+    return {
+        "retain": draw("brain_train", streams[0]),
+        "forget": draw("knee_train", streams[1]),
+        "val": brain_val[:n_val],
+        "test_brain": brain_val[n_val:],
+        "test_knee": draw("knee_val", streams[3]),
+    }
+
+
+def _drawn_rows(chosen: Mapping[str, list[Path]], root: Path, verify_hashes: bool) -> list[dict[str, object]]:
+    """Manifest rows, by role and then file name; brain volumes must be AXT2 acquisitions."""
+    rows = []
+    for role in ROLES:
+        for p in sorted(chosen[role], key=lambda q: q.name):
+            organ = ROLE_ORGANS[role]
+            n_slices = _check_acquisition(p, "AXT2") if organ == "brain" else inspect_volume(p).num_slices
+            rows.append(file_row(p, root, organ, role, n_slices, hash_file=verify_hashes))
+    return rows
+
+
+def _write_drawn_subsets(manifest_path: Path, root: Path, fractions: Sequence[float], seed: int,
+                         path: Path) -> Path:
+    """Write the retain subsets (one :meth:`Manifest.subset` draw per fraction) of the written manifest."""
+    manifest = load_manifest(manifest_path, root, verify_hashes=False)
+    rel = dict(zip(manifest.table.path, manifest.table.file))
+    sub_rows = [(subset_name(f), float(f), rel[str(p)])
+                for f in fractions for p in manifest.subset("retain", f, subset_seed(seed, f))]
+    return write_subsets(sub_rows, path)
 
 
 def draw_split(
@@ -573,50 +677,9 @@ def draw_split(
     _refuse_overwrite([out / f"{stem}.csv", out / f"{stem}_subsets.csv"], overwrite)
     sizes = {"n_retain": n_retain, "n_forget": n_forget, "n_val": n_val,
              "n_test_brain": n_test_brain, "n_test_knee": n_test_knee}
-    for key, value in sizes.items():
-        if int(value) != value or value < 0:
-            raise ConfigError(f"{key} must be a non-negative integer, got {value!r}")
-    for key in ("n_retain", "n_forget"):
-        if sizes[key] == 0:
-            raise ConfigError(f"{key} must be at least 1")
-    for f in fractions:
-        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0.0 < float(f) <= 1.0:
-            raise ConfigError(f"retain fraction must be in (0, 1], got {f!r}")
+    _check_split_sizes(sizes, fractions)
     root = _data_root(fastmri_dirs, data_root)
-    pools = _pools(index_volumes(fastmri_dirs))
-    where = ", ".join(str(d) for d in fastmri_dirs)
-    need = {"brain_train": n_retain, "knee_train": n_forget, "brain_val": n_val + n_test_brain,
-            "knee_val": n_test_knee}
-    what = {"brain_train": "brain AXT2 train (retain)", "knee_train": "knee train (forget)",
-            "brain_val": "brain AXT2 val (val + test_brain)", "knee_val": "knee val (test_knee)"}
-    for kind, n in need.items():
-        if len(pools[kind]) < n:
-            raise ManifestError(f"not enough {what[kind]} volumes under {where}: found {len(pools[kind])}, "
-                                f"need {n}")
-    streams = np.random.SeedSequence(int(seed)).spawn(len(need))
-
-    def draw(kind: str, n: int, ss: np.random.SeedSequence) -> list[Path]:
-        idx = np.random.default_rng(ss).choice(len(pools[kind]), size=n, replace=False)
-        return [pools[kind][i] for i in idx]
-
-    brain_val = draw("brain_val", n_val + n_test_brain, streams[2])
-    chosen = {
-        "retain": draw("brain_train", n_retain, streams[0]),
-        "forget": draw("knee_train", n_forget, streams[1]),
-        "val": brain_val[:n_val],
-        "test_brain": brain_val[n_val:],
-        "test_knee": draw("knee_val", n_test_knee, streams[3]),
-    }
-    rows = []
-    for role in ROLES:
-        for p in sorted(chosen[role], key=lambda q: q.name):
-            organ = ROLE_ORGANS[role]
-            n_slices = _check_acquisition(p, "AXT2") if organ == "brain" else inspect_volume(p).num_slices
-            rows.append(file_row(p, root, organ, role, n_slices, hash_file=verify_hashes))
-    manifest_path = write_manifest(rows, out / f"{stem}.csv")
-    manifest = load_manifest(manifest_path, root, verify_hashes=False)
-    rel = dict(zip(manifest.table.path, manifest.table.file))
-    sub_rows = [(subset_name(f), float(f), rel[str(p)])
-                for f in fractions for p in manifest.subset("retain", f, subset_seed(seed, f))]
-    subsets_path = write_subsets(sub_rows, out / f"{stem}_subsets.csv")
+    chosen = _draw_roles(_pools(index_volumes(fastmri_dirs)), sizes, seed, fastmri_dirs)
+    manifest_path = write_manifest(_drawn_rows(chosen, root, verify_hashes), out / f"{stem}.csv")
+    subsets_path = _write_drawn_subsets(manifest_path, root, fractions, seed, out / f"{stem}_subsets.csv")
     return SplitFiles(manifest_path, subsets_path, root)

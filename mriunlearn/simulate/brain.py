@@ -203,6 +203,97 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def _scanner_points(z_levels: np.ndarray, hs: int, ws: int, fov_mm: float) -> np.ndarray:
+    """Pixel centres of an ``(hs, ws)`` grid at each axial level: ``(S * hs * ws, 3)`` mm.
+
+    Scanner frame: x right->left on screen, y anterior up, z the level; one plane per level.
+    """
+    px_r, px_c = fov_mm / hs, fov_mm / ws
+    rows = (np.arange(hs) - (hs - 1) / 2.0) * px_r
+    cols = (np.arange(ws) - (ws - 1) / 2.0) * px_c
+    s = len(z_levels)
+    x = np.broadcast_to(-cols[None, None, :], (s, hs, ws))
+    y = np.broadcast_to(-rows[None, :, None], (s, hs, ws))
+    z = np.broadcast_to(z_levels[:, None, None], (s, hs, ws))
+    return np.stack([x, y, z], axis=-1).reshape(-1, 3)  # (N, 3) mm
+
+
+def _template_points(params: BrainParams, pts: np.ndarray) -> np.ndarray:
+    """Scanner points ``(N, 3)`` mapped into MNI template space ``(N, 3)`` mm: the subject's pose
+    and size, then its smooth displacement field."""
+    rot = _rotation(params.angles)
+    centre = np.array([0.0, -17.0, 0.0])
+    tpt = _matmul(pts - params.shift, rot) / params.scale + centre
+    arg = _matmul(tpt, params.modes_k.T) + params.modes_phase  # (N, K)
+    return tpt + _matmul(np.sin(arg), params.modes_amp)
+
+
+def _head_layers(params: BrainParams, sd: np.ndarray, inside: np.ndarray, tpt: np.ndarray
+                 ) -> dict[str, np.ndarray]:
+    """Fractions ``(N,)`` of the head's outer layers (:data:`_LAYERS`, inside out) outside the
+    intracranial envelope, from its signed distance ``sd`` ``(N,)`` mm; the muscle thickens
+    laterally and low (temporalis)."""
+    layers: dict[str, np.ndarray] = {}
+    lateral = np.clip(np.abs(tpt[:, 0]) / 70.0, 0.0, 1.0) ** 4 * _sigmoid((25.0 - tpt[:, 2]) / 6.0)
+    edge = np.zeros_like(sd)
+    outside = 1.0 - inside
+    for name, thickness in _LAYERS:
+        t = thickness * params.layer_scale
+        if name == "fat":
+            t = thickness * params.fat_scale
+        if name == "muscle":
+            t = t + 7.0 * lateral  # temporalis
+        frac = (_sigmoid((sd - edge) / 0.5) - _sigmoid((sd - edge - t) / 0.5)) * outside
+        layers[name] = layers.get(name, 0.0) + frac
+        edge = edge + t
+    return layers
+
+
+def _tissue_fractions(params: BrainParams, tpl: _Template, tpt: np.ndarray) -> dict[str, np.ndarray]:
+    """Fraction ``(N,)`` of each tissue at the template points ``tpt`` ``(N, 3)``: CSF, grey and
+    white matter inside the envelope, then the head layers; keys in that order."""
+    vox = (tpt - tpl.origin).T  # (3, N) 1 mm grid indices
+    gm = ndimage.map_coordinates(tpl.gm, vox, order=1, mode="constant", cval=0.0)
+    wm = ndimage.map_coordinates(tpl.wm, vox, order=1, mode="constant", cval=0.0)
+    sd_vox = vox / _SD_STEP_MM + _SD_PAD
+    sd = ndimage.map_coordinates(tpl.sd, sd_vox, order=1, mode="nearest")
+    inside = _sigmoid(-sd / 0.6)
+    gm = np.minimum(gm, inside)
+    wm = np.minimum(wm, inside - gm)
+    return {"csf": np.clip(inside - gm - wm, 0.0, 1.0), "grey_matter": gm, "white_matter": wm,
+            **_head_layers(params, sd, inside, tpt)}
+
+
+def _t2_image(params: BrainParams, names: list[str], stack: np.ndarray, pts: np.ndarray,
+              size: tuple[int, int, int]) -> np.ndarray:
+    """Block-averaged magnitude ``(S, H, W)`` float64 from the fractions ``stack`` ``(T, N)`` of
+    tissues ``names`` at the scanner points ``pts`` ``(N, 3)`` (``N = S * H * W * _SUPERSAMPLE**2``):
+    contrast-weighted sum times a smooth bias field and a fine texture (both multiplicative)."""
+    s, h, w = size
+    ss = _SUPERSAMPLE
+    hs, ws = h * ss, w * ss
+    contrast = np.array([params.contrast[n] for n in names])
+    image = (contrast[:, None] * stack).sum(axis=0)
+    bias = np.exp(_matmul(np.sin(_matmul(pts, params.bias_k.T) + params.bias_phase), params.bias_amp))
+    image = (image * bias).reshape(s, hs, ws)
+    tex_rng = np.random.default_rng(params.texture_seed)
+    texture = ndimage.gaussian_filter(tex_rng.standard_normal((s, hs, ws)), sigma=(0, 1.0, 1.0))
+    texture /= texture.std() + 1e-12
+    image = image * (1.0 + params.texture_amp * texture)
+    return np.clip(image, 0.0, None).reshape(s, h, ss, w, ss).mean(axis=(2, 4))
+
+
+def _dominant_labels(names: list[str], stack: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
+    """uint8 labels ``(S, H, W)``: the tissue of ``names`` with the largest block-averaged fraction
+    in ``stack`` ``(T, N)``, background where none exceeds 0.25."""
+    s, h, w = size
+    ss = _SUPERSAMPLE
+    coarse = stack.reshape(len(names), s, h, ss, w, ss).mean(axis=(3, 5))
+    label_of = {n: k for k, n in BRAIN_LABELS.items()}
+    codes = np.array([label_of[n] for n in names], dtype=np.uint8)
+    return np.where(coarse.max(axis=0) > 0.25, codes[np.argmax(coarse, axis=0)], 0).astype(np.uint8)
+
+
 def render_brain(
     params: BrainParams, shape: tuple[int, int], fov_mm: float = 220.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -221,64 +312,13 @@ def render_brain(
     h, w = int(shape[0]), int(shape[1])
     if h < 2 or w < 2:
         raise ConfigError(f"render_brain: shape must be at least (2, 2), got {shape}")
-    ss = _SUPERSAMPLE
-    hs, ws = h * ss, w * ss
-    px_r, px_c = fov_mm / hs, fov_mm / ws
-    rows = (np.arange(hs) - (hs - 1) / 2.0) * px_r
-    cols = (np.arange(ws) - (ws - 1) / 2.0) * px_c
-    s = len(params.z_levels)
-    # scanner-frame points (x right->left on screen, y anterior up), one plane per level
-    x = np.broadcast_to(-cols[None, None, :], (s, hs, ws))
-    y = np.broadcast_to(-rows[None, :, None], (s, hs, ws))
-    z = np.broadcast_to(params.z_levels[:, None, None], (s, hs, ws))
-    pts = np.stack([x, y, z], axis=-1).reshape(-1, 3)  # (N, 3) mm
-    # subject pose: scanner point -> template point
-    rot = _rotation(params.angles)
-    centre = np.array([0.0, -17.0, 0.0])
-    tpt = _matmul(pts - params.shift, rot) / params.scale + centre
-    arg = _matmul(tpt, params.modes_k.T) + params.modes_phase  # (N, K)
-    tpt = tpt + _matmul(np.sin(arg), params.modes_amp)
-    vox = (tpt - tpl.origin).T  # (3, N) 1 mm grid indices
-    gm = ndimage.map_coordinates(tpl.gm, vox, order=1, mode="constant", cval=0.0)
-    wm = ndimage.map_coordinates(tpl.wm, vox, order=1, mode="constant", cval=0.0)
-    sd_vox = vox / _SD_STEP_MM + _SD_PAD
-    sd = ndimage.map_coordinates(tpl.sd, sd_vox, order=1, mode="nearest")
-    # tissue fractions
-    inside = _sigmoid(-sd / 0.6)
-    gm = np.minimum(gm, inside)
-    wm = np.minimum(wm, inside - gm)
-    fractions: dict[str, np.ndarray] = {"csf": np.clip(inside - gm - wm, 0.0, 1.0), "grey_matter": gm,
-                                        "white_matter": wm}
-    lateral = np.clip(np.abs(tpt[:, 0]) / 70.0, 0.0, 1.0) ** 4 * _sigmoid((25.0 - tpt[:, 2]) / 6.0)
-    edge = np.zeros_like(sd)
-    outside = 1.0 - inside
-    for name, thickness in _LAYERS:
-        t = thickness * params.layer_scale
-        if name == "fat":
-            t = thickness * params.fat_scale
-        if name == "muscle":
-            t = t + 7.0 * lateral  # temporalis
-        frac = (_sigmoid((sd - edge) / 0.5) - _sigmoid((sd - edge - t) / 0.5)) * outside
-        fractions[name] = fractions.get(name, 0.0) + frac
-        edge = edge + t
+    size = (len(params.z_levels), h, w)
+    pts = _scanner_points(params.z_levels, h * _SUPERSAMPLE, w * _SUPERSAMPLE, fov_mm)
+    fractions = _tissue_fractions(params, tpl, _template_points(params, pts))
     names = list(fractions)
     stack = np.stack([fractions[n] for n in names])  # (T, N)
-    contrast = np.array([params.contrast[n] for n in names])
-    image = (contrast[:, None] * stack).sum(axis=0)
-    # smooth bias field and fine texture (multiplicative)
-    bias = np.exp(_matmul(np.sin(_matmul(pts, params.bias_k.T) + params.bias_phase), params.bias_amp))
-    image = (image * bias).reshape(s, hs, ws)
-    tex_rng = np.random.default_rng(params.texture_seed)
-    texture = ndimage.gaussian_filter(tex_rng.standard_normal((s, hs, ws)), sigma=(0, 1.0, 1.0))
-    texture /= texture.std() + 1e-12
-    image = image * (1.0 + params.texture_amp * texture)
-    image = np.clip(image, 0.0, None).reshape(s, h, ss, w, ss).mean(axis=(2, 4))
-    # labels: dominant tissue after block-averaging the fractions
-    coarse = stack.reshape(len(names), s, h, ss, w, ss).mean(axis=(3, 5))
-    label_of = {n: k for k, n in BRAIN_LABELS.items()}
-    codes = np.array([label_of[n] for n in names], dtype=np.uint8)
-    labels = np.where(coarse.max(axis=0) > 0.25, codes[np.argmax(coarse, axis=0)], 0).astype(np.uint8)
-    return image.astype(np.float32), labels
+    image = _t2_image(params, names, stack, pts, size)
+    return image.astype(np.float32), _dominant_labels(names, stack, size)
 
 
 def brain_volume(

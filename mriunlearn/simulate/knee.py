@@ -172,27 +172,56 @@ def _band_noise(rng: np.random.Generator, shape, lo: float, hi: float) -> np.nda
     return n / (n.std() + 1e-12)
 
 
-def _render_slice(p: KneeParams, x: float, u: np.ndarray, v: np.ndarray, px: float,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    shape = u.shape
-    cv = _Canvas(shape, p.contrast)
-    # slice-position dependent sizes
-    lat = np.clip(abs(x) / 40.0, 0.0, 1.0)
-    in_notch = abs(x) < p.notch_w
-    a_c = p.cond_a * (1.0 - 0.18 * lat**2)
-    b_c = p.cond_b * (1.0 - 0.12 * lat**2)
-    cond_lift = 9.0 if in_notch else 0.0
-    pat_w = np.sqrt(max(0.0, 1.0 - (x / 24.0) ** 2))
-    fibula = x * p.fibula_side > 24.0
-    # ---- femur (frame: condyle bone lowest point at v = 0)
-    cc = (0.0, -b_c - cond_lift)
+@dataclass(frozen=True)
+class _SliceGeometry:
+    """One sagittal slice's shapes on the supersampled grid: arrays ``(H', W')``, lengths in mm.
+
+    ``u, v``: knee frame (u posterior, v inferior); ``tu, tv``: the tibia's frame (flexed about
+    the joint centre). ``femur``, ``tibia``, ``patella``: signed distances, negative inside
+    (``patella`` is 1e3 everywhere when the slice misses it). Points are ``(u, v)`` pairs.
+    """
+
+    x: float  # medial(-)/lateral(+) slice position
+    u: np.ndarray
+    v: np.ndarray
+    tu: np.ndarray
+    tv: np.ndarray
+    lat: float  # 0 at the midline rising to 1 at |x| >= 40 mm
+    in_notch: bool  # the slice passes through the intercondylar notch
+    a_c: float  # condyle half-length and half-height at this slice
+    b_c: float
+    cond_lift: float  # condyle raised in the notch
+    pat_w: float  # relative patella width at this slice (0 beyond it)
+    gap: float  # plateau level: femoral + tibial cartilage + joint space
+    cc: tuple[float, float]  # condyle centre
+    epi_c: tuple[float, float]  # tibial epiphysis centre (tibia frame)
+    tub_front: tuple[float, float]  # front of the tibial tuberosity (knee frame)
+    pc: tuple[float, float]  # patella centre
+    pa: float  # patella half-thickness at this slice
+    sup_pole: tuple[float, float]  # patellar poles (tendon insertions)
+    inf_pole: tuple[float, float]
+    femur: np.ndarray
+    tibia: np.ndarray
+    patella: np.ndarray
+
+
+def _femur(p: KneeParams, u: np.ndarray, v: np.ndarray, cc: tuple[float, float], a_c: float,
+           b_c: float) -> np.ndarray:
+    """Signed distance ``(H', W')`` of the femur: condyle centred on ``cc``, metaphysis, shaft."""
     shaft0 = (-p.shaft_offset, cc[1] - b_c * 0.6)
     shaft1 = (-p.shaft_offset - 8.0, -200.0)
     meta = _ellipse(u, v, -p.shaft_offset * 0.6, cc[1] - b_c * 0.7, p.cond_a * 0.82, b_c * 1.1)
     femur = _smin(_ellipse(u, v, *cc, a_c, b_c), meta, 6.0)
-    femur = _smin(femur, _capsule(u, v, shaft0, shaft1, p.femur_w / 2), 8.0)
-    # ---- tibia (flexed about the joint centre)
-    gap = p.cart_fem + p.cart_tib + 0.6
+    return _smin(femur, _capsule(u, v, shaft0, shaft1, p.femur_w / 2), 8.0)
+
+
+def _tibia(p: KneeParams, u: np.ndarray, v: np.ndarray, gap: float
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float], tuple[float, float]]:
+    """The flexed tibia: ``(tu, tv, signed distance, epiphysis centre, tuberosity centre)``.
+
+    ``tu, tv`` ``(H', W')``: the knee frame rotated by ``-flexion`` about ``(0, gap)``; both
+    centres are in that frame.
+    """
     tu, tv = _rot(u, v, 0.0, gap, -p.flexion)
     tv = tv + gap
     epi_c = (2.0, gap + p.tib_h / 2)
@@ -202,34 +231,78 @@ def _render_slice(p: KneeParams, x: float, u: np.ndarray, v: np.ndarray, px: flo
     tibia = _smin(tibia, _capsule(tu, tv, (0.0, gap + p.tib_h * 1.2), (2.0, gap + 220.0), p.tib_shaft_w / 2), 8.0)
     tub = (epi_c[0] - p.tib_w / 2 + 5.0, gap + p.tib_h + 4.0)
     tibia = _smin(tibia, _ellipse(tu, tv, *tub, 6.0, 11.0), 5.0)
-    # ---- patella
+    return tu, tv, tibia, epi_c, tub
+
+
+def _patella(p: KneeParams, u: np.ndarray, v: np.ndarray, a_c: float, b_c: float, pat_w: float
+             ) -> tuple[tuple[float, float], float, np.ndarray, tuple[float, float], tuple[float, float]]:
+    """``(centre, half-thickness, signed distance (H', W'), superior pole, inferior pole)``.
+
+    A slice with ``pat_w <= 0.35`` misses the patella: distance 1e3, poles where the tendons end.
+    """
     pc = (-a_c - p.cart_fem - p.cart_pat - 1.0 - p.pat_a * max(pat_w, 0.3), -b_c - 8.0 + p.pat_height)
     pa = p.pat_a * max(pat_w, 0.3)
-    patella = _ellipse(u, v, *pc, pa, p.pat_b, p.pat_tilt) if pat_w > 0.35 else np.full(shape, 1e3)
+    patella = _ellipse(u, v, *pc, pa, p.pat_b, p.pat_tilt) if pat_w > 0.35 else np.full(u.shape, 1e3)
     sup_pole = (pc[0] + np.sin(p.pat_tilt) * p.pat_b, pc[1] - np.cos(p.pat_tilt) * p.pat_b)
     inf_pole = (pc[0] - np.sin(p.pat_tilt) * p.pat_b, pc[1] + np.cos(p.pat_tilt) * p.pat_b)
     if pat_w <= 0.35:
         sup_pole, inf_pole = (pc[0] + 4.0, pc[1] - p.pat_b), (pc[0], pc[1] + p.pat_b)
-    # tuberosity front in image coordinates (undo the flexion)
+    return pc, pa, patella, sup_pole, inf_pole
+
+
+def _unflex(p: KneeParams, point: tuple[float, float], gap: float) -> tuple[float, float]:
+    """A tibia-frame point in the knee frame (undoes :func:`_tibia`'s flexion)."""
     c, s = np.cos(p.flexion), np.sin(p.flexion)
-    tub_front_t = (tub[0] - 4.0, tub[1])
-    tub_front = (c * tub_front_t[0] - s * (tub_front_t[1] - gap), s * tub_front_t[0] + c * (tub_front_t[1] - gap) + gap)
-    # ---- limb outline: anterior and posterior skin edges as smooth functions of v
+    return (c * point[0] - s * (point[1] - gap), s * point[0] + c * (point[1] - gap) + gap)
+
+
+def _slice_geometry(p: KneeParams, x: float, u: np.ndarray, v: np.ndarray) -> _SliceGeometry:
+    """Bones and landmarks of the slice at ``x`` (mm) on the knee-frame grid ``u, v`` ``(H', W')``."""
+    lat = np.clip(abs(x) / 40.0, 0.0, 1.0)
+    in_notch = abs(x) < p.notch_w
+    a_c = p.cond_a * (1.0 - 0.18 * lat**2)
+    b_c = p.cond_b * (1.0 - 0.12 * lat**2)
+    cond_lift = 9.0 if in_notch else 0.0
+    pat_w = np.sqrt(max(0.0, 1.0 - (x / 24.0) ** 2))
+    cc = (0.0, -b_c - cond_lift)  # condyle bone lowest point at v = 0
+    gap = p.cart_fem + p.cart_tib + 0.6
+    tu, tv, tibia, epi_c, tub = _tibia(p, u, v, gap)
+    pc, pa, patella, sup_pole, inf_pole = _patella(p, u, v, a_c, b_c, pat_w)
+    return _SliceGeometry(
+        x=x, u=u, v=v, tu=tu, tv=tv, lat=lat, in_notch=in_notch, a_c=a_c, b_c=b_c, cond_lift=cond_lift,
+        pat_w=pat_w, gap=gap, cc=cc, epi_c=epi_c, tub_front=_unflex(p, (tub[0] - 4.0, tub[1]), gap),
+        pc=pc, pa=pa, sup_pole=sup_pole, inf_pole=inf_pole, femur=_femur(p, u, v, cc, a_c, b_c),
+        tibia=tibia, patella=patella,
+    )
+
+
+def _skin_edges(p: KneeParams, g: _SliceGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Distances ``(H', W')`` (mm, positive inside) to the anterior and posterior skin edges.
+
+    Each edge is a monotone cubic of ``v`` through control points set by the bones.
+    """
+    u, v, pc, tub_front = g.u, g.v, g.pc, g.tub_front
     ant_v = np.array([-260.0, -110.0, pc[1], tub_front[1], 110.0, 260.0])
     ant_u = np.array([-p.shaft_offset - p.femur_w / 2 - p.quad_t - 10.0, -p.shaft_offset - p.femur_w / 2 - p.quad_t,
-                      pc[0] - pa - p.fat_ant - 2.0, tub_front[0] - p.fat_ant - 3.0,
+                      pc[0] - g.pa - p.fat_ant - 2.0, tub_front[0] - p.fat_ant - 3.0,
                       -p.tib_shaft_w / 2 - p.fat_ant - 6.0, -p.tib_shaft_w / 2 - p.fat_ant - 10.0])
     order = np.argsort(ant_v)
     ant = PchipInterpolator(ant_v[order], ant_u[order])(v)
     post_v = np.array([-260.0, -110.0, 0.0, 110.0, 260.0])
-    post_u = np.array([a_c + p.post_t + 25.0, a_c + p.post_t + 12.0, a_c + p.post_t,
+    post_u = np.array([g.a_c + p.post_t + 25.0, g.a_c + p.post_t + 12.0, g.a_c + p.post_t,
                        p.tib_shaft_w / 2 + p.post_t + 20.0, p.tib_shaft_w / 2 + p.post_t + 30.0])
     post = PchipInterpolator(post_v, post_u)(v)
-    d_ant, d_post = u - ant, post - u
+    return u - ant, post - u
+
+
+def _paint_limb(cv: _Canvas, p: KneeParams, g: _SliceGeometry, px: float, rng: np.random.Generator) -> None:
+    """Skin, subcutaneous fat, striated muscle and fat septa; two draws of ``(H', W')`` from ``rng``."""
+    shape, v = g.u.shape, g.v
+    d_ant, d_post = _skin_edges(p, g)
     limb = -np.minimum(d_ant, d_post)
     cv.paint("skin", _alpha(limb))
     cv.paint("fat", _alpha(limb + 1.3))
-    inner = np.maximum(-(d_ant - 1.3 - p.fat_ant * (0.6 + 0.4 * np.abs(np.tanh((v - pc[1]) / 30.0)))),
+    inner = np.maximum(-(d_ant - 1.3 - p.fat_ant * (0.6 + 0.4 * np.abs(np.tanh((v - g.pc[1]) / 30.0)))),
                        -(d_post - 1.3 - p.fat_post))
     striation = ndimage.gaussian_filter(rng.standard_normal(shape), (5.0 / px, 0.7 / px))
     striation = 1.0 + 0.07 * striation / (striation.std() + 1e-12)
@@ -237,38 +310,57 @@ def _render_slice(p: KneeParams, x: float, u: np.ndarray, v: np.ndarray, px: flo
     septa = ndimage.gaussian_filter(rng.standard_normal(shape), (14.0 / px, 4.0 / px))
     septa /= septa.std() + 1e-12
     cv.paint("fat", _alpha(inner) * np.exp(-(septa / 0.1) ** 2) * 0.85)
-    # ---- fat pads and vessels
-    wobble = ndimage.gaussian_filter(rng.standard_normal(shape), 8.0 / px)
+
+
+def _paint_fat_pads(cv: _Canvas, p: KneeParams, g: _SliceGeometry, px: float, rng: np.random.Generator) -> None:
+    """Popliteal, Hoffa's and suprapatellar fat (one ``(H', W')`` draw from ``rng`` roughens their
+    outlines) and, near the midline, the popliteal artery."""
+    u, v, a_c, pc = g.u, g.v, g.a_c, g.pc
+    wobble = ndimage.gaussian_filter(rng.standard_normal(u.shape), 8.0 / px)
     wobble *= 2.5 / (wobble.std() + 1e-12)  # irregular fat-pad outlines, mm
     cv.paint("fat", _alpha(_ellipse(u, v, a_c + 11.0, -10.0, 10.0, 32.0, -0.1) + wobble))  # popliteal fossa
-    hoffa = _ellipse(u, v, -a_c * 0.75, gap + 2.0, 14.0, 15.0) + wobble
+    hoffa = _ellipse(u, v, -a_c * 0.75, g.gap + 2.0, 14.0, 15.0) + wobble
     cv.paint("fat", _alpha(hoffa))
     supra = _ellipse(u, v, pc[0] + 6.0, pc[1] - p.pat_b - 20.0, 9.0, 24.0, 0.1) + 0.5 * wobble
     cv.paint("fat", _alpha(supra))
-    if abs(x) < 16.0:
+    if abs(g.x) < 16.0:
         cv.paint("vessel", _alpha(_capsule(u, v, (a_c + 14.0, -260.0), (a_c + 9.0, 260.0), 3.0)))
-    # ---- joint fluid
+
+
+def _paint_fluid_and_tendons(cv: _Canvas, p: KneeParams, g: _SliceGeometry) -> None:
+    """Joint fluid (suprapatellar and posterior recesses, joint space), then the quadriceps and
+    patellar tendons."""
+    u, v, a_c, b_c, pc = g.u, g.v, g.a_c, g.b_c, g.pc
     recess = _ellipse(u, v, -p.shaft_offset - p.femur_w / 2 - 2.0 - p.effusion, pc[1] - p.pat_b - 12.0,
                       p.effusion + 0.6, 26.0, 0.12)
     cv.paint("fluid", _alpha(recess))
     cv.paint("fluid", _alpha(_ellipse(u, v, a_c * 0.9, -b_c * 0.3, 3.0 + 0.5 * p.effusion, 10.0, -0.3)))
-    joint = np.maximum(femur - p.cart_fem - 1.2, tibia - p.cart_tib - 1.2)
+    joint = np.maximum(g.femur - p.cart_fem - 1.2, g.tibia - p.cart_tib - 1.2)
     cv.paint("fluid", _alpha(np.maximum(joint, np.abs(u) - (a_c + 3.0))))
-    # ---- tendons
+    sup_pole = g.sup_pole
     cv.paint("tendon_ligament", _alpha(_capsule(u, v, sup_pole, (sup_pole[0] + 7.0, sup_pole[1] - 70.0), 3.4)))
-    cv.paint("tendon_ligament", _alpha(_capsule(u, v, inf_pole, tub_front, 2.8)))
-    # ---- cartilage (shells on the articular surfaces)
-    fem_art = (v > cc[1] - 0.2 * b_c) | (u < -0.45 * a_c)
-    cv.paint("cartilage", _alpha(femur - p.cart_fem) * fem_art * (v > -b_c - cond_lift - 40.0))
-    tib_art = (tv < gap + 6.0) & (np.abs(tu - epi_c[0]) < p.tib_w / 2 - 4.0)
-    cv.paint("cartilage", _alpha(tibia - p.cart_tib) * tib_art)
-    if pat_w > 0.35:
-        pat_art = _rot(u, v, *pc, p.pat_tilt)[0] > 0.0
-        cv.paint("cartilage", _alpha(patella - p.cart_pat) * pat_art)
-    # ---- menisci: wedges between condyle and plateau, or cruciates in the notch
+    cv.paint("tendon_ligament", _alpha(_capsule(u, v, g.inf_pole, g.tub_front, 2.8)))
+
+
+def _paint_cartilage(cv: _Canvas, p: KneeParams, g: _SliceGeometry) -> None:
+    """Femoral, tibial and (where the slice cuts the patella) patellar cartilage shells."""
+    u, v, tu, tv = g.u, g.v, g.tu, g.tv
+    fem_art = (v > g.cc[1] - 0.2 * g.b_c) | (u < -0.45 * g.a_c)
+    cv.paint("cartilage", _alpha(g.femur - p.cart_fem) * fem_art * (v > -g.b_c - g.cond_lift - 40.0))
+    tib_art = (tv < g.gap + 6.0) & (np.abs(tu - g.epi_c[0]) < p.tib_w / 2 - 4.0)
+    cv.paint("cartilage", _alpha(g.tibia - p.cart_tib) * tib_art)
+    if g.pat_w > 0.35:
+        pat_art = _rot(u, v, *g.pc, p.pat_tilt)[0] > 0.0
+        cv.paint("cartilage", _alpha(g.patella - p.cart_pat) * pat_art)
+
+
+def _paint_menisci_or_cruciates(cv: _Canvas, p: KneeParams, g: _SliceGeometry) -> None:
+    """Anterior and posterior meniscal wedges between condyle and plateau, or in the notch the
+    cruciate ligaments."""
+    u, v, tu, tv, a_c, b_c, gap = g.u, g.v, g.tu, g.tv, g.a_c, g.b_c, g.gap
     plateau_v = gap
-    if not in_notch:
-        grow = 0.7 + 0.5 * lat
+    if not g.in_notch:
+        grow = 0.7 + 0.5 * g.lat
         for front, length, height in ((True, 9.0, 5.0), (False, 13.0, 6.5)):
             edge = (-p.tib_w / 2 + 2.0) if front else (p.tib_w / 2 - 1.0)
             sign = 1.0 if front else -1.0
@@ -276,25 +368,47 @@ def _render_slice(p: KneeParams, x: float, u: np.ndarray, v: np.ndarray, px: flo
             # wedge: above the plateau, below a line from the outer top to the apex
             top = plateau_v - height * grow * np.clip((u - apex_u) / (edge - apex_u), 0.0, 1.0)
             wedge = np.maximum.reduce([tv - plateau_v, top - tv, sign * (edge - tu), sign * (tu - apex_u)])
-            cv.paint("meniscus", _alpha(np.maximum(wedge, -femur)))
+            cv.paint("meniscus", _alpha(np.maximum(wedge, -g.femur)))
     else:
         pcl = _capsule(u, v, (a_c * 0.55, gap + 8.0), (a_c * 0.1, -b_c * 0.9), 2.6)
         acl = _capsule(u, v, (-a_c * 0.35, gap + 1.0), (a_c * 0.35, -b_c * 0.8), 2.2)
         cv.paint("tendon_ligament", _alpha(pcl))
         cv.paint("tendon_ligament", _alpha(acl) * 0.85)
-    # ---- bones: cortex, then marrow with trabecular texture
-    bones = [femur, tibia]
-    if pat_w > 0.35:
-        bones.append(patella)
-    if fibula:
+
+
+def _paint_bones(cv: _Canvas, p: KneeParams, g: _SliceGeometry, px: float, rng: np.random.Generator) -> None:
+    """Cortex, then marrow with a trabecular texture (one ``(H', W')`` draw from ``rng``), of the
+    femur, tibia, patella (where cut) and, in lateral slices on the fibula's side, the fibular head."""
+    tu, tv, gap = g.tu, g.tv, g.gap
+    bones = [g.femur, g.tibia]
+    if g.pat_w > 0.35:
+        bones.append(g.patella)
+    if g.x * p.fibula_side > 24.0:
         ftu, ftv = p.tib_w / 2 - 8.0, gap + p.tib_h * 0.8
         bones.append(_smin(_ellipse(tu, tv, ftu, ftv, 10.0, 9.0),
                            _capsule(tu, tv, (ftu, ftv), (ftu + 4.0, gap + 220.0), 6.0), 6.0))
-    trab = _band_noise(rng, shape, 0.5 / px, 1.6 / px)
+    trab = _band_noise(rng, g.u.shape, 0.5 / px, 1.6 / px)
     trabecular = 1.0 - 0.25 * np.exp(-(trab / 0.3) ** 2)
     for bone in bones:
         cv.paint("cortical_bone", _alpha(bone))
         cv.paint("marrow", _alpha(bone + 1.4), trabecular)
+
+
+def _render_slice(p: KneeParams, x: float, u: np.ndarray, v: np.ndarray, px: float,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Paint the slice at ``x`` (mm) on the knee-frame grid ``u, v`` ``(H', W')`` of pixel size ``px`` mm.
+
+    Tissues go on back to front (later ones cover earlier ones); ``rng`` is drawn from in a fixed
+    order (muscle, fat pads, bone texture). Returns ``(image float64 (H', W'), labels uint8 (H', W'))``.
+    """
+    g = _slice_geometry(p, x, u, v)
+    cv = _Canvas(u.shape, p.contrast)
+    _paint_limb(cv, p, g, px, rng)
+    _paint_fat_pads(cv, p, g, px, rng)
+    _paint_fluid_and_tendons(cv, p, g)
+    _paint_cartilage(cv, p, g)
+    _paint_menisci_or_cruciates(cv, p, g)
+    _paint_bones(cv, p, g, px, rng)
     return cv.image, cv.labels
 
 
