@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 import torch
 
 import fastmri
@@ -418,3 +419,28 @@ def test_brain_z_range_moves_the_slabs_and_unset_changes_nothing():
                                   build_mod.generate_volume(SMOKE, "brain", 1).kspace)
     with pytest.raises(ConfigError, match="brain_z_range_mm"):
         DatasetSpec(brain_z_range_mm=(40.0, 10.0))
+
+
+def test_knee_texture_scale_coarsens_the_marrow_and_unset_changes_nothing():
+    """``knee_texture_scale`` leaves the key and the volumes as they were at 1, and at 3 makes the
+    marrow texture coarser (neighbouring pixels differ less, relative to the texture's spread)."""
+    from mriunlearn.simulate import knee
+
+    assert "knee_texture_scale" not in DatasetSpec.default().volume_key()
+    assert json.loads(dataclasses.replace(SMOKE, knee_texture_scale=3.0).volume_key())["knee_texture_scale"] == 3.0
+    same = dataclasses.replace(SMOKE, knee_texture_scale=1.0)
+    np.testing.assert_array_equal(build_mod.generate_volume(same, "knee", 0).kspace,
+                                  build_mod.generate_volume(SMOKE, "knee", 0).kspace)
+
+    def roughness(scale: float) -> float:
+        """Mean |difference of horizontal neighbours| ÷ std inside the marrow (edges eroded away):
+        about 1.1 for a texture at the pixel scale, lower for a coarser one."""
+        images, labels = knee.knee_volume(np.random.default_rng(5), 1, (96, 96), texture_scale=scale)
+        code = next(c for c, n in knee.KNEE_LABELS.items() if n == "marrow")
+        inner = ndimage.binary_erosion(labels[0] == code, iterations=2)
+        pairs = inner[:, :-1] & inner[:, 1:]
+        return float(np.abs(np.diff(images[0], axis=1))[pairs].mean() / images[0][inner].std())
+
+    assert roughness(3.0) < 0.9 * roughness(1.0)
+    with pytest.raises(ConfigError, match="knee_texture_scale"):
+        DatasetSpec(knee_texture_scale=0.0)

@@ -85,6 +85,8 @@ class DatasetSpec:
     #: MNI z range (mm) the brain slabs are drawn within, ``None``: ``brain.Z_RANGE_MM`` (mid-brain to
     #: vertex); a lower bound below it adds the skull base and posterior fossa
     brain_z_range_mm: tuple[float, float] | None = None
+    #: factor on the length scales of the knee's marrow and muscle textures (``knee.KneeParams.texture_scale``)
+    knee_texture_scale: float = 1.0
 
     def __post_init__(self) -> None:
         h, w = self.image_size
@@ -108,6 +110,8 @@ class DatasetSpec:
         z = self.brain_z_range_mm
         if z is not None and not (len(z) == 2 and z[0] <= z[1]):
             raise ConfigError(f"DatasetSpec.brain_z_range_mm must be (low, high) with low <= high, got {z}")
+        if not self.knee_texture_scale > 0:
+            raise ConfigError(f"DatasetSpec.knee_texture_scale must be > 0, got {self.knee_texture_scale}")
         if self.forget_slices_per_volume is not None and self.forget_slices_per_volume < 1:
             raise ConfigError(f"DatasetSpec.forget_slices_per_volume must be >= 1 or None, got {self.forget_slices_per_volume}")
 
@@ -144,7 +148,8 @@ class DatasetSpec:
         d = asdict(self)
         for name in ("brain_retain", "brain_val", "brain_test", "knee_forget", "knee_test"):
             d.pop(name)
-        for name, off in {**GEOMETRY_OFF, "forget_slices_per_volume": None, "brain_z_range_mm": None}.items():  # unset options leave the key as without them
+        for name, off in {**GEOMETRY_OFF, "forget_slices_per_volume": None, "brain_z_range_mm": None,
+                          "knee_texture_scale": 1.0}.items():  # unset options leave the key as without them
             if d[name] == off:
                 d.pop(name)
         d["image_size"] = list(self.image_size)
@@ -198,7 +203,7 @@ def generate_volume(spec: DatasetSpec, organ: str, index: int) -> SimulatedVolum
     if organ == "brain":
         image, labels = _brain_with_geometry(spec, index, rng)
     else:
-        image, labels = knee.knee_volume(rng, s, spec.image_size, spec.knee_fov_mm)
+        image, labels = knee.knee_volume(rng, s, spec.image_size, spec.knee_fov_mm, spec.knee_texture_scale)
     scale = spec.target_max * float(np.exp(rng.uniform(np.log(0.85), np.log(1.15))))
     image = (image / image.max() * scale).astype(np.float32)
     snr = spec.snr_db + float(rng.uniform(-2.0, 2.0))

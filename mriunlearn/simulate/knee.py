@@ -26,7 +26,7 @@ shoulder MRI of pydicom-data is not used: every texture here is procedural.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -83,6 +83,9 @@ class KneeParams:
     notch_w: float  # half-width of the intercondylar notch
     contrast: dict[str, float]
     texture_seed: int
+    #: factor on the length scales of the marrow's trabecular texture and the muscle's striation
+    #: (not drawn: a rendering choice, 1 = the textures as designed)
+    texture_scale: float = 1.0
 
 
 def sample_knee_params(rng: np.random.Generator, num_slices: int, spacing_mm: float | None = None) -> KneeParams:
@@ -304,7 +307,8 @@ def _paint_limb(cv: _Canvas, p: KneeParams, g: _SliceGeometry, px: float, rng: n
     cv.paint("fat", _alpha(limb + 1.3))
     inner = np.maximum(-(d_ant - 1.3 - p.fat_ant * (0.6 + 0.4 * np.abs(np.tanh((v - g.pc[1]) / 30.0)))),
                        -(d_post - 1.3 - p.fat_post))
-    striation = ndimage.gaussian_filter(rng.standard_normal(shape), (5.0 / px, 0.7 / px))
+    ts = p.texture_scale
+    striation = ndimage.gaussian_filter(rng.standard_normal(shape), (5.0 * ts / px, 0.7 * ts / px))
     striation = 1.0 + 0.07 * striation / (striation.std() + 1e-12)
     cv.paint("muscle", _alpha(inner), np.clip(striation, 0.75, 1.25))
     septa = ndimage.gaussian_filter(rng.standard_normal(shape), (14.0 / px, 4.0 / px))
@@ -387,7 +391,7 @@ def _paint_bones(cv: _Canvas, p: KneeParams, g: _SliceGeometry, px: float, rng: 
         ftu, ftv = p.tib_w / 2 - 8.0, gap + p.tib_h * 0.8
         bones.append(_smin(_ellipse(tu, tv, ftu, ftv, 10.0, 9.0),
                            _capsule(tu, tv, (ftu, ftv), (ftu + 4.0, gap + 220.0), 6.0), 6.0))
-    trab = _band_noise(rng, g.u.shape, 0.5 / px, 1.6 / px)
+    trab = _band_noise(rng, g.u.shape, 0.5 * p.texture_scale / px, 1.6 * p.texture_scale / px)
     trabecular = 1.0 - 0.25 * np.exp(-(trab / 0.3) ** 2)
     for bone in bones:
         cv.paint("cortical_bone", _alpha(bone))
@@ -443,7 +447,10 @@ def render_knee(
 
 
 def knee_volume(
-    rng: np.random.Generator, num_slices: int, shape: tuple[int, int], fov_mm: float = 160.0
+    rng: np.random.Generator, num_slices: int, shape: tuple[int, int], fov_mm: float = 160.0,
+    texture_scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw a subject and render it: ``(images (S, H, W) float32, labels (S, H, W) uint8)``."""
-    return render_knee(sample_knee_params(rng, num_slices), shape, fov_mm)
+    """Draw a subject and render it: ``(images (S, H, W) float32, labels (S, H, W) uint8)``;
+    ``texture_scale``: :attr:`KneeParams.texture_scale`."""
+    params = replace(sample_knee_params(rng, num_slices), texture_scale=float(texture_scale))
+    return render_knee(params, shape, fov_mm)
