@@ -40,10 +40,10 @@ from mriunlearn import plots  # noqa: E402
 from mriunlearn.claims import PAPER_METHODS  # noqa: E402
 from mriunlearn.manifest import PAPER_COLUMNS  # noqa: E402
 from mriunlearn.paper_numbers import table1_gaps  # noqa: E402
-from mriunlearn.experiments import nl_ablation as na  # noqa: E402
-from mriunlearn.experiments import noise_sweep as ns  # noqa: E402
+from mriunlearn.experiments import nl_ablation  # noqa: E402
+from mriunlearn.experiments import noise_sweep  # noqa: E402
 from mriunlearn.experiments import retain_fraction as rf  # noqa: E402
-from mriunlearn.experiments import unlearning as ex  # noqa: E402
+from mriunlearn.experiments import unlearning  # noqa: E402
 
 
 def read(folder: Path, name: str) -> pd.DataFrame:
@@ -57,13 +57,13 @@ def rebuild(folder: Path) -> list[Path]:
     ``folder``; returns the files written."""
     per_volume = read(folder, "03_table1_per_volume")
     order = list(dict.fromkeys(per_volume.model))
-    summary = ex.summary_table(per_volume, order)
+    summary = unlearning.summary_table(per_volume, order)
     written = [plots.save_table(summary, "03_table1", folder)]
     cost_table = read(folder, "03_costs")
     methods = [m for m in order if m in PAPER_METHODS]
     extra = [m for m in order if m not in ("original", "oracle", *PAPER_METHODS)]
-    written.append(plots.save_table(ex.judge_claims(summary, methods, per_volume=per_volume), "03_claims", folder))
-    radar = ex.radar_psnr(summary, cost_table)
+    written.append(plots.save_table(unlearning.judge_claims(summary, methods, per_volume=per_volume), "03_claims", folder))
+    radar = unlearning.radar_psnr(summary, cost_table)
     written.append(plots.save_table(radar, "03_fig3_radar", folder))
     for name, shown in (("03_fig3_radar", methods), ("03_fig3_radar_extra", extra)):
         if shown:
@@ -72,7 +72,7 @@ def rebuild(folder: Path) -> list[Path]:
             plt.close(fig)
     if extra:
         written.append(plots.save_table(radar[radar.model.isin(["oracle", *extra])], "03_fig3_radar_extra", folder))
-    normalised = ex.radar_values(summary, cost_table)
+    normalised = unlearning.radar_values(summary, cost_table)
     written.append(plots.save_table(normalised, "03_fig3_radar_normalised", folder))
     fig = plots.radar_grid(normalised, methods + extra, ncols=4)
     written += plots.save_figure(fig, "03_fig3_radar_normalised", folder)
@@ -93,7 +93,7 @@ def rebuild_labelled_figures(folder: Path) -> list[Path]:
     if (folder / "03_noise_sweep.csv").exists():
         sweep = read(folder, "03_noise_sweep")
         figures.append(("03_noise_sweep", lambda: plots.noise_figure(
-            ns.noise_table(sweep), ns.reference_gaps_of(read(folder, "03_table1")), per_seed=sweep)))
+            noise_sweep.noise_table(sweep), noise_sweep.reference_gaps_of(read(folder, "03_table1")), per_seed=sweep)))
     written: list[Path] = []
     for name, draw in figures:
         fig = draw()
@@ -120,7 +120,7 @@ def rebuild_nl_verdicts(folder: Path) -> list[Path]:
     if not (folder / "03_nl_ablation_verdicts.csv").exists():
         return []
     record = json.loads((folder / "03_nl_ablation.json").read_text())
-    verdicts = na.with_full_run(read(folder, "03_nl_ablation_verdicts"), record)
+    verdicts = nl_ablation.with_full_run(read(folder, "03_nl_ablation_verdicts"), record)
     return [plots.save_table(verdicts, "03_nl_ablation_verdicts", folder)]
 
 
