@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from . import paper_numbers, paths, reproduction
-from .labels import label
 from .atomic import atomic_write_text
 from .forgetting import oracle_distance, seed_half_width
 from .intervals import mean_interval, t_quantile
+from .labels import label
 
 #: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, the
 #: reproduction tolerance of a trained PSNR: a smaller gap is what two machines' runs differ by

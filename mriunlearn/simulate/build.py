@@ -51,6 +51,10 @@ ORGAN_ROLES: dict[str, tuple[str, ...]] = {"brain": ("retain", "val", "test_brai
 
 #: the brain geometry options of :class:`DatasetSpec` and their "off" values
 GEOMETRY_OFF: dict[str, Any] = {"brain_fov_range_mm": None, "brain_rotation_deg": 0.0, "brain_pe_swap": 0.0}
+#: every optional :class:`DatasetSpec` field and its "off" value: an option left off stays out of the
+#: volume key, so data built before the option existed remain current
+OPTIONS_OFF: dict[str, Any] = {**GEOMETRY_OFF, "forget_slices_per_volume": None, "brain_z_range_mm": None,
+                               "knee_texture_scale": 1.0}
 #: last element of a subject's seed for its geometry draws, apart from its anatomy's stream
 _GEOMETRY_STREAM = 1
 
@@ -148,8 +152,7 @@ class DatasetSpec:
         d = asdict(self)
         for name in ("brain_retain", "brain_val", "brain_test", "knee_forget", "knee_test"):
             d.pop(name)
-        for name, off in {**GEOMETRY_OFF, "forget_slices_per_volume": None, "brain_z_range_mm": None,
-                          "knee_texture_scale": 1.0}.items():  # unset options leave the key as without them
+        for name, off in OPTIONS_OFF.items():
             if d[name] == off:
                 d.pop(name)
         d["image_size"] = list(self.image_size)
