@@ -93,6 +93,24 @@ TOLERANCES: dict[str, Tolerance] = {t.name: t for t in (
     Tolerance("relearn", 4.0, unit="steps", why="fine-tuning steps until G's forget PSNR is back (cap + 1 when never)"),
 )}
 
+#: ratio classes: ``name -> (class of both parts, smallest denominator covered)``. A ratio a/b of two
+#: numbers that each move by at most w moves by at most (w + (a/b)·w)/b, i.e. by (1 + r_max)·w / b_min
+#: for ratios up to :data:`RATIO_MAX` and denominators from b_min up: the width of the parts propagated,
+#: with no measurement of its own (``tests/test_reproduction.py`` checks the committed denominators).
+RATIO_PARTS: dict[str, tuple[str, float]] = {"ssim_ratio": ("trained_ssim", 0.6), "gain_ratio": ("trained_db", 6.0)}
+#: the largest ratio the ratio classes cover (both regime ratios are "how much of the reference is kept")
+RATIO_MAX: float = 1.0
+
+
+def _ratio_tolerance(name: str) -> Tolerance:
+    part, floor = RATIO_PARTS[name]
+    w = TOLERANCES[part].abs
+    return Tolerance(name, (1 + RATIO_MAX) * w / floor,
+                     why=f"a ratio of two {part} numbers (denominator >= {floor:g}): their width propagated")
+
+
+TOLERANCES.update({name: _ratio_tolerance(name) for name in RATIO_PARTS})
+
 #: what no comparison looks at: wall times and other properties of the machine, not of the result
 IGNORED: frozenset[str] = frozenset({"wall_time_s", "seconds", "minutes"})
 
@@ -331,6 +349,8 @@ def _operating_point(row: Mapping[str, Any], col: str) -> str | None:
     if col != "ours":
         return "exact" if col == "paper" else None
     measure = str(row["measure"])
+    if "÷" in measure:  # the regime's ratios: Ĝ's knee SSIM over G's, Ĝ's gain at another FOV over its own
+        return "ssim_ratio" if "SSIM" in measure else "gain_ratio"
     return "trained_ssim" if "SSIM" in measure else "slope" if "slope" in measure else "trained_db"
 
 

@@ -92,27 +92,56 @@ def test_a_lowered_learning_rate_counts_as_converged_whatever_the_slope():
 CLEAR = {"kta": (4.5,), "oracle_bta": (30.0, 0.95)}
 
 
+#: the rows of the paper's regime after the operating point's
+REGIME_MEASURES = ["G's UA − KTA PSNR (dB)", "Ĝ KTA SSIM ÷ G KTA SSIM",
+                   "Ĝ BTA PSNR, held-out anatomy − test brains (dB)",
+                   "Ĝ gain over zero-filled at 170 mm FOV ÷ at the training FOV"]
+
+
 def test_operating_point_rows_columns_and_paper_numbers():
     op = ov.operating_point(_per_volume(**CLEAR), _histories(), initial_lr=1e-3)
-    assert list(op.columns) == ["ours", "paper", "target", "met", "margin", "tolerance", "verdict", "note"]
+    assert list(op.columns) == ["id", "ours", "paper", "target", "met", "margin", "tolerance", "verdict", "note"]
     assert list(op.index) == ["Ĝ BTA PSNR (dB)", "Ĝ BTA SSIM", "Ĝ BTA − zero-filled (dB)", "G KTA PSNR (dB)",
                               "G KTA SSIM", "G − Ĝ on KTA (dB)", "G converged (val PSNR slope, dB/epoch)",
-                              "Ĝ converged (val PSNR slope, dB/epoch)"]
+                              "Ĝ converged (val PSNR slope, dB/epoch)", *REGIME_MEASURES]
+    assert op["id"].tolist() == ["", "R5", "R5", "", "R4", "R3", "R6", "R6", "R1", "R2", "R7", "R8"]
     assert op.paper.tolist()[:6] == pytest.approx([39.36, 0.965, math.nan, 36.65, 0.894, 4.83], nan_ok=True)
-    assert op.paper.iloc[6:].isna().all()
+    assert op.paper.iloc[6:8].isna().all() and op.paper.iloc[10:].isna().all()
+    assert op.paper.iloc[8:10].tolist() == pytest.approx([37.13 - 36.65, 0.834 / 0.894])
     assert op.loc["Ĝ BTA PSNR (dB)", "ours"] == pytest.approx(30.15)
     assert op.loc["Ĝ BTA − zero-filled (dB)", "ours"] == pytest.approx(10.15)
     assert op.loc["G − Ĝ on KTA (dB)", "ours"] == pytest.approx(4.5)
     assert op.loc["G converged (val PSNR slope, dB/epoch)", "ours"] == pytest.approx(0.01)
-    assert op.target.tolist() == ["", ">= 0.90", ">= 8", "", ">= 0.80", ">= 3", "< 0.05 or lr lowered",
-                                  "< 0.05 or lr lowered"]
-    assert op.met.isna().tolist() == [True, False, False, True, False, False, False, False]
-    assert op.met.dropna().all() and (op.verdict[op.met.notna()] == "yes").all()
-    assert op.margin.iloc[[1, 2, 4, 5]].tolist() == pytest.approx([0.05, 2.15, 0.05, 1.5])
-    assert ov.operating_point_verdict(op) == "Operating point reached: all 6 targets met."
+    assert op.target.tolist()[:8] == ["", ">= 0.90", ">= 8", "", ">= 0.80", "3 to 7", "< 0.05 or lr lowered",
+                                      "< 0.05 or lr lowered"]
+    operating = op.iloc[:8]
+    assert operating.met.isna().tolist() == [True, False, False, True, False, False, False, False]
+    assert operating.met.dropna().all() and (operating.verdict[operating.met.notna()] == "yes").all()
+    assert operating.margin.iloc[[1, 2, 4, 5]].tolist() == pytest.approx([0.05, 2.15, 0.05, 1.5])
+    # G − Ĝ = 4.5 dB: 1.5 above the range's low end, 2.5 below its high end
+    assert ov.operating_point_verdict(op).splitlines()[0] == "Operating point reached: all 6 targets met."
     text = ov.format_operating_point(op)
-    assert text.loc["Ĝ BTA SSIM"].tolist()[:4] == ["0.950", "0.965", ">= 0.90", "yes"]
+    assert text.loc["Ĝ BTA SSIM"].tolist()[:5] == ["R5", "0.950", "0.965", ">= 0.90", "yes"]
     assert text.loc["Ĝ BTA − zero-filled (dB)", "paper"] == "" and text.loc["G KTA PSNR (dB)", "met"] == ""
+    assert text.loc["Ĝ KTA SSIM ÷ G KTA SSIM", "ours"] == f"{0.7 / 0.85:.3f}"
+
+
+def test_the_regime_rows_are_judged_with_their_own_tolerances_and_named_in_a_second_line():
+    # G: forget 29.x vs unseen knee 28.x (+1.0 dB: on R1's threshold); Ĝ/G knee SSIM 0.7/0.85 = 0.82
+    op = ov.operating_point(_per_volume(**CLEAR), _histories(), initial_lr=1e-3, shifted=_shifted(26.0, 20.0))
+    r = op.set_index("id").loc[["R1", "R2", "R7", "R8"]]
+    assert r.tolerance.tolist() == ["trained_db", "ssim_ratio", "", "gain_ratio"]
+    assert r.margin.iloc[[0, 1, 3]].tolist() == pytest.approx([0.0, 0.7 / 0.85 - 0.9, 6.0 / 10.15 - 0.75], abs=1e-9)
+    assert r.verdict.tolist() == ["borderline", "no", "", "borderline"]
+    assert ov.operating_point_verdict(op).splitlines()[1] == (
+        "The paper's regime NOT reached: 0 of 3 targets met; missed: R2 Ĝ KTA SSIM ÷ G KTA SSIM; borderline "
+        "(margin within the reproduction tolerance): R1 G's UA − KTA PSNR (dB); R8 Ĝ gain over zero-filled at "
+        "170 mm FOV ÷ at the training FOV; not measured: R7.")
+    real = ov.operating_point(_per_volume(**CLEAR), _histories(), initial_lr=1e-3, held_out_anatomy=True)
+    r7 = real.set_index("id").loc["R7"]
+    assert r7.met and r7.verdict == "yes" and "real subjects" in r7.note
+    assert ov.operating_point_verdict(real).splitlines()[1].endswith("; not measured: R8.")
+    assert real.set_index("id").loc["R8", "note"] == "not measured" and pd.isna(real.set_index("id").loc["R8", "met"])
 
 
 @pytest.mark.parametrize("case, row", [
@@ -120,12 +149,15 @@ def test_operating_point_rows_columns_and_paper_numbers():
     ({"zero_filled": 23.5}, "Ĝ BTA − zero-filled (dB)"),
     ({"original_kta": (28.0, 0.75)}, "G KTA SSIM"),
     ({"kta": (1.5,)}, "G − Ĝ on KTA (dB)"),
+    ({"kta": (8.5,)}, "G − Ĝ on KTA (dB)"),  # above the range: Ĝ knows nothing of the knee
 ])
 def test_each_reconstruction_target_can_be_missed(case, row):
     op = ov.operating_point(_per_volume(**{**CLEAR, **case}), _histories(), initial_lr=1e-3)
-    assert op.met.dropna().drop(row).all() and op.loc[row, "met"] is not pd.NA and not op.loc[row, "met"]
+    operating = op[op["id"].isin(ov.OPERATING_IDS)]
+    assert operating.met.dropna().drop(row).all() and op.loc[row, "met"] is not pd.NA and not op.loc[row, "met"]
     assert op.loc[row, "verdict"] == "no" and ov.format_operating_point(op).loc[row, "met"] == "no"
-    assert ov.operating_point_verdict(op) == f"Operating point NOT reached: 5 of 6 targets met; missed: {row}."
+    rid = op.loc[row, "id"]
+    assert ov.operating_point_verdict(op).splitlines()[0] == f"Operating point NOT reached: 5 of 6 targets met; missed: {rid} {row}."
 
 
 @pytest.mark.parametrize("case, row, met", [
@@ -143,15 +175,17 @@ def test_a_margin_within_the_reproduction_tolerance_is_borderline_either_side(ca
     width = reproduction.tolerance(op.loc[row, "tolerance"]).width(0.0)
     assert 0 < abs(op.loc[row, "margin"]) <= width and op.loc[row, "verdict"] == "borderline"
     assert ov.format_operating_point(op).loc[row, "met"] == "borderline"
-    assert (op.verdict.drop(row)[op.met.drop(row).notna()] == "yes").all()
-    assert ov.operating_point_verdict(op) == ("Operating point reached only within the reproduction tolerance: 5 of 6 "
-                                              f"targets met; borderline (margin within the reproduction tolerance): {row}.")
+    operating = op[op["id"].isin(ov.OPERATING_IDS)]
+    assert (operating.verdict.drop(row)[operating.met.drop(row).notna()] == "yes").all()
+    assert ov.operating_point_verdict(op).splitlines()[0] == (
+        "Operating point reached only within the reproduction tolerance: 5 of 6 targets met; borderline (margin "
+        f"within the reproduction tolerance): {op.loc[row, 'id']} {row}.")
 
 
 def test_target_tolerances_are_reproduction_classes():
     from mriunlearn import reproduction
 
-    assert set(ov.TARGET_TOLERANCES) == {*ov.TARGETS, "converged"}
+    assert set(ov.TARGET_TOLERANCES) == {*ov.TARGETS, "converged", "memorised_db", "transfer_ratio", "geometry_ratio"}
     assert all(reproduction.tolerance(c) for c in ov.TARGET_TOLERANCES.values())
 
 
@@ -324,3 +358,13 @@ def test_a_convergence_slope_near_its_threshold_is_borderline_and_a_lowered_lr_i
     assert steep.loc[row, "verdict"] == "no"
     lowered = ov.operating_point(_per_volume(**CLEAR), _histories(slope=0.2, lowered_at=12), initial_lr=1e-3)
     assert lowered.loc[row, "verdict"] == "yes" and lowered.loc[row, "margin"] == math.inf
+
+
+def test_geometry_shift_refuses_real_scans_by_name(tmp_path):
+    from types import SimpleNamespace
+
+    manifest = tmp_path / "paper.csv"
+    study = SimpleNamespace(profile=SimpleNamespace(manifest_path=lambda: manifest))
+    assert ov.embedded_spec_name(study) is None
+    with pytest.raises(ConfigError, match="paper.csv is not an embedded dataset"):
+        ov.geometry_shift([study])

@@ -262,6 +262,21 @@ def test_tolerances_meet_their_rule_on_the_committed_measurements():
     assert (widths.numbers > 0).sum() >= 12  # nearly every class has a machine measurement
 
 
+def test_ratio_widths_cover_the_committed_ratios_and_denominators():
+    """The ratio classes propagate their parts' widths for denominators from a floor up and ratios up
+    to RATIO_MAX: the committed operating point lies in that range, so the width bounds its moves."""
+    op = pd.read_csv(paths.REFERENCE_DIR / "01_operating_point.csv").set_index("measure")
+    parts = {"ssim_ratio": ("Ĝ KTA SSIM ÷ G KTA SSIM", "G KTA SSIM"),
+             "gain_ratio": ("Ĝ gain over zero-filled at 170 mm FOV ÷ at the training FOV", "Ĝ BTA − zero-filled (dB)")}
+    assert set(parts) == set(reproduction.RATIO_PARTS)
+    for name, (ratio_row, denominator_row) in parts.items():
+        part, floor = reproduction.RATIO_PARTS[name]
+        r, b = op.loc[ratio_row, "ours"], op.loc[denominator_row, "ours"]
+        assert b >= floor and 0 <= r <= reproduction.RATIO_MAX, (name, r, b)
+        w = reproduction.TOLERANCES[part].abs
+        assert (w + r * w) / b <= reproduction.TOLERANCES[name].abs
+
+
 def test_module_examples_run():
     import doctest
 

@@ -389,6 +389,31 @@ def test_build_dataset_can_build_only_some_roles(tmp_path):
         build_mod.build_dataset(tmp_path / "x", SMOKE, roles=("bogus",))
 
 
+def test_embedded_datasets_are_recognised_by_their_manifest(tmp_path):
+    assert build_mod.embedded_spec_name(paths.DEFAULT_MANIFEST) == "default"
+    assert build_mod.embedded_spec_name(paths.MANIFESTS_DIR / "smoke.csv") == "smoke"
+    assert build_mod.embedded_spec_name(tmp_path / "paper.csv") is None
+    with pytest.raises(ConfigError, match="unknown dataset spec 'bogus'"):
+        build_mod.embedded_paths("bogus")
+
+
+def test_test_brains_at_another_fov_are_the_same_subjects_built_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("MRIUNLEARN_DATA", str(tmp_path))
+    moved = build_mod.at_fov(dataclasses.replace(SMOKE, brain_fov_range_mm=(140.0, 240.0), brain_pe_swap=0.5), 170)
+    assert moved.brain_fov_mm == 170.0 and moved.brain_fov_range_mm is None and moved.brain_pe_swap == 0.0
+    assert moved.knee_forget == SMOKE.knee_forget and moved.image_size == SMOKE.image_size
+    manifest = build_mod.ensure_test_brains_at_fov("smoke", 170.0)
+    assert manifest == tmp_path.resolve() / "smoke_test_brains_fov170" / "manifest.csv"
+    table = pd.read_csv(manifest)
+    assert set(table.role) == {"test_brain"} and len(table) == SMOKE.count("test_brain")
+    assert table.file.tolist() == [p.file for p in SMOKE.plan() if p.role == "test_brain"]
+    with h5py.File(manifest.parent / table.file[0], "r") as hf:
+        assert "170" in hf["ismrmrd_header"][()].decode()
+    stamps = {f: (manifest.parent / f).stat().st_mtime_ns for f in table.file}
+    assert build_mod.ensure_test_brains_at_fov("smoke", 170.0) == manifest
+    assert {f: (manifest.parent / f).stat().st_mtime_ns for f in table.file} == stamps  # current files are kept
+
+
 def test_forget_slices_per_volume_draws_the_forget_set_from_more_knees(tmp_path):
     """Forget volumes get ``forget_slices_per_volume`` slices, every other volume ``slices_per_volume``;
     left unset, the option does not enter the volume key (existing data stay current)."""

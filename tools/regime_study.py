@@ -39,7 +39,7 @@ from mriunlearn.experiments import data_overlap as ov
 from mriunlearn.manifest import load_manifest
 from mriunlearn.metrics import evaluate, zero_filled
 from mriunlearn.profiles import Profile, get_profile
-from mriunlearn.simulate.build import GEOMETRY_OFF, SPECS, DatasetSpec, build_dataset
+from mriunlearn.simulate.build import SPECS, DatasetSpec, at_fov, build_dataset
 from mriunlearn.train import TrainResult, train_oracle, train_original
 
 #: the roles of the per-volume table (BTA, KTA, UA)
@@ -56,12 +56,6 @@ def candidate_spec(changes: dict[str, Any], base: DatasetSpec | None = None) -> 
     return dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()})
 
 
-def shifted_spec(spec: DatasetSpec) -> DatasetSpec:
-    """``spec``'s test brains imaged at :data:`~mriunlearn.experiments.data_overlap.SHIFTED_FOV_MM`
-    with the geometry options off (the same subjects, one smaller field of view)."""
-    return dataclasses.replace(spec, brain_fov_mm=ov.SHIFTED_FOV_MM, **GEOMETRY_OFF)
-
-
 def per_volume_table(models: dict[str, TrainResult], manifest: Any, profile: Profile, roles=ROLES) -> pd.DataFrame:
     """Per-volume metrics of the zero-filled input and of each model (``model`` original / oracle)
     on ``roles``, with ``seed`` = the profile's seed (as :func:`~mriunlearn.experiments.results.training_per_volume`)."""
@@ -76,7 +70,7 @@ def run(name: str, spec: DatasetSpec, profile: Profile, out: Path) -> dict[str, 
     data = out / "data" / name
     manifest_path = build_dataset(data, spec, data / "manifest.csv", progress=True)
     shifted_dir = out / "data" / f"{name}_shifted"
-    shifted_path = build_dataset(shifted_dir, shifted_spec(spec), shifted_dir / "manifest.csv", roles=("test_brain",))
+    shifted_path = build_dataset(shifted_dir, at_fov(spec, ov.SHIFTED_FOV_MM), shifted_dir / "manifest.csv", roles=("test_brain",))
     built = time.monotonic() - t0
     profile = get_profile(profile, manifest=str(manifest_path), data_root=str(data))
     manifest = load_manifest(manifest_path, data)
@@ -86,7 +80,7 @@ def run(name: str, spec: DatasetSpec, profile: Profile, out: Path) -> dict[str, 
     shifted = per_volume_table({"oracle": models["oracle"]}, load_manifest(shifted_path, shifted_dir), profile, ("test_brain",))
     histories = pd.concat([r.history.assign(model=m, seed=profile.seed) for m, r in models.items()], ignore_index=True)
     tables = {"per_volume": per_volume, "regime": ov.regime_indicators(per_volume, shifted),
-              "operating_point": ov.operating_point(per_volume, histories, profile.lr)}
+              "operating_point": ov.operating_point(per_volume, histories, profile.lr, shifted)}
     target = out / name
     target.mkdir(parents=True, exist_ok=True)
     for key, table in tables.items():

@@ -333,6 +333,47 @@ def build_dataset(
 SPECS = {"default": DatasetSpec.default, "smoke": DatasetSpec.smoke}
 
 
+def _named_spec(spec_name: str) -> DatasetSpec:
+    """:data:`SPECS` ``[spec_name]()``; an unknown name is named with the valid ones."""
+    if spec_name not in SPECS:
+        raise ConfigError(f"unknown dataset spec {spec_name!r}; valid: {', '.join(SPECS)}")
+    return SPECS[spec_name]()
+
+
+def embedded_paths(spec_name: str) -> tuple[Path, Path]:
+    """``(data folder, manifest CSV)`` of the embedded dataset ``spec_name`` (a :data:`SPECS` name):
+    ``paths.default_data_dir()`` and ``paths.DEFAULT_MANIFEST`` for ``"default"``, else
+    ``paths.data_dir() / spec_name`` and ``paths.MANIFESTS_DIR / f"{spec_name}.csv"``."""
+    _named_spec(spec_name)
+    if spec_name == "default":
+        return paths.default_data_dir(), paths.DEFAULT_MANIFEST
+    return paths.data_dir() / spec_name, paths.MANIFESTS_DIR / f"{spec_name}.csv"
+
+
+def embedded_spec_name(manifest: str | os.PathLike[str]) -> str | None:
+    """The :data:`SPECS` name whose embedded manifest is ``manifest`` (compared as resolved paths), or
+    ``None`` for any other manifest (real data, a drawn split)."""
+    target = Path(manifest).expanduser().resolve()
+    return next((name for name in SPECS if embedded_paths(name)[1].resolve() == target), None)
+
+
+def at_fov(spec: DatasetSpec, fov_mm: float) -> DatasetSpec:
+    """``spec`` with every brain imaged at field of view ``fov_mm`` and the geometry options off: the
+    same subjects (anatomy, coils, noise draws), one other field of view."""
+    return replace(spec, brain_fov_mm=float(fov_mm), **GEOMETRY_OFF)
+
+
+def ensure_test_brains_at_fov(spec_name: str, fov_mm: float) -> Path:
+    """The test brains of the embedded dataset ``spec_name`` re-imaged by :func:`at_fov`, built (once;
+    current files are kept) into ``paths.data_dir() / f"{spec_name}_test_brains_fov{fov_mm:g}"``.
+
+    Returns:
+        Their manifest (``manifest.csv`` in that folder; ``file`` paths relative to it).
+    """
+    out = paths.data_dir() / f"{spec_name}_test_brains_fov{fov_mm:g}"
+    return build_dataset(out, at_fov(_named_spec(spec_name), fov_mm), out / "manifest.csv", roles=("test_brain",))
+
+
 def _is_built(manifest: Path, data_dir: Path, spec: DatasetSpec) -> bool:
     try:
         loaded = load_manifest(manifest, data_dir, verify_hashes=True)
@@ -362,11 +403,8 @@ def ensure_dataset(
     Returns:
         The manifest path.
     """
-    if spec_name not in SPECS:
-        raise ConfigError(f"unknown dataset spec {spec_name!r}; valid: {', '.join(SPECS)}")
-    spec = SPECS[spec_name]()
-    default_dir = paths.default_data_dir() if spec_name == "default" else paths.data_dir() / spec_name
-    default_manifest = paths.DEFAULT_MANIFEST if spec_name == "default" else paths.MANIFESTS_DIR / f"{spec_name}.csv"
+    spec = _named_spec(spec_name)
+    default_dir, default_manifest = embedded_paths(spec_name)
     out = Path(data_dir) if data_dir is not None else default_dir
     manifest = Path(manifest_path) if manifest_path is not None else default_manifest
     if _is_built(manifest, out, spec):
