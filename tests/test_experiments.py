@@ -15,6 +15,7 @@ from mriunlearn.experiments import retain_fraction as frac
 from mriunlearn.experiments import study as st
 from mriunlearn.experiments import unlearning as unl
 from mriunlearn.errors import ConfigError
+from mriunlearn.simulate import DatasetSpec
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +96,14 @@ def test_a_study_at_another_training_seed_trains_its_own_g_and_oracle(study):
     assert sorted(pv[pv.model == "original"].seed.unique()) == [42, 43]
     table, gaps = overlap.shared_knowledge(pv)
     assert gaps.seeds.tolist() == [2, 2, 2] and (gaps.low <= gaps.high).all()
-    op = overlap.operating_point(pv, overlap.training_histories([study, other]), study.profile.lr)
-    assert op.met.notna().sum() == 6 and "mean over 2 training seeds" in op.loc["G KTA SSIM", "note"]
+    shifted = overlap.geometry_shift([study, other])  # the smoke test brains re-imaged at 170 mm, Ĝ of each seed
+    assert sorted(shifted[shifted.model == "oracle"].seed.unique()) == [42, 43] and set(shifted.role) == {"test_brain"}
+    assert len(shifted) == 3 * DatasetSpec.smoke().count("test_brain")  # zero-filled, Ĝ at 42, Ĝ at 43
+    op = overlap.operating_point(pv, overlap.training_histories([study, other]), study.profile.lr, shifted)
+    judged = op.set_index("id").met.notna()
+    assert judged[list(overlap.OPERATING_IDS)].sum() == 6 and judged[["R1", "R2"]].all() and not judged["R7"]
+    assert "at 170 mm" in op.set_index("id").loc["R8", "note"]
+    assert "mean over 2 training seeds" in op.loc["G KTA SSIM", "note"]
     assert "inconclusive at 2 seeds" in overlap.shared_knowledge_verdict(pv)
     rec = st.training_record([study, other])
     assert set(rec["training_seeds"]) == {"42", "43"} and "training_seeds" not in st.training_record([study])
