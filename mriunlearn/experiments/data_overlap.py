@@ -244,12 +244,12 @@ def operating_point(per_volume: pd.DataFrame, histories: pd.DataFrame, initial_l
         {"id": "R6", **_convergence_row(histories, "oracle", initial_lr)},
         regime["R1"], regime["R2"], _anatomy_row(held_out_anatomy), regime["R8"],
     ]
-    out = pd.DataFrame(rows).set_index("measure")
-    out["ours"] = out.ours.astype(float)
-    out["paper"] = out.paper.astype(float)
-    out["met"] = out.met.astype("boolean")
-    out["margin"] = out.margin.astype(float)
-    return out
+    return _typed(pd.DataFrame(rows).set_index("measure"))
+
+
+def _typed(table: pd.DataFrame) -> pd.DataFrame:
+    """A table of target rows with ``ours``, ``paper`` and ``margin`` as floats, ``met`` as nullable bool."""
+    return table.astype({"ours": float, "paper": float, "margin": float, "met": "boolean"})
 
 
 #: the judgement columns of a row without a target (or not measured)
@@ -313,11 +313,7 @@ def regime_indicators(per_volume: pd.DataFrame, shifted: pd.DataFrame | None = N
     ``margin``, ``tolerance``, ``verdict``, ``note``; for judging a candidate dataset without training
     histories (``tools/regime_study.py``). ``per_volume`` and ``shifted`` as there."""
     rows = _regime_rows(per_volume, shifted)
-    out = pd.DataFrame([rows[i] for i in ("R1", "R2", "R3", "R4", "R8")]).set_index("id")
-    out["ours"] = out.ours.astype(float)
-    out["paper"] = out.paper.astype(float)
-    out["met"] = out.met.astype("boolean")
-    return out
+    return _typed(pd.DataFrame([rows[i] for i in ("R1", "R2", "R3", "R4", "R8")]).set_index("id"))
 
 
 def embedded_spec_name(study: Study) -> str | None:
