@@ -21,10 +21,12 @@ Two centred FFTs on torch tensors, one function
 (numpy's FFT, which the simulator has always used, so the embedded data stay byte-identical).
 :func:`fft2c_modulated` / :func:`ifft2c_modulated` compute the same function for even sizes without
 the rolls: a roll by ``N/2`` on one side of a DFT is a ``(-1)^k`` modulation on the other, so the four
-copies become one multiplication by a fixed checkerboard before and one after the transform. They
-agree with :func:`fft2c` to float rounding (``tests/test_varnet.py``); the VarNet trains with them
-because autograd through the rolls was a measurable share of a CPU training step, while the
-analysis code keeps fastMRI's bit pattern.
+copies become one multiplication by a fixed checkerboard before and one after the transform
+(:func:`centring_modulations`). They agree with :func:`fft2c` to float rounding
+(``tests/test_varnet.py``); the VarNet trains with them, and folds the checkerboards into its
+k-space and coil maps so that its cascades run the uncentred :func:`fft2` / :func:`ifft2`
+(:mod:`mriunlearn.varnet`), because autograd through the rolls, then the modulations, was a
+measurable share of a CPU training step. The analysis code keeps fastMRI's bit pattern.
 
 The SENSE operator (fastMRI multi-coil, Cartesian column mask)
 --------------------------------------------------------------
@@ -108,19 +110,40 @@ def _checkerboard(h: int, w: int, like: torch.Tensor, offset: int = 0) -> torch.
     return (1 - 2 * ((i + j + offset) % 2)).to(like.real.dtype)
 
 
-def _modulated(x: torch.Tensor, transform: Callable[..., torch.Tensor]) -> torch.Tensor:
-    """``fftshift(transform(ifftshift(x)))`` over the last two axes of complex ``(..., H, W)``.
+def centring_modulations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The checkerboards ``(before, after)`` that replace the centring rolls of complex ``(..., H, W)``.
 
     For even ``N`` both shifts are a roll by ``N/2``, and per axis ``fftshift(F(ifftshift(x)))[k] =
-    (-1)^(k + N/2) F((-1)^n x)[k]``. Odd sizes use the rolls.
+    (-1)^(k + N/2) F((-1)^n x)[k]``; so for even ``H`` and ``W``, ``fft2c(x) = after * F(before * x)``
+    and ``ifft2c(x) = after * F^-1(before * x)`` with the real ``(H, W)`` patterns
+    ``before = (-1)^(i + j)`` and ``after = (-1)^(i + j + H/2 + W/2)`` (so ``after = ±before``).
+    Returns ``None`` for odd sizes, where only the rolls work.
     """
     h, w = x.shape[-2:]
     if h % 2 or w % 2:
+        return None
+    return _checkerboard(h, w, x), _checkerboard(h, w, x, offset=h // 2 + w // 2)
+
+
+def _modulated(x: torch.Tensor, transform: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """``fftshift(transform(ifftshift(x)))`` over the last two axes of complex ``(..., H, W)``, by
+    :func:`centring_modulations` where the sizes are even, else by the rolls."""
+    mods = centring_modulations(x)
+    if mods is None:
         x = torch.fft.ifftshift(x, dim=_IMAGE_DIMS)
         return torch.fft.fftshift(transform(x, dim=_IMAGE_DIMS, norm="ortho"), dim=_IMAGE_DIMS)
-    before = _checkerboard(h, w, x)
-    after = _checkerboard(h, w, x, offset=h // 2 + w // 2)
+    before, after = mods
     return transform(x * before, dim=_IMAGE_DIMS, norm="ortho") * after
+
+
+def fft2(x: torch.Tensor) -> torch.Tensor:
+    """Uncentred orthonormal 2-D FFT over the last two axes of complex ``(..., H, W)``."""
+    return torch.fft.fftn(x, dim=_IMAGE_DIMS, norm="ortho")
+
+
+def ifft2(x: torch.Tensor) -> torch.Tensor:
+    """Uncentred orthonormal 2-D inverse FFT over the last two axes of complex ``(..., H, W)``."""
+    return torch.fft.ifftn(x, dim=_IMAGE_DIMS, norm="ortho")
 
 
 def fft2c_modulated(x: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,18 @@ of one loads into the other. Only ``forward`` differs, and only in how it comput
   this costs a training step: ``benchmarks/throughput.py``, ``docs/performance.md``).
 - Here k-space and coil images stay complex (``torch.complex64``) from the first FFT to the final
   root-sum-of-squares: coil expansion/reduction are complex multiplies, data consistency is one
-  ``torch.where``, the FFTs run directly on complex tensors (:func:`mriunlearn.physics.fft2c_modulated`:
-  checkerboard modulations instead of fastMRI's rolls). The U-Nets still see fastMRI's layout
+  ``torch.where``, the FFTs run directly on complex tensors. The U-Nets still see fastMRI's layout
   (``torch.view_as_real`` is a free view), and run unchanged (``NormUnet`` and ``Unet`` are called
   as they are).
+- The centring of the FFTs costs no roll and no per-transform multiply. For even sizes
+  ``fft2c(x) = A · F(B · x)`` and ``ifft2c(y) = A · F⁻¹(B · y)`` with real checkerboards ``A = ±B``
+  (:func:`mriunlearn.physics.centring_modulations`). The cascades therefore hold k-space as
+  ``B · k`` and the coil maps as ``A · S``: then ``sens_reduce`` is ``Σ conj(A·S) F⁻¹(B·k)``,
+  ``sens_expand`` gives ``B · k = F((A·S) x)`` and data consistency is unchanged (the mask is the
+  same on ``B · k``), so the only modulations left are two for the sensitivity estimate's images
+  and one each on the measured k-space and the maps. Multiplying by ±1 is exact and the FFT commutes
+  exactly with a sign flip, so outputs and gradients are bit for bit those of the per-transform
+  modulations (``tests/test_varnet.py``). Odd sizes keep the rolls.
 
 The maths is identical; results agree with ``fastmri.models.VarNet`` to float32 rounding (outputs and
 gradients, checked in ``tests/test_varnet.py``). Autocast never lowers complex ops or FFTs, so under
@@ -22,11 +30,16 @@ bf16 autocast only the U-Net convolutions run in bf16, exactly as in fastMRI's f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from fastmri.data.transforms import batched_mask_center
 from fastmri.models import varnet as fastmri_varnet
 
-from .physics import fft2c_modulated, ifft2c_modulated, rss, sense_expand, sense_reduce
+from .physics import (centring_modulations, fft2, fft2c_modulated, ifft2, ifft2c_modulated, rss, sense_expand,
+                      sense_reduce)
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
 
 def norm_unet(model: fastmri_varnet.NormUnet, x: torch.Tensor) -> torch.Tensor:
     """Apply fastMRI's ``NormUnet`` to complex ``(B, 1, H, W)``; returns complex ``(B, 1, H, W)``."""
@@ -55,20 +68,24 @@ def sensitivity_maps(sens_net: fastmri_varnet.SensitivityModel, masked_kspace: t
 
 
 def cascade(block: fastmri_varnet.VarNetBlock, kspace: torch.Tensor, ref_kspace: torch.Tensor,
-            mask: torch.Tensor, sens_maps: torch.Tensor) -> torch.Tensor:
+            mask: torch.Tensor, sens_maps: torch.Tensor, fft: Transform = fft2c_modulated,
+            ifft: Transform = ifft2c_modulated) -> torch.Tensor:
     """``VarNetBlock.forward`` in complex form: soft data consistency minus the U-Net's k-space term.
 
     Args:
         block: one cascade of the VarNet.
         kspace, ref_kspace, sens_maps: complex ``(B, C, H, W)``.
         mask: bool ``(B, 1, 1, W)``.
+        fft, ifft: image -> k-space and back, in the frame ``kspace`` and ``sens_maps`` are held in:
+            the centred transforms for plain k-space and maps; the uncentred ``fft2``/``ifft2`` for
+            k-space ``B · k`` and maps ``A · S`` (module docstring).
 
     Returns:
-        complex ``(B, C, H, W)``, the cascade's new k-space estimate.
+        complex ``(B, C, H, W)``, the cascade's new k-space estimate, in the frame of ``kspace``.
     """
     soft_dc = torch.where(mask, kspace - ref_kspace, 0) * block.dc_weight
-    image = sense_reduce(kspace, sens_maps, ifft=ifft2c_modulated)
-    model_term = sense_expand(norm_unet(block.model, image), sens_maps, fft=fft2c_modulated)
+    image = sense_reduce(kspace, sens_maps, ifft=ifft)
+    model_term = sense_expand(norm_unet(block.model, image), sens_maps, fft=fft)
     return kspace - soft_dc - model_term
 
 
@@ -96,9 +113,15 @@ class VarNet(fastmri_varnet.VarNet):
         masked_kspace = masked_kspace.contiguous()
         sens_maps = sensitivity_maps(self.sens_net, masked_kspace, mask, num_low_frequencies)
         ref = torch.view_as_complex(masked_kspace)
+        fft, ifft = fft2c_modulated, ifft2c_modulated
+        mods = centring_modulations(ref)
+        if mods is not None:  # hold k-space as B·k and the maps as A·S (module docstring)
+            before, after = mods
+            ref, sens_maps = ref * before, sens_maps * after
+            fft, ifft = fft2, ifft2
         mask_c = mask[..., 0].bool()
         kspace = ref
         for block in self.cascades:
-            kspace = cascade(block, kspace, ref, mask_c, sens_maps)
-        return rss(ifft2c_modulated(kspace))
+            kspace = cascade(block, kspace, ref, mask_c, sens_maps, fft, ifft)
+        return rss(ifft(kspace))
 

@@ -9,8 +9,8 @@ from fastmri.models import VarNet as FastmriVarNet
 
 from mriunlearn.model import build_model
 from mriunlearn.profiles import get_profile
-from mriunlearn.physics import fft2c_modulated, ifft2c_modulated
-from mriunlearn.varnet import VarNet
+from mriunlearn.physics import fft2c_modulated, ifft2c_modulated, rss
+from mriunlearn.varnet import VarNet, cascade, sensitivity_maps
 
 SIZE = dict(num_cascades=2, sens_chans=4, sens_pools=2, chans=4, pools=2)
 
@@ -67,6 +67,40 @@ def test_float32_forward_agrees_to_rounding():
     with torch.no_grad():
         a, b = ref(kspace, mask, 8), ours(kspace, mask, 8)
     assert float((a - b).abs().max() / a.abs().max()) < 1e-5
+
+
+def _centred_forward(model: VarNet, kspace: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The forward with a centred (modulated) transform around every FFT: plain k-space and maps."""
+    sens = sensitivity_maps(model.sens_net, kspace.contiguous(), mask, None)
+    ref = torch.view_as_complex(kspace.contiguous())
+    k = ref
+    for block in model.cascades:
+        k = cascade(block, k, ref, mask[..., 0].bool(), sens)
+    return rss(ifft2c_modulated(k))
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+@pytest.mark.parametrize("h,w", [(32, 32), (34, 32)])  # H/2 + W/2 even, odd: A = +B, A = -B
+def test_folded_modulations_are_bit_for_bit_the_centred_forward(h, w, bf16):
+    """Holding k-space as B·k and the maps as A·S only moves exact sign flips: outputs and every
+    parameter gradient equal the per-transform centred forward's to the bit, in fp32 and under bf16
+    autocast (the training path), with channels-last weights as the engine builds them."""
+    _, ours = _pair(torch.float32)
+    ours = ours.to(memory_format=torch.channels_last)
+    kspace, mask = _inputs(h, w, torch.float32)
+    results = []
+    for forward in (_centred_forward, lambda m, k, msk: m(k, msk, None)):
+        ours.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = forward(ours, kspace, mask)
+        (out.float() ** 2).mean().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in ours.named_parameters()}))
+    (out_ref, grads_ref), (out, grads) = results
+    assert out.abs().max() > 0
+    assert torch.equal(out, out_ref)
+    for name, g in grads.items():
+        assert grads_ref[name].abs().max() > 0 or name.endswith("dc_weight"), name
+        assert torch.equal(g, grads_ref[name]), name
 
 
 def test_state_dict_is_fastmris():
