@@ -1,13 +1,15 @@
 """``python -m benchmarks [MODE ...]`` (``make bench``): run benchmarks, print tables, write results.
 
-Modes: ``throughput`` (training step vs the authors' loop, ablation), ``precision`` (bf16 vs fp32
+Modes: ``throughput`` (training step vs the authors' loop, ablation), ``breakdown`` (where the
+training step's time goes: sensitivity network, cascade U-Nets, k-space physics, loss, optimiser),
+``precision`` (bf16 vs fp32
 PSNR), ``datapath`` (loader vs training), ``unlearning`` (cost of every method vs retraining),
 ``scale`` (peak memory of training and evaluation on N and 4N fastMRI-shaped 640x320 16-coil
 volumes, streaming vs in memory, the header check's cost per volume, and the streaming loader's
 slices/s with 0/2/4 workers vs the training step; a few minutes; ignores ``--profile``: it writes its
 own ``paper``-format files), ``e2e`` (``make reproduce`` first run and cached re-run; only on
 request, ~20 minutes).
-Default: ``throughput precision datapath unlearning scale`` (~20 minutes here once G and the oracle
+Default: ``throughput breakdown precision datapath unlearning scale`` (~20 minutes here once G and the oracle
 are in the run cache, most of it precision's three 15-epoch trainings; their first training adds ~5
 minutes). ``make bench BENCH_ARGS="precision --precision-seeds 5"`` passes arguments through.
 
@@ -23,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_MODES = ("throughput", "precision", "datapath", "unlearning", "scale")
+DEFAULT_MODES = ("throughput", "breakdown", "precision", "datapath", "unlearning", "scale")
 MODES = (*DEFAULT_MODES, "e2e")
 #: the default run cache of the unlearning benchmark (outside the repository's runs/)
 DEFAULT_RUNS = Path(tempfile.gettempdir()) / "mriunlearn-bench-runs"
@@ -98,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             from . import throughput
             sec = throughput.run(profile, manifest, reps=args.reps,
                                  threads=profile.num_threads or None)
+        elif mode == "breakdown":
+            from . import breakdown
+            sec = breakdown.run(profile, manifest, reps=args.reps)
         elif mode == "precision" and args.rejudge:
             from . import precision
             stored = common.load_results(out).get("precision")

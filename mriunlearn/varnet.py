@@ -89,6 +89,24 @@ def cascade(block: fastmri_varnet.VarNetBlock, kspace: torch.Tensor, ref_kspace:
     return kspace - soft_dc - model_term
 
 
+def centred_forward(model: fastmri_varnet.VarNet, masked_kspace: torch.Tensor, mask: torch.Tensor,
+                    num_low_frequencies: int | torch.Tensor | None = None) -> torch.Tensor:
+    """:meth:`VarNet.forward` with plain k-space and maps and a centred transform around every FFT.
+
+    The same function, bit for bit, computed the straightforward way: the reference the folded
+    forward is checked (``tests/test_varnet.py``) and timed (``benchmarks/breakdown.py``) against.
+    Shapes as for :meth:`VarNet.forward`.
+    """
+    masked_kspace = masked_kspace.contiguous()
+    sens_maps = sensitivity_maps(model.sens_net, masked_kspace, mask, num_low_frequencies)
+    ref = torch.view_as_complex(masked_kspace)
+    mask_c = mask[..., 0].bool()
+    kspace = ref
+    for block in model.cascades:
+        kspace = cascade(block, kspace, ref, mask_c, sens_maps)
+    return rss(ifft2c_modulated(kspace))
+
+
 class VarNet(fastmri_varnet.VarNet):
     """``fastmri.models.VarNet`` with the complex-arithmetic forward described in the module docstring.
 
