@@ -2,16 +2,16 @@
 
 Modes: ``throughput`` (training step vs the authors' loop, ablation), ``breakdown`` (where the
 training step's time goes: sensitivity network, cascade U-Nets, k-space physics, loss, optimiser),
-``precision`` (bf16 vs fp32
-PSNR), ``datapath`` (loader vs training), ``unlearning`` (cost of every method vs retraining),
-``scale`` (peak memory of training and evaluation on N and 4N fastMRI-shaped 640x320 16-coil
-volumes, streaming vs in memory, the header check's cost per volume, and the streaming loader's
-slices/s with 0/2/4 workers vs the training step; a few minutes; ignores ``--profile``: it writes its
-own ``paper``-format files), ``e2e`` (``make reproduce`` first run and cached re-run; only on
-request, ~20 minutes).
-Default: ``throughput breakdown precision datapath unlearning scale`` (~20 minutes here once G and the oracle
-are in the run cache, most of it precision's three 15-epoch trainings; their first training adds ~5
-minutes). ``make bench BENCH_ARGS="precision --precision-seeds 5"`` passes arguments through.
+``precision`` (bf16 vs fp32 PSNR), ``datapath`` (loader vs training), ``unlearning`` (cost of every
+method vs retraining), ``scale`` (peak memory of training and evaluation on N and 4N fastMRI-shaped
+640x320 16-coil volumes, streaming vs in memory, the header check's cost per volume, and the
+streaming loader's slices/s with 0/2/4 workers vs the training step; a few minutes; ignores
+``--profile``: it writes its own ``paper``-format files), ``e2e`` (``make reproduce`` first run and
+cached re-run; only on request, ~40 minutes).
+Default: ``throughput breakdown precision datapath unlearning scale`` (most of the time goes to
+precision's three trainings at the profile's epochs, and to the first training of G and the oracle
+for ``unlearning``, which the run cache keeps for the next time).
+``make bench BENCH_ARGS="precision --precision-seeds 5"`` passes arguments through.
 
 Results go to ``benchmarks/results/latest.json`` and ``latest.md`` (sections of modes not run are
 kept from the previous file).

@@ -3,7 +3,8 @@
 Self-contained: synthetic multi-coil k-space (no data needed), the ``paper`` model (12 cascades,
 chans 18, 4 pools, sens_chans 8, sens_pools 4) at 320x320, bf16 autocast with fp32 master weights,
 the engine's own :func:`mriunlearn.train.train_step` (loss SSIM + 1e-5 L1, clipping, Adam).
-Prints slices/s and peak GPU memory (``torch.cuda.max_memory_allocated``). Where no CUDA device
+Prints slices/s, peak GPU memory (``torch.cuda.max_memory_allocated``) and forward + backward
+of the engine's folded forward against the plainly centred one (:func:`time_forwards`). Where no CUDA device
 exists it prints why and exits 0.
 
 ``--paper-scale`` (under 8 minutes on one GPU): writes a few fastMRI-shaped brain files (16 coils,
@@ -110,11 +111,44 @@ def run_steps(device, *, steps: int = 10, coils: int = 16, size: int = 320, batc
     if cuda:
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None
     return {"device": torch.cuda.get_device_name(device) if cuda else str(device), "torch": torch.__version__,
             "profile": "paper", "cascades": cascades, "size": size, "coils": coils, "batch": batch,
             "precision": precision, "steps": steps, "slices_per_s": steps * batch / wall,
-            "ms_per_step": 1000 * wall / steps,
-            "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None}
+            "ms_per_step": 1000 * wall / steps, "peak_memory_gib": peak,
+            "forward_backward_ms": time_forwards(model, data, profile, steps)}
+
+
+def time_forwards(model, batch, profile, steps: int) -> dict[str, float]:
+    """Forward + backward of the engine's folded forward against :func:`~mriunlearn.varnet.centred_forward`
+    (a checkerboard multiply around every FFT; the same bits), ``steps`` of each, interleaved.
+
+    Returns median ms per step of each (``folded``, ``centred``) and ``centred / folded``.
+    """
+    import statistics
+
+    import torch
+
+    from mriunlearn.model import autocast
+    from mriunlearn.varnet import centred_forward
+
+    cuda = batch.masked_kspace.is_cuda
+    forwards = {"folded": type(model).forward, "centred": centred_forward}
+    times: dict[str, list[float]] = {name: [] for name in forwards}
+    for _ in range(steps):
+        for name, forward in forwards.items():
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            with autocast(profile, batch.masked_kspace.device):
+                out = forward(model, batch.masked_kspace, batch.mask, batch.num_low_frequencies)
+            out.float().square().mean().backward()
+            if cuda:
+                torch.cuda.synchronize()
+            times[name].append(1000 * (time.perf_counter() - t0))
+    model.zero_grad(set_to_none=True)
+    ms = {name: statistics.median(ts) for name, ts in times.items()}
+    return {**ms, "centred_over_folded": ms["centred"] / ms["folded"]}
 
 
 def _to(batch, device, non_blocking: bool):

@@ -259,6 +259,9 @@ def test_gpu_smoke_step_loop_runs_on_cpu():
                               precision="fp32", warmup=0, chans=2, pools=1, sens_chans=2, sens_pools=1)
     assert res["device"] == "cpu" and res["cascades"] == 1 and res["size"] == 32
     assert res["slices_per_s"] > 0 and res["ms_per_step"] > 0 and res["peak_memory_gib"] is None
+    fb = res["forward_backward_ms"]
+    assert fb["folded"] > 0 and fb["centred"] > 0
+    assert fb["centred_over_folded"] == pytest.approx(fb["centred"] / fb["folded"])
 
 
 #: a shrunk model and fastMRI-like files small enough for seconds-long scale checks
