@@ -89,6 +89,25 @@ def cascade(block: fastmri_varnet.VarNetBlock, kspace: torch.Tensor, ref_kspace:
     return kspace - soft_dc - model_term
 
 
+def _forward(model: fastmri_varnet.VarNet, masked_kspace: torch.Tensor, mask: torch.Tensor,
+             num_low_frequencies: int | torch.Tensor | None, fold: bool) -> torch.Tensor:
+    """The complex forward; ``fold``: hold k-space as ``B·k`` and the maps as ``A·S`` (even sizes)."""
+    masked_kspace = masked_kspace.contiguous()
+    sens_maps = sensitivity_maps(model.sens_net, masked_kspace, mask, num_low_frequencies)
+    ref = torch.view_as_complex(masked_kspace)
+    fft, ifft = fft2c_modulated, ifft2c_modulated
+    mods = centring_modulations(ref) if fold else None
+    if mods is not None:
+        before, after = mods
+        ref, sens_maps = ref * before, sens_maps * after
+        fft, ifft = fft2, ifft2
+    mask_c = mask[..., 0].bool()
+    kspace = ref
+    for block in model.cascades:
+        kspace = cascade(block, kspace, ref, mask_c, sens_maps, fft, ifft)
+    return rss(ifft(kspace))
+
+
 def centred_forward(model: fastmri_varnet.VarNet, masked_kspace: torch.Tensor, mask: torch.Tensor,
                     num_low_frequencies: int | torch.Tensor | None = None) -> torch.Tensor:
     """:meth:`VarNet.forward` with plain k-space and maps and a centred transform around every FFT.
@@ -97,14 +116,7 @@ def centred_forward(model: fastmri_varnet.VarNet, masked_kspace: torch.Tensor, m
     forward is checked (``tests/test_varnet.py``) and timed (``benchmarks/breakdown.py``) against.
     Shapes as for :meth:`VarNet.forward`.
     """
-    masked_kspace = masked_kspace.contiguous()
-    sens_maps = sensitivity_maps(model.sens_net, masked_kspace, mask, num_low_frequencies)
-    ref = torch.view_as_complex(masked_kspace)
-    mask_c = mask[..., 0].bool()
-    kspace = ref
-    for block in model.cascades:
-        kspace = cascade(block, kspace, ref, mask_c, sens_maps)
-    return rss(ifft2c_modulated(kspace))
+    return _forward(model, masked_kspace, mask, num_low_frequencies, fold=False)
 
 
 class VarNet(fastmri_varnet.VarNet):
@@ -128,18 +140,4 @@ class VarNet(fastmri_varnet.VarNet):
         if masked_kspace.shape[-1] != 2:
             raise ValueError(f"masked_kspace must end in a real/imaginary axis of 2, got shape "
                              f"{tuple(masked_kspace.shape)}")
-        masked_kspace = masked_kspace.contiguous()
-        sens_maps = sensitivity_maps(self.sens_net, masked_kspace, mask, num_low_frequencies)
-        ref = torch.view_as_complex(masked_kspace)
-        fft, ifft = fft2c_modulated, ifft2c_modulated
-        mods = centring_modulations(ref)
-        if mods is not None:  # hold k-space as B·k and the maps as A·S (module docstring)
-            before, after = mods
-            ref, sens_maps = ref * before, sens_maps * after
-            fft, ifft = fft2, ifft2
-        mask_c = mask[..., 0].bool()
-        kspace = ref
-        for block in self.cascades:
-            kspace = cascade(block, kspace, ref, mask_c, sens_maps, fft, ifft)
-        return rss(ifft(kspace))
-
+        return _forward(self, masked_kspace, mask, num_low_frequencies, fold=True)
