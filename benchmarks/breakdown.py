@@ -104,7 +104,6 @@ def _rows(ms: dict[str, dict[str, float]], cascades: int) -> list[dict[str, Any]
     return rows
 
 
-
 def run(profile: Profile, manifest: Manifest, *, reps: int = 10, warmup: int = 1) -> dict[str, Any]:
     """Time the parts and return the section for ``latest.json`` (rows, markdown, the fold's ratio)."""
     set_threads(profile)

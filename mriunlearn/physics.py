@@ -125,15 +125,14 @@ def centring_modulations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] |
     return _checkerboard(h, w, x), _checkerboard(h, w, x, offset=h // 2 + w // 2)
 
 
-def _modulated(x: torch.Tensor, transform: Callable[..., torch.Tensor]) -> torch.Tensor:
+def _modulated(x: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """``fftshift(transform(ifftshift(x)))`` over the last two axes of complex ``(..., H, W)``, by
     :func:`centring_modulations` where the sizes are even, else by the rolls."""
     mods = centring_modulations(x)
     if mods is None:
-        x = torch.fft.ifftshift(x, dim=_IMAGE_DIMS)
-        return torch.fft.fftshift(transform(x, dim=_IMAGE_DIMS, norm="ortho"), dim=_IMAGE_DIMS)
+        return torch.fft.fftshift(transform(torch.fft.ifftshift(x, dim=_IMAGE_DIMS)), dim=_IMAGE_DIMS)
     before, after = mods
-    return transform(x * before, dim=_IMAGE_DIMS, norm="ortho") * after
+    return transform(x * before) * after
 
 
 def fft2(x: torch.Tensor) -> torch.Tensor:
@@ -148,12 +147,12 @@ def ifft2(x: torch.Tensor) -> torch.Tensor:
 
 def fft2c_modulated(x: torch.Tensor) -> torch.Tensor:
     """:func:`fft2c` of complex ``(..., H, W)`` with checkerboard modulations instead of rolls."""
-    return _modulated(x, torch.fft.fftn)
+    return _modulated(x, fft2)
 
 
 def ifft2c_modulated(x: torch.Tensor) -> torch.Tensor:
     """:func:`ifft2c` of complex ``(..., H, W)`` with checkerboard modulations instead of rolls."""
-    return _modulated(x, torch.fft.ifftn)
+    return _modulated(x, ifft2)
 
 
 def rss(x: T, dim: int = -3) -> T:
