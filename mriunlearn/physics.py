@@ -38,6 +38,8 @@ For an image ``x`` on the k-space grid (H, W)::
 ``sens_expand``/``sens_reduce``), :func:`forward_operator` / :func:`adjoint_operator` the masked
 operator on numpy or torch input, and :func:`normal_operator` ``A^H A``, which needs only 1-D FFTs
 along W because the readout direction is fully sampled (``F_H`` cancels in ``F^H M F``).
+:func:`sense_g_factor` is the noise amplification of unfolding every R-th column with known maps:
+how much of the reconstruction a coil array can do without any prior.
 
 Coil sensitivities
 ------------------
@@ -474,3 +476,31 @@ def load_sensitivities(path: str | os.PathLike[str], kspace: ArrayLike | None = 
         if kspace is None:
             kspace = np.asarray(hf[KSPACE_KEY][()], dtype=np.complex64)
     return estimate_sensitivities(kspace, num_low_freqs), "estimated"
+
+
+def sense_g_factor(maps: np.ndarray, acceleration: int) -> np.ndarray:
+    """SENSE g-factor of unfolding 1-D equispaced undersampling along the columns (no calibration lines).
+
+    The noise amplification of the best linear unfolding with known ``maps``: 1 where the coils
+    separate the aliased pixels perfectly, large where their sensitivities are alike.
+
+    Args:
+        maps: complex ``(C, H, W)`` coil sensitivities; ``W`` divisible by ``acceleration``.
+        acceleration: R, every R-th column sampled.
+
+    Returns:
+        float64 ``(H, W)``; ``inf`` where the unfolding is singular (e.g. fewer coils than R).
+    """
+    c, h, w = maps.shape
+    r = int(acceleration)
+    if r < 1 or w % r:
+        raise ConfigError(f"sense_g_factor: acceleration {acceleration!r} must divide the width {w}")
+    n = w // r
+    folded = np.asarray(maps, np.complex128).reshape(c, h, r, n).transpose(1, 3, 0, 2)  # (H, n, C, R)
+    gram = np.conj(np.swapaxes(folded, -1, -2)) @ folded  # (H, n, R, R)
+    diag = np.real(np.diagonal(gram, axis1=-2, axis2=-1))
+    g = np.full((h, n, r), np.inf)
+    well_posed = np.linalg.matrix_rank(gram) == r
+    inverse_diag = np.real(np.diagonal(np.linalg.inv(gram[well_posed]), axis1=-2, axis2=-1))
+    g[well_posed] = np.sqrt(np.maximum(inverse_diag * diag[well_posed], 1.0))
+    return g.transpose(0, 2, 1).reshape(h, w)

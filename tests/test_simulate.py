@@ -25,7 +25,7 @@ from mriunlearn.manifest import load_manifest
 from mriunlearn.simulate import SENS_KEY, DatasetSpec, build_dataset, ensure_dataset, simulate_multicoil
 from mriunlearn.simulate import build as build_mod
 from mriunlearn.simulate.brain import BRAIN_LABELS, brain_volume, sample_brain_params
-from mriunlearn.physics import fft2c, ifft2c, rss
+from mriunlearn.physics import fft2c, ifft2c, rss, sense_g_factor
 from mriunlearn.simulate.coils import sample_coil_geometry, sensitivity_maps
 from mriunlearn.simulate.knee import KNEE_LABELS, knee_volume
 
@@ -469,3 +469,32 @@ def test_knee_texture_scale_coarsens_the_marrow_and_unset_changes_nothing():
     assert roughness(3.0) < 0.9 * roughness(1.0)
     with pytest.raises(ConfigError, match="knee_texture_scale"):
         DatasetSpec(knee_texture_scale=0.0)
+
+
+def test_sense_g_factor_is_one_for_disjoint_coils_and_inf_when_singular():
+    """Coils that each see one of the aliased pixels unfold without noise gain (g = 1); fewer coils
+    than the acceleration cannot unfold (inf); a bad acceleration is named."""
+    maps = np.zeros((4, 3, 8), np.complex64)
+    for k in range(4):
+        maps[k, :, 2 * k:2 * k + 2] = 1.0  # coil k sees only the k-th quarter of the columns
+    np.testing.assert_allclose(sense_g_factor(maps, 4), 1.0)
+    assert np.isinf(sense_g_factor(maps[:2], 4)).all()
+    with pytest.raises(ConfigError, match="acceleration 3"):
+        sense_g_factor(maps, 3)
+
+
+def test_coil_loop_scale_shrinks_the_loops_and_unset_changes_nothing():
+    """``coil_loop_scale`` leaves the key and the volumes as they were at 1; below 1 it changes only
+    the loops' radius, and smaller loops separate aliased pixels better (lower SENSE g-factor)."""
+    assert "coil_loop_scale" not in DatasetSpec.default().volume_key()
+    assert json.loads(dataclasses.replace(SMOKE, coil_loop_scale=0.4).volume_key())["coil_loop_scale"] == 0.4
+    same = dataclasses.replace(SMOKE, coil_loop_scale=1.0)
+    np.testing.assert_array_equal(build_mod.generate_volume(same, "brain", 1).kspace,
+                                  build_mod.generate_volume(SMOKE, "brain", 1).kspace)
+    wide, small = (sample_coil_geometry(16, np.random.default_rng(3), scale) for scale in (1.0, 0.4))
+    assert small.loop_radius == pytest.approx(0.4 * wide.loop_radius)
+    np.testing.assert_array_equal(small.angles, wide.angles)
+    g_wide, g_small = (np.median(sense_g_factor(sensitivity_maps(geom, (48, 48)), 4)) for geom in (wide, small))
+    assert g_small < 0.8 * g_wide
+    with pytest.raises(ConfigError, match="coil_loop_scale"):
+        DatasetSpec(coil_loop_scale=0.0)

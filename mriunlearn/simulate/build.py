@@ -54,7 +54,7 @@ GEOMETRY_OFF: dict[str, Any] = {"brain_fov_range_mm": None, "brain_rotation_deg"
 #: every optional :class:`DatasetSpec` field and its "off" value: an option left off stays out of the
 #: volume key, so data built before the option existed remain current
 OPTIONS_OFF: dict[str, Any] = {**GEOMETRY_OFF, "forget_slices_per_volume": None, "brain_z_range_mm": None,
-                               "knee_texture_scale": 1.0}
+                               "knee_texture_scale": 1.0, "coil_loop_scale": 1.0}
 #: last element of a subject's seed for its geometry draws, apart from its anatomy's stream
 _GEOMETRY_STREAM = 1
 
@@ -91,6 +91,9 @@ class DatasetSpec:
     brain_z_range_mm: tuple[float, float] | None = None
     #: factor on the length scales of the knee's marrow and muscle textures (``knee.KneeParams.texture_scale``)
     knee_texture_scale: float = 1.0
+    #: factor on the receive loops' radius (``coils.sample_coil_geometry``); below 1 the loops shrink
+    #: as in real 15-20-channel arrays, whose loops tile the ring around the object
+    coil_loop_scale: float = 1.0
 
     def __post_init__(self) -> None:
         h, w = self.image_size
@@ -116,6 +119,8 @@ class DatasetSpec:
             raise ConfigError(f"DatasetSpec.brain_z_range_mm must be (low, high) with low <= high, got {z}")
         if not self.knee_texture_scale > 0:
             raise ConfigError(f"DatasetSpec.knee_texture_scale must be > 0, got {self.knee_texture_scale}")
+        if not self.coil_loop_scale > 0:
+            raise ConfigError(f"DatasetSpec.coil_loop_scale must be > 0, got {self.coil_loop_scale}")
         if self.forget_slices_per_volume is not None and self.forget_slices_per_volume < 1:
             raise ConfigError(f"DatasetSpec.forget_slices_per_volume must be >= 1 or None, got {self.forget_slices_per_volume}")
 
@@ -211,7 +216,7 @@ def generate_volume(spec: DatasetSpec, organ: str, index: int) -> SimulatedVolum
     image = (image / image.max() * scale).astype(np.float32)
     snr = spec.snr_db + float(rng.uniform(-2.0, 2.0))
     sigma = noise_sigma(image, snr)
-    geometry = sample_coil_geometry(spec.num_coils, rng)
+    geometry = sample_coil_geometry(spec.num_coils, rng, spec.coil_loop_scale)
     kspace, target, sens = [], [], []
     for i in range(s):
         z = 0.05 * (i - (s - 1) / 2.0)

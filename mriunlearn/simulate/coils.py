@@ -47,17 +47,23 @@ class CoilGeometry:
         return int(self.angles.shape[0])
 
 
-def sample_coil_geometry(num_coils: int, rng: np.random.Generator) -> CoilGeometry:
-    """Draw a receive-array geometry with ``num_coils`` loops."""
+def sample_coil_geometry(num_coils: int, rng: np.random.Generator, loop_scale: float = 1.0) -> CoilGeometry:
+    """Draw a receive-array geometry with ``num_coils`` loops.
+
+    ``loop_scale`` multiplies the drawn loop radius (0.55-0.8 half-FOVs: loops of a sparse 8-channel
+    array); the random draws are the same for every value, so only the loops' size changes.
+    """
     if int(num_coils) < 1:
         raise ConfigError(f"num_coils must be >= 1, got {num_coils!r}")
+    if not loop_scale > 0:
+        raise ConfigError(f"loop_scale must be > 0, got {loop_scale!r}")
     c = int(num_coils)
     start = rng.uniform(0.0, 2.0 * np.pi)
     angles = start + 2.0 * np.pi * np.arange(c) / c + rng.normal(0.0, 0.08, c)
     radii = rng.uniform(1.05, 1.3) * (1.0 + rng.normal(0.0, 0.03, c))
     z_offsets = rng.normal(0.0, 0.25, c)
     return CoilGeometry(
-        angles=angles, radii=radii, z_offsets=z_offsets, loop_radius=float(rng.uniform(0.55, 0.8)),
+        angles=angles, radii=radii, z_offsets=z_offsets, loop_radius=float(rng.uniform(0.55, 0.8)) * loop_scale,
         phases=rng.uniform(-np.pi, np.pi, c), ramps=rng.normal(0.0, 0.6, (c, 2)),
     )
 
