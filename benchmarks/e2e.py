@@ -1,7 +1,9 @@
 """End to end: wall time and peak memory of ``make reproduce``, first run and cached re-run.
 
 Both runs use one fresh, empty run cache (``MRIUNLEARN_RUNS`` pointing to a new temporary folder),
-so the first run trains everything and the second loads it all from the cache. Each run is started
+so the first run computes everything the published base models (``models/``) do not ship, and the
+second loads it all from the cache; ``--e2e-command "make reproduce COLD=1"`` times the cold path,
+where the first run trains every model. Each run is started
 through a small child process of this module (``python -m benchmarks.e2e --child CMD...``) that
 reports its own ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, so each run's peak resident
 memory (the largest single process of that run) is measured separately.

@@ -18,7 +18,8 @@ without a lock. The key is ``sha256(kind, config, manifest hash, seed, NUMERICS_
 Training (:func:`mriunlearn.train.train`) and the unlearning runner
 (:func:`mriunlearn.unlearning.runner.run_unlearning`) store their runs through one protocol,
 :meth:`RunCache.run`: finished? (rank 0 decides) -> load; else claim the lock -> finished by the job
-waited for? -> load; else compute, mark done.
+waited for, or shipped as a published base model (:mod:`mriunlearn.base_models`)? -> load; else
+compute, mark done.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import torch
 
-from . import distributed, paths
+from . import base_models, distributed, paths
 from .atomic import atomic_path, atomic_write_text, sha256_text
 from .checkpoint import canonical_config
 from .errors import CheckpointError, ConfigError, EntryLockedError, MriUnlearnError
@@ -198,8 +199,9 @@ class RunCache:
         """Hold ``entry``'s lock while the caller computes it; yields whether the entry is finished.
 
         Rank 0 (the only writer under DDP, see :mod:`mriunlearn.distributed`) takes the lock,
-        waiting up to :attr:`lock_wait` seconds, and creates the entry (``config.json``); other ranks
-        take no lock. Every rank then learns from rank 0 whether the entry was finished meanwhile
+        waiting up to :attr:`lock_wait` seconds, and creates the entry (``config.json``); if the
+        store of published base models ships the entry's key (:func:`mriunlearn.base_models.restore`),
+        it copies it in and marks it done. Other ranks take no lock. Every rank then learns from rank 0 whether the entry was finished meanwhile
         (by the job it waited for: yields ``True``, the caller loads it) and whether the lock was
         refused, so a refusal raises on every rank instead of leaving the others in a collective.
         The lock is released when the block ends, normally or by an exception.
@@ -217,6 +219,9 @@ class RunCache:
                 done = entry.is_done()
                 if not done:
                     entry.create()
+                    done = base_models.restore(entry.kind, entry.key, entry.identity(), entry.path)
+                    if done:
+                        entry.mark_done()
             except Exception as exc:  # noqa: BLE001 - reported to every rank below, then re-raised
                 failure = exc
                 if lock is not None:
@@ -243,7 +248,8 @@ class RunCache:
         1. Finished? Rank 0's ``entry.is_done()`` is broadcast, so every rank takes one path; a
            finished entry is loaded without a lock (another job may hold it).
         2. Else :meth:`claim`: rank 0 takes the lock (waiting up to :attr:`lock_wait` seconds) and
-           creates the entry; if the job it waited for finished the entry, every rank loads it.
+           creates the entry; if the job it waited for finished the entry, or the store of
+           published base models shipped it, every rank loads it.
         3. Else every rank calls ``compute(entry)``, which must write the entry's files from rank 0
            only (everything but ``DONE``); then rank 0 marks the entry done, all ranks meet at a
            barrier (on return the entry is finished for every rank) and the lock is released.

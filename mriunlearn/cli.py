@@ -1,4 +1,4 @@
-"""Command line: ``python -m mriunlearn {data,train,evaluate,unlearn,methods,export,compare,split}``.
+"""Command line: ``python -m mriunlearn {data,train,evaluate,unlearn,methods,export,compare,ship,split}``.
 
 Everything the notebooks do can be run from here (progress bars go to stderr)::
 
@@ -9,6 +9,7 @@ Everything the notebooks do can be run from here (progress bars go to stderr)::
     python -m mriunlearn unlearn --profile default --method nl_ft --retain-fraction 0.2
     python -m mriunlearn export --profile default --model original --out original.ts
     python -m mriunlearn compare /scratch/rerun/figures   # another run vs the committed figures/
+    python -m mriunlearn ship --runs /scratch/cold/runs   # publish its trained G and Ĝ into models/
     python -m mriunlearn split import /data/fastmri/brain /data/fastmri/knee
 
 The run cache is ``$MRIUNLEARN_RUNS`` (default ``<repo>/runs``) or ``--runs DIR``; a job asking for a
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     parser.commands = sub.choices  # type: ignore[attr-defined]
     for add in (_add_data_parser, _add_train_parser, _add_evaluate_parser, _add_unlearn_parser, _add_methods_parser,
-                _add_export_parser, _add_compare_parser):
+                _add_export_parser, _add_compare_parser, _add_ship_parser):
         add(sub)
     _add_split_parsers(sub.add_parser(
         "split", help="make manifests of real fastMRI data (import the authors' split or draw one)"))
@@ -230,6 +231,17 @@ def _add_compare_parser(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--reference", type=Path, default=None, help="the folder compared with (default: the committed figures/)")
     p.add_argument("--out", type=Path, default=None, help="write every compared number to this CSV")
     p.set_defaults(func=cmd_compare)
+
+
+def _add_ship_parser(sub: "argparse._SubParsersAction") -> None:
+    p = sub.add_parser("ship", help="publish the finished training runs of a run cache as base models (models/)",
+                       description="Copy every finished training run (G, Ĝ) of --runs into the store of published "
+                       "base models and rewrite its SHA256SUMS (see mriunlearn.base_models). A run whose key "
+                       "(numerics, profile, manifest, seed) is shipped is then restored instead of trained.")
+    p.add_argument("--runs", type=Path, required=True, help="the run cache to publish from (e.g. a cold run's runs/)")
+    p.add_argument("--store", type=Path, default=None,
+                   help="the store (default: $MRIUNLEARN_BASE_MODELS or <repo>/models)")
+    p.set_defaults(func=cmd_ship)
 
 
 def _add_split_parsers(p: argparse.ArgumentParser) -> None:
@@ -417,6 +429,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.out is not None:
         atomic_write_text(args.out, diffs.to_csv(index=False, lineterminator="\n"))
     return 1 if len(outside) else 0
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    """Publish the finished training runs of ``--runs`` (:func:`mriunlearn.base_models.export`)."""
+    from . import base_models
+    from .cache import RunCache
+
+    store = args.store.expanduser().resolve() if args.store is not None else paths.base_models_dir()
+    if store is None:
+        raise ConfigError("ship: MRIUNLEARN_BASE_MODELS is off; give --store DIR")
+    cache = RunCache(args.runs.expanduser().resolve())
+    entries = [e for kind in base_models.SHIPPED_KINDS for e in cache.entries(kind)]
+    if not entries:
+        raise ConfigError(f"ship: {cache.root} holds no finished run of kind {', '.join(base_models.SHIPPED_KINDS)}")
+    for folder in base_models.export([e.path for e in entries], store):
+        size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+        print(f"{folder.relative_to(store)}  {size:.2f} MB")
+    print(f"pinned in {store / base_models.SUMS}")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

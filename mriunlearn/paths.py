@@ -1,6 +1,6 @@
 """The project's folders, defined once. Nothing else in the project hard-codes a path.
 
-Folders inside the repository are constants. The three that the environment may move are functions
+Folders inside the repository are constants. The four that the environment may move are functions
 that read their variable each time they are called, so setting one after this module is imported
 (a test's ``monkeypatch.setenv``, a notebook kernel's ``os.environ``) takes effect on the next call:
 
@@ -9,6 +9,8 @@ that read their variable each time they are called, so setting one after this mo
 - :func:`runs_dir`, ``MRIUNLEARN_RUNS``: root of the run cache of trained and unlearned models
   (default ``<repo>/runs``).
 - :func:`figures_dir`, ``MRIUNLEARN_FIGURES``: where notebooks save figures (default ``<repo>/figures``).
+- :func:`base_models_dir`, ``MRIUNLEARN_BASE_MODELS``: the published base models (default ``<repo>/models``;
+  ``off``: none, every model is trained).
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def default_data_dir() -> Path:
 def runs_dir() -> Path:
     """Root of the run cache: ``$MRIUNLEARN_RUNS``, else ``<repo>/runs``."""
     return _env_path("MRIUNLEARN_RUNS", ROOT / "runs")
+
+
+def base_models_dir() -> Path | None:
+    """The store of published base models (:mod:`mriunlearn.base_models`): ``$MRIUNLEARN_BASE_MODELS``,
+    else ``<repo>/models``; ``None`` when that variable is ``off`` (every model is trained: the cold path)."""
+    if os.environ.get("MRIUNLEARN_BASE_MODELS", "").strip().lower() == "off":
+        return None
+    return _env_path("MRIUNLEARN_BASE_MODELS", ROOT / "models")
 
 
 def figures_dir() -> Path:

@@ -118,6 +118,14 @@ class Profile:
         :data:`OPTIONAL_FIELDS` is left out (:func:`~mriunlearn.keys.key_config`)."""
         return key_config(dataclasses.asdict(self), OPTIONAL_FIELDS)
 
+    def portable_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with the data folders as :func:`mriunlearn.paths.portable` writes them
+        (no machine's folders in a committed or shipped JSON)."""
+        d = self.to_dict()
+        for key in ("manifest", "data_root"):
+            d[key] = paths.portable(d[key])
+        return d
+
     def identity(self) -> dict[str, Any]:
         """The fields that define a run's numbers (no data location, threads or description)."""
         d = self.to_dict()

@@ -29,7 +29,7 @@ import torch
 from fastmri.data.transforms import VarNetSample
 from tqdm import tqdm
 
-from . import distributed
+from . import distributed, paths
 from .cache import CacheEntry, RunCache
 from .checkpoint import load_checkpoint, save_checkpoint
 from .dataset import SliceIndex, make_dataset, make_loader, rank_batches, set_epoch
@@ -450,10 +450,10 @@ def _summary(profile: Profile, manifest: Manifest, roles: tuple[str, ...], hist:
     (``max_steps`` and ``optimizer_steps`` only for a capped run)."""
     cap = profile.max_steps
     return {"wall_time_s": float(hist.seconds.sum()), "slice_steps": int(hist.slices.sum()),
-            "profile": profile.to_dict(), "roles": list(roles), "world_size": dist.world_size,
+            "profile": profile.portable_dict(), "roles": list(roles), "world_size": dist.world_size,
             "data_path": profile.data_path, "num_workers": profile.num_workers,
             **({"max_steps": cap, "optimizer_steps": steps} if cap is not None else {}),
-            "manifest": str(manifest.source), "seed": profile.seed, "sampling": SAMPLING}
+            "manifest": paths.portable(manifest.source), "seed": profile.seed, "sampling": SAMPLING}
 
 
 def load_result(entry: CacheEntry, profile: Profile, roles: Sequence[str],

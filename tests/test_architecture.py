@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("physics", "fastmri_h5", "manifest", "profiles", "splits", "simulate"),
     ("dataset", "varnet", "losses"),
     ("model", "checkpoint", "distributed"),
-    ("lock", "cache", "train"),
+    ("lock", "base_models", "cache", "train"),
     ("metrics", "hallucination", "forgetting", "landscape", "unlearning", "export"),
     ("experiments", "claims", "plots", "tables", "cli", "reproduce", "__main__"),
 )

@@ -13,7 +13,7 @@ import pytest
 from mriunlearn.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("data", "train", "evaluate", "unlearn", "methods", "export", "compare", "split")
+COMMANDS = ("data", "train", "evaluate", "unlearn", "methods", "export", "compare", "ship", "split")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -321,10 +321,7 @@ def run_entry(result: Any) -> CacheEntry | None:
 def setup_record(study: Study) -> dict[str, Any]:
     """What a study computes from, before any model exists: its profile (machine folders made
     portable) and its split (manifest path and content hash). Touches no model."""
-    profile = study.profile.to_dict()
-    for key in ("manifest", "data_root"):  # relative: no machine's folders in a committed JSON
-        profile[key] = paths.portable(profile[key])
-    return {"profile": profile, "manifest": paths.portable(study.manifest.source),
+    return {"profile": study.profile.portable_dict(), "manifest": paths.portable(study.manifest.source),
             "manifest_hash": study.manifest.content_hash()}
 
 
