@@ -3,8 +3,8 @@
 The store (:func:`mriunlearn.paths.base_models_dir`: ``<repo>/models``, moved by
 ``$MRIUNLEARN_BASE_MODELS``, turned off by ``MRIUNLEARN_BASE_MODELS=off``) holds run-cache entries
 of the kinds in :data:`SHIPPED_KINDS` in the run cache's own layout, ``<kind>/<key>/`` (the final
-checkpoint included: unlearning resumes G's Adam state from it), and ``SHA256SUMS`` (``sha256sum`` format) pinning every file. A folder's name is
-its run-cache key, which hashes the code's numerics version, the profile's config, the manifest's
+checkpoint included: unlearning resumes G's Adam state from it), and ``SHA256SUMS`` (``sha256sum``
+format) pinning every file. A folder's name is its run-cache key, which hashes the code's numerics version, the profile's config, the manifest's
 content hash and the seed (:meth:`mriunlearn.cache.RunCache.key`), so a shipped run serves exactly
 the run that would otherwise be trained, and any change to code numerics, profile, data or seed
 misses the store and trains.
@@ -20,8 +20,8 @@ of a run cache into a store (``python -m mriunlearn ship``).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from . import paths
@@ -124,11 +124,14 @@ def export(entries: Iterable[Path], store: Path) -> list[Path]:
         if e.parent.name not in SHIPPED_KINDS or not (e / "DONE").exists():
             raise ConfigError(f"{e} is not a finished run of a kind that ships ({', '.join(SHIPPED_KINDS)})")
     sources = {e: [p for p in _shipped_files(e) if p.name != RESTORED_JSON] for e in entries}
+    replaced = {store / e.parent.name / e.name for e in entries}
+    kept = [p for kind in SHIPPED_KINDS for folder in sorted((store / kind).glob("*/")) if folder not in replaced
+            for p in _shipped_files(folder)]
     new_mb = sum(p.stat().st_size for files in sources.values() for p in files) / 2**20
-    old_mb = sum(p.stat().st_size for p in store.rglob("*") if p.is_file()) / 2**20 if store.exists() else 0.0
-    if new_mb + old_mb > MAX_STORE_MB:
-        raise ConfigError(f"shipping {len(entries)} runs ({new_mb:.1f} MB) into {store} ({old_mb:.1f} MB) "
-                          f"would exceed {MAX_STORE_MB:g} MB")
+    kept_mb = sum(p.stat().st_size for p in kept) / 2**20
+    if new_mb + kept_mb > MAX_STORE_MB:
+        raise ConfigError(f"shipping {len(entries)} runs ({new_mb:.1f} MB) beside the {kept_mb:.1f} MB of other runs "
+                          f"in {store} would exceed {MAX_STORE_MB:g} MB; remove the runs no longer needed first")
     written = []
     for e, files in sources.items():
         folder = store / e.parent.name / e.name

@@ -84,6 +84,10 @@ def test_export_refuses_unfinished_runs_and_an_oversized_store(shipped, tmp_path
     unfinished.mkdir(parents=True)
     with pytest.raises(ConfigError, match="not a finished run"):
         base_models.export([unfinished], store)
+    entry_mb = sum(p.stat().st_size for p in (store / "train" / trained.entry.key).iterdir()) / 2**20
+    monkeypatch.setattr(base_models, "MAX_STORE_MB", 1.5 * entry_mb)
+    # shipping the same run again replaces it: its old copy does not count against the limit
+    assert base_models.export([trained.entry.path], store) == [store / "train" / trained.entry.key]
     monkeypatch.setattr(base_models, "MAX_STORE_MB", 0.001)
     before = (store / base_models.SUMS).read_text()
     with pytest.raises(ConfigError, match="would exceed"):
