@@ -83,7 +83,7 @@ data: $(ENV_READY)
 # G and Ĝ of the default come from the published base models in models/ when their keys match
 # (mriunlearn.base_models); COLD=1 ignores them and trains every model (make reproduce COLD=1)
 reproduce: data
-	$(if $(COLD),MRIUNLEARN_BASE_MODELS=off )$(PY) -m mriunlearn.reproduce
+	$(if $(filter 1,$(COLD)),MRIUNLEARN_BASE_MODELS=off )$(PY) -m mriunlearn.reproduce
 
 test: data
 	$(PY) -m pytest

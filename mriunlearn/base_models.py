@@ -20,7 +20,7 @@ of a run cache into a store (``python -m mriunlearn ship``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -111,19 +111,24 @@ def restore(kind: str, key: str, identity: dict[str, Any], dest: Path, store: Pa
     return True
 
 
-def export(entries: Iterable[Path], store: Path) -> list[Path]:
-    """Copy finished run-cache entry folders (``<runs>/<kind>/<key>``, kind in :data:`SHIPPED_KINDS`)
-    into ``store`` and rewrite its ``SHA256SUMS``; returns the store folders written.
+def export(entries: Iterable[Path], store: Path, names: Collection[str]) -> list[Path]:
+    """Copy the files ``names`` of finished run-cache entry folders (``<runs>/<kind>/<key>``, kind in
+    :data:`SHIPPED_KINDS`) into ``store`` and rewrite its ``SHA256SUMS``; returns the store folders
+    written. ``names``: what a finished run consists of (:data:`mriunlearn.train.RUN_FILES`), so
+    analyses cached in the entry later are recomputed where the model is used, never shipped.
 
     Raises:
-        ConfigError: an entry of another kind or not finished, or a store that would exceed
-            :data:`MAX_STORE_MB` (nothing is written then).
+        ConfigError: an entry of another kind, not finished or missing one of ``names``, or a store
+            that would exceed :data:`MAX_STORE_MB` (nothing is written then).
     """
     entries = [Path(e) for e in entries]
     for e in entries:
         if e.parent.name not in SHIPPED_KINDS or not (e / "DONE").exists():
             raise ConfigError(f"{e} is not a finished run of a kind that ships ({', '.join(SHIPPED_KINDS)})")
-    sources = {e: [p for p in _shipped_files(e) if p.name != RESTORED_JSON] for e in entries}
+        missing = sorted(n for n in names if not (e / n).is_file())
+        if missing:
+            raise ConfigError(f"{e} lacks {', '.join(missing)}: not a complete run to ship")
+    sources = {e: [e / n for n in sorted(names)] for e in entries}
     replaced = {store / e.parent.name / e.name for e in entries}
     kept = [p for kind in SHIPPED_KINDS for folder in sorted((store / kind).glob("*/")) if folder not in replaced
             for p in _shipped_files(folder)]

@@ -435,6 +435,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
     """Publish the finished training runs of ``--runs`` (:func:`mriunlearn.base_models.export`)."""
     from . import base_models
     from .cache import RunCache
+    from .train import RUN_FILES
 
     store = args.store.expanduser().resolve() if args.store is not None else paths.base_models_dir()
     if store is None:
@@ -443,7 +444,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
     entries = [e for kind in base_models.SHIPPED_KINDS for e in cache.entries(kind)]
     if not entries:
         raise ConfigError(f"ship: {cache.root} holds no finished run of kind {', '.join(base_models.SHIPPED_KINDS)}")
-    for folder in base_models.export([e.path for e in entries], store):
+    for folder in base_models.export([e.path for e in entries], store, RUN_FILES):
         size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
         print(f"{folder.relative_to(store)}  {size:.2f} MB")
     print(f"pinned in {store / base_models.SUMS}")

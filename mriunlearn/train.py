@@ -42,6 +42,9 @@ from .profiles import Profile, get_profile
 KIND = "train"
 HISTORY_CSV = "history.csv"
 SUMMARY_JSON = "summary.json"
+#: the files of a finished training run's cache entry, all a published base model ships
+#: (:mod:`mriunlearn.base_models`); analyses cached beside them later are not part of the run
+RUN_FILES: tuple[str, ...] = ("config.json", "checkpoint.pt", "model.pt", HISTORY_CSV, SUMMARY_JSON)
 #: the columns of a run's ``history.csv`` and :attr:`TrainResult.history`, one row per epoch
 HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_loss", "val_psnr", "lr", "seconds", "slices")
 #: how every random choice of a run is derived from its seed (recorded in each ``summary.json``)

@@ -12,7 +12,7 @@ from mriunlearn import base_models, paths
 from mriunlearn.cache import DONE, RunCache
 from mriunlearn.cli import main as cli_main
 from mriunlearn.errors import CheckpointError, ConfigError
-from mriunlearn.train import train_oracle
+from mriunlearn.train import RUN_FILES, train_oracle
 
 
 @pytest.fixture()
@@ -29,7 +29,7 @@ def shipped(smoke_manifest, smoke_profile, tmp_path, monkeypatch):
 def test_a_shipped_run_is_restored_not_trained(shipped, smoke_manifest, smoke_profile, tmp_path, same_weights):
     store, trained = shipped
     folder = store / "train" / trained.entry.key
-    assert (folder / "checkpoint.pt").exists() and (folder / "model.pt").exists()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(RUN_FILES)
     assert (store / base_models.SUMS).read_text().count(f"train/{trained.entry.key}/") == len(list(folder.iterdir()))
     restored = train_oracle(smoke_profile, smoke_manifest, cache=RunCache(tmp_path / "fresh"), progress=False)
     assert restored.cached  # loaded as a finished entry: no epoch ran
@@ -38,6 +38,10 @@ def test_a_shipped_run_is_restored_not_trained(shipped, smoke_manifest, smoke_pr
     provenance = json.loads((restored.entry.path / base_models.RESTORED_JSON).read_text())
     assert set(provenance["sha256"]) == {p.name for p in folder.iterdir()}
     assert restored.entry.checkpoint_path.read_bytes() == trained.entry.checkpoint_path.read_bytes()
+    # an analysis cached in the entry later, and the provenance record, are not part of the run
+    restored.entry.write_csv("metrics_test_brain.csv", restored.history)
+    base_models.export([restored.entry.path], tmp_path / "again", RUN_FILES)
+    assert sorted(p.name for p in (tmp_path / "again" / "train" / trained.entry.key).iterdir()) == sorted(RUN_FILES)
 
 
 def test_another_key_or_the_cold_path_trains(shipped, smoke_manifest, smoke_profile, tmp_path, monkeypatch):
@@ -83,15 +87,15 @@ def test_export_refuses_unfinished_runs_and_an_oversized_store(shipped, tmp_path
     unfinished = tmp_path / "runs" / "train" / "abc"
     unfinished.mkdir(parents=True)
     with pytest.raises(ConfigError, match="not a finished run"):
-        base_models.export([unfinished], store)
+        base_models.export([unfinished], store, RUN_FILES)
     entry_mb = sum(p.stat().st_size for p in (store / "train" / trained.entry.key).iterdir()) / 2**20
     monkeypatch.setattr(base_models, "MAX_STORE_MB", 1.5 * entry_mb)
     # shipping the same run again replaces it: its old copy does not count against the limit
-    assert base_models.export([trained.entry.path], store) == [store / "train" / trained.entry.key]
+    assert base_models.export([trained.entry.path], store, RUN_FILES) == [store / "train" / trained.entry.key]
     monkeypatch.setattr(base_models, "MAX_STORE_MB", 0.001)
     before = (store / base_models.SUMS).read_text()
     with pytest.raises(ConfigError, match="would exceed"):
-        base_models.export([trained.entry.path], tmp_path / "other")
+        base_models.export([trained.entry.path], tmp_path / "other", RUN_FILES)
     assert not (tmp_path / "other").exists() and (store / base_models.SUMS).read_text() == before
 
 
@@ -120,10 +124,21 @@ def test_unlearning_from_a_restored_g_resumes_its_adam_state(smoke_manifest, smo
     from mriunlearn.unlearning.runner import run_unlearning
 
     trained = train_original(smoke_profile, smoke_manifest, cache=RunCache(tmp_path / "cold"), progress=False)
-    base_models.export([trained.entry.path], tmp_path / "models")
+    base_models.export([trained.entry.path], tmp_path / "models", RUN_FILES)
     monkeypatch.setenv("MRIUNLEARN_BASE_MODELS", str(tmp_path / "models"))
     restored = train_original(smoke_profile, smoke_manifest, cache=RunCache(tmp_path / "fresh"), progress=False)
     assert restored.cached
     runs = [run_unlearning(smoke_profile, smoke_manifest, "ga", original=g, cache=RunCache(tmp_path / f"u{i}"),
                            progress=False, steps=2, eval_every_epoch=False) for i, g in enumerate((trained, restored))]
     assert same_weights(runs[0].model, runs[1].model)
+
+
+@pytest.mark.parametrize(("cold", "off"), [("1", True), ("0", False), ("", False)])
+def test_make_reproduce_cold_turns_the_store_off(cold, off):
+    """``make reproduce COLD=1`` runs the notebooks with the store off; any other value keeps it."""
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "--no-print-directory", "reproduce", "PY=python", f"COLD={cold}"],
+                         cwd=paths.ROOT, check=True, capture_output=True, text=True, timeout=60).stdout
+    [line] = [line for line in out.splitlines() if "mriunlearn.reproduce" in line]
+    assert ("MRIUNLEARN_BASE_MODELS=off " in line) is off
