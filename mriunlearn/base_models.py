@@ -4,10 +4,11 @@ The store (:func:`mriunlearn.paths.base_models_dir`: ``<repo>/models``, moved by
 ``$MRIUNLEARN_BASE_MODELS``, turned off by ``MRIUNLEARN_BASE_MODELS=off``) holds run-cache entries
 of the kinds in :data:`SHIPPED_KINDS` in the run cache's own layout, ``<kind>/<key>/`` (the final
 checkpoint included: unlearning resumes G's Adam state from it), and ``SHA256SUMS`` (``sha256sum``
-format) pinning every file. A folder's name is its run-cache key, which hashes the code's numerics version, the profile's config, the manifest's
-content hash and the seed (:meth:`mriunlearn.cache.RunCache.key`), so a shipped run serves exactly
-the run that would otherwise be trained, and any change to code numerics, profile, data or seed
-misses the store and trains.
+format) pinning every file. A folder's name is its run-cache key, which hashes the code's numerics
+version, the profile's config, the manifest's content hash and the seed
+(:meth:`mriunlearn.cache.RunCache.key`), so a shipped run serves exactly the run that would
+otherwise be trained, and any change to code numerics, profile, data or seed misses the store and
+trains.
 
 :func:`restore` is called by the run cache (:meth:`mriunlearn.cache.RunCache.claim`) for an
 unfinished entry while it holds the entry's lock: it verifies the shipped files against

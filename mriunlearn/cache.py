@@ -201,8 +201,9 @@ class RunCache:
         Rank 0 (the only writer under DDP, see :mod:`mriunlearn.distributed`) takes the lock,
         waiting up to :attr:`lock_wait` seconds, and creates the entry (``config.json``); if the
         store of published base models ships the entry's key (:func:`mriunlearn.base_models.restore`),
-        it copies it in and marks it done. Other ranks take no lock. Every rank then learns from rank 0 whether the entry was finished meanwhile
-        (by the job it waited for: yields ``True``, the caller loads it) and whether the lock was
+        it copies it in and marks it done. Other ranks take no lock. Every rank then learns from
+        rank 0 whether the entry was finished meanwhile (by the job it waited for, or from the store:
+        yields ``True``, the caller loads it) and whether the lock was
         refused, so a refusal raises on every rank instead of leaving the others in a collective.
         The lock is released when the block ends, normally or by an exception.
 
