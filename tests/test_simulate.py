@@ -498,3 +498,69 @@ def test_coil_loop_scale_shrinks_the_loops_and_unset_changes_nothing():
     assert g_small < 0.8 * g_wide
     with pytest.raises(ConfigError, match="coil_loop_scale"):
         DatasetSpec(coil_loop_scale=0.0)
+
+
+def test_brain_detail_adds_sulci_and_sharp_boundaries_and_unset_changes_nothing():
+    """``brain_detail`` leaves the key and the volumes as they were at 0; at 1 the same subject has
+    more CSF inside the skull (sulcal clefts) and sharper tissue boundaries (larger mean gradient
+    inside the brain), and nothing changes outside the intracranial envelope's CSF, grey and white matter."""
+    from mriunlearn.simulate import brain
+
+    assert "brain_detail" not in DatasetSpec.default().volume_key()
+    assert json.loads(dataclasses.replace(SMOKE, brain_detail=1.0).volume_key())["brain_detail"] == 1.0
+    same = dataclasses.replace(SMOKE, brain_detail=0.0)
+    np.testing.assert_array_equal(build_mod.generate_volume(same, "brain", 1).kspace,
+                                  build_mod.generate_volume(SMOKE, "brain", 1).kspace)
+    params = sample_brain_params(np.random.default_rng(11), 2)
+    (avg, avg_labels), (ind, ind_labels) = (brain.render_brain(params, (96, 96), 220.0, d) for d in (0.0, 1.0))
+    code = {n: k for k, n in BRAIN_LABELS.items()}
+    parenchyma = np.isin(avg_labels, [code["grey_matter"], code["white_matter"]])
+    assert (ind_labels == code["csf"]).sum() > 1.2 * (avg_labels == code["csf"]).sum()
+
+    def edge_strength(image: np.ndarray) -> float:
+        return float(np.hypot(*np.gradient(image, axis=(1, 2)))[parenchyma].mean())
+
+    assert edge_strength(ind) > 1.2 * edge_strength(avg)
+    head = ~np.isin(avg_labels, [code["csf"], code["grey_matter"], code["white_matter"]])
+    head = ndimage.binary_erosion(head, iterations=2, structure=np.ones((1, 3, 3)))
+    np.testing.assert_allclose(ind[head], avg[head], atol=1e-6)
+    with pytest.raises(ConfigError, match="brain_detail"):
+        DatasetSpec(brain_detail=1.5)
+
+
+def test_slice_offsets_are_odd_centred_planes_spanning_the_thickness():
+    from mriunlearn.simulate.partial_volume import slice_offsets
+
+    np.testing.assert_array_equal(slice_offsets(0.0), [0.0])
+    np.testing.assert_allclose(slice_offsets(3.0), [-1.0, 0.0, 1.0])
+    assert len(slice_offsets(4.0)) == 5 and slice_offsets(5.0)[2] == 0.0
+    with pytest.raises(ConfigError, match="thickness"):
+        slice_offsets(-1.0)
+
+
+def test_slice_thickness_averages_fine_texture_and_unset_changes_nothing():
+    """The thickness options leave the key and the volumes as they were at 0; a 3 mm knee slice
+    averages the marrow's trabecular texture down (smaller spread inside the marrow) while its
+    labels stay nearly those of one plane; a 5 mm brain slice keeps its shape and most labels."""
+    from mriunlearn.simulate import brain, knee
+
+    key = DatasetSpec.default().volume_key()
+    assert "brain_slice_thickness_mm" not in key and "knee_slice_thickness_mm" not in key
+    thick = dataclasses.replace(SMOKE, brain_slice_thickness_mm=5.0, knee_slice_thickness_mm=3.0)
+    assert json.loads(thick.volume_key())["knee_slice_thickness_mm"] == 3.0
+    same = dataclasses.replace(SMOKE, brain_slice_thickness_mm=0.0, knee_slice_thickness_mm=0.0)
+    for organ in ("brain", "knee"):
+        np.testing.assert_array_equal(build_mod.generate_volume(same, organ, 1).kspace,
+                                      build_mod.generate_volume(SMOKE, organ, 1).kspace)
+    params = knee.sample_knee_params(np.random.default_rng(5), 2)
+    (one, one_labels), (avg, avg_labels) = (knee.render_knee(params, (96, 96), 160.0, t) for t in (0.0, 3.0))
+    assert (avg_labels == one_labels).mean() > 0.95  # the same anatomy; fat septa are drawn anew
+    code = next(c for c, n in knee.KNEE_LABELS.items() if n == "marrow")
+    inner = ndimage.binary_erosion((one_labels == code) & (avg_labels == code), iterations=2,
+                                   structure=np.ones((1, 3, 3)))
+    assert avg[inner].std() / avg[inner].mean() < 0.8 * one[inner].std() / one[inner].mean()
+    bparams = sample_brain_params(np.random.default_rng(11), 2)
+    (b_one, b_labels), (b_avg, b_avg_labels) = (brain.render_brain(bparams, (48, 48), 220.0, 0.0, t) for t in (0.0, 5.0))
+    assert b_avg.shape == b_one.shape and (b_avg_labels == b_labels).mean() > 0.9
+    with pytest.raises(ConfigError, match="knee_slice_thickness_mm"):
+        DatasetSpec(knee_slice_thickness_mm=-1.0)

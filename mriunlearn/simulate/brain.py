@@ -19,7 +19,7 @@ image's left (column 0).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ConfigError
+from .partial_volume import slice_offsets
 
 #: label map values of :func:`render_brain`
 BRAIN_LABELS: dict[int, str] = {
@@ -45,6 +46,18 @@ _LAYERS: tuple[tuple[str, float], ...] = (
 _SD_STEP_MM = 2.0  # grid step of the signed-distance map
 _SD_PAD = 14  # voxels of padding around the 2 mm grid (28 mm of head layers fit)
 _SUPERSAMPLE = 2  # render at this factor, then block-average (partial volume, no aliasing)
+#: steepness of an individual's tissue boundaries on the template's probability scale
+#: (:func:`_individual_detail`): a probability 0.1 from 0.5 is ~84 % one tissue
+_SHARP_WIDTH = 0.06
+#: sulcal clefts (:func:`_sulci`): wavelengths (mm) of the random folding field, and its number of modes
+_SULCUS_WAVELENGTH_MM: tuple[float, float] = (18.0, 32.0)
+_SULCUS_MODES = 24
+#: half-width of a cleft on the folding field's unit-variance scale (about 1-1.5 mm at these wavelengths)
+_SULCUS_WIDTH = 0.18
+#: sulci reach this deep (mm) below the intracranial envelope
+_SULCUS_DEPTH_MM = 18.0
+#: last element of a subject's seed for its sulci, apart from the stream of its other draws
+_SULCUS_STREAM = 7
 
 
 @dataclass(frozen=True)
@@ -249,14 +262,56 @@ def _head_layers(params: BrainParams, sd: np.ndarray, inside: np.ndarray, tpt: n
     return layers
 
 
-def _tissue_fractions(params: BrainParams, tpl: _Template, tpt: np.ndarray) -> dict[str, np.ndarray]:
+def _sulci(params: BrainParams, tpt: np.ndarray) -> np.ndarray:
+    """Sulcal cleft profile ``(N,)`` in [0, 1] at the template points ``tpt`` ``(N, 3)`` mm.
+
+    The zero sheets of a random sum of plane waves (wavelengths :data:`_SULCUS_WAVELENGTH_MM`,
+    drawn from the subject's ``texture_seed``) form a labyrinth with a sheet every ~10-15 mm, as
+    gyri and sulci do; a cleft is the thin neighbourhood of a sheet."""
+    rng = np.random.default_rng([params.texture_seed, _SULCUS_STREAM])
+    directions = rng.standard_normal((_SULCUS_MODES, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    wavelengths = rng.uniform(*_SULCUS_WAVELENGTH_MM, _SULCUS_MODES)
+    amp = rng.rayleigh(1.0, _SULCUS_MODES)
+    phase = rng.uniform(0.0, 2.0 * np.pi, _SULCUS_MODES)
+    field = _matmul(np.sin(_matmul(tpt, (directions * (2.0 * np.pi / wavelengths)[:, None]).T) + phase), amp)
+    field /= np.sqrt((amp**2).sum() / 2.0)  # unit variance
+    return np.exp(-0.5 * (field / _SULCUS_WIDTH) ** 2)
+
+
+def _individual_detail(params: BrainParams, gm: np.ndarray, wm: np.ndarray, sd: np.ndarray, tpt: np.ndarray,
+                       detail: float) -> tuple[np.ndarray, np.ndarray]:
+    """Grey and white matter fractions ``(N,)`` of one individual rather than of the population
+    average the template is: boundaries as sharp as a single subject's (the template's
+    probabilities, averaged over subjects, blur them over several mm) and sulcal CSF clefts
+    through the cortex (bright on T2, smeared out of the average), only within
+    :data:`_SULCUS_DEPTH_MM` of the intracranial envelope (``sd``, signed distance in mm), so the
+    deep grey matter stays whole. ``detail`` in [0, 1] blends the template (0) with the
+    individual (1); the CSF is what the envelope leaves over."""
+    lo, hi = _sigmoid(np.array([-0.5, 0.5]) / _SHARP_WIDTH)
+
+    def sharpen(p: np.ndarray) -> np.ndarray:  # keeps 0 at 0 and 1 at 1
+        return (1.0 - detail) * p + detail * (_sigmoid((p - 0.5) / _SHARP_WIDTH) - lo) / (hi - lo)
+
+    parenchyma = sharpen(np.clip(gm + wm, 0.0, 1.0))
+    wm = np.minimum(sharpen(wm), parenchyma)
+    gm = parenchyma - wm
+    cortex = _sigmoid((sd + _SULCUS_DEPTH_MM) / 2.0)
+    return gm * (1.0 - detail * cortex * _sulci(params, tpt)), wm
+
+
+def _tissue_fractions(params: BrainParams, tpl: _Template, tpt: np.ndarray, detail: float = 0.0
+                      ) -> dict[str, np.ndarray]:
     """Fraction ``(N,)`` of each tissue at the template points ``tpt`` ``(N, 3)``: CSF, grey and
-    white matter inside the envelope, then the head layers; keys in that order."""
+    white matter inside the envelope, then the head layers; keys in that order. ``detail`` > 0 adds
+    an individual's detail (:func:`_individual_detail`)."""
     vox = (tpt - tpl.origin).T  # (3, N) 1 mm grid indices
     gm = ndimage.map_coordinates(tpl.gm, vox, order=1, mode="constant", cval=0.0)
     wm = ndimage.map_coordinates(tpl.wm, vox, order=1, mode="constant", cval=0.0)
     sd_vox = vox / _SD_STEP_MM + _SD_PAD
     sd = ndimage.map_coordinates(tpl.sd, sd_vox, order=1, mode="nearest")
+    if detail > 0:
+        gm, wm = _individual_detail(params, gm, wm, sd, tpt, detail)
     inside = _sigmoid(-sd / 0.6)
     gm = np.minimum(gm, inside)
     wm = np.minimum(wm, inside - gm)
@@ -295,7 +350,8 @@ def _dominant_labels(names: list[str], stack: np.ndarray, size: tuple[int, int, 
 
 
 def render_brain(
-    params: BrainParams, shape: tuple[int, int], fov_mm: float = 220.0
+    params: BrainParams, shape: tuple[int, int], fov_mm: float = 220.0, detail: float = 0.0,
+    thickness_mm: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render a subject's axial slices.
 
@@ -303,6 +359,11 @@ def render_brain(
         params: from :func:`sample_brain_params`.
         shape: ``(H, W)`` output size.
         fov_mm: square field of view.
+        detail: in [0, 1], an individual's tissue boundaries and sulci instead of the template's
+            average (:func:`_individual_detail`); 0 renders the template as it is.
+        thickness_mm: > 0 averages each slice over the planes of
+            :func:`~mriunlearn.simulate.partial_volume.slice_offsets` (each with its own fine
+            texture); the labels are the middle plane's.
 
     Returns:
         ``(images, labels)``: images float32 ``(S, H, W)`` T2-like magnitude (CSF ~1), labels uint8
@@ -312,9 +373,17 @@ def render_brain(
     h, w = int(shape[0]), int(shape[1])
     if h < 2 or w < 2:
         raise ConfigError(f"render_brain: shape must be at least (2, 2), got {shape}")
+    if not 0.0 <= detail <= 1.0:
+        raise ConfigError(f"render_brain: detail must lie in [0, 1], got {detail}")
+    offsets = slice_offsets(thickness_mm)
+    if len(offsets) > 1:
+        s, n = len(params.z_levels), len(offsets)
+        planes = replace(params, z_levels=(params.z_levels[:, None] + offsets[None, :]).ravel())
+        images, labels = render_brain(planes, shape, fov_mm, detail)
+        return images.reshape(s, n, h, w).mean(axis=1), labels.reshape(s, n, h, w)[:, n // 2]
     size = (len(params.z_levels), h, w)
     pts = _scanner_points(params.z_levels, h * _SUPERSAMPLE, w * _SUPERSAMPLE, fov_mm)
-    fractions = _tissue_fractions(params, tpl, _template_points(params, pts))
+    fractions = _tissue_fractions(params, tpl, _template_points(params, pts), detail)
     names = list(fractions)
     stack = np.stack([fractions[n] for n in names])  # (T, N)
     image = _t2_image(params, names, stack, pts, size)
@@ -323,7 +392,8 @@ def render_brain(
 
 def brain_volume(
     rng: np.random.Generator, num_slices: int, shape: tuple[int, int], fov_mm: float = 220.0,
-    z_range_mm: tuple[float, float] = Z_RANGE_MM,
+    z_range_mm: tuple[float, float] = Z_RANGE_MM, detail: float = 0.0, thickness_mm: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw a subject and render it: ``(images (S, H, W) float32, labels (S, H, W) uint8)``."""
-    return render_brain(sample_brain_params(rng, num_slices, z_range_mm=z_range_mm), shape, fov_mm)
+    params = sample_brain_params(rng, num_slices, z_range_mm=z_range_mm)
+    return render_brain(params, shape, fov_mm, detail, thickness_mm)

@@ -54,7 +54,8 @@ GEOMETRY_OFF: dict[str, Any] = {"brain_fov_range_mm": None, "brain_rotation_deg"
 #: every optional :class:`DatasetSpec` field and its "off" value: an option left off stays out of the
 #: volume key, so data built before the option existed remain current
 OPTIONS_OFF: dict[str, Any] = {**GEOMETRY_OFF, "forget_slices_per_volume": None, "brain_z_range_mm": None,
-                               "knee_texture_scale": 1.0, "coil_loop_scale": 1.0}
+                               "knee_texture_scale": 1.0, "coil_loop_scale": 1.0, "brain_detail": 0.0,
+                               "brain_slice_thickness_mm": 0.0, "knee_slice_thickness_mm": 0.0}
 #: last element of a subject's seed for its geometry draws, apart from its anatomy's stream
 _GEOMETRY_STREAM = 1
 
@@ -94,6 +95,13 @@ class DatasetSpec:
     #: factor on the receive loops' radius (``coils.sample_coil_geometry``); below 1 the loops shrink
     #: as in real 15-20-channel arrays, whose loops tile the ring around the object
     coil_loop_scale: float = 1.0
+    #: in [0, 1]: each brain subject's tissue boundaries as sharp as an individual's and sulcal CSF
+    #: through its cortex, instead of the averaged template's (``brain.render_brain``'s ``detail``)
+    brain_detail: float = 0.0
+    #: slice thickness (mm) each brain / knee slice averages the anatomy over (``partial_volume``);
+    #: 0 renders one plane per slice (fastMRI: 5 mm brain, 3 mm knee slices)
+    brain_slice_thickness_mm: float = 0.0
+    knee_slice_thickness_mm: float = 0.0
 
     def __post_init__(self) -> None:
         h, w = self.image_size
@@ -119,6 +127,11 @@ class DatasetSpec:
             raise ConfigError(f"DatasetSpec.brain_z_range_mm must be (low, high) with low <= high, got {z}")
         if not self.knee_texture_scale > 0:
             raise ConfigError(f"DatasetSpec.knee_texture_scale must be > 0, got {self.knee_texture_scale}")
+        if not 0.0 <= self.brain_detail <= 1.0:
+            raise ConfigError(f"DatasetSpec.brain_detail must lie in [0, 1], got {self.brain_detail}")
+        for name in ("brain_slice_thickness_mm", "knee_slice_thickness_mm"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"DatasetSpec.{name} must be >= 0, got {getattr(self, name)}")
         if not self.coil_loop_scale > 0:
             raise ConfigError(f"DatasetSpec.coil_loop_scale must be > 0, got {self.coil_loop_scale}")
         if self.forget_slices_per_volume is not None and self.forget_slices_per_volume < 1:
@@ -211,7 +224,8 @@ def generate_volume(spec: DatasetSpec, organ: str, index: int) -> SimulatedVolum
     if organ == "brain":
         image, labels = _brain_with_geometry(spec, index, rng)
     else:
-        image, labels = knee.knee_volume(rng, s, spec.image_size, spec.knee_fov_mm, spec.knee_texture_scale)
+        image, labels = knee.knee_volume(rng, s, spec.image_size, spec.knee_fov_mm, spec.knee_texture_scale,
+                                         spec.knee_slice_thickness_mm)
     scale = spec.target_max * float(np.exp(rng.uniform(np.log(0.85), np.log(1.15))))
     image = (image / image.max() * scale).astype(np.float32)
     snr = spec.snr_db + float(rng.uniform(-2.0, 2.0))
@@ -242,15 +256,16 @@ def _brain_with_geometry(spec: DatasetSpec, index: int, rng: np.random.Generator
     """A brain subject's ``(images, labels)`` ``(S, H, W)``, imaged with :func:`brain_geometry`."""
     z_range = spec.brain_z_range_mm or brain.Z_RANGE_MM
     if all(getattr(spec, k) == off for k, off in GEOMETRY_OFF.items()):
-        return brain.brain_volume(rng, spec.slices_per_volume, spec.image_size, spec.brain_fov_mm, z_range)
+        return brain.brain_volume(rng, spec.slices_per_volume, spec.image_size, spec.brain_fov_mm, z_range,
+                                  spec.brain_detail, spec.brain_slice_thickness_mm)
     fov, rotation, swap = brain_geometry(spec, index)
     params = brain.sample_brain_params(rng, spec.slices_per_volume, z_range_mm=z_range)
     params = replace(params, angles=params.angles + np.array([0.0, 0.0, rotation]))
     if swap:  # the object is imaged transposed: phase encoding along the other image axis
         h, w = spec.image_size
-        image, labels = brain.render_brain(params, (w, h), fov)
+        image, labels = brain.render_brain(params, (w, h), fov, spec.brain_detail, spec.brain_slice_thickness_mm)
         return np.ascontiguousarray(image.transpose(0, 2, 1)), np.ascontiguousarray(labels.transpose(0, 2, 1))
-    return brain.render_brain(params, spec.image_size, fov)
+    return brain.render_brain(params, spec.image_size, fov, spec.brain_detail, spec.brain_slice_thickness_mm)
 
 
 def write_simulated(path: Path, vol: SimulatedVolume, spec: DatasetSpec, organ: str, index: int) -> None:

@@ -33,6 +33,7 @@ from scipy import ndimage
 from scipy.interpolate import PchipInterpolator
 
 from ..errors import ConfigError
+from .partial_volume import slice_offsets
 
 #: label map values of :func:`render_knee`
 KNEE_LABELS: dict[int, str] = {
@@ -298,8 +299,10 @@ def _skin_edges(p: KneeParams, g: _SliceGeometry) -> tuple[np.ndarray, np.ndarra
     return u - ant, post - u
 
 
-def _paint_limb(cv: _Canvas, p: KneeParams, g: _SliceGeometry, px: float, rng: np.random.Generator) -> None:
-    """Skin, subcutaneous fat, striated muscle and fat septa; two draws of ``(H', W')`` from ``rng``."""
+def _paint_limb(cv: _Canvas, p: KneeParams, g: _SliceGeometry, px: float, rng: np.random.Generator,
+                fine: np.random.Generator) -> None:
+    """Skin, subcutaneous fat, striated muscle and fat septa; the striation is one ``(H', W')`` draw
+    from ``fine``, then the septa one from ``rng``."""
     shape, v = g.u.shape, g.v
     d_ant, d_post = _skin_edges(p, g)
     limb = -np.minimum(d_ant, d_post)
@@ -308,7 +311,7 @@ def _paint_limb(cv: _Canvas, p: KneeParams, g: _SliceGeometry, px: float, rng: n
     inner = np.maximum(-(d_ant - 1.3 - p.fat_ant * (0.6 + 0.4 * np.abs(np.tanh((v - g.pc[1]) / 30.0)))),
                        -(d_post - 1.3 - p.fat_post))
     ts = p.texture_scale
-    striation = ndimage.gaussian_filter(rng.standard_normal(shape), (5.0 * ts / px, 0.7 * ts / px))
+    striation = ndimage.gaussian_filter(fine.standard_normal(shape), (5.0 * ts / px, 0.7 * ts / px))
     striation = 1.0 + 0.07 * striation / (striation.std() + 1e-12)
     cv.paint("muscle", _alpha(inner), np.clip(striation, 0.75, 1.25))
     septa = ndimage.gaussian_filter(rng.standard_normal(shape), (14.0 / px, 4.0 / px))
@@ -399,27 +402,53 @@ def _paint_bones(cv: _Canvas, p: KneeParams, g: _SliceGeometry, px: float, rng: 
 
 
 def _render_slice(p: KneeParams, x: float, u: np.ndarray, v: np.ndarray, px: float,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                  rng: np.random.Generator, fine: np.random.Generator | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Paint the slice at ``x`` (mm) on the knee-frame grid ``u, v`` ``(H', W')`` of pixel size ``px`` mm.
 
-    Tissues go on back to front (later ones cover earlier ones); ``rng`` is drawn from in a fixed
-    order (muscle, fat pads, bone texture). Returns ``(image float64 (H', W'), labels uint8 (H', W'))``.
+    Tissues go on back to front (later ones cover earlier ones). The fine textures (muscle
+    striation, trabecular bone) are drawn from ``fine`` (``None``: ``rng``), the coarse ones (fat
+    septa, fat-pad outlines) from ``rng``; in a fixed order (muscle, fat pads, bone texture).
+    Returns ``(image float64 (H', W'), labels uint8 (H', W'))``.
     """
+    fine = rng if fine is None else fine
     g = _slice_geometry(p, x, u, v)
     cv = _Canvas(u.shape, p.contrast)
-    _paint_limb(cv, p, g, px, rng)
+    _paint_limb(cv, p, g, px, rng, fine)
     _paint_fat_pads(cv, p, g, px, rng)
     _paint_fluid_and_tendons(cv, p, g)
     _paint_cartilage(cv, p, g)
     _paint_menisci_or_cruciates(cv, p, g)
-    _paint_bones(cv, p, g, px, rng)
+    _paint_bones(cv, p, g, px, fine)
     return cv.image, cv.labels
 
 
+def _thick_slice(p: KneeParams, i: int, offsets: np.ndarray, u: np.ndarray, v: np.ndarray, px: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Slice ``i`` averaged over the planes at ``p.slice_x[i] + offsets`` (mm): ``rng`` gives every
+    plane the same coarse draws (and is left after one plane's), each plane's fine textures come
+    from a generator of its own. Returns ``(image float64 (H', W'), the middle plane's labels)``."""
+    state = rng.bit_generator.state
+    planes, labels = [], []
+    for j, dx in enumerate(offsets):
+        rng.bit_generator.state = state
+        fine = np.random.default_rng([p.texture_seed, i, j])
+        img, lab = _render_slice(p, float(p.slice_x[i] + dx), u, v, px, rng, fine)
+        planes.append(img)
+        labels.append(lab)
+    return np.mean(planes, axis=0), labels[len(offsets) // 2]
+
+
 def render_knee(
-    params: KneeParams, shape: tuple[int, int], fov_mm: float = 160.0
+    params: KneeParams, shape: tuple[int, int], fov_mm: float = 160.0, thickness_mm: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render a subject's sagittal slices.
+
+    ``thickness_mm`` > 0 averages each slice over the planes of
+    :func:`~mriunlearn.simulate.partial_volume.slice_offsets`: the coarse draws (fat septa and
+    fat-pad outlines) are the same in every plane of a slice, the fine textures (striation,
+    trabeculae) are drawn anew per plane, as they decorrelate within a millimetre; the labels are
+    the middle plane's.
 
     Returns:
         ``(images, labels)``: images float32 ``(S, H, W)`` PD-like magnitude (fat ~1), labels uint8
@@ -438,9 +467,13 @@ def render_knee(
     u, v = _rot(gu, gv, params.shift[0], params.shift[1], params.rotation)
     u, v = u / params.scale + _CENTRE_U, v / params.scale
     rng = np.random.default_rng(params.texture_seed)
+    offsets = slice_offsets(thickness_mm)
     images, labels = [], []
-    for x in params.slice_x:
-        img, lab = _render_slice(params, float(x), u, v, px / params.scale, rng)
+    for i, x in enumerate(params.slice_x):
+        if len(offsets) == 1:
+            img, lab = _render_slice(params, float(x), u, v, px / params.scale, rng)
+        else:
+            img, lab = _thick_slice(params, i, offsets, u, v, px / params.scale, rng)
         images.append(img.reshape(h, ss, w, ss).mean(axis=(1, 3)))
         labels.append(lab[ss // 2::ss, ss // 2::ss])
     return np.clip(np.stack(images), 0.0, None).astype(np.float32), np.stack(labels).astype(np.uint8)
@@ -448,9 +481,9 @@ def render_knee(
 
 def knee_volume(
     rng: np.random.Generator, num_slices: int, shape: tuple[int, int], fov_mm: float = 160.0,
-    texture_scale: float = 1.0,
+    texture_scale: float = 1.0, thickness_mm: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw a subject and render it: ``(images (S, H, W) float32, labels (S, H, W) uint8)``;
-    ``texture_scale``: :attr:`KneeParams.texture_scale`."""
+    ``texture_scale``: :attr:`KneeParams.texture_scale`; ``thickness_mm``: :func:`render_knee`'s."""
     params = replace(sample_knee_params(rng, num_slices), texture_scale=float(texture_scale))
-    return render_knee(params, shape, fov_mm)
+    return render_knee(params, shape, fov_mm, thickness_mm)
