@@ -58,6 +58,38 @@ def volume_metrics(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
             "nmse": _scalar(fm_eval.nmse(gt, pred))}
 
 
+def ssim_by_label(gt: np.ndarray, pred: np.ndarray, labels: np.ndarray) -> dict[int, tuple[int, float]]:
+    """Where a volume's SSIM is lost: ``{label: (pixels, sum of the SSIM map)}`` over the pixels that
+    fastMRI's SSIM averages (each slice's 7x7-window map, data range = the volume's maximum, the
+    3-pixel border left out as scikit-image does).
+
+    Args:
+        gt, pred: target and reconstruction ``(S, h, w)`` (``pred`` centre-cropped as in
+            :func:`volume_metrics`).
+        labels: integer tissue labels ``(S, h, w)``.
+
+    ``1 - sum(ssim sums) / sum(pixels)`` is the volume's fastMRI SSIM deficit, so a label's
+    ``pixels - ssim sum`` over the total pixels is its share of that deficit."""
+    from skimage.metrics import structural_similarity
+
+    gt = np.asarray(gt, dtype=np.float32)
+    pred = np.asarray(pred, dtype=np.float32)
+    if pred.shape[1:] != gt.shape[1:]:
+        pred = center_crop(torch.from_numpy(pred), gt.shape[1:]).numpy()
+    if labels.shape != gt.shape:
+        raise ValueError(f"labels {labels.shape} must match the target {gt.shape}")
+    out: dict[int, tuple[int, float]] = {}
+    pad = 3
+    for target, recon, lab in zip(gt, pred, labels):
+        _, smap = structural_similarity(target, recon, data_range=float(gt.max()), full=True)
+        smap, lab = smap[pad:-pad, pad:-pad], lab[pad:-pad, pad:-pad]
+        for code in np.unique(lab):
+            mask = lab == code
+            n, total = out.get(int(code), (0, 0.0))
+            out[int(code)] = (n + int(mask.sum()), total + float(smap[mask].sum()))
+    return out
+
+
 def _scalar(x: object) -> float:
     return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
 

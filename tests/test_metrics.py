@@ -116,3 +116,21 @@ def test_evaluate_run_is_cached_in_the_entry(smoke_manifest, smoke_profile, run_
     monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: pytest.fail("recomputed"))
     again = metrics.evaluate_run(result, smoke_manifest)
     assert np.allclose(again.psnr, first.psnr)
+
+
+def test_ssim_by_label_splits_fastmri_ssim_and_finds_where_it_is_lost():
+    """The labels' deficit shares sum to 1 − fastMRI's SSIM, and an error put into one tissue lowers
+    that tissue's SSIM, not the others' far from it."""
+    rng = np.random.default_rng(0)
+    gt = rng.random((2, 40, 48)).astype(np.float32)
+    labels = np.zeros(gt.shape, np.int64)
+    labels[:, :, 24:] = 1
+    pred = gt.copy()
+    pred[:, :, 34:] += 0.3 * rng.standard_normal((2, 40, 14)).astype(np.float32)
+    parts = metrics.ssim_by_label(gt, pred, labels)
+    pixels = sum(n for n, _ in parts.values())
+    deficit = sum(n - s for n, s in parts.values()) / pixels
+    assert deficit == pytest.approx(1.0 - fm.ssim(gt, pred), abs=1e-5)
+    assert parts[0][1] / parts[0][0] > 0.99 > 0.9 > parts[1][1] / parts[1][0]
+    with pytest.raises(ValueError, match="labels"):
+        metrics.ssim_by_label(gt, pred, labels[:1])
