@@ -79,7 +79,7 @@ def ssim_by_label(gt: np.ndarray, pred: np.ndarray, labels: np.ndarray) -> dict[
     if labels.shape != gt.shape:
         raise ValueError(f"labels {labels.shape} must match the target {gt.shape}")
     out: dict[int, tuple[int, float]] = {}
-    pad = 3
+    pad = (7 - 1) // 2  # scikit-image's default 7x7 window: its mean SSIM leaves this border out
     for target, recon, lab in zip(gt, pred, labels):
         _, smap = structural_similarity(target, recon, data_range=float(gt.max()), full=True)
         smap, lab = smap[pad:-pad, pad:-pad], lab[pad:-pad, pad:-pad]

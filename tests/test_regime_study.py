@@ -14,6 +14,7 @@ from mriunlearn.simulate.build import DatasetSpec
 
 sys.path.insert(0, str(paths.ROOT / "tools"))
 import regime_study  # noqa: E402
+import tissue_ssim  # noqa: E402
 
 
 def test_candidate_spec_applies_changes_and_names_unknown_fields():
@@ -43,3 +44,13 @@ def test_regime_study_measures_a_smoke_candidate(tmp_path, capsys):
     # the shifted test brains are the candidate's test subjects at the smaller field of view
     shifted = pd.read_csv(tmp_path / "data" / "tiny_shifted" / "manifest.csv")
     assert set(shifted.role) == {"test_brain"}
+    # tools/tissue_ssim.py splits each model's SSIM deficit over the tissues: per model and role the
+    # shares sum to 1 − the role's SSIM; a profile the study did not train is an error, not a training
+    assert tissue_ssim.main(["tiny", "--profile", "smoke", "--out", str(tmp_path), "--roles", "test_knee", "test_brain"]) == 0
+    tissue = pd.read_csv(folder / "tissue_ssim.csv")
+    lost = 1.0 - tissue.groupby(["model", "role"]).deficit_share.sum()
+    ssim = per_volume[per_volume.role.isin(["test_knee", "test_brain"])].groupby(["model", "role"]).ssim.mean()
+    pd.testing.assert_series_equal(lost, ssim, check_names=False, atol=1e-4)
+    assert {"marrow", "white_matter"} <= set(tissue.tissue)
+    with pytest.raises(SystemExit):
+        tissue_ssim.main(["tiny", "--profile", "smoke", "--set", "epochs=3", "--out", str(tmp_path)])

@@ -2,7 +2,7 @@
 
 Reads what ``tools/regime_study.py NAME`` left under ``--out`` (the candidate's data, its
 ``record.json`` and the trained G and Ĝ in the run cache; the same ``--set`` profile changes must be
-given), re-draws each test volume's tissue labels from the simulator (the files do not store them)
+given, and a model not found there is an error, never trained), re-draws each test volume's tissue labels from the simulator (the files do not store them)
 and splits every model's fastMRI SSIM deficit by tissue
 (:func:`~mriunlearn.metrics.ssim_by_label`). Writes ``DIR/NAME/tissue_ssim.csv``: per model,
 role and tissue the pixels, the mean SSIM there and the tissue's share of the role's SSIM deficit
@@ -10,7 +10,7 @@ role and tissue the pixels, the mean SSIM there and the tissue's share of the ro
 
 Usage::
 
-    python tools/tissue_ssim.py NAME [--set KEY=JSON ...] [--out DIR] [--roles test_knee ...]
+    python tools/tissue_ssim.py NAME [--set KEY=JSON ...] [--profile default] [--out DIR] [--roles test_knee ...]
 """
 
 from __future__ import annotations
@@ -21,40 +21,55 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import torch
 
-from mriunlearn import paths
+from mriunlearn import paths, train
 from mriunlearn.cache import RunCache
 from mriunlearn.cli import key_values
 from mriunlearn.errors import ConfigError, MriUnlearnError
-from mriunlearn.manifest import load_manifest
+from mriunlearn.manifest import Manifest, load_manifest
 from mriunlearn.metrics import reconstruct_volume, ssim_by_label
-from mriunlearn.profiles import get_profile
+from mriunlearn.profiles import Profile, get_profile
 from mriunlearn.simulate.brain import BRAIN_LABELS
 from mriunlearn.simulate.build import DatasetSpec, generate_volume
 from mriunlearn.simulate.knee import KNEE_LABELS
-from mriunlearn.train import train_oracle, train_original
 
 LABELS = {"brain": BRAIN_LABELS, "knee": KNEE_LABELS}
 
 
+#: ``record.json``'s volume counts and the :class:`DatasetSpec` fields they are
+COUNT_FIELDS = {"retain": "brain_retain", "val": "brain_val", "test_brain": "brain_test",
+                "forget": "knee_forget", "test_knee": "knee_test"}
+
+
 def recorded_spec(record: dict) -> DatasetSpec:
-    """The :class:`DatasetSpec` a candidate's ``record.json`` was built with."""
+    """The :class:`DatasetSpec` a candidate's ``record.json`` was built with (its volume key and counts)."""
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in record["spec"].items() if k != "sim_version"}
-    return DatasetSpec(**fields)
+    counts = {COUNT_FIELDS[role]: n for role, n in record["counts"].items()}
+    return DatasetSpec(**fields, **counts)
 
 
-def tissue_table(name: str, overrides: dict, out: Path, roles: list[str]) -> pd.DataFrame:
+def cached_model(cache: RunCache, profile: Profile, manifest: Manifest, roles: tuple[str, ...]) -> torch.nn.Module:
+    """The model the regime study trained on ``roles``, from its run cache; never trains one."""
+    entry = cache.entry(train.KIND, train.train_config(profile, roles, None), manifest.content_hash(), profile.seed)
+    if not entry.is_done():
+        raise ConfigError(f"no finished training on {'+'.join(roles)} in {cache.root} for this candidate and "
+                          "profile: give the --set changes its regime_study call had")
+    return train.load_result(entry, profile, roles).model
+
+
+def tissue_table(name: str, overrides: dict, out: Path, roles: list[str], profile_name: str = "default") -> pd.DataFrame:
     """Per model (zero_filled, oracle, original), role and tissue: pixels, mean SSIM, deficit share."""
     record_path = out / name / "record.json"
     if not record_path.exists():
         raise ConfigError(f"{record_path} not found: run tools/regime_study.py {name} --out {out} first")
     spec = recorded_spec(json.loads(record_path.read_text()))
     data = out / "data" / name
-    profile = get_profile("default", manifest=str(data / "manifest.csv"), data_root=str(data), **overrides)
+    profile = get_profile(profile_name, manifest=str(data / "manifest.csv"), data_root=str(data), **overrides)
     manifest = load_manifest(data / "manifest.csv", data)  # the models' cache keys hash it
     cache = RunCache(out / "runs")
-    models = {"zero_filled": None, "oracle": train_oracle(profile, manifest, cache=cache).model,
-              "original": train_original(profile, manifest, cache=cache).model}
+    models = {"zero_filled": None, "oracle": cached_model(cache, profile, manifest, ("retain",)),
+              "original": cached_model(cache, profile, manifest, ("retain", "forget"))}
     rows = []
     for plan in (p for p in spec.plan() if p.role in roles):
         labels = generate_volume(spec, plan.organ, plan.index).labels
@@ -74,11 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="the candidate's name (its folder under --out)")
     parser.add_argument("--set", dest="overrides", nargs="*", metavar="KEY=JSON", help="the candidate's profile changes")
+    parser.add_argument("--profile", default="default")
     parser.add_argument("--out", type=Path, default=paths.runs_dir() / "regime_study")
     parser.add_argument("--roles", nargs="*", default=["test_knee"])
     args = parser.parse_args(argv)
     try:
-        table = tissue_table(args.name, key_values(args.overrides, "--set"), args.out, args.roles)
+        table = tissue_table(args.name, key_values(args.overrides, "--set"), args.out, args.roles, args.profile)
     except MriUnlearnError as err:
         parser.error(str(err))
     table.to_csv(args.out / args.name / "tissue_ssim.csv", index=False)
