@@ -26,9 +26,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -170,6 +170,19 @@ def committed_runs_for(folder: Path) -> Path:
     return folder
 
 
+#: the saved tables whose JSON names a run's profile and split (the first one present is read)
+RUN_RECORDS: tuple[str, ...] = ("01_data_examples", "03_table1")
+
+
+def _record(folder: Path) -> dict[str, Any] | None:
+    """The study record (profile, manifest hash) of the run saved in ``folder``, or ``None``."""
+    for stem in RUN_RECORDS:
+        path = folder / f"{stem}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+    return None
+
+
 def _read(folder: Path) -> dict[str, pd.DataFrame]:
     """Every ``*.csv`` of ``folder`` by stem, a leading unnamed index column dropped (empty if absent)."""
     if not folder.is_dir():
@@ -191,6 +204,8 @@ class Evidence:
     training: dict[str, pd.DataFrame]
     unlearning: dict[str, pd.DataFrame]
     names: Mapping[str, str]
+    #: the multi-seed runs left out, and why (another profile or split than ``folder``'s run)
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: str | Path, runs: str | Path | None = None) -> Evidence:
@@ -198,12 +213,27 @@ class Evidence:
         ``runs/UNLEARNING_RUN/figures``; absent runs: empty).
 
         ``runs`` defaults to :func:`committed_runs_for` ``folder``: the repository's committed runs when
-        ``folder`` holds a run of the same profile and split as they do, else ``folder`` itself.
+        ``folder`` holds a run of the same profile and split as they do, else ``folder`` itself. A
+        multi-seed run whose study record (:data:`RUN_RECORDS`) names another profile or split than
+        ``folder``'s ``01_data_examples.json`` is left out (empty, the reason in :attr:`skipped`): its
+        seeds measured another setup.
         """
         root = Path(folder)
         base = Path(runs) if runs is not None else committed_runs_for(root)
-        return cls(_read(root), _read(base / TRAINING_RUN / "figures"), _read(base / UNLEARNING_RUN / "figures"),
-                   {"training": f"figures/{TRAINING_RUN}", "unlearning": f"figures/{UNLEARNING_RUN}"})
+        main_record = _record(root)
+        tables, skipped = {}, {}
+        for role, name in (("training", TRAINING_RUN), ("unlearning", UNLEARNING_RUN)):
+            run_dir = base / name / "figures"
+            run_record = _record(run_dir)
+            why = None
+            if main_record is not None and run_dir.is_dir():
+                why = ("no study record" if run_record is None
+                       else reproduction.setup_mismatch(run_record, main_record, "this run"))
+            tables[role] = {} if why else _read(run_dir)
+            if why:
+                skipped[f"figures/{name}"] = why
+        return cls(_read(root), tables["training"], tables["unlearning"],
+                   {"training": f"figures/{TRAINING_RUN}", "unlearning": f"figures/{UNLEARNING_RUN}"}, skipped)
 
     def table1(self) -> tuple[pd.DataFrame, str]:
         """Table 1 (long form, PSNR rows) from the unlearning-seed run if it holds one, else the
@@ -374,8 +404,28 @@ def brain_cost(ev: Evidence) -> Judged:
                       _seeds_text(ev, src), brain_cost_rule(d))
 
 
+#: the saved table of the share of image directions each brain test volume's acquisition leaves unmeasured
+NULL_SPACE_TABLE: str = "02_acquisition_null_space"
+_G_HALLUCINATES_RULE = "lower bound of the 95% interval of G − Ĝ (paired by volume) > 0"
+_REMOVES_RULE = "upper bound of the 95% interval of NL-FT − G (paired by volume) < 0"
+
+
+def _no_null_space(ev: Evidence) -> str | None:
+    """Why the hallucination claims cannot be judged (the acquisition leaves no image direction
+    unmeasured, so every score is zero by construction), or ``None``."""
+    t = ev.main.get(NULL_SPACE_TABLE)
+    if t is None or float(t.null_space_share.max()) > 0:
+        return None
+    return "not measurable: the acquisition leaves no null space (every hallucination score is 0 by construction)"
+
+
 def g_hallucinates(ev: Evidence) -> Judged:
     """G hallucinates more than Ĝ on brain (null-space error score), over training seeds."""
+    why = _no_null_space(ev)
+    if why:
+        return _judged("g_hallucinates", "G hallucinates more than Ĝ on brain", "Sec. 1; Fig. 1",
+                       "qualitative (structures circled by eye in Fig. 1)", why, _G_HALLUCINATES_RULE,
+                       _seeds_text(ev, "main"), None, "hallucination")
     src, name = ("training", "02_hallucination_training_seeds") if "02_hallucination_training_seeds" in ev.training \
         else ("main", "02_hallucination_scores")
     t = getattr(ev, src)[name]
@@ -384,12 +434,17 @@ def g_hallucinates(ev: Evidence) -> Judged:
     return _judged("g_hallucinates", "G hallucinates more than Ĝ on brain", "Sec. 1; Fig. 1",
                    "qualitative (structures circled by eye in Fig. 1)",
                    f"hallucination score ×100, G − Ĝ: {_interval_text(d, 100, 3)}; G above Ĝ on {d['up']} of {d['volumes']}",
-                   "lower bound of the 95% interval of G − Ĝ (paired by volume) > 0", _seeds_text(ev, src),
+                   _G_HALLUCINATES_RULE, _seeds_text(ev, src),
                    d["low"] if not math.isnan(d["low"]) else None, "hallucination", g)
 
 
 def unlearning_removes_hallucinations(ev: Evidence) -> Judged:
     """The unlearned model (NL-FT) removes G's hallucinations: its brain score is below G's."""
+    why = _no_null_space(ev)
+    if why:
+        return _judged("unlearning_removes_hallucinations", "The unlearned model (NL-FT) removes G's hallucinations",
+                       "Fig. 1", "qualitative (circled structures gone in Fig. 1)", why, _REMOVES_RULE,
+                       _seeds_text(ev, "main"), None, "hallucination")
     src = "unlearning" if "03_hallucination_scores" in ev.unlearning else "main"
     t = getattr(ev, src)["03_hallucination_scores"]
     d = _paired(t, "nl_ft", "original", "hallucination_score")
@@ -398,8 +453,7 @@ def unlearning_removes_hallucinations(ev: Evidence) -> Judged:
                    "Fig. 1", "qualitative (circled structures gone in Fig. 1)",
                    f"hallucination score ×100, NL-FT − G: {_interval_text(d, 100, 3)}; NL-FT above G on "
                    f"{d['up']} of {d['volumes']}",
-                   "upper bound of the 95% interval of NL-FT − G (paired by volume) < 0",
-                   _seeds_text(ev, "main", src, "03_hallucination_scores"), -d["high"], "hallucination", g)
+                   _REMOVES_RULE, _seeds_text(ev, "main", src, "03_hallucination_scores"), -d["high"], "hallucination", g)
 
 
 def _table1_seeds(ev: Evidence, t1: Table1) -> str:

@@ -116,6 +116,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -150,14 +151,16 @@ def _check_method(method: str, tol: float, n_iter: int) -> None:
 
 
 # ----------------------------------------------------------------------------- projectors
-def _project_eig(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: float) -> torch.Tensor:
-    """``P_meas e`` by per-row eigendecomposition of ``G_h = Q ∘ K_h`` (see module docstring)."""
+def _row_eigs(sens: torch.Tensor, mask: torch.Tensor) -> Iterator[tuple[int, slice, torch.Tensor, torch.Tensor]]:
+    """Eigendecompositions of the row matrices ``G_h = Q ∘ K_h`` (see module docstring), in chunks.
+
+    ``sens`` (B, C, H, W) complex128, ``mask`` (B, W). Yields ``(i, rows, lam, u)``: slice ``i``, the
+    image rows of the chunk, their eigenvalues (R, W) ascending and eigenvectors (R, W, W).
+    """
     b, c, h, w = sens.shape
     eye = torch.eye(w, dtype=torch.complex128)
     fw = fft1c(eye.T).T  # (W, W): column j is the centred DFT of e_j, i.e. the DFT matrix F_W
-    out = torch.empty_like(e)
     chunk = max(1, _EIG_CHUNK_BYTES // (16 * w * w * 3))
-    smax = (sens.abs() ** 2).sum(dim=1).flatten(1).amax(dim=1)  # (B,)
     for i in range(b):
         q = fw.conj().T @ (mask[i].to(torch.complex128)[:, None] * fw)  # F_W^H M F_W
         for r0 in range(0, h, chunk):
@@ -166,10 +169,42 @@ def _project_eig(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: f
             g = q[None] * k
             g = 0.5 * (g + g.conj().transpose(-1, -2))
             lam, u = torch.linalg.eigh(g)
-            keep = (lam > tol * smax[i]).to(u.dtype)
-            coef = torch.einsum("rji,rj->ri", u.conj(), e[i, r0:r0 + chunk]) * keep
-            out[i, r0:r0 + chunk] = torch.einsum("rij,rj->ri", u, coef)
+            yield i, slice(r0, r0 + chunk), lam, u
+
+
+def _smax(sens: torch.Tensor) -> torch.Tensor:
+    """(B,) ``max_pixels Σ_c |S_c|²``, an upper bound of every eigenvalue of a slice's ``A^H A``."""
+    return (sens.abs() ** 2).sum(dim=1).flatten(1).amax(dim=1)
+
+
+def _project_eig(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: float) -> torch.Tensor:
+    """``P_meas e`` by per-row eigendecomposition of ``G_h = Q ∘ K_h`` (see module docstring)."""
+    out = torch.empty_like(e)
+    smax = _smax(sens)
+    for i, rows, lam, u in _row_eigs(sens, mask):
+        keep = (lam > tol * smax[i]).to(u.dtype)
+        coef = torch.einsum("rji,rj->ri", u.conj(), e[i, rows]) * keep
+        out[i, rows] = torch.einsum("rij,rj->ri", u, coef)
     return out
+
+
+def null_space_share(sens: ArrayLike, mask: ArrayLike, tol: float = DEFAULT_TOL) -> float:
+    """Share of the image directions an acquisition leaves unmeasured: the null space's dimension
+    ÷ the image's, where a direction counts as measured when the acquisition keeps more than ``tol``
+    of its energy (the ``"eig"`` projector's rule).
+
+    ``sens``: coil maps (C, H, W) or (S, C, H, W); ``mask``: the column mask (W,) or (S, W), shared
+    by the slices when 1-D. 0 means every reconstruction error is visible in the measured k-space,
+    so every hallucination map and score is zero by construction.
+    """
+    _check_method("eig", tol, 1)
+    raw = as_complex(sens, "sens")
+    batch = raw.shape[0] if raw.ndim == 4 else 1
+    maps = as_sens(raw, batch, tuple(raw.shape[-2:]))
+    cols = as_column_mask(mask, batch, maps.shape[-1])
+    smax = _smax(maps)
+    unmeasured = sum(int((lam <= tol * smax[i]).sum()) for i, _, lam, _ in _row_eigs(maps, cols))
+    return unmeasured / (maps.shape[0] * maps.shape[-2] * maps.shape[-1])
 
 
 def _project_cg(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: float, n_iter: int) -> torch.Tensor:

@@ -279,19 +279,20 @@ def _default() -> Profile:
 
     - network: 4 cascades, chans 8, 2 pools, sens_chans 4, sens_pools 3 (a wider network gains
       oracle BTA PSNR for a multiple of the time, which the 40-minute ``make reproduce`` budget
-      cannot carry through notebooks 03/04; with 16 coils, 2 pools reconstruct the brain as well
-      as 3 at less cost);
+      cannot carry through notebooks 03/04; 2 pools instead of 3: the regime study's candidates);
     - batch 8 of same-shape slices (smaller batches: the same trade of PSNR for time);
     - bf16 autocast of the forward pass (fp32 master weights, fp32 loss); its speed and accuracy
       against fp32: ``make bench``, precision section;
     - acceleration 4 instead of the paper's 8: at 8x no model of this size learns the 96x96 knee
       as a distribution (it memorises the forget slices, and brain knowledge does not carry to
-      the knee); at 4x both happen, as in the paper at 8x on 640x320 k-space;
+      the knee); at 4x both happen, as in the paper at 8x on 640x320 k-space. The price: with 16
+      coils at 4x the acquisition leaves no null space, so notebook 02's hallucination maps are zero;
     - centre fraction 0.08, i.e. 8 fully sampled centre lines of 96 (0.04 gives 4): the paper's
       0.04 of ~320 phase-encode lines is ~13 lines, and what calibrates the coil sensitivities is
       the number of lines (the maps are smooth on the field-of-view scale), so 8 lines is nearer
-      the paper than 4. With fastMRI's ``EquiSpacedMaskFunc`` the overall sampling is then
-      8 + 96/4 = ~32 of 96 lines (~3x) against the paper's ~53 of 320 (~6x);
+      the paper than 4; it raises the BTA PSNR of the oracle and of the zero-filled input. With
+      fastMRI's ``EquiSpacedMaskFunc`` the overall sampling is then 8 + 96/4 = ~32 of 96 lines
+      (~3x) against the paper's ~53 of 320 (~6x);
     - 60 epochs: where both models' validation PSNR levels off on the individual brains, and
       the 10% unlearning budget is then 6 epochs.
     """

@@ -399,6 +399,17 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in (
 _MACHINE_FIELDS: frozenset[str] = frozenset({"description", "num_threads", "num_workers", "data_root"})
 
 
+def setup_mismatch(run: Mapping[str, Any], reference: Mapping[str, Any], what: str) -> str | None:
+    """Why two study records (``profile``, ``manifest_hash``: :func:`mriunlearn.experiments.study.setup_record`)
+    describe different setups (another split, or profile fields other than the machine's), naming
+    the reference as ``what``; ``None`` when their numbers are comparable."""
+    if run.get("manifest_hash") != reference.get("manifest_hash"):
+        return f"another split (manifest) than {what}"
+    mine, theirs = dict(run.get("profile", {})), dict(reference.get("profile", {}))
+    fields = sorted(k for k in set(mine) | set(theirs) if k not in _MACHINE_FIELDS and mine.get(k) != theirs.get(k))
+    return f"profile fields differ from {what}: {', '.join(fields)}" if fields else None
+
+
 @dataclass
 class Reference:
     """The committed tables, read once (before a notebook writes its own), the study record they came
@@ -428,12 +439,7 @@ class Reference:
         or ``None`` when it can."""
         if self.record is None:
             return f"no committed study record in {paths.portable(self.folder)}"
-        run = self.run or {}
-        if run.get("manifest_hash") != self.record.get("manifest_hash"):
-            return "another split (manifest) than the committed run"
-        mine, theirs = dict(run.get("profile", {})), dict(self.record.get("profile", {}))
-        fields = sorted(k for k in set(mine) | set(theirs) if k not in _MACHINE_FIELDS and mine.get(k) != theirs.get(k))
-        return f"profile fields differ from the committed run: {', '.join(fields)}" if fields else None
+        return setup_mismatch(self.run or {}, self.record, "the committed run")
 
     def _why_not(self, name: str) -> str | None:
         return self.mismatch() or (None if name in self.tables else "no committed table of that name")

@@ -67,13 +67,17 @@ def test_keys_of_the_committed_runs_are_what_the_code_computes(folder, tmp_path)
 
     from mriunlearn import paths
     from mriunlearn.manifest import Manifest
-    from mriunlearn.profiles import get_profile
+    from mriunlearn.profiles import RUNTIME_FIELDS, get_profile
     from mriunlearn.unlearning import get_method, validate_params
     from mriunlearn.unlearning.runner import UnlearnPlan
 
     record = json.loads((paths.REFERENCE_DIR / folder / "03_table1.json").read_text())
-    profile = get_profile(record["profile"]["name"])
-    manifest = Manifest(pd.read_csv(paths.ROOT / record["manifest"]), paths.ROOT / "data" / "default")
+    saved = {k: v for k, v in record["profile"].items() if k not in (*RUNTIME_FIELDS, "description", "name")}
+    profile = get_profile(record["profile"]["name"], **saved)
+    # a run of an earlier default keeps the split it ran on beside its figures folder
+    kept = (paths.REFERENCE_DIR / folder).parent / "manifest.csv"
+    source = kept if folder and kept.exists() else paths.ROOT / record["manifest"]
+    manifest = Manifest(pd.read_csv(source), paths.ROOT / "data" / "default")
     assert manifest.content_hash() == record["manifest_hash"]
     cache = RunCache(tmp_path)
     for roles, recorded in [(("retain", "forget"), record["original_key"]), (("retain",), record["oracle_key"])]:

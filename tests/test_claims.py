@@ -46,11 +46,27 @@ def test_a_margin_within_the_tolerance_is_borderline(cls):
     assert claims.judge(1.01 * width, cls) == "holds"
 
 
-def test_training_claims_use_the_training_seed_run(table):
-    rows = table.set_index("id")
+def test_claims_use_the_multi_seed_runs_of_their_own_setup(table, tmp_path):
+    """Judged as a run of the committed multi-seed runs' setup, the training claims name the
+    training-seed run and its seeds, and Table 1's claims the unlearning-seed run; the committed
+    table names only the runs of its own setup."""
+    import shutil
+
+    main = tmp_path / "main"
+    main.mkdir()
+    for p in paths.REFERENCE_DIR.glob("*.csv"):
+        if p.stem != claims.NULL_SPACE_TABLE:  # measured on the current default's acquisition only
+            shutil.copy(p, main / p.name)
+    runs = {name: paths.REFERENCE_DIR / name / "figures" for name in (claims.TRAINING_RUN, claims.UNLEARNING_RUN)}
+    shutil.copy(runs[claims.TRAINING_RUN] / "01_data_examples.json", main / "01_data_examples.json")
+    for name, folder in runs.items():
+        shutil.copytree(folder, main / name / "figures")
+    rows = claims.claims_table(main).set_index("id")
     for claim in ("shared_knee", "brain_cost", "g_hallucinates"):
         assert f"figures/{claims.TRAINING_RUN}" in rows.seeds[claim] and "42, 43, 44" in rows.seeds[claim]
     assert f"figures/{claims.UNLEARNING_RUN}" in rows.seeds["nl_ft_closest"]
+    for run in claims.Evidence.load(paths.REFERENCE_DIR).skipped:
+        assert not table.seeds.str.contains(run).any()
 
 
 def test_paper_numbers_come_from_paper_numbers(table):
@@ -109,6 +125,44 @@ def test_a_rerun_folder_is_judged_with_the_committed_seed_runs(tmp_path):
     record["profile"]["epochs"] = 1
     (tmp_path / "01_data_examples.json").write_text(json.dumps(record))
     assert claims.committed_runs_for(tmp_path) == tmp_path
+
+
+def test_multi_seed_runs_of_another_setup_are_left_out(tmp_path):
+    """A multi-seed run whose record names another profile or split than the judged run's is not
+    evidence for it: it is left out, with the reason, and one of the same setup is read."""
+    import json
+
+    main, runs = tmp_path / "main", tmp_path / "runs"
+    main.mkdir()
+    record = {"manifest_hash": "abc", "profile": {"epochs": 60, "acceleration": 4, "num_threads": 2}}
+    (main / "01_data_examples.json").write_text(json.dumps(record))
+    training, unlearning = (runs / name / "figures" for name in (claims.TRAINING_RUN, claims.UNLEARNING_RUN))
+    for folder, stem, change in ((training, "01_data_examples", {"num_threads": 1}),  # a machine field only
+                                 (unlearning, "03_table1", {"acceleration": 8})):
+        folder.mkdir(parents=True)
+        pd.DataFrame({"seed": [42, 43]}).to_csv(folder / "01_training_curves.csv", index=False)
+        (folder / f"{stem}.json").write_text(json.dumps({**record, "profile": {**record["profile"], **change}}))
+    ev = claims.Evidence.load(main, runs)
+    assert "01_training_curves" in ev.training and ev.unlearning == {}
+    assert list(ev.skipped) == [f"figures/{claims.UNLEARNING_RUN}"]
+    assert "acceleration" in ev.skipped[f"figures/{claims.UNLEARNING_RUN}"]
+    (unlearning / "03_table1.json").unlink()
+    assert claims.Evidence.load(main, runs).skipped[f"figures/{claims.UNLEARNING_RUN}"] == "no study record"
+
+
+def test_hallucination_claims_without_a_null_space_are_inconclusive(tmp_path):
+    """Where the acquisition leaves no image direction unmeasured every score is 0 by construction:
+    the hallucination claims say so instead of comparing zeros; with a null space they are judged."""
+    scores = pd.DataFrame({"file": ["a", "b", "a", "b"], "role": "test_brain", "seed": 42,
+                           "model": ["original", "original", "oracle", "oracle"], "hallucination_score": 0.0})
+    scores.to_csv(tmp_path / "02_hallucination_scores.csv", index=False)
+    shares = pd.DataFrame({"file": ["a", "b"], "null_space_share": [0.0, 0.0]})
+    shares.to_csv(tmp_path / f"{claims.NULL_SPACE_TABLE}.csv", index=False)
+    row = claims.claims_table(tmp_path, only=["g_hallucinates"]).iloc[0]
+    assert row.verdict == "inconclusive" and "no null space" in row.ours and math.isnan(row.margin)
+    shares.assign(null_space_share=[0.3, 0.4]).to_csv(tmp_path / f"{claims.NULL_SPACE_TABLE}.csv", index=False)
+    row = claims.claims_table(tmp_path, only=["g_hallucinates"]).iloc[0]
+    assert "no null space" not in row.ours and row.ours.startswith("hallucination score")
 
 
 def test_each_rule_on_numbers():

@@ -118,6 +118,7 @@ def _readme_table(first_header: str) -> dict[str, list[str]]:
 
 def test_readme_profile_table_states_the_profiles_values():
     from mriunlearn.profiles import get_profile
+    from mriunlearn.simulate.build import DatasetSpec
 
     table = _readme_table("| paper | `paper` profile")
     paper, default = get_profile("paper"), get_profile("default")
@@ -128,5 +129,7 @@ def test_readme_profile_table_states_the_profiles_values():
     assert table["batch, precision"][1:3] == [f"{paper.batch_size}, {paper.precision}",
                                               f"{default.batch_size}, {default.precision} autocast"]
     assert f"centre {default.center_fraction}" in table["mask"][2] and paper.center_fraction == 0.04
+    assert table["mask"][2].startswith(f"equispaced {default.acceleration}×") and paper.acceleration == 8
+    assert f"{DatasetSpec.default().num_coils} coils" in table["data"][2]
     assert table["training / unlearning"][1:3] == [f"{paper.epochs} / {paper.unlearn_epochs}",
                                                    f"{default.epochs} / {default.unlearn_epochs}"]

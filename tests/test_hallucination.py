@@ -130,6 +130,27 @@ def test_eig_projector_matches_dense_svd_of_full_operator():
         np.testing.assert_allclose(null.reshape(-1), ref_null, atol=1e-8)
 
 
+def test_null_space_share_counts_the_unmeasured_directions():
+    """Readout-only maps: the multi-coil null space is the single-coil one, so the share is the
+    unsampled columns' share; a fully sampled mask leaves none; against the dense operator's SVD at
+    the projector's threshold; at share 0 every error's null part vanishes."""
+    m = column_mask()
+    assert hl.null_space_share(readout_maps(), m, tol=1e-9) == pytest.approx((~m).sum() / W)
+    assert hl.null_space_share(smooth_maps(), np.ones(W, bool)) == 0.0
+    h = w = 16
+    s, m16 = smooth_maps(3, h, w), column_mask(w, accel=4, centre=2)
+    sv = np.linalg.svd(dense_operator(s, m16), compute_uv=False)
+    for tol in (1e-3, 0.1):
+        assert hl.null_space_share(s, m16, tol=tol) == pytest.approx(1 - (sv ** 2 > tol).sum() / (h * w))
+    many, few = smooth_maps(8, h, w), column_mask(w, accel=2, centre=2)
+    assert hl.null_space_share(many, few) == 0.0
+    e = rand_complex((h, w), 17)
+    _, null = hl.measurement_null_split(e, many, few)
+    assert np.linalg.norm(null) < 1e-10 * np.linalg.norm(e)
+    with pytest.raises(ConfigError, match="tol"):
+        hl.null_space_share(s, m16, tol=0.0)
+
+
 def test_split_sums_idempotent_and_orthogonal():
     s, m = smooth_maps(), column_mask()
     e = rand_complex((H, W), 13)

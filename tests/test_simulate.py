@@ -55,7 +55,7 @@ def _no_temp_files(root: Path) -> list[Path]:
 
 def test_default_spec_counts_and_ratio():
     spec = DatasetSpec.default()
-    assert spec.image_size == (96, 96) and spec.num_coils == 8 and spec.slices_per_volume == 4
+    assert spec.image_size == (96, 96) and spec.num_coils == 16 and spec.slices_per_volume == 4
     counts = {r: spec.count(r) for r in ("retain", "forget", "val", "test_brain", "test_knee")}
     assert counts == {"retain": 50, "forget": 5, "val": 4, "test_brain": 8, "test_knee": 8}
     retain_slices = counts["retain"] * spec.slices_per_volume
@@ -346,7 +346,7 @@ def test_ensure_dataset_rebuilds_when_the_spec_changes(tmp_path, monkeypatch):
 # --- brain geometry options (field of view, in-plane rotation, phase-encoding direction) -------------
 
 def test_geometry_options_off_leave_the_volume_key_and_the_volumes_unchanged():
-    spec = DatasetSpec.default()
+    spec = DatasetSpec()
     assert "brain_fov_range_mm" not in spec.volume_key() and "brain_pe_swap" not in spec.volume_key()
     assert build_mod.brain_geometry(spec, 3) == (220.0, 0.0, False)
     geo = dataclasses.replace(SMOKE, brain_fov_range_mm=(150.0, 240.0), brain_rotation_deg=20.0, brain_pe_swap=0.5)
@@ -417,7 +417,7 @@ def test_test_brains_at_another_fov_are_the_same_subjects_built_once(tmp_path, m
 def test_forget_slices_per_volume_draws_the_forget_set_from_more_knees(tmp_path):
     """Forget volumes get ``forget_slices_per_volume`` slices, every other volume ``slices_per_volume``;
     left unset, the option does not enter the volume key (existing data stay current)."""
-    assert "forget_slices_per_volume" not in DatasetSpec.default().volume_key()
+    assert "forget_slices_per_volume" not in DatasetSpec().volume_key()
     spec = dataclasses.replace(SMOKE, knee_forget=3, forget_slices_per_volume=1)
     assert "forget_slices_per_volume" in spec.volume_key()
     manifest = load_manifest(build_dataset(tmp_path, spec), tmp_path)
@@ -433,7 +433,7 @@ def test_brain_z_range_moves_the_slabs_and_unset_changes_nothing():
     the option; the default range given explicitly draws the same subject."""
     from mriunlearn.simulate import brain
 
-    assert "brain_z_range_mm" not in DatasetSpec.default().volume_key()
+    assert "brain_z_range_mm" not in DatasetSpec().volume_key()
     low = dataclasses.replace(SMOKE, brain_z_range_mm=(-32.0, 52.0))
     assert json.loads(low.volume_key())["brain_z_range_mm"] == [-32.0, 52.0]
     starts = [brain.sample_brain_params(np.random.default_rng(i), 4, z_range_mm=(-32.0, 52.0)).z_levels for i in range(60)]
@@ -451,7 +451,7 @@ def test_knee_texture_scale_coarsens_the_marrow_and_unset_changes_nothing():
     marrow texture coarser (neighbouring pixels differ less, relative to the texture's spread)."""
     from mriunlearn.simulate import knee
 
-    assert "knee_texture_scale" not in DatasetSpec.default().volume_key()
+    assert "knee_texture_scale" not in DatasetSpec().volume_key()
     assert json.loads(dataclasses.replace(SMOKE, knee_texture_scale=3.0).volume_key())["knee_texture_scale"] == 3.0
     same = dataclasses.replace(SMOKE, knee_texture_scale=1.0)
     np.testing.assert_array_equal(build_mod.generate_volume(same, "knee", 0).kspace,
@@ -486,7 +486,7 @@ def test_sense_g_factor_is_one_for_disjoint_coils_and_inf_when_singular():
 def test_coil_loop_scale_shrinks_the_loops_and_unset_changes_nothing():
     """``coil_loop_scale`` leaves the key and the volumes as they were at 1; below 1 it changes only
     the loops' radius, and smaller loops separate aliased pixels better (lower SENSE g-factor)."""
-    assert "coil_loop_scale" not in DatasetSpec.default().volume_key()
+    assert "coil_loop_scale" not in DatasetSpec().volume_key()
     assert json.loads(dataclasses.replace(SMOKE, coil_loop_scale=0.4).volume_key())["coil_loop_scale"] == 0.4
     same = dataclasses.replace(SMOKE, coil_loop_scale=1.0)
     np.testing.assert_array_equal(build_mod.generate_volume(same, "brain", 1).kspace,
@@ -506,7 +506,7 @@ def test_brain_detail_adds_sulci_and_sharp_boundaries_and_unset_changes_nothing(
     inside the brain), and nothing changes outside the intracranial envelope's CSF, grey and white matter."""
     from mriunlearn.simulate import brain
 
-    assert "brain_detail" not in DatasetSpec.default().volume_key()
+    assert "brain_detail" not in DatasetSpec().volume_key()
     assert json.loads(dataclasses.replace(SMOKE, brain_detail=1.0).volume_key())["brain_detail"] == 1.0
     same = dataclasses.replace(SMOKE, brain_detail=0.0)
     np.testing.assert_array_equal(build_mod.generate_volume(same, "brain", 1).kspace,
@@ -544,7 +544,7 @@ def test_slice_thickness_averages_fine_texture_and_unset_changes_nothing():
     labels stay nearly those of one plane; a 5 mm brain slice keeps its shape and most labels."""
     from mriunlearn.simulate import brain, knee
 
-    key = DatasetSpec.default().volume_key()
+    key = DatasetSpec().volume_key()
     assert "brain_slice_thickness_mm" not in key and "knee_slice_thickness_mm" not in key
     thick = dataclasses.replace(SMOKE, brain_slice_thickness_mm=5.0, knee_slice_thickness_mm=3.0)
     assert json.loads(thick.volume_key())["knee_slice_thickness_mm"] == 3.0

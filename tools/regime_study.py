@@ -14,6 +14,8 @@ Usage::
         [--profile default] [--base default]
 
 e.g. ``python tools/regime_study.py geometry --spec 'brain_fov_range_mm=[140, 240]' brain_pe_swap=0.5``.
+``--base plain`` starts from the simulator with every option off (8 coils; :class:`DatasetSpec`'s own
+field defaults) instead of the embedded default's spec.
 Writes ``DIR/NAME/{per_volume.csv, regime.csv, operating_point.csv, record.json}`` (DIR defaults to
 ``runs/regime_study``); data and trained models stay under ``DIR`` (``data/NAME``, ``runs``), so a
 repeated call reuses them.
@@ -42,6 +44,8 @@ from mriunlearn.profiles import Profile, get_profile
 from mriunlearn.simulate.build import SPECS, DatasetSpec, at_fov, build_dataset
 from mriunlearn.train import TrainResult, train_oracle, train_original
 
+#: the specs ``--spec`` changes: the built-in datasets, and ``plain`` (every simulator option off)
+BASES = {**SPECS, "plain": DatasetSpec}
 #: the roles of the per-volume table (BTA, KTA, UA)
 ROLES: tuple[str, ...] = ("test_brain", "test_knee", "forget")
 
@@ -86,7 +90,7 @@ def run(name: str, spec: DatasetSpec, profile: Profile, out: Path) -> dict[str, 
     for key, table in tables.items():
         table.to_csv(target / f"{key}.csv", index=key != "per_volume")
     record = {"spec": json.loads(spec.volume_key()), "counts": {r: spec.count(r) for r in ("retain", "val", "test_brain", "forget", "test_knee")},
-              "profile": profile.name, "seed": profile.seed, "build_s": round(built, 1),
+              "profile": profile.name, "profile_fields": profile.train_identity(), "seed": profile.seed, "build_s": round(built, 1),
               "train_s": {m: round(r.wall_time_s, 1) for m, r in models.items()}}
     (target / "record.json").write_text(json.dumps(record, indent=2) + "\n")
     return tables
@@ -98,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", nargs="*", metavar="KEY=JSON", help="DatasetSpec changes from the default")
     parser.add_argument("--set", dest="overrides", nargs="*", metavar="KEY=JSON", help="profile changes")
     parser.add_argument("--profile", default="default")
-    parser.add_argument("--base", choices=sorted(SPECS), default="default", help="the DatasetSpec --spec changes")
+    parser.add_argument("--base", choices=sorted(BASES), default="default", help="the DatasetSpec --spec changes")
     parser.add_argument("--out", type=Path, default=paths.runs_dir() / "regime_study")
     args = parser.parse_args(argv)
     try:
-        spec = candidate_spec(key_values(args.spec, "--spec"), SPECS[args.base]())
+        spec = candidate_spec(key_values(args.spec, "--spec"), BASES[args.base]())
         profile = get_profile(args.profile, **key_values(args.overrides, "--set"))
     except MriUnlearnError as err:
         parser.error(str(err))

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..hallucination import acquisition, hallucinated_regions, hallucination_map, label_regions
+from ..fastmri_h5 import inspect_volume
+from ..hallucination import (DEFAULT_TOL, acquisition, hallucinated_regions, hallucination_map, label_regions,
+                             null_space_share)
 from ..metrics import reconstruct_volume
 from .results import (MIN_TRAIN_SEEDS, hallucination_scores, judge_difference, paired_difference, seed_evidence,
                       seed_paired_difference)
@@ -144,6 +146,19 @@ def hallucination_examples(study: Study, unlearned: Any, n: int = 2, box: int = 
     return rows, pd.DataFrame(table)
 
 
+def acquisition_null_shares(manifest: Any, profile: Any, role: str = "test_brain", tol: float = DEFAULT_TOL
+                            ) -> pd.DataFrame:
+    """Per volume of ``role`` in ``manifest``: the share of image directions its evaluation
+    acquisition under ``profile`` (mask and coil maps, :func:`~mriunlearn.hallucination.acquisition`)
+    leaves unmeasured (:func:`~mriunlearn.hallucination.null_space_share`, threshold ``tol``).
+    Columns ``file``, ``sens_source``, ``null_space_share``."""
+    rows = []
+    for path in manifest.files(role):
+        mask, sens, _, source = acquisition(path, profile, inspect_volume(path).crop_size)
+        rows.append({"file": path.name, "sens_source": source, "null_space_share": null_space_share(sens, mask, tol)})
+    return pd.DataFrame(rows)
+
+
 def training_scores(studies: Sequence[Study], role: str = "test_brain", method: str | None = None) -> pd.DataFrame:
     """G's and Ĝ's per-volume hallucination scores at every training seed (``studies``: one per
     seed, e.g. ``[study.at_seed(s) for s in seeds]``; ``seed`` = the training seed; cached;
@@ -152,13 +167,17 @@ def training_scores(studies: Sequence[Study], role: str = "test_brain", method: 
                      ignore_index=True)
 
 
-def hallucination_verdict(scores: pd.DataFrame, method: str, train_scores: pd.DataFrame | None = None) -> str:
+def hallucination_verdict(scores: pd.DataFrame, method: str, train_scores: pd.DataFrame | None = None,
+                          null_share: float | None = None) -> str:
     """Compare the mean brain hallucination score of G, Ĝ and the unlearned model.
 
     Args:
         scores: :func:`hallucination_scores` of one training seed (zero-filled, G, Ĝ, ``method``).
         train_scores: :func:`training_scores` over the training seeds (default: G's and Ĝ's rows
             of ``scores``, one seed).
+        null_share: the mean share of image directions the acquisition leaves unmeasured
+            (:func:`acquisition_null_shares`); at 0 every score is zero by construction and the
+            verdict says the measure cannot decide, instead of comparing zeros.
 
     Whether G hallucinates more than Ĝ compares two trainings: it is judged by
     :func:`~mriunlearn.experiments.results.judge_difference` on the paired per-volume difference
@@ -169,6 +188,11 @@ def hallucination_verdict(scores: pd.DataFrame, method: str, train_scores: pd.Da
     g, o, u = m["original"], m["oracle"], m[method]
     lines = [f"Mean hallucination score on BTA (x100): G {100 * g:.3f}, oracle {100 * o:.3f}, {method} {100 * u:.3f}, "
              f"zero-filled {100 * m['zero_filled']:.3f}."]
+    if null_share == 0:
+        lines.append("The acquisition leaves no image direction unmeasured (null-space share 0 at the projector's "
+                     "threshold): every hallucination map and score is zero by construction, so this measure cannot "
+                     "say whether joint training hallucinates; the error maps of Fig. 1 show where G goes wrong.")
+        return "\n".join(lines)
     pairs = scores if train_scores is None else train_scores
     pairs = pairs[pairs.model.isin(["original", "oracle"])].assign(hallucination_score=lambda t: 100 * t.hallucination_score)
     d = seed_paired_difference(pairs, "original", "oracle", "BTA", "hallucination_score")

@@ -136,14 +136,13 @@ def run_cell(study: Study, cell: Cell, seed: int) -> Any:
     """One cell's cached unlearning run from the study's G (an
     :class:`~mriunlearn.unlearning.runner.UnlearnResult`).
 
-    Today's budget evaluates after every epoch (as notebook 03's other runs do, so the base and
-    clean cells are the noise sweep's ``:code`` runs, from the cache); the paper's evaluates once, at
-    the end. A cell with another loss unlearns under a copy of the profile with that loss (its own
+    Every cell is evaluated once, at its end, as the noise sweep's runs are, so today's base and
+    clean cells are the noise sweep's ``:code`` runs, from the cache. A cell with another loss unlearns under a copy of the profile with that loss (its own
     cache key); G is the study's either way.
     """
     params = {"noise_std": cell.noise_std, "variant": "code", "transform": cell.transform}
     profile = study.profile if cell.loss == study.profile.loss else study.profile.replace(loss=cell.loss)
-    budget = {} if cell.steps is None else {"steps": cell.steps, "eval_every_epoch": False}
+    budget = {"eval_every_epoch": False} | ({} if cell.steps is None else {"steps": cell.steps})
     return study.unlearn(cell.method, seed, params=params, profile=profile,
                          resume_optimizer=cell.optimizer == "restored", **budget)
 

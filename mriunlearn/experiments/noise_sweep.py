@@ -24,7 +24,8 @@ NOISE_METHODS: tuple[str, ...] = ("nl", "nl_ft")
 
 def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float], seeds: Sequence[int],
                 variants: Sequence[str] = ("paper",)) -> tuple[pd.DataFrame, dict[tuple[str, float, int], Any]]:
-    """Every noisy-label method × variant × λ × seed, at the profile's budget and retain fraction.
+    """Every noisy-label method × variant × λ × seed, at the profile's budget and retain fraction,
+    each run evaluated once, at its end.
 
     ``variants``: ``"paper"`` (zero-mean noise, pair-summed steps) and/or ``"code"`` (the authors' code:
     |N| noise, alternating steps). A code-variant run is labelled ``"<method>:code"`` in the table.
@@ -51,7 +52,7 @@ def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float], s
             for v in variants:
                 name = m if v == "paper" else f"{m}:{v}"
                 for lam in scales:
-                    r = study.unlearn(m, s, params={"noise_std": lam, "variant": v})
+                    r = study.unlearn(m, s, params={"noise_std": lam, "variant": v}, eval_every_epoch=False)
                     runs[(name, lam, s)] = r
                     row = run_row(r)
                     rows.append({"method": name, "variant": v, "noise_std": lam, "noise_rel": lam / scale,
