@@ -36,6 +36,7 @@ import pandas as pd
 from . import paper_numbers, paths, reproduction
 from .atomic import atomic_write_text
 from .forgetting import oracle_distance, seed_half_width
+from .hallucination import leaves_null_space
 from .intervals import mean_interval, t_quantile
 from .labels import label
 
@@ -414,7 +415,7 @@ def _no_null_space(ev: Evidence) -> str | None:
     """Why the hallucination claims cannot be judged (the acquisition leaves no image direction
     unmeasured, so every score is zero by construction), or ``None``."""
     t = ev.main.get(NULL_SPACE_TABLE)
-    if t is None or float(t.null_space_share.max()) > 0:
+    if t is None or leaves_null_space(t.null_space_share):
         return None
     return "not measurable: the acquisition leaves no null space (every hallucination score is 0 by construction)"
 

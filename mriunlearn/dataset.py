@@ -33,7 +33,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-from fastmri.data.subsample import EquiSpacedMaskFunc, MaskFunc
+from fastmri.data.subsample import EquiSpacedMaskFunc, MaskFunc, RandomMaskFunc
 from fastmri.data.transforms import VarNetSample, apply_mask, center_crop
 
 from .errors import DataError
@@ -44,8 +44,10 @@ from .profiles import Profile
 
 
 def make_mask_func(profile: Profile) -> MaskFunc:
-    """fastMRI ``EquiSpacedMaskFunc([center_fraction], [acceleration])`` of the profile."""
-    return EquiSpacedMaskFunc([profile.center_fraction], [profile.acceleration])
+    """fastMRI ``EquiSpacedMaskFunc([center_fraction], [acceleration])`` of the profile, or
+    ``RandomMaskFunc`` with the same arguments for ``profile.mask_type == "random"``."""
+    cls = RandomMaskFunc if profile.mask_type == "random" else EquiSpacedMaskFunc
+    return cls([profile.center_fraction], [profile.acceleration])
 
 
 def crop_target(target: torch.Tensor, kspace_hw: tuple[int, int]) -> torch.Tensor:

@@ -2,12 +2,8 @@
 
 - :func:`oracle_distance`: the mean absolute PSNR gap to the oracle Ĝ over BTA, KTA and UA (0 = Ĝ's
   numbers).
-- :func:`membership_inference`: a loss-based membership-inference attack. Per-slice loss features
-  of the forget slices (members of G's training set) and of unseen knee test slices (non-members)
-  are separated by a logistic regression, cross-validated over stratified folds with balanced
-  classes (the larger class subsampled); the score is the mean held-out accuracy: 0.5 means nothing
-  is left to detect, 1.0 means the forget slices are recognisable.
-  :func:`membership_inference_from_losses` is the pure function on two arrays of features.
+- :func:`slice_loss_features`: per-slice loss features, the statistic of the calibrated
+  membership test (:mod:`mriunlearn.membership`).
 - :func:`relearn_time`: fine-tuning steps on D_f until the model's forget-set PSNR (UA) is back to
   G's, checked every ``check_every`` steps, capped (the cap hit is reported).
 - :func:`summarise_seeds`: mean ± 95% t-interval over seeds.
@@ -77,61 +73,6 @@ def slice_loss_features(model: torch.nn.Module, data: SliceIndex, profile: Profi
     finally:
         model.train(was)
     return feats
-
-
-#: the fewest slices of each class (forget / unseen knee) a membership inference can be cross-validated on
-MIA_MIN_SLICES = 2
-
-
-def membership_inference_from_losses(members: np.ndarray, nonmembers: np.ndarray, *, seed: int = 0,
-                                     folds: int = 5) -> float:
-    """Cross-validated accuracy of a logistic regression separating two samples of loss features.
-
-    Args:
-        members: ``(n,)`` or ``(n, k)`` features of training (forget) slices.
-        nonmembers: ``(m,)`` or ``(m, k)`` features of unseen slices of the same organ.
-        seed: seeds the class-balancing subsample and the fold split.
-        folds: stratified folds (reduced to the smaller class size when it is smaller).
-
-    Returns:
-        Mean held-out accuracy on balanced classes: 0.5 = indistinguishable.
-
-    Raises:
-        ConfigError: fewer than 2 samples in a class, or feature counts that differ.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    a = np.asarray(members, dtype=np.float64).reshape(len(members), -1)
-    b = np.asarray(nonmembers, dtype=np.float64).reshape(len(nonmembers), -1)
-    if a.shape[1] != b.shape[1]:
-        raise ConfigError(f"members have {a.shape[1]} features, non-members {b.shape[1]}")
-    n = min(len(a), len(b))
-    if n < MIA_MIN_SLICES:
-        raise ConfigError(f"membership inference needs >= {MIA_MIN_SLICES} slices per class, got {len(a)} and {len(b)}")
-    rng = np.random.default_rng(seed)
-    a = a[np.sort(rng.choice(len(a), n, replace=False))]
-    b = b[np.sort(rng.choice(len(b), n, replace=False))]
-    x = np.concatenate([a, b])
-    y = np.concatenate([np.ones(n, dtype=int), np.zeros(n, dtype=int)])
-    cv = StratifiedKFold(n_splits=max(2, min(folds, n)), shuffle=True, random_state=seed)
-    clf = make_pipeline(StandardScaler(), LogisticRegression())
-    return float(np.mean(cross_val_score(clf, x, y, cv=cv, scoring="accuracy")))
-
-
-def membership_inference(model: torch.nn.Module, manifest: Manifest, profile: Profile, seed: int = 0,
-                         *, folds: int = 5) -> float:
-    """Loss-based membership inference: forget slices vs unseen knee test slices (``test_knee``).
-
-    Returns the cross-validated balanced accuracy (0.5 = nothing left to detect); see
-    :func:`membership_inference_from_losses`. Streaming (``profile.data_path``), the features are
-    computed batch by batch from HDF5 (:func:`slice_loss_features`), never a whole role in memory.
-    """
-    members = slice_loss_features(model, eval_data(manifest, "forget", profile), profile)
-    nonmembers = slice_loss_features(model, eval_data(manifest, "test_knee", profile), profile)
-    return membership_inference_from_losses(members, nonmembers, seed=seed, folds=folds)
 
 
 @dataclass

@@ -207,6 +207,17 @@ def null_space_share(sens: ArrayLike, mask: ArrayLike, tol: float = DEFAULT_TOL)
     return unmeasured / (maps.shape[0] * maps.shape[-2] * maps.shape[-1])
 
 
+def leaves_null_space(shares: ArrayLike) -> bool:
+    """Whether any of the acquisitions whose :func:`null_space_share` values are ``shares`` leaves an
+    image direction unmeasured. With none, every hallucination map and score is zero by
+    construction: the one rule by which the notebooks and the claims call hallucination "not measurable".
+
+    >>> leaves_null_space([0.0, 0.0]), leaves_null_space([0.0, 0.01])
+    (False, True)
+    """
+    return bool(np.any(np.asarray(shares, dtype=np.float64) > 0))
+
+
 def _project_cg(e: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor, tol: float, n_iter: int) -> torch.Tensor:
     """``P_meas e ≈ z``: CG on every row system ``(G_h + τ I) z = G_h e`` from ``z = 0``, τ = tol·s_max.
 

@@ -113,7 +113,7 @@ class EvalData:
 
     Called as :func:`eval_data`; the first call for a key loads, later calls return the same object.
     The key is the manifest's content, data root, role, mask parameters (acceleration, centre
-    fraction), ``files`` and data path. At most ``maxsize`` sets are kept (the least recently used
+    fraction, mask type), ``files`` and data path. At most ``maxsize`` sets are kept (the least recently used
     is dropped). Nothing is shared between instances: an owner that drops its instance drops its
     slices.
     """
@@ -130,7 +130,7 @@ class EvalData:
     def __call__(self, manifest: Manifest, role: str, profile: Profile,
                  files: Sequence[str | os.PathLike[str]] | None = None) -> SliceIndex:
         key = (manifest.content_hash(), str(manifest.data_root), role, profile.acceleration,
-               profile.center_fraction, tuple(str(Path(f)) for f in files) if files else None,
+               profile.center_fraction, profile.mask_type, tuple(str(Path(f)) for f in files) if files else None,
                profile.data_path)
         if key in self._sets:
             self._sets.move_to_end(key)

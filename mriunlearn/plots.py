@@ -364,6 +364,54 @@ def null_space_figure(rows: Sequence[Mapping[str, object]]) -> plt.Figure:
 METRIC_LABELS: dict[str, str] = {"psnr": "PSNR (dB)", "ssim": "SSIM"}
 
 
+def membership_figure(table: pd.DataFrame, null: pd.DataFrame | None = None) -> plt.Figure:
+    """Membership AUC of every model with its 95% interval, one row per model (top: first row of
+    ``table``), against the 0.5 of "no membership signal"; ``table`` has ``model``, ``mia_auc``,
+    ``mia_low``, ``mia_high`` and ``mia_verdict`` (:func:`mriunlearn.experiments.unlearning.forgetting_summary`).
+    ``null`` (:func:`mriunlearn.experiments.unlearning.membership_null`): the oracles' AUCs against
+    each other, drawn as a grey band from the lowest to the highest (the test's noise floor)."""
+    t = table.dropna(subset=["mia_auc"]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.2, 0.32 * len(t) + 1.2), layout="constrained")
+    if null is not None and len(null):
+        ax.axvspan(float(null.mia_auc.min()), float(null.mia_auc.max()), color="0.88", zorder=0,
+                   label=f"oracles against each other ({len(null)})")
+        ax.legend(fontsize=7, loc="lower left", frameon=False)
+    y = np.arange(len(t))[::-1]
+    for yi, row in zip(y, t.itertuples()):
+        colour = method_colour(str(row.model), "0.3")
+        ax.plot([row.mia_low, row.mia_high], [yi, yi], color=colour, lw=2.2, solid_capstyle="butt")
+        ax.plot(row.mia_auc, yi, "o", color=colour, ms=6, mec="white", mew=0.8)
+        ax.text(1.02, yi, str(row.mia_verdict), va="center", fontsize=7, color="0.3", transform=ax.get_yaxis_transform())
+    ax.axvline(0.5, color="0.5", ls="--", lw=1)
+    ax.set_yticks(y, [label(str(m)) for m in t.model])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("membership AUC: forget vs unseen knee slices (0.5 = no signal)")
+    ax.set_title("Does the model still recognise D_f? (95% interval over subjects)", fontsize=9)
+    return fig
+
+
+def shift_figure(table: pd.DataFrame) -> plt.Figure:
+    """Mean absolute PSNR gap to Ĝ of G and every method under each sampling condition (x, in the
+    table's order, the trained one marked), one line per model, log scale; ``table`` as returned by
+    :func:`mriunlearn.experiments.sampling_shift.shift_table`."""
+    conds = list(dict.fromkeys(table.condition))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    for model, g in table[table.model != "oracle"].groupby("model", sort=False):
+        g = g.set_index("condition").reindex(conds)
+        ref = model == "original"
+        ax.plot(range(len(conds)), g.gap.clip(lower=1e-2), marker="o", ms=4, lw=2.4 if ref else 1.4,
+                ls="--" if ref else "-", color=method_colour(str(model), "0.3"), label=label(str(model)))
+    trained = set(table.loc[table.trained, "condition"])
+    ax.set_xticks(range(len(conds)), [f"{c}\n(trained)" if c in trained else c for c in conds])
+    ax.set_yscale("log")
+    for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_ylabel("mean |PSNR gap| to Ĝ (dB), same condition")
+    ax.set_title("Forgetting under sampling shift (no retraining; lower = nearer the oracle)", fontsize=9)
+    ax.legend(fontsize=7, ncols=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
 def dynamics_figure(dyn: pd.DataFrame, oracle: pd.DataFrame | None = None) -> plt.Figure:
     """The paper's Table 2 as line plots: per unlearning epoch the PSNR (top row) and, where ``dyn``
     has an ``ssim`` column, the SSIM (bottom row), one panel per paper column, the epochs shared.

@@ -36,6 +36,9 @@ DATA_PATHS: tuple[str, ...] = ("memory", "stream")
 #: :mod:`mriunlearn.hallucination`, whose ``METHODS`` this mirrors): ``eig`` (exact, O(H·W³) per
 #: slice) or ``cg`` (matrix-free, for real fastMRI grids)
 HALLUCINATION_PROJECTORS: tuple[str, ...] = ("eig", "cg")
+#: undersampling patterns (``mask_type``): ``equispaced`` (fastMRI ``EquiSpacedMaskFunc``, the paper's; what
+#: ``None`` means) or ``random`` (fastMRI ``RandomMaskFunc``: the same centre, the other lines drawn at random)
+MASK_TYPES: tuple[str, ...] = ("equispaced", "random")
 #: fields that say where data lives, how it is read or how many threads run, or how a trained model
 #: is analysed afterwards: not part of a run's identity (cache key); the data path is recorded in each
 #: run's ``summary.json`` instead, and the projector in the hallucination tables' names
@@ -56,7 +59,10 @@ class Profile:
     batched), ``loss`` (``"ssim_l1"``: 1-SSIM + ``l1_weight``·L1 on the RSS magnitude, the authors'
     code; ``"l1"``: plain L1, the paper's text), ``grad_clip`` (max gradient norm, 0 = off),
     ReduceLROnPlateau(``plateau_factor``, ``plateau_patience``) on the validation loss.
-    Masks: fastMRI ``EquiSpacedMaskFunc([center_fraction], [acceleration])``.
+    Masks: fastMRI ``EquiSpacedMaskFunc([center_fraction], [acceleration])``; ``mask_type="random"``
+    draws the lines outside the centre at random (``RandomMaskFunc``) instead, e.g. to evaluate trained
+    models under another sampling pattern (``None``, the default, is equispaced and stays out of the
+    cache key).
     ``precision``: ``"fp32"`` or ``"bf16"`` (autocast of the U-Nets; master weights stay fp32).
     Unlearning budget: ``unlearn_epochs`` (10% of ``epochs``, at least 1) and ``retain_fraction``.
     Data: ``manifest`` (CSV) and ``data_root`` (folder its ``file`` column is relative to);
@@ -108,6 +114,7 @@ class Profile:
     num_workers: int = 0
     max_steps: int | None = None
     hallucination_projector: str = "eig"
+    mask_type: str | None = None
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -222,6 +229,8 @@ def _validate(p: Profile) -> None:
     if p.hallucination_projector not in HALLUCINATION_PROJECTORS:
         raise ConfigError(f"profile {p.name!r}: unknown hallucination_projector {p.hallucination_projector!r}; "
                           f"valid: {', '.join(HALLUCINATION_PROJECTORS)}")
+    if p.mask_type is not None and p.mask_type not in MASK_TYPES:
+        raise ConfigError(f"profile {p.name!r}: unknown mask_type {p.mask_type!r}; valid: {', '.join(MASK_TYPES)}")
     if p.precision not in PRECISIONS:
         raise ConfigError(f"profile {p.name!r}: unknown precision {p.precision!r}; "
                           f"valid: {', '.join(PRECISIONS)}")

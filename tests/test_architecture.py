@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dataset", "varnet", "losses"),
     ("model", "checkpoint", "distributed"),
     ("lock", "base_models", "cache", "train"),
-    ("metrics", "hallucination", "forgetting", "landscape", "unlearning", "export"),
+    ("metrics", "hallucination", "forgetting", "membership", "landscape", "unlearning", "export"),
     ("experiments", "claims", "plots", "tables", "cli", "reproduce", "__main__"),
 )
 

@@ -102,7 +102,7 @@ def test_export_refuses_unfinished_runs_and_an_oversized_store(shipped, tmp_path
 def test_the_committed_store_is_pinned_small_and_serves_the_default():
     """Every committed base model file matches its pinned hash, the store fits its size limit, and it
     ships exactly the G and Ĝ the committed notebook 03 used (whose keys ``test_cache`` rebuilds from
-    today's code). After a change that moves them: ``make reproduce COLD=1``, then
+    today's code) and the reference oracles its membership test was calibrated by. After a change that moves them: ``make reproduce COLD=1``, then
     ``python -m mriunlearn ship --runs runs``."""
     from mriunlearn.atomic import sha256_file
 
@@ -113,7 +113,8 @@ def test_the_committed_store_is_pinned_small_and_serves_the_default():
     assert all(sha256_file(store / rel) == digest for rel, digest in sums.items())
     assert sum(p.stat().st_size for p in files) / 2**20 <= base_models.MAX_STORE_MB
     record = json.loads((paths.REFERENCE_DIR / "03_table1.json").read_text())
-    assert {p.name for p in (store / "train").iterdir()} == {record["original_key"], record["oracle_key"]}
+    references = json.loads((paths.REFERENCE_DIR / "03_forgetting.json").read_text())["mia_reference_keys"]
+    assert {p.name for p in (store / "train").iterdir()} == {record["original_key"], record["oracle_key"], *references}
 
 
 def test_unlearning_from_a_restored_g_resumes_its_adam_state(smoke_manifest, smoke_profile, tmp_path, monkeypatch,

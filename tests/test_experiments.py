@@ -316,18 +316,52 @@ def test_hallucination_projector_comes_from_the_profile_and_reuses_the_models(st
     assert seen == ["cg"] * 3 + ["eig"] * 3  # G, Ĝ and G^U of the chosen slice, with each profile's projector
 
 
-def test_forgetting_gives_nan_mia_with_a_warning_when_a_class_has_one_slice(study, monkeypatch):
+def test_forgetting_gives_nan_mia_with_a_warning_when_a_class_has_one_subject(study, monkeypatch):
     import numpy as np
 
     from mriunlearn.manifest import Manifest
 
-    real = Manifest.num_slices
-    monkeypatch.setattr(Manifest, "num_slices", lambda self, role: 1 if role == "test_knee" else real(self, role))
-    monkeypatch.setattr(unl, "membership_inference", lambda *a, **k: pytest.fail("no MIA on one slice"))
-    with pytest.warns(UserWarning, match=r"membership inference skipped .*>= 2 slices per class.* 1 test_knee"):
-        table = unl.forgetting(study, {}, relearn_methods=[])
-    assert list(table.model) == ["original", "oracle"] and np.isnan(table.mia).all()
-    assert (table.relearn == "-").all()
+    real = Manifest.files
+    monkeypatch.setattr(Manifest, "files", lambda self, role: real(self, role)[:1] if role == "test_knee" else real(self, role))
+    monkeypatch.setattr(unl, "role_statistics", lambda *a, **k: pytest.fail("no membership test on one subject"))
+    with pytest.warns(UserWarning, match=r"membership inference skipped .*>= 2 volumes per class.* 1 test_knee"):
+        table = unl.forgetting(study, {}, relearn_methods=[], mia_reference_seeds=[7])
+    assert list(table.model) == ["original", "oracle"] and np.isnan(table.mia_auc).all()
+    assert (table.mia_verdict == "-").all() and (table.relearn == "-").all()
+
+
+def test_forgetting_calibrates_membership_by_reference_oracles(study):
+    import numpy as np
+
+    from mriunlearn import membership as mem
+
+    table = unl.forgetting(study, {}, relearn_methods=[], mia_reference_seeds=[7]).set_index("model")
+    assert list(table.columns[1:5]) == list(unl.MIA_COLUMNS)
+    assert ((table.mia_low <= table.mia_auc) & (table.mia_auc <= table.mia_high)).all()
+    ref = study.at_seed(7).oracle
+    assert ref.entry.file("membership_statistic.csv").exists()  # the reference's statistic, cached once
+    assert study.oracle.entry.file("membership_refs7.csv").exists()
+    ref_stats, groups = mem.role_statistics(ref.model, study.manifest, study.profile)
+    for name, run in (("original", study.original), ("oracle", study.oracle)):
+        stats, _ = mem.role_statistics(run.model, study.manifest, study.profile)
+        scores = {r: ref_stats[r] - stats[r] for r in stats}  # reference error minus the model's
+        assert table.mia_auc[name] == pytest.approx(mem.auc(scores["forget"], scores["test_knee"]), abs=1e-12)
+        floor = unl.noise_floor(unl.membership_null(study, [7]))
+        assert table.mia_verdict[name] == mem.membership_verdict(table.mia_low[name], table.mia_high[name],
+                                                                 table.mia_auc[name], floor)
+    assert unl.membership_record(study, [7]) == {"mia_reference_seeds": [7], "mia_reference_keys": [ref.entry.key]}
+    null = unl.membership_null(study, [7])  # Ĝ at 42 against Ĝ at 7 and back: the noise floor
+    assert list(null.seed) == [42, 7] and null.mia_auc.between(0, 1).all()
+    assert unl.membership_null(study, []).empty
+    uncal = unl.forgetting(study, {}, relearn_methods=[]).set_index("model")
+    stats, _ = mem.role_statistics(study.oracle.model, study.manifest, study.profile)
+    assert uncal.mia_auc["oracle"] == pytest.approx(mem.auc(-stats["forget"], -stats["test_knee"]), abs=1e-12)
+
+
+@pytest.mark.parametrize("bad, match", [([42], "own training seed 42"), ([7, 7], "distinct"), (["7"], "distinct")])
+def test_reference_seeds_are_checked(study, bad, match):
+    with pytest.raises(ConfigError, match=match):
+        unl.check_reference_seeds(study, bad)
 
 
 @pytest.mark.parametrize("bad", [1, 0, 2.5, True, "11"])
@@ -379,3 +413,49 @@ def test_radar_psnr_is_raw_psnr_with_seed_bands_and_relative_run_time():
     assert radar.loc[("ft", "RTE")].value == pytest.approx((fastest / 2 + 2 * fastest / 4) / 3)
     assert radar.loc[("oracle", "RTE")].value == pytest.approx(fastest / 100)
     assert math.isnan(radar.loc[("original", "RTE")].value)  # G has no unlearning cost
+
+
+def test_sampling_shift_evaluates_every_model_under_every_condition(study):
+    import numpy as np
+
+    from mriunlearn.experiments import sampling_shift as ss
+    from mriunlearn.experiments.results import column_means
+    from mriunlearn.metrics import EVAL_ROLES, evaluate
+
+    results = unl.run_methods(study, ["ft"], [42])
+    table = ss.shift_table(study, results, [4, 12], ["equispaced", "random"])
+    acc = study.profile.acceleration
+    assert list(dict.fromkeys(table.condition)) == [f"{a}x equispaced" for a in sorted({4, 12, acc})] + [f"{acc}x random"]
+    assert set(table.model) == {"original", "oracle", "ft"}
+    assert (table[table.model == "oracle"].gap == 0).all()
+    trained = table[table.trained]
+    assert list(trained.condition.unique()) == [f"{acc}x equispaced"]
+    ft = results[("ft", 42)]
+    assert trained.set_index("model").loc["ft", "KTA"] == pytest.approx(column_means(ft.final)["KTA"])
+    # a shifted condition is the model evaluated with the shifted masks, cached in its entry
+    random = evaluate(ft.model, study.manifest, list(EVAL_ROLES), study.profile.replace(mask_type="random"))
+    shifted = table[(table.model == "ft") & (table.condition == f"{acc}x random")]
+    assert shifted.KTA.item() == pytest.approx(column_means(random)["KTA"])
+    assert ft.entry.file(f"shift_random_{acc}x.csv").exists() and ft.entry.file("shift_equispaced_12x.csv").exists()
+    assert not np.isclose(column_means(random)["KTA"], column_means(ft.final)["KTA"])  # the random masks were used
+    agree = ss.ranking_agreement(table).set_index("condition")
+    assert agree.loc[f"{acc}x equispaced", "nearest"] == "ft"
+
+
+@pytest.mark.parametrize("accs, masks, match", [([], ["random"], "SHIFT_ACCELERATIONS"), ([1], ["random"], "SHIFT_ACCELERATIONS"),
+                                               ([4], ["spiral"], "SHIFT_MASKS"), ([4.0], ["random"], "SHIFT_ACCELERATIONS")])
+def test_shift_conditions_are_checked(accs, masks, match):
+    from mriunlearn.experiments import sampling_shift as ss
+
+    with pytest.raises(ConfigError, match=match):
+        ss.check_conditions(accs, masks)
+
+
+def test_mask_type_is_checked_and_stays_out_of_the_key_unless_set():
+    from mriunlearn.profiles import get_profile
+
+    p = get_profile("smoke")
+    assert "mask_type" not in p.train_identity()
+    assert p.replace(mask_type="random").train_identity()["mask_type"] == "random"
+    with pytest.raises(ConfigError, match="unknown mask_type 'spiral'; valid: equispaced, random"):
+        get_profile("smoke", mask_type="spiral")

@@ -306,6 +306,15 @@ def test_hallucination_verdict_says_when_unlearning_adds_to_the_excess():
     assert "nl_ft removes most of it" in hl.hallucination_verdict(removed, "nl_ft")
 
 
+def test_hallucination_verdict_without_a_null_space_compares_no_zeros():
+    """Acquisitions that leave no image direction unmeasured make every score 0 by construction: the
+    verdict says the measure cannot decide; one acquisition with a null space lets it judge."""
+    scores = _scores(diffs=(0.002,))
+    closed = hl.hallucination_verdict(scores, "nl_ft", null_shares=[0.0, 0.0])
+    assert "cannot say whether joint training hallucinates" in closed and "inconclusive" not in closed
+    assert "inconclusive at one seed" in hl.hallucination_verdict(scores, "nl_ft", null_shares=[0.0, 0.2])
+
+
 # --- the regime indicators (the paper's world) ------------------------------------------------------
 
 def _shifted(oracle: float, zero_filled: float, volumes: int = 3) -> pd.DataFrame:

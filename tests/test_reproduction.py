@@ -130,7 +130,7 @@ def test_committed_output_is_what_the_committed_numbers_print(name):
 
 @pytest.mark.parametrize("name, cls", [("03_table1", "unlearned_db"), ("01_operating_point", "trained_db"),
                                        ("01_shared_knowledge", "exact"), ("04_table3", "unstable_db"),
-                                       ("03_forgetting", "mia")])
+                                       ("03_forgetting", "mia_auc")])
 def test_a_number_beyond_its_tolerance_fails_the_notebook_check(tmp_path, name, cls):
     """A committed number nudged by 1.1x its tolerance changes the checked line (nbval fails);
     nudged by 0.9x it does not."""

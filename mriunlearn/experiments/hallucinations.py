@@ -14,7 +14,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..fastmri_h5 import inspect_volume
 from ..hallucination import (DEFAULT_TOL, acquisition, hallucinated_regions, hallucination_map, label_regions,
-                             null_space_share)
+                             leaves_null_space, null_space_share)
 from ..metrics import reconstruct_volume
 from .results import (MIN_TRAIN_SEEDS, hallucination_scores, judge_difference, paired_difference, seed_evidence,
                       seed_paired_difference)
@@ -168,16 +168,17 @@ def training_scores(studies: Sequence[Study], role: str = "test_brain", method: 
 
 
 def hallucination_verdict(scores: pd.DataFrame, method: str, train_scores: pd.DataFrame | None = None,
-                          null_share: float | None = None) -> str:
+                          null_shares: Sequence[float] | None = None) -> str:
     """Compare the mean brain hallucination score of G, Ĝ and the unlearned model.
 
     Args:
         scores: :func:`hallucination_scores` of one training seed (zero-filled, G, Ĝ, ``method``).
         train_scores: :func:`training_scores` over the training seeds (default: G's and Ĝ's rows
             of ``scores``, one seed).
-        null_share: the mean share of image directions the acquisition leaves unmeasured
-            (:func:`acquisition_null_shares`); at 0 every score is zero by construction and the
-            verdict says the measure cannot decide, instead of comparing zeros.
+        null_shares: per test volume, the share of image directions the acquisition leaves
+            unmeasured (:func:`acquisition_null_shares`); when none leaves any
+            (:func:`~mriunlearn.hallucination.leaves_null_space`), every score is zero by construction
+            and the verdict says the measure cannot decide, instead of comparing zeros.
 
     Whether G hallucinates more than Ĝ compares two trainings: it is judged by
     :func:`~mriunlearn.experiments.results.judge_difference` on the paired per-volume difference
@@ -188,7 +189,7 @@ def hallucination_verdict(scores: pd.DataFrame, method: str, train_scores: pd.Da
     g, o, u = m["original"], m["oracle"], m[method]
     lines = [f"Mean hallucination score on BTA (x100): G {100 * g:.3f}, oracle {100 * o:.3f}, {method} {100 * u:.3f}, "
              f"zero-filled {100 * m['zero_filled']:.3f}."]
-    if null_share == 0:
+    if null_shares is not None and not leaves_null_space(null_shares):
         lines.append("The acquisition leaves no image direction unmeasured (null-space share 0 at the projector's "
                      "threshold): every hallucination map and score is zero by construction, so this measure cannot "
                      "say whether joint training hallucinates; the error maps of Fig. 1 show where G goes wrong.")

@@ -17,11 +17,13 @@ from .. import paper_numbers
 from ..claims import (Criterion, brain_cost_rule, closest_rule, destroys_rule, forgets_rule, knee_gain_rule,
                       stays_near_rule, verdict)
 from ..errors import ConfigError
-from ..forgetting import MIA_MIN_SLICES, membership_inference, oracle_distance, relearn_time
+from ..forgetting import oracle_distance, relearn_time
 from ..intervals import mean_interval
 from ..labels import label, short_label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
+from ..membership import (Groups, Statistics, attack_impossible, membership_attack, membership_verdict,
+                          role_statistics)
 from ..metrics import paper_table
 from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, hallucination_scores, header_digits,
                       metric_headers, oracle_targets, paired_difference, seed_evidence, seed_half_width, spread_convention,
@@ -29,7 +31,7 @@ from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, 
 from .study import Study, cached_table, run_entry, run_records
 
 __all__ = ["Landscape", "check_landscape_grid", "compare_with_paper", "costs", "DYNAMICS_METRICS", "dynamics", "dynamics_table", "final_per_volume",
-           "forgetting", "forgetting_summary", "hallucination_scores", "header_digits", "judge_claims", "landscape_caption",
+           "forgetting", "forgetting_summary", "MIA_COLUMNS", "check_reference_seeds", "membership_null", "membership_record", "noise_floor", "hallucination_scores", "header_digits", "judge_claims", "landscape_caption",
            "loss_landscape", "oracle_targets", "RADAR_AXES", "radar_psnr", "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
 
 
@@ -188,39 +190,113 @@ def radar_psnr(summary: pd.DataFrame, cost_table: pd.DataFrame) -> pd.DataFrame:
                            else c.map(RADAR_AXES.index)).reset_index(drop=True)
 
 
-def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_steps: int = 15,
-               check_every: int = 3, relearn_methods: Sequence[str] | None = None) -> pd.DataFrame:
-    """Membership inference and relearn time for G, Ĝ and every run (cached in each entry).
+#: the forgetting table's membership columns (:mod:`mriunlearn.membership`): AUC, its interval, the verdict
+MIA_COLUMNS: tuple[str, ...] = ("mia_auc", "mia_low", "mia_high", "mia_verdict")
 
-    ``mia``: cross-validated accuracy separating forget slices from unseen knee slices by their
-    loss (0.5 = nothing left to detect). ``relearn_steps``: optimiser steps of fine-tuning on D_f
-    until UA is back to G's, capped at ``relearn_steps`` (``relearn_cap_hit``); computed only for
-    the models in ``relearn_methods`` (default: all; names ``original``/``oracle`` included).
-    A split with fewer than :data:`~mriunlearn.forgetting.MIA_MIN_SLICES` forget or ``test_knee``
-    slices (a toy split of a few volumes) cannot be cross-validated: ``mia`` is NaN there, with a
-    warning naming the counts, and the other columns are computed as usual.
+
+def check_reference_seeds(study: Study, seeds: Sequence[Any]) -> list[int]:
+    """``MIA_REFERENCE_SEEDS`` checked: distinct integers other than the study's training seed (the
+    oracle under test cannot be its own reference); empty means the uncalibrated attack."""
+    seeds = list(seeds)
+    if any(isinstance(s, bool) or not isinstance(s, int) for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"MIA_REFERENCE_SEEDS must be distinct integers, got {seeds!r}")
+    if study.profile.seed in seeds:
+        raise ConfigError(f"MIA_REFERENCE_SEEDS={seeds!r} holds the study's own training seed {study.profile.seed}: "
+                          f"Ĝ at that seed is a model under test, not a reference")
+    return seeds
+
+
+def oracle_statistics(study: Study, seed: int) -> tuple[Statistics, Groups]:
+    """The membership statistic of the oracle Ĝ trained at ``seed`` and the subject of each slice
+    (trained or restored as any Ĝ; the table cached in its entry as ``membership_statistic.csv``)."""
+    oracle = study.at_seed(seed).oracle
+    table = cached_table(run_entry(oracle), "membership_statistic", lambda: _statistic_table(
+        *role_statistics(oracle.model, study.manifest, study.profile)))
+    by_role = dict(tuple(table.groupby("role", sort=False)))
+    return ({role: g.stat.to_numpy() for role, g in by_role.items()},
+            {role: g.subject.astype(str).tolist() for role, g in by_role.items()})
+
+
+def _statistic_table(stats: Statistics, groups: Groups) -> pd.DataFrame:
+    return pd.concat([pd.DataFrame({"role": role, "subject": groups[role], "stat": stats[role]}) for role in stats],
+                     ignore_index=True)
+
+
+def membership_null(study: Study, reference_seeds: Sequence[int]) -> pd.DataFrame:
+    """The membership test's noise floor: the oracle Ĝ at the study's seed and at every reference seed,
+    each scored against the others (none saw D_f, so whatever they show is noise), with the same
+    test as :func:`forgetting`. Rows: ``seed``, ``mia_auc``, ``mia_low``, ``mia_high``, ``mia_verdict``;
+    empty without reference seeds or on a split that cannot support the test."""
+    seeds = [study.profile.seed, *check_reference_seeds(study, reference_seeds)]
+    if len(seeds) < 2 or attack_impossible(study.manifest) is not None:
+        return pd.DataFrame(columns=["seed", *MIA_COLUMNS])
+    stats = {s: oracle_statistics(study, s) for s in seeds}
+    rows = []
+    for s in seeds:
+        r = membership_attack(stats[s][0], [stats[o][0] for o in seeds if o != s], stats[s][1], seed=s)
+        rows.append({"seed": s, "mia_auc": r.auc, "mia_low": r.low, "mia_high": r.high,
+                     "mia_verdict": membership_verdict(r.low, r.high)})
+    return pd.DataFrame(rows)
+
+
+def _membership_row(study: Study, result: Any, seed: int, references: Sequence[Statistics], tag: str,
+                    floor: tuple[float, float] | None) -> dict[str, Any]:
+    def compute() -> pd.DataFrame:
+        stats, groups = role_statistics(result.model, study.manifest, study.profile)
+        return pd.DataFrame([membership_attack(stats, references, groups, seed=seed).to_dict()])
+    row = cached_table(run_entry(result), f"membership_{tag}", compute).iloc[0]
+    return {"mia_auc": float(row.auc), "mia_low": float(row.low), "mia_high": float(row.high),
+            "mia_verdict": membership_verdict(float(row.low), float(row.high), float(row.auc), floor)}
+
+
+def membership_record(study: Study, reference_seeds: Sequence[int]) -> dict[str, Any]:
+    """What calibrated the membership test, saved beside the forgetting table: the reference seeds and
+    the run-cache key of each reference oracle (the published base models serve these keys)."""
+    seeds = check_reference_seeds(study, reference_seeds)
+    return {"mia_reference_seeds": seeds, "mia_reference_keys": [run_entry(study.at_seed(s).oracle).key for s in seeds]}
+
+
+def noise_floor(null: pd.DataFrame) -> tuple[float, float] | None:
+    """``(lowest, highest)`` AUC of :func:`membership_null`'s oracles, or ``None`` without any."""
+    return (float(null.mia_auc.min()), float(null.mia_auc.max())) if len(null) else None
+
+
+def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_steps: int = 15,
+               check_every: int = 3, relearn_methods: Sequence[str] | None = None,
+               mia_reference_seeds: Sequence[int] = ()) -> pd.DataFrame:
+    """Calibrated membership inference and relearn time for G, Ĝ and every run (cached in each entry).
+
+    ``mia_auc``, ``mia_low``, ``mia_high``, ``mia_verdict``: the membership test of
+    :mod:`mriunlearn.membership` (forget slices against unseen knee slices, 0.5 = no membership
+    signal) with its subject-clustered 95% interval, calibrated by the oracles Ĝ trained at
+    ``mia_reference_seeds`` (each trained or restored; empty: the uncalibrated loss attack), and
+    :func:`~mriunlearn.membership.membership_verdict` against the noise floor of :func:`membership_null`. A split with fewer than two volumes in a class cannot support the
+    test: those columns are NaN/"-", with a warning naming the counts. ``relearn_steps``: optimiser
+    steps of fine-tuning on D_f until UA is back to G's, capped at ``relearn_steps``
+    (``relearn_cap_hit``); computed only for the models in ``relearn_methods`` (default: all; names
+    ``original``/``oracle`` included).
     """
     p = study.profile
-    counts = {role: study.manifest.num_slices(role) for role in ("forget", "test_knee")}
-    mia_possible = min(counts.values()) >= MIA_MIN_SLICES
-    if not mia_possible:
-        warnings.warn(f"membership inference skipped (mia = NaN): it needs >= {MIA_MIN_SLICES} slices per class, "
-                      f"the split has {counts['forget']} forget and {counts['test_knee']} test_knee slices",
-                      stacklevel=2)
+    seeds = check_reference_seeds(study, mia_reference_seeds)
+    why_not = attack_impossible(study.manifest)
+    if why_not is not None:
+        warnings.warn(f"membership inference skipped (mia = NaN): {why_not}", stacklevel=2)
+    references = [oracle_statistics(study, s)[0] for s in seeds] if why_not is None else []
+    floor = noise_floor(membership_null(study, seeds))
+    tag = "refs" + "-".join(map(str, seeds)) if seeds else "uncalibrated"
     g_ua = float(study.per_volume("original").query("role == 'forget'").psnr.mean())
     models = {("original", p.seed): study.original, ("oracle", p.seed): study.oracle, **results}
     rows = []
     for (m, s), r in models.items():
-        entry = run_entry(r)
         row: dict[str, Any] = {"model": m, "seed": s}
-        row["mia"] = float(cached_table(entry, "forgetting_mia", lambda r=r, s=s: pd.DataFrame(
-            [{"mia": membership_inference(r.model, study.manifest, p, seed=s)}]))["mia"].iloc[0]) if mia_possible else math.nan
+        row.update(_membership_row(study, r, s, references, tag, floor) if why_not is None else
+                   {**dict.fromkeys(MIA_COLUMNS[:3], math.nan), "mia_verdict": "-"})
         if relearn_methods is None or m in relearn_methods:
             def relearn(r: Any = r, s: int = s) -> pd.DataFrame:
                 rl = relearn_time(r.model, study.manifest, p, g_ua, max_steps=relearn_steps,
                                   check_every=check_every, seed=s)
                 return pd.DataFrame([{"relearn_steps": rl.steps, "relearn_cap_hit": rl.cap_hit}])
-            rl = cached_table(entry, f"forgetting_relearn{relearn_steps}_every{check_every}", relearn).iloc[0]
+            rl = cached_table(run_entry(r), f"forgetting_relearn{relearn_steps}_every{check_every}", relearn).iloc[0]
             row["relearn"] = f">{relearn_steps} (cap)" if bool(rl.relearn_cap_hit) else str(int(rl.relearn_steps))
         else:
             row["relearn"] = "-"
@@ -229,15 +305,14 @@ def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_
 
 
 def forgetting_summary(study: Study, results: Mapping[tuple[str, int], Any], summary: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
-    """Gap to Ĝ per column (PSNR), mean absolute gap, MIA and relearn time, one row per model
-    (means over seeds; relearn shown for the first seed)."""
+    """Gap to Ĝ per column (PSNR), mean absolute gap, membership test and relearn time, one row per
+    model (gaps: means over seeds; membership test and relearn: the first seed's)."""
     p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
     gaps = p.sub(p.loc["oracle"], axis=1)[["BTA", "KTA", "UA"]].add_suffix(" gap")
     gaps["mean |gap|"] = [oracle_distance(p.loc[m], p.loc["oracle"]) for m in p.index]
     f = forgetting(study, results, **kwargs)
-    mia = f.groupby("model", sort=False).mia.mean()
-    relearn = f.groupby("model", sort=False).relearn.first()
-    out = gaps.join(mia).join(relearn).reset_index()
+    first = f.groupby("model", sort=False)[[*MIA_COLUMNS, "relearn"]].first()
+    out = gaps.join(first).reset_index()
     out["model"] = out.model.astype(str)
     return out
 
