@@ -251,9 +251,11 @@ def _membership_row(study: Study, result: Any, seed: int, references: Sequence[S
 
 def membership_record(study: Study, reference_seeds: Sequence[int]) -> dict[str, Any]:
     """What calibrated the membership test, saved beside the forgetting table: the reference seeds and
-    the run-cache key of each reference oracle (the published base models serve these keys)."""
+    the run-cache key of each reference oracle (the published base models serve these keys). On a
+    split that cannot support the test no reference is trained, and none is recorded."""
     seeds = check_reference_seeds(study, reference_seeds)
-    return {"mia_reference_seeds": seeds, "mia_reference_keys": [run_entry(study.at_seed(s).oracle).key for s in seeds]}
+    used = seeds if attack_impossible(study.manifest) is None else []
+    return {"mia_reference_seeds": seeds, "mia_reference_keys": [run_entry(study.at_seed(s).oracle).key for s in used]}
 
 
 def noise_floor(null: pd.DataFrame) -> tuple[float, float] | None:
