@@ -234,9 +234,13 @@ def membership_null(study: Study, reference_seeds: Sequence[int]) -> pd.DataFram
     rows = []
     for s in seeds:
         r = membership_attack(stats[s][0], [stats[o][0] for o in seeds if o != s], stats[s][1], seed=s)
-        rows.append({"seed": s, "mia_auc": r.auc, "mia_low": r.low, "mia_high": r.high,
-                     "mia_verdict": membership_verdict(r.low, r.high)})
+        rows.append({"seed": s, **_mia_columns(r.auc, r.low, r.high, None)})
     return pd.DataFrame(rows)
+
+
+def _mia_columns(auc: float, low: float, high: float, floor: tuple[float, float] | None) -> dict[str, Any]:
+    """The :data:`MIA_COLUMNS` of one membership test, its verdict read against ``floor``."""
+    return {"mia_auc": auc, "mia_low": low, "mia_high": high, "mia_verdict": membership_verdict(low, high, auc, floor)}
 
 
 def _membership_row(study: Study, result: Any, seed: int, references: Sequence[Statistics], tag: str,
@@ -245,8 +249,7 @@ def _membership_row(study: Study, result: Any, seed: int, references: Sequence[S
         stats, groups = role_statistics(result.model, study.manifest, study.profile)
         return pd.DataFrame([membership_attack(stats, references, groups, seed=seed).to_dict()])
     row = cached_table(run_entry(result), f"membership_{tag}", compute).iloc[0]
-    return {"mia_auc": float(row.auc), "mia_low": float(row.low), "mia_high": float(row.high),
-            "mia_verdict": membership_verdict(float(row.low), float(row.high), float(row.auc), floor)}
+    return _mia_columns(float(row.auc), float(row.low), float(row.high), floor)
 
 
 def membership_record(study: Study, reference_seeds: Sequence[int]) -> dict[str, Any]:
@@ -272,8 +275,8 @@ def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_
     :mod:`mriunlearn.membership` (forget slices against unseen knee slices, 0.5 = no membership
     signal) with its subject-clustered 95% interval, calibrated by the oracles Ĝ trained at
     ``mia_reference_seeds`` (each trained or restored; empty: the uncalibrated loss attack), and
-    :func:`~mriunlearn.membership.membership_verdict` against the noise floor of :func:`membership_null`. A split with fewer than two volumes in a class cannot support the
-    test: those columns are NaN/"-", with a warning naming the counts. ``relearn_steps``: optimiser
+    :func:`~mriunlearn.membership.membership_verdict` against the noise floor of
+    :func:`membership_null`. A split with fewer than two volumes in a class cannot support the test: those columns are NaN/"-", with a warning naming the counts. ``relearn_steps``: optimiser
     steps of fine-tuning on D_f until UA is back to G's, capped at ``relearn_steps``
     (``relearn_cap_hit``); computed only for the models in ``relearn_methods`` (default: all; names
     ``original``/``oracle`` included).
