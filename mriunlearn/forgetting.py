@@ -4,8 +4,9 @@
   numbers).
 - :func:`slice_loss_features`: per-slice loss features, the statistic of the calibrated
   membership test (:mod:`mriunlearn.membership`).
-- :func:`relearn_time`: fine-tuning steps on D_f until the model's forget-set PSNR (UA) is back to
-  G's, checked every ``check_every`` steps, capped (the cap hit is reported).
+- :func:`parameter_distance`: how far apart two models' weights are.
+- :func:`relearn_curve`: the relearning attack's raw material: a copy fine-tuned on a few forget
+  volumes or on retain data, with UA and KTA per volume after each checkpoint's number of steps.
 - :func:`summarise_seeds`: mean ± 95% t-interval over seeds.
 
 The notebook's forgetting table (these metrics for G, Ĝ and every run, cached per run) is
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from .errors import ConfigError
 from .intervals import mean_interval
 from .losses import recon_loss
 from .manifest import PAPER_COLUMNS, Manifest
-from .metrics import EvalData, eval_data, evaluate
+from .metrics import EvalData, evaluate
 from .model import reconstruct
 from .profiles import Profile
 
@@ -46,6 +47,20 @@ def oracle_distance(means: Mapping[str, float] | pd.Series, oracle: Mapping[str,
     1.0
     """
     return float(np.mean([abs(means[c] - oracle[c]) for c in PAPER_COLUMNS.values()]))
+
+
+@torch.no_grad()
+def parameter_distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    """Euclidean distance between the parameters of two models of one architecture, all parameters
+    flattened into one vector (buffers left out).
+
+    Raises:
+        ConfigError: the models' parameters differ in names or shapes.
+    """
+    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    if pa.keys() != pb.keys() or any(pa[k].shape != pb[k].shape for k in pa):
+        raise ConfigError("parameter_distance: the two models have different parameters (another architecture)")
+    return float(torch.sqrt(sum(((pa[k].double() - pb[k].double()) ** 2).sum() for k in pa)))
 
 
 @torch.no_grad()
@@ -75,60 +90,65 @@ def slice_loss_features(model: torch.nn.Module, data: SliceIndex, profile: Profi
     return feats
 
 
-@dataclass
-class Relearn:
-    """Result of :func:`relearn_time`: optimiser ``steps`` and ``slice_steps`` until the forget-set
-    PSNR reached ``target_psnr`` (the cap if ``cap_hit``), and the ``trace`` of (steps, UA PSNR)."""
-
-    steps: int
-    slice_steps: int
-    cap_hit: bool
-    target_psnr: float
-    trace: list[tuple[int, float]]
+#: the columns a relearning curve is evaluated on: UA (D_f, less the slices fine-tuned on) and KTA
+RELEARN_ROLES: tuple[str, ...] = ("forget", "test_knee")
 
 
-def _ua_psnr(model: torch.nn.Module, manifest: Manifest, profile: Profile, data: EvalData) -> float:
-    return float(evaluate(model, manifest, "forget", profile, data=data).psnr.mean())
+def relearn_curve(model: torch.nn.Module, manifest: Manifest, profile: Profile, role: str,
+                  checkpoints: Sequence[int], *, files: Sequence[Path] | None = None,
+                  seed: int | None = None) -> pd.DataFrame:
+    """Fine-tune a copy of ``model`` on the slices of ``role`` (or of ``files`` among them) and
+    evaluate it on :data:`RELEARN_ROLES` after each number of optimiser steps in ``checkpoints``.
 
+    The copy trains with a fresh Adam(``profile.lr``), the profile's loss, gradient clipping and
+    training masks, in batches of ``profile.batch_size`` reshuffled every pass (seeded by ``seed``,
+    default the profile's); slices are held in memory or streamed (``profile.data_path``) with the
+    same steps. ``model`` itself is not changed.
 
-def relearn_time(model: torch.nn.Module, manifest: Manifest, profile: Profile, target_psnr: float, *,
-                 max_steps: int = 200, check_every: int = 5, seed: int | None = None) -> Relearn:
-    """Fine-tuning steps on D_f until the forget-set PSNR (UA) is back to ``target_psnr`` (G's).
+    Returns:
+        One row per (checkpoint, evaluated volume): ``step``, ``slice_steps`` (slices seen so far) and
+        :func:`~mriunlearn.metrics.evaluate`'s ``file, role, organ, slices, psnr, ssim, nmse``. The
+        caller drops the fine-tuned volumes from UA (they are in ``file``).
 
-    A copy of ``model`` is trained with Adam(``profile.lr``), the profile's loss, gradient clipping
-    and training masks (batches of ``profile.batch_size``, reshuffled every pass); UA is checked
-    before the first step and every ``check_every`` steps. ``model`` itself is not changed.
-    D_f is held in memory or streamed slice by slice (``profile.data_path``), with the same steps.
+    Raises:
+        ConfigError: ``checkpoints`` empty, negative or not increasing.
     """
     from .train import train_step
 
-    if max_steps < 0 or check_every < 1:
-        raise ConfigError(f"max_steps must be >= 0 and check_every >= 1, got {max_steps}, {check_every}")
+    marks = [int(c) for c in checkpoints]
+    if not marks or marks[0] < 0 or any(b <= a for a, b in zip(marks, marks[1:])):
+        raise ConfigError(f"checkpoints must be increasing step counts >= 0, got {list(checkpoints)}")
     seed = profile.seed if seed is None else seed
     net = copy.deepcopy(model)
     opt = torch.optim.Adam(net.parameters(), lr=profile.lr)
-    data = make_dataset(manifest, "forget", profile, train=True, seed=seed)  # streamed if profile says
-    loader = make_loader(data, profile, train=True, seed=seed)
-    forget_eval = EvalData()  # D_f's evaluation slices, loaded once for every check
-    trace = [(0, _ua_psnr(net, manifest, profile, forget_eval))]
+    loader = make_loader(make_dataset(manifest, role, profile, train=True, seed=seed, files=files),
+                         profile, train=True, seed=seed)
+    held = EvalData()  # the evaluation slices, loaded once for every checkpoint
+    tables: list[pd.DataFrame] = []
     steps, slices, epoch = 0, 0, 0
-    if trace[-1][1] >= target_psnr:
-        return Relearn(0, 0, False, float(target_psnr), trace)
-    while steps < max_steps:
+
+    def reached() -> bool:
+        """Evaluate when ``steps`` is the next checkpoint; True once the last one is done."""
+        if steps == marks[len(tables)]:
+            t = evaluate(net, manifest, list(RELEARN_ROLES), profile, data=held)
+            tables.append(t.assign(step=steps, slice_steps=slices))
+        return len(tables) == len(marks)
+
+    done = reached()
+    while not done:
         set_epoch(loader, profile.epochs + epoch)
         for batch in loader:
             net.train()
             train_step(net, opt, batch, profile)
-            steps += 1
-            slices += len(batch.fname)
-            if steps % check_every == 0 or steps == max_steps:
-                trace.append((steps, _ua_psnr(net, manifest, profile, forget_eval)))
-                if trace[-1][1] >= target_psnr:
-                    return Relearn(steps, slices, False, float(target_psnr), trace)
-            if steps >= max_steps:
+            steps, slices = steps + 1, slices + len(batch.fname)
+            if done := reached():
                 break
+        if slices == 0:
+            raise ConfigError(f"relearning on role {role!r} found no slice to train on")
         epoch += 1
-    return Relearn(steps, slices, True, float(target_psnr), trace)
+    cols = ["step", "slice_steps"]
+    out = pd.concat(tables, ignore_index=True)
+    return out[cols + [c for c in out.columns if c not in cols]]
 
 
 #: Table 1's ± columns, one convention each (named by the header): the std over test volumes of a

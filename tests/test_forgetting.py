@@ -1,4 +1,4 @@
-"""Forgetting metrics: distance to the oracle, relearn time, seed summaries."""
+"""Forgetting metrics: distance to the oracle, parameter distance, relearning curves, seed summaries."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mriunlearn.cache import RunCache
 from mriunlearn.errors import ConfigError
 from mriunlearn import forgetting
 from mriunlearn.experiments.results import column_means
-from mriunlearn.forgetting import oracle_distance, relearn_time, summarise_seeds
+from mriunlearn.forgetting import oracle_distance, parameter_distance, relearn_curve, summarise_seeds
 
 torch.set_num_threads(1)
 
@@ -59,12 +59,36 @@ def G(smoke_profile, smoke_manifest, tmp_path_factory):
     return train_original(smoke_profile, smoke_manifest, cache=cache, progress=False)
 
 
-def test_relearn_time(G, smoke_profile, smoke_manifest):
+def test_relearn_curve_fine_tunes_a_copy_and_measures_ua_and_kta_at_each_checkpoint(G, smoke_profile, smoke_manifest):
     from mriunlearn.metrics import evaluate
 
-    ua = float(evaluate(G.model, smoke_manifest, "forget", smoke_profile).psnr.mean())
-    done = relearn_time(G.model, smoke_manifest, smoke_profile, ua - 1.0)
-    assert done.steps == 0 and not done.cap_hit
-    capped = relearn_time(G.model, smoke_manifest, smoke_profile, ua + 100.0, max_steps=2, check_every=1)
-    assert capped.cap_hit and capped.steps == 2 and len(capped.trace) == 3
-    assert capped.slice_steps >= 2
+    before = {k: v.clone() for k, v in G.model.state_dict().items()}
+    files = smoke_manifest.files("forget")[:1]
+    curve = relearn_curve(G.model, smoke_manifest, smoke_profile, "forget", [0, 1, 3], files=files, seed=5)
+    assert all(torch.equal(before[k], v) for k, v in G.model.state_dict().items())  # the model itself is untouched
+    n_vols = len(smoke_manifest.files("forget")) + len(smoke_manifest.files("test_knee"))
+    assert list(curve.step.unique()) == [0, 1, 3] and len(curve) == 3 * n_vols
+    assert set(curve.role) == set(forgetting.RELEARN_ROLES)
+    # slices seen: one forget volume's slices per step, batches of at most batch_size
+    per_step = min(smoke_profile.batch_size, smoke_manifest.table.set_index("path").num_slices[str(files[0])])
+    assert list(curve.groupby("step").slice_steps.first()) == [0, per_step, 3 * per_step]
+    start = evaluate(G.model, smoke_manifest, list(forgetting.RELEARN_ROLES), smoke_profile)
+    np.testing.assert_allclose(curve[curve.step == 0].psnr.to_numpy(), start.psnr.to_numpy(), rtol=0, atol=1e-9)
+    assert not np.allclose(curve[curve.step == 3].psnr.to_numpy(), start.psnr.to_numpy())  # it did train
+    again = relearn_curve(G.model, smoke_manifest, smoke_profile, "forget", [0, 1, 3], files=files, seed=5)
+    pd.testing.assert_frame_equal(curve, again)  # seeded: the same steps give the same numbers
+    retain = relearn_curve(G.model, smoke_manifest, smoke_profile, "retain", [2], seed=5)
+    assert list(retain.step.unique()) == [2] and (retain.slice_steps == 2 * smoke_profile.batch_size).all()
+    for bad in ([], [-1, 2], [2, 2], [3, 1]):
+        with pytest.raises(ConfigError, match="checkpoints"):
+            relearn_curve(G.model, smoke_manifest, smoke_profile, "forget", bad)
+
+
+def test_parameter_distance_is_the_euclidean_distance_of_all_parameters():
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()]).double()
+    assert parameter_distance(a, b) == pytest.approx(float((flat(a) - flat(b)).norm()), rel=1e-12)
+    assert parameter_distance(a, b) == parameter_distance(b, a) and parameter_distance(a, a) == 0.0
+    with pytest.raises(ConfigError, match="different parameters"):
+        parameter_distance(a, torch.nn.Linear(3, 4))

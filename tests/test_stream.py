@@ -436,8 +436,7 @@ def test_streamed_forgetting_metrics_equal_in_memory(smoke_manifest, smoke_profi
     mem_feats = F.slice_loss_features(model, eval_data(smoke_manifest, "forget", smoke_profile),
                                       smoke_profile)
     mem_stats, mem_groups = M.role_statistics(model, smoke_manifest, smoke_profile)
-    relearn = dict(max_steps=2, check_every=1, seed=3)
-    mem_rl = F.relearn_time(model, smoke_manifest, smoke_profile, 1e3, **relearn)
+    mem_curve = F.relearn_curve(model, smoke_manifest, smoke_profile, "forget", [0, 2], seed=3)
     _no_slicedata(monkeypatch)
     prof = smoke_profile.replace(data_path="stream", num_workers=1)
     data = eval_data(smoke_manifest, "forget", prof)
@@ -446,10 +445,9 @@ def test_streamed_forgetting_metrics_equal_in_memory(smoke_manifest, smoke_profi
     assert feats.shape == (len(data), 2) and np.array_equal(feats, mem_feats)
     stats, groups = M.role_statistics(model, smoke_manifest, prof)
     assert groups == mem_groups and all(np.array_equal(stats[r], mem_stats[r]) for r in stats)
-    rl = F.relearn_time(model, smoke_manifest, prof, 1e3, **relearn)
-    assert (rl.steps, rl.slice_steps, rl.cap_hit) == (mem_rl.steps, mem_rl.slice_steps, mem_rl.cap_hit) == \
-        (2, mem_rl.slice_steps, True)
-    np.testing.assert_allclose(np.array(rl.trace), np.array(mem_rl.trace), rtol=0, atol=1e-5)
+    curve = F.relearn_curve(model, smoke_manifest, prof, "forget", [0, 2], seed=3)
+    assert curve[["step", "slice_steps", "file", "role"]].equals(mem_curve[["step", "slice_steps", "file", "role"]])
+    np.testing.assert_allclose(curve.psnr.to_numpy(), mem_curve.psnr.to_numpy(), rtol=0, atol=1e-5)
     # in-process reads, batches of one slice: each slice is read just before its forward
     prof0 = prof.replace(num_workers=0, eval_batch_size=1)
     log = _log_reads_and_forwards(monkeypatch, F)
