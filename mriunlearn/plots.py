@@ -414,6 +414,71 @@ def shift_figure(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def relearning_figure(curves: pd.DataFrame, recovery: pd.DataFrame) -> plt.Figure:
+    """The relearning attack: UA and KTA PSNR (columns) over fine-tuning steps (symlog x) under each
+    condition (rows), one line per model: G and Ĝ thick and dashed, the oracles of other seeds thin
+    and grey (``"oracle@<seed>"``, the spread of a model that never saw D_f), the unlearned models in
+    their colours; the dotted line is the half-gap threshold of ``recovery``.
+
+    ``curves``: :func:`mriunlearn.experiments.relearning.relearn_curves`; ``recovery``: its
+    :func:`~mriunlearn.experiments.relearning.recovery_steps`."""
+    conditions, columns = list(dict.fromkeys(curves.condition)), ["UA", "KTA"]
+    titles = {"forget": "fine-tuned on one forget volume", "retain": "fine-tuned on retain data only"}
+    fig, axes = plt.subplots(len(conditions), 2, figsize=(10, 2.9 * len(conditions) + 0.6), sharex=True, squeeze=False)
+    for i, condition in enumerate(conditions):
+        for j, column in enumerate(columns):
+            ax = axes[i, j]
+            sel = curves[(curves.condition == condition) & (curves.column == column)]
+            for model, g in sel.groupby("model", sort=False):
+                name = str(model)
+                ref = name in ("original", "oracle")
+                other_seed = name.startswith("oracle@")
+                ax.plot(g.step, g.psnr, lw=2.4 if ref else 0.8 if other_seed else 1.3, ls="--" if ref else "-",
+                        color="0.6" if other_seed else method_colour(name, "0.3"), zorder=3 if ref else 2,
+                        label="Ĝ, other seeds" if other_seed else label(name))
+            t = recovery[(recovery.condition == condition) & (recovery.column == column)].threshold
+            if len(t):
+                ax.axhline(float(t.iloc[0]), color="0.3", ls=":", lw=1, label="half of G's gap over Ĝ")
+            ax.set_xscale("symlog", linthresh=1)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.set_title(f"{column}, {titles.get(condition, condition)}", fontsize=9)
+            ax.set_ylabel("PSNR (dB)")
+            if i == len(conditions) - 1:
+                ax.set_xlabel("fine-tuning steps")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    fig.legend(unique.values(), unique.keys(), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle("Relearning attack: does D_f come back faster than to a model that never saw it?", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def audit_figure(audit: pd.DataFrame, closeness: pd.DataFrame) -> plt.Figure:
+    """The forgetting audit as a table of coloured cells: rows the models of ``audit``
+    (:func:`mriunlearn.experiments.forgetting_audit.audit_table`), columns its audit columns, each
+    cell coloured by ``closeness`` (:func:`~mriunlearn.experiments.forgetting_audit.closeness`: 0 =
+    at Ĝ, 1 = at G, clipped at 2; grey where missing) and labelled with the value itself."""
+    values = audit.set_index("model")[list(closeness.columns)]
+    fig, ax = plt.subplots(figsize=(1.45 * values.shape[1] + 2.2, 0.34 * len(values) + 1.6), layout="constrained")
+    cmap = plt.get_cmap("RdYlGn_r").with_extremes(bad="0.9")
+    shade = closeness.to_numpy(float).clip(0, 2)
+    image = ax.imshow(np.ma.masked_invalid(shade), cmap=cmap, vmin=0, vmax=2, aspect="auto")
+    for (r, c), v in np.ndenumerate(values.to_numpy(object)):
+        text = f"{v:.2f}" if isinstance(v, float) and not math.isnan(v) else "–" if isinstance(v, float) else str(v)
+        dark = shade[r, c] < 0.25 or shade[r, c] > 1.6  # the deep ends of the colour map
+        ax.text(c, r, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    ax.set_xticks(range(values.shape[1]), [textwrap.fill(str(c), 14) for c in values.columns], fontsize=7)
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(len(values)), [label(str(m)) for m in values.index], fontsize=8)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    bar = fig.colorbar(image, ax=ax, shrink=0.6, ticks=[0, 1, 2])
+    bar.ax.set_yticklabels(["at Ĝ", "at G", "2× G's\ndistance"], fontsize=7)
+    ax.set_title("Forgetting audit: colour = distance from Ĝ in units of G's distance from Ĝ", fontsize=9)
+    return fig
+
+
 def dynamics_figure(dyn: pd.DataFrame, oracle: pd.DataFrame | None = None) -> plt.Figure:
     """The paper's Table 2 as line plots: per unlearning epoch the PSNR (top row) and, where ``dyn``
     has an ``ssim`` column, the SSIM (bottom row), one panel per paper column, the epochs shared.

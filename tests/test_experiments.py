@@ -327,10 +327,10 @@ def test_forgetting_gives_nan_mia_with_a_warning_when_a_class_has_one_subject(st
     monkeypatch.setattr(type(study), "at_seed", lambda self, seed: self if seed == self.profile.seed else
                         pytest.fail("no reference oracle is trained for a test that cannot run"))
     with pytest.warns(UserWarning, match=r"membership inference skipped .*>= 2 volumes per class.* 1 test_knee"):
-        table = unl.forgetting(study, {}, relearn_methods=[], mia_reference_seeds=[7])
+        table = unl.forgetting(study, {}, mia_reference_seeds=[7])
     assert unl.membership_record(study, [7]) == {"mia_reference_seeds": [7], "mia_reference_keys": []}
     assert list(table.model) == ["original", "oracle"] and np.isnan(table.mia_auc).all()
-    assert (table.mia_verdict == "-").all() and (table.relearn == "-").all()
+    assert (table.mia_verdict == "-").all()
 
 
 def test_forgetting_calibrates_membership_by_reference_oracles(study):
@@ -338,7 +338,7 @@ def test_forgetting_calibrates_membership_by_reference_oracles(study):
 
     from mriunlearn import membership as mem
 
-    table = unl.forgetting(study, {}, relearn_methods=[], mia_reference_seeds=[7]).set_index("model")
+    table = unl.forgetting(study, {}, mia_reference_seeds=[7]).set_index("model")
     assert list(table.columns[1:5]) == list(unl.MIA_COLUMNS)
     assert ((table.mia_low <= table.mia_auc) & (table.mia_auc <= table.mia_high)).all()
     ref = study.at_seed(7).oracle
@@ -356,7 +356,7 @@ def test_forgetting_calibrates_membership_by_reference_oracles(study):
     null = unl.membership_null(study, [7])  # Ĝ at 42 against Ĝ at 7 and back: the noise floor
     assert list(null.seed) == [42, 7] and null.mia_auc.between(0, 1).all()
     assert unl.membership_null(study, []).empty
-    uncal = unl.forgetting(study, {}, relearn_methods=[]).set_index("model")
+    uncal = unl.forgetting(study, {}).set_index("model")
     stats, _ = mem.role_statistics(study.oracle.model, study.manifest, study.profile)
     assert uncal.mia_auc["oracle"] == pytest.approx(mem.auc(-stats["forget"], -stats["test_knee"]), abs=1e-12)
 

@@ -38,8 +38,9 @@ notebook parameters (``-p``, each given to the notebooks that declare it):
   for each of Fig. 1's two panels, 4 score tables (zero-filled, G, Ĝ, Gᵁ);
 - 03: ``METHODS=["nl_ft"]`` and ``EXTRA_METHODS=["ga_l1"]`` (the two directions of the loss
   landscape; one new 2-step unlearning run), ``NOISE_METHODS=[]``, ``NL_GRID="none"``,
-  ``RELEARN_STEPS=2``, ``LANDSCAPE_GRID=3`` (3x3 points per plane instead of 11x11). The split
-  has one ``test_knee`` slice, so its MIA column is NaN (with a warning);
+  ``RELEARN_MODELS=["all"]``, ``LANDSCAPE_GRID=3`` (3x3 points per plane instead of 11x11). The split
+  has one ``test_knee`` slice, so its MIA column is NaN (with a warning), and one forget volume, so the
+  relearning attack says it cannot run (and trains nothing);
 - 04: ``METHODS=["nl_ft"]`` and ``FRACTIONS=[0.5]`` (the drawn split's shipped 50% subset, so it
   says it used it).
 
@@ -74,7 +75,7 @@ SHRINK = {"max_steps": 2, "num_cascades": 1, "chans": 4, "pools": 2, "sens_chans
           "num_workers": 0}
 #: METHODS: notebooks 03 and 04; FRACTIONS: 04; the rest: 03 (01 and 02 run with their defaults)
 NOTEBOOK_PARAMS = {"METHODS": ["nl_ft"], "FRACTIONS": [0.5], "EXTRA_METHODS": ["ga_l1"], "NOISE_METHODS": [],
-                   "NL_GRID": "none", "RELEARN_STEPS": 2, "LANDSCAPE_GRID": 3}
+                   "NL_GRID": "none", "RELEARN_MODELS": ["all"], "LANDSCAPE_GRID": 3}
 NOTEBOOKS = ["01_data_overlap", "02_joint_training_hallucinations", "03_unlearning", "04_subset_retain"]
 
 

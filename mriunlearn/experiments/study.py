@@ -2,7 +2,7 @@
 
 A :class:`Study` binds a profile, its manifest and the run cache. Everything expensive is cached:
 models by the engine's :class:`~mriunlearn.cache.RunCache`; the derived per-model tables
-(hallucination scores, membership inference, relearn time) as CSV files inside the model's cache
+(hallucination scores, membership statistics, relearning curves) as CSV files inside the model's cache
 entry (:func:`cached_table`), so a second run of the notebooks recomputes nothing.
 
 Seeds: ``SEEDS`` in the notebooks are *unlearning* seeds (retain-subset draw, label noise, batch

@@ -17,7 +17,7 @@ from .. import paper_numbers
 from ..claims import (Criterion, brain_cost_rule, closest_rule, destroys_rule, forgets_rule, knee_gain_rule,
                       stays_near_rule, verdict)
 from ..errors import ConfigError
-from ..forgetting import oracle_distance, relearn_time
+from ..forgetting import oracle_distance
 from ..intervals import mean_interval
 from ..labels import label, short_label
 from ..landscape import LossPlane, PlanePoint, plane_through
@@ -266,22 +266,19 @@ def noise_floor(null: pd.DataFrame) -> tuple[float, float] | None:
     return (float(null.mia_auc.min()), float(null.mia_auc.max())) if len(null) else None
 
 
-def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_steps: int = 15,
-               check_every: int = 3, relearn_methods: Sequence[str] | None = None,
+def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *,
                mia_reference_seeds: Sequence[int] = ()) -> pd.DataFrame:
-    """Calibrated membership inference and relearn time for G, Ĝ and every run (cached in each entry).
+    """Calibrated membership inference for G, Ĝ and every run (cached in each entry).
 
     ``mia_auc``, ``mia_low``, ``mia_high``, ``mia_verdict``: the membership test of
     :mod:`mriunlearn.membership` (forget slices against unseen knee slices, 0.5 = no membership
     signal) with its subject-clustered 95% interval, calibrated by the oracles Ĝ trained at
     ``mia_reference_seeds`` (each trained or restored; empty: the uncalibrated loss attack), and
     :func:`~mriunlearn.membership.membership_verdict` against the noise floor of
-    :func:`membership_null`. A split with fewer than two volumes in a class cannot support the test: those columns are NaN/"-", with a warning naming the counts. ``relearn_steps``: optimiser
-    steps of fine-tuning on D_f until UA is back to G's, capped at ``relearn_steps``
-    (``relearn_cap_hit``); computed only for the models in ``relearn_methods`` (default: all; names
-    ``original``/``oracle`` included).
+    :func:`membership_null`. A split with fewer than two volumes in a class cannot support the
+    test: those columns are NaN/"-", with a warning naming the counts. The relearning attack is
+    :mod:`mriunlearn.experiments.relearning`.
     """
-    p = study.profile
     seeds = check_reference_seeds(study, mia_reference_seeds)
     why_not = attack_impossible(study.manifest)
     if why_not is not None:
@@ -289,34 +286,25 @@ def forgetting(study: Study, results: Mapping[tuple[str, int], Any], *, relearn_
     references = [oracle_statistics(study, s)[0] for s in seeds] if why_not is None else []
     floor = noise_floor(membership_null(study, seeds))
     tag = "refs" + "-".join(map(str, seeds)) if seeds else "uncalibrated"
-    g_ua = float(study.per_volume("original").query("role == 'forget'").psnr.mean())
+    p = study.profile
     models = {("original", p.seed): study.original, ("oracle", p.seed): study.oracle, **results}
     rows = []
     for (m, s), r in models.items():
         row: dict[str, Any] = {"model": m, "seed": s}
         row.update(_membership_row(study, r, s, references, tag, floor) if why_not is None else
                    {**dict.fromkeys(MIA_COLUMNS[:3], math.nan), "mia_verdict": "-"})
-        if relearn_methods is None or m in relearn_methods:
-            def relearn(r: Any = r, s: int = s) -> pd.DataFrame:
-                rl = relearn_time(r.model, study.manifest, p, g_ua, max_steps=relearn_steps,
-                                  check_every=check_every, seed=s)
-                return pd.DataFrame([{"relearn_steps": rl.steps, "relearn_cap_hit": rl.cap_hit}])
-            rl = cached_table(run_entry(r), f"forgetting_relearn{relearn_steps}_every{check_every}", relearn).iloc[0]
-            row["relearn"] = f">{relearn_steps} (cap)" if bool(rl.relearn_cap_hit) else str(int(rl.relearn_steps))
-        else:
-            row["relearn"] = "-"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def forgetting_summary(study: Study, results: Mapping[tuple[str, int], Any], summary: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
-    """Gap to Ĝ per column (PSNR), mean absolute gap, membership test and relearn time, one row per
-    model (gaps: means over seeds; membership test and relearn: the first seed's)."""
+    """Gap to Ĝ per column (PSNR), mean absolute gap and membership test, one row per model (gaps:
+    means over seeds; membership test: the first seed's)."""
     p = summary[summary.metric == "psnr"].pivot_table(index="model", columns="column", values="mean", observed=True)
     gaps = p.sub(p.loc["oracle"], axis=1)[["BTA", "KTA", "UA"]].add_suffix(" gap")
     gaps["mean |gap|"] = [oracle_distance(p.loc[m], p.loc["oracle"]) for m in p.index]
     f = forgetting(study, results, **kwargs)
-    first = f.groupby("model", sort=False)[[*MIA_COLUMNS, "relearn"]].first()
+    first = f.groupby("model", sort=False)[list(MIA_COLUMNS)].first()
     out = gaps.join(first).reset_index()
     out["model"] = out.model.astype(str)
     return out
