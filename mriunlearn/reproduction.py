@@ -90,8 +90,8 @@ TOLERANCES: dict[str, Tolerance] = {t.name: t for t in (
     Tolerance("fraction", 0.1, why="null-space fraction of the error"),
     Tolerance("slope", 0.035, unit="dB/epoch", why="validation PSNR slope at the end of training"),
     Tolerance("mia_auc", 0.3, why="calibrated membership AUC and its interval's bounds (20 forget, 32 unseen knee slices)"),
-    Tolerance("relearn", 2.0, 1.0, unit="steps", why="relearning steps until UA recovers half of G's gap over Ĝ (>N read as N + 1): "
-                                                  "a checkpoint either way on a doubling schedule"),
+    Tolerance("relearn", 2.0, 0.5, unit="steps", why="relearning steps until UA recovers half of G's gap over Ĝ (>N read as N + 1): "
+                                                  "about a checkpoint either way on a doubling schedule"),
     Tolerance("param_distance", 0.0, 0.5, why="parameter distance to Ĝ relative to G's"),
 )}
 

@@ -33,7 +33,7 @@ from .. import paths
 from ..errors import ConfigError
 from ..forgetting import relearn_curve
 from ..manifest import PAPER_COLUMNS
-from .study import Study, _listed, cached_table, run_entry, setup_record
+from .study import Study, cached_table, json_list, run_entry, setup_record
 
 __all__ = ["COMMITTED_RUN", "CONDITIONS", "FORGET_VOLUMES", "attack_impossible", "attacked_models", "check_checkpoints",
            "committed_curves", "recovery_steps", "relearn_curves", "relearn_volumes", "relearning_record", "relearning_run"]
@@ -68,7 +68,7 @@ def attacked_models(study: Study, results: Mapping[tuple[str, int], Any], names:
     """
     runs = {m: r for (m, _s), r in reversed(list(results.items()))}  # the first seed's run wins
     valid = ["original", "oracle", *dict.fromkeys(m for m, _ in results)]
-    names = _listed(names, "RELEARN_MODELS")
+    names = json_list(names, "RELEARN_MODELS")
     names = [names] if isinstance(names, str) else list(names)
     unknown = [n for n in names if n != "all" and n not in valid]
     if unknown:
@@ -104,7 +104,7 @@ def relearn_curves(study: Study, models: Mapping[str, Any], checkpoints: Sequenc
         without the volumes fine-tuned on).
     """
     marks = check_checkpoints(checkpoints)
-    held_out = {p.name for p in relearn_volumes(study, seed)}
+    tuned = {p.name for p in relearn_volumes(study, seed)}  # left out of UA
     tag = f"seed{seed}_steps{'-'.join(map(str, marks))}"
     rows = []
     for name, result in models.items():
@@ -114,7 +114,7 @@ def relearn_curves(study: Study, models: Mapping[str, Any], checkpoints: Sequenc
                 return relearn_curve(result.model, study.manifest, study.profile, condition, marks,
                                      files=files, seed=seed)
             per_volume = cached_table(run_entry(result), f"relearn_{condition}_{tag}", compute)
-            kept = per_volume[~per_volume.file.map(lambda f: Path(str(f)).name).isin(held_out)]
+            kept = per_volume[~per_volume.file.map(lambda f: Path(str(f)).name).isin(tuned)]
             means = kept.groupby(["step", "slice_steps", "role"], sort=True).psnr.mean().reset_index()
             rows.append(means.assign(model=name, condition=condition, column=means.role.map(PAPER_COLUMNS)))
     out = pd.concat(rows, ignore_index=True)

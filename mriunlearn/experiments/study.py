@@ -53,7 +53,7 @@ FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20, 0.50, 1.00)
 
 
 
-def _listed(value: Any, name: str) -> Any:
+def json_list(value: Any, name: str) -> Any:
     """A list given as JSON text (``papermill -p SEEDS "[42, 43]"`` passes a string) as a list."""
     if isinstance(value, str) and value.strip().startswith("["):
         try:
@@ -65,7 +65,7 @@ def _listed(value: Any, name: str) -> Any:
 
 def _nonempty_list(name: str, value: Any, what: str) -> list[Any]:
     """``value`` (a list, or a JSON list string) as a non-empty list, else a ConfigError naming ``name``."""
-    value = _listed(value, name)
+    value = json_list(value, name)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
         raise ConfigError(f"{name} must be a non-empty list of {what}, got {value!r}")
     return list(value)
