@@ -21,7 +21,7 @@ bootstrap: subjects are resampled with replacement within each class, each with 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -66,20 +66,43 @@ def clustered_auc_interval(members: np.ndarray, member_groups: Sequence[str], no
     Raises:
         ConfigError: lengths that differ, or fewer than two groups in a class (nothing to resample).
     """
-    classes = []
-    for name, scores, groups in (("members", members, member_groups), ("non-members", nonmembers, nonmember_groups)):
-        scores, groups = np.asarray(scores, dtype=np.float64), np.asarray(groups)
-        if len(scores) != len(groups):
-            raise ConfigError(f"{name}: {len(scores)} scores but {len(groups)} group labels")
-        parts = [scores[groups == g] for g in dict.fromkeys(groups.tolist())]
-        if len(parts) < 2:
-            raise ConfigError(f"{name}: a clustered interval needs >= 2 subjects, got {len(parts)}")
-        classes.append(parts)
+    classes = [_subjects(name, scores, groups) for name, scores, groups in
+               (("members", members, member_groups), ("non-members", nonmembers, nonmember_groups))]
+    return _percentile_interval(lambda rng: auc(*(_resample(parts, rng) for parts in classes)), confidence, samples, seed)
+
+
+def clustered_mean_interval(values: np.ndarray, groups: Sequence[str], *, confidence: float = CONFIDENCE,
+                            samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` ``(n,)``, resampling whole ``groups``
+    (the subject of each value) as :func:`clustered_auc_interval` does.
+
+    Raises:
+        ConfigError: lengths that differ, or fewer than two groups.
+    """
+    parts = _subjects("values", values, groups)
+    return _percentile_interval(lambda rng: float(_resample(parts, rng).mean()), confidence, samples, seed)
+
+
+def _subjects(name: str, scores: np.ndarray, groups: Sequence[str]) -> list[np.ndarray]:
+    """``scores`` split by group (first-seen order), checked: equal lengths, >= 2 groups."""
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(groups)
+    if len(scores) != len(labels):
+        raise ConfigError(f"{name}: {len(scores)} scores but {len(labels)} group labels")
+    parts = [scores[labels == g] for g in dict.fromkeys(labels.tolist())]
+    if len(parts) < 2:
+        raise ConfigError(f"{name}: a clustered interval needs >= 2 subjects, got {len(parts)}")
+    return parts
+
+
+def _resample(parts: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """As many groups as ``parts`` holds, drawn with replacement, each with all its values."""
+    return np.concatenate([parts[j] for j in rng.integers(len(parts), size=len(parts))])
+
+
+def _percentile_interval(draw: Callable[[np.random.Generator], float], confidence: float, samples: int,
+                         seed: int) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
-    draws = np.empty(samples)
-    for i in range(samples):
-        a, b = (np.concatenate([parts[j] for j in rng.integers(len(parts), size=len(parts))]) for parts in classes)
-        draws[i] = auc(a, b)
+    draws = np.array([draw(rng) for _ in range(samples)])
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(draws, [tail, 100 - tail])
     return float(low), float(high)
@@ -185,3 +208,30 @@ def membership_attack(model_stats: Statistics, reference_stats: Sequence[Statist
     gm, gn = groups[MEMBER_ROLE], groups[NONMEMBER_ROLE]
     low, high = clustered_auc_interval(m, gm, n, gn, seed=seed)
     return MembershipResult(auc(m, n), low, high, len(m), len(n), len(set(gm)), len(set(gn)), len(reference_stats))
+
+
+def likelihood_ratios(stat: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """Per-slice log-likelihood ratio of "trained on this slice" over "never trained on it" for a
+    model's statistic ``stat`` ``(n,)``, from an ensemble of models trained with the slices
+    (``inside``, ``(K_in, n)``) and one trained without them (``outside``, ``(K_out, n)``): a Gaussian
+    per slice and side, its mean the side's mean on that slice, one variance pooled over every slice
+    and both sides (the fixed-variance LiRA of Carlini et al., S&P 2022, for few ensemble models;
+    U-LiRA, Hayes et al. 2024, scores unlearned models with it). Positive = more like a model
+    that trained on the slice; ``<= 0`` = at least as likely under the models that never saw it.
+
+    Raises:
+        ConfigError: shapes that do not match, or fewer than two models on a side (no variance).
+
+    >>> likelihood_ratios(np.array([0.0, 1.0]), np.array([[0.0, 0.1], [0.2, -0.1]]), np.array([[1.0, 1.1], [1.2, 0.9]]))
+    array([ 30., -25.])
+    """
+    stat = np.asarray(stat, dtype=np.float64)
+    inside, outside = (np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in (inside, outside))
+    if inside.shape[1:] != stat.shape or outside.shape[1:] != stat.shape:
+        raise ConfigError(f"ensemble statistics {inside.shape} and {outside.shape} for a statistic of shape {stat.shape}")
+    if min(len(inside), len(outside)) < 2:
+        raise ConfigError(f"a likelihood ratio needs >= 2 models per side, got {len(inside)} and {len(outside)}")
+    mu_in, mu_out = inside.mean(axis=0), outside.mean(axis=0)
+    ss = ((inside - mu_in) ** 2).sum() + ((outside - mu_out) ** 2).sum()
+    var = ss / (inside.size + outside.size - 2 * stat.size)
+    return ((stat - mu_out) ** 2 - (stat - mu_in) ** 2) / (2 * var)

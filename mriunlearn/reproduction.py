@@ -93,6 +93,7 @@ TOLERANCES: dict[str, Tolerance] = {t.name: t for t in (
     Tolerance("relearn", 2.0, 0.5, unit="steps", why="relearning steps until UA recovers half of G's gap over Ĝ (>N read as N + 1): "
                                                   "about a checkpoint either way on a doubling schedule"),
     Tolerance("param_distance", 0.0, 0.5, why="parameter distance to Ĝ relative to G's"),
+    Tolerance("pass_fraction", 0.3, why="share of the 20 forget slices passing the ensemble likelihood-ratio audit, and its interval"),
 )}
 
 #: ratio classes: ``name -> (class of both parts, smallest denominator covered)``. A ratio a/b of two
@@ -336,6 +337,8 @@ def _by_model(model_key: str) -> Classify:
             return "relearn"
         if col.startswith("distance"):
             return "param_distance"
+        if col.startswith("ensemble"):
+            return "pass_fraction"
         if col == "null_fraction":
             return "exact" if row.get(model_key) == "zero_filled" else "fraction"
         if col == "hallucination_score":

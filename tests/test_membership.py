@@ -56,6 +56,36 @@ def test_clustered_interval_rejects_what_it_cannot_resample():
         mem.clustered_auc_interval(np.ones(4), list("aabb"), np.ones(4), list("abc"))
 
 
+def test_clustered_mean_interval_resamples_subjects_and_covers_the_true_mean():
+    rng = np.random.default_rng(2)
+    covered = 0
+    for rep in range(100):
+        values, groups, _ = _subjects(rng, 6, 4, 1.0)
+        low, high = mem.clustered_mean_interval(values, groups, samples=400, seed=rep)
+        assert low <= values.mean() <= high
+        covered += low <= 0.0 <= high
+    assert covered >= 80  # nominal 95%; a percentile bootstrap of 6 subjects runs a little narrow
+    with pytest.raises(ConfigError, match="values: a clustered interval needs >= 2 subjects"):
+        mem.clustered_mean_interval(np.ones(3), ["a"] * 3)
+
+
+def test_likelihood_ratio_sides_with_the_nearer_ensemble_under_one_pooled_variance():
+    rng = np.random.default_rng(3)
+    inside = rng.normal(0.0, 0.1, (3, 50))
+    outside = rng.normal(1.0, 0.1, (4, 50))
+    assert (mem.likelihood_ratios(inside.mean(0), inside, outside) > 0).all()
+    assert (mem.likelihood_ratios(outside.mean(0), inside, outside) < 0).all()
+    midway = (inside.mean(0) + outside.mean(0)) / 2
+    np.testing.assert_allclose(mem.likelihood_ratios(midway, inside, outside), 0.0, atol=1e-9)
+    # one variance for all slices: scaling every statistic scales the ratios by nothing
+    np.testing.assert_allclose(mem.likelihood_ratios(3 * midway + 0.3, 3 * inside, 3 * outside),
+                               mem.likelihood_ratios(midway + 0.1, inside, outside), rtol=1e-9)
+    with pytest.raises(ConfigError, match=">= 2 models per side"):
+        mem.likelihood_ratios(midway, inside[:1], outside)
+    with pytest.raises(ConfigError, match="ensemble statistics"):
+        mem.likelihood_ratios(midway[:10], inside, outside)
+
+
 def test_references_remove_subject_difficulty():
     """Forget subjects that happen to be harder than the unseen ones fool the plain loss attack;
     references that never saw either set carry the same difficulty, and calibrating by them gives

@@ -134,7 +134,8 @@ def _audit_inputs() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFr
 
 
 def test_the_audit_table_puts_every_column_in_its_row_and_closeness_reads_them_on_one_scale():
-    t = audit.audit_table(*_audit_inputs())
+    lira = pd.DataFrame({"model": ["original", "oracle", "m"], "pass_fraction": [0.0, 0.9, 0.45]})
+    t = audit.audit_table(*_audit_inputs(), lira)
     assert list(t.columns) == ["model", *audit.AUDIT_COLUMNS]
     m = t.set_index("model").loc["m"]
     assert m["gap under shift (dB)"] == 3.0 and m["membership AUC"] == 0.75
@@ -147,8 +148,10 @@ def test_the_audit_table_puts_every_column_in_its_row_and_closeness_reads_them_o
     assert c.loc["m", "UA over Ĝ after relearning, forget (dB)"] == 0.25
     assert c.loc["m", "UA over Ĝ after relearning, retain (dB)"] == 0.5
     assert c.loc["m", "distance to G (× Ĝ's)"] == pytest.approx(0.8)
+    assert c.loc["m", "ensemble pass fraction"] == pytest.approx(0.5)
     forget, shift, _, distances = _audit_inputs()
     without = audit.audit_table(forget, shift, None, distances)
+    assert without["ensemble pass fraction"].isna().all()
     assert (without["relearn UA, forget (steps)"] == "-").all() and without["UA over Ĝ after relearning, retain (dB)"].isna().all()
     assert audit.closeness(without)["relearn UA, forget (steps)"].isna().all()
     fig = plots.audit_figure(t, c)
@@ -176,3 +179,38 @@ def test_relearning_figure_has_a_panel_per_condition_and_column():
     assert labels.count("Ĝ, other seeds") == 1 and "half of G's gap over Ĝ" in labels
     assert np.isclose(fig.axes[0].lines[-1].get_ydata()[0], 25.0)  # the threshold line
     plots.plt.close(fig)
+
+
+def test_the_ensemble_audit_scores_every_model_per_forget_slice(study, tmp_path, monkeypatch):
+    from mriunlearn.experiments import unlearning as unl
+
+    for bad in ([7], [7, 7], [study.profile.seed, 7], [7, True]):
+        with pytest.raises(ConfigError, match="LIRA_SEEDS"):
+            audit.check_ensemble_seeds(study, bad)
+    ensemble, source, record = audit.ensemble_run(study, [7, 8])
+    assert source == "this run" and record["lira_seeds"] == [7, 8]
+    n = study.manifest.num_slices("forget")
+    assert len(ensemble) == 2 * 2 * n and set(ensemble.model) == {"original", "oracle"}
+    assert set(ensemble.cache_key) == {getattr(study.at_seed(s), m).entry.key for s in (7, 8) for m in ("original", "oracle")}
+    models = rl.attacked_models(study, {}, ["all"], [])
+    lira = audit.lira_audit(study, models, ensemble).set_index("model")
+    assert list(lira.index) == ["original", "oracle"] and (lira.k == 2).all()
+    assert ((lira.low <= lira.pass_fraction) & (lira.pass_fraction <= lira.high)).all()
+    assert lira.pass_fraction.between(0, 1).all() and (lira.pass_fraction * n % 1 == 0).all()
+    # by hand for G: its forget statistic against the seeds' G (inside) and Ĝ (outside)
+    from mriunlearn import membership as mem
+    stats, _ = unl.model_statistics(study, study.original)
+    sides = [np.stack([unl.model_statistics(study, getattr(study.at_seed(s), m))[0]["forget"] for s in (7, 8)])
+             for m in ("original", "oracle")]
+    assert lira.pass_fraction["original"] == float((mem.likelihood_ratios(stats["forget"], *sides) <= 0).mean())
+    # the committed run's statistics are read when they started from the same split, G and Ĝ
+    folder = tmp_path / rl.COMMITTED_RUN / "figures"
+    folder.mkdir(parents=True)
+    plots.save_table(ensemble, audit.ENSEMBLE_TABLE, folder, meta=record)
+    monkeypatch.setattr(st.paths, "REFERENCE_DIR", tmp_path)
+    read, source, theirs = audit.ensemble_run(study, [])
+    assert "committed run" in source and theirs["lira_seeds"] == [7, 8]
+    pd.testing.assert_frame_equal(audit.lira_audit(study, models, read), audit.lira_audit(study, models, ensemble))
+    other = ensemble.assign(subject="another")
+    with pytest.raises(ConfigError, match="other forget slices"):
+        audit.lira_audit(study, models, other)

@@ -21,7 +21,6 @@ run started from the same split, G and Ĝ (:func:`committed_curves`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import paths
 from ..errors import ConfigError
 from ..forgetting import relearn_curve
 from ..manifest import PAPER_COLUMNS
-from .study import Study, cached_table, json_list, run_entry, setup_record
+from .study import Study, cached_table, json_list, read_committed, run_entry, setup_record
 
 __all__ = ["COMMITTED_RUN", "CONDITIONS", "FORGET_VOLUMES", "attack_impossible", "attacked_models", "check_checkpoints",
            "committed_curves", "recovery_steps", "relearn_curves", "relearn_volumes", "relearning_record", "relearning_run"]
@@ -165,20 +163,13 @@ def relearning_record(study: Study, models: Mapping[str, Any], checkpoints: Sequ
 
 
 def committed_curves(record: Mapping[str, Any], root: Path | None = None) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
-    """The committed run's curves (``root/COMMITTED_RUN/figures/03_relearning.csv``, ``root``
-    defaulting to :data:`~mriunlearn.paths.REFERENCE_DIR`) when that run started from the same split,
-    G, Ĝ, seed and checkpoints as ``record`` (:func:`relearning_record`), where they come from, and
-    that run's record; ``(None, why not, {})`` otherwise."""
-    folder = (root or paths.REFERENCE_DIR) / COMMITTED_RUN / "figures"
-    saved, table = folder / "03_relearning.json", folder / "03_relearning.csv"
-    where = paths.for_notebook(folder.parent)
-    if not saved.exists() or not table.exists():
-        return None, f"no committed run in {where} (run with RELEARN_MODELS=[\"all\"] to compute the curves)", {}
-    theirs = json.loads(saved.read_text())
-    differ = [k for k in _SAME_START if record.get(k) != theirs.get(k)]
-    if differ:
-        return None, f"the committed run {where} started elsewhere ({', '.join(differ)} differ)", {}
-    return pd.read_csv(table, index_col=0), f"the committed run {where}", theirs
+    """The committed run's curves (:data:`COMMITTED_RUN`, ``03_relearning.csv``) when that run started
+    from the same split, G, Ĝ, seed and checkpoints as ``record`` (:func:`relearning_record`), where
+    they come from, and that run's record (:func:`~mriunlearn.experiments.study.read_committed`)."""
+    curves, source, theirs = read_committed(COMMITTED_RUN, "03_relearning", record, _SAME_START, root)
+    if curves is None and "no committed run" in source:
+        source += ' (-p RELEARN_MODELS \'["all"]\' computes the curves)'
+    return curves, source, theirs
 
 
 def attack_impossible(study: Study) -> str | None:

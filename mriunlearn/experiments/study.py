@@ -357,6 +357,24 @@ def training_record(studies: Sequence[Study]) -> dict[str, Any]:
     return rec
 
 
+def read_committed(run: str, name: str, record: Mapping[str, Any], same: Sequence[str],
+                   root: Path | None = None) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
+    """A table of a committed run, for a notebook that shows it instead of recomputing it: the CSV
+    ``root/<run>/figures/<name>.csv`` (``root`` defaulting to :data:`~mriunlearn.paths.REFERENCE_DIR`)
+    when its record ``<name>.json`` agrees with ``record`` on every key of ``same`` (the run started
+    from the same place), where it comes from, and that record; ``(None, why not, {})`` otherwise."""
+    folder = (root or paths.REFERENCE_DIR) / run / "figures"
+    saved, table = folder / f"{name}.json", folder / f"{name}.csv"
+    where = paths.for_notebook(folder.parent)
+    if not saved.exists() or not table.exists():
+        return None, f"no committed run in {where}", {}
+    theirs = json.loads(saved.read_text())
+    differ = [k for k in same if record.get(k) != theirs.get(k)]
+    if differ:
+        return None, f"the committed run {where} started elsewhere ({', '.join(differ)} differ)", {}
+    return pd.read_csv(table, index_col=0), f"the committed run {where}", theirs
+
+
 def sweep_records(study: Study, runs: Mapping[tuple[str, float, int], Any], swept: str = "fraction") -> dict[str, Any]:
     """Like :func:`run_records` for a sweep keyed ``(method, value, seed)``: per run the swept value
     (named ``swept``: ``"fraction"``, ``"noise_std"``), the retain files drawn and the cache key."""

@@ -31,7 +31,7 @@ from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, 
 from .study import Study, cached_table, run_entry, run_records
 
 __all__ = ["Landscape", "check_landscape_grid", "compare_with_paper", "costs", "DYNAMICS_METRICS", "dynamics", "dynamics_table", "final_per_volume",
-           "forgetting", "forgetting_summary", "MIA_COLUMNS", "check_reference_seeds", "membership_null", "membership_record", "noise_floor", "hallucination_scores", "header_digits", "judge_claims", "landscape_caption",
+           "forgetting", "forgetting_summary", "MIA_COLUMNS", "check_reference_seeds", "model_statistics", "membership_null", "membership_record", "noise_floor", "hallucination_scores", "header_digits", "judge_claims", "landscape_caption",
            "loss_landscape", "oracle_targets", "RADAR_AXES", "radar_psnr", "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
 
 
@@ -206,15 +206,20 @@ def check_reference_seeds(study: Study, seeds: Sequence[Any]) -> list[int]:
     return seeds
 
 
-def oracle_statistics(study: Study, seed: int) -> tuple[Statistics, Groups]:
-    """The membership statistic of the oracle Ĝ trained at ``seed`` and the subject of each slice
-    (trained or restored as any Ĝ; the table cached in its entry as ``membership_statistic.csv``)."""
-    oracle = study.at_seed(seed).oracle
-    table = cached_table(run_entry(oracle), "membership_statistic", lambda: _statistic_table(
-        *role_statistics(oracle.model, study.manifest, study.profile)))
+def model_statistics(study: Study, result: Any) -> tuple[Statistics, Groups]:
+    """The membership statistic of one model (a training or unlearning result) on every member and
+    non-member slice, and the subject of each slice (:func:`~mriunlearn.membership.role_statistics`;
+    the table cached in its entry as ``membership_statistic.csv``)."""
+    table = cached_table(run_entry(result), "membership_statistic", lambda: _statistic_table(
+        *role_statistics(result.model, study.manifest, study.profile)))
     by_role = dict(tuple(table.groupby("role", sort=False)))
     return ({role: g.stat.to_numpy() for role, g in by_role.items()},
             {role: g.subject.astype(str).tolist() for role, g in by_role.items()})
+
+
+def oracle_statistics(study: Study, seed: int) -> tuple[Statistics, Groups]:
+    """:func:`model_statistics` of the oracle Ĝ trained at ``seed`` (trained or restored as any Ĝ)."""
+    return model_statistics(study, study.at_seed(seed).oracle)
 
 
 def _statistic_table(stats: Statistics, groups: Groups) -> pd.DataFrame:
@@ -246,7 +251,7 @@ def _mia_columns(auc: float, low: float, high: float, floor: tuple[float, float]
 def _membership_row(study: Study, result: Any, seed: int, references: Sequence[Statistics], tag: str,
                     floor: tuple[float, float] | None) -> dict[str, Any]:
     def compute() -> pd.DataFrame:
-        stats, groups = role_statistics(result.model, study.manifest, study.profile)
+        stats, groups = model_statistics(study, result)
         return pd.DataFrame([membership_attack(stats, references, groups, seed=seed).to_dict()])
     row = cached_table(run_entry(result), f"membership_{tag}", compute).iloc[0]
     return _mia_columns(float(row.auc), float(row.low), float(row.high), floor)
