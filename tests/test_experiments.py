@@ -323,7 +323,7 @@ def test_forgetting_gives_nan_mia_with_a_warning_when_a_class_has_one_subject(st
 
     real = Manifest.files
     monkeypatch.setattr(Manifest, "files", lambda self, role: real(self, role)[:1] if role == "test_knee" else real(self, role))
-    monkeypatch.setattr(unl, "role_statistics", lambda *a, **k: pytest.fail("no membership test on one subject"))
+    monkeypatch.setattr(res, "role_statistics", lambda *a, **k: pytest.fail("no membership test on one subject"))
     monkeypatch.setattr(type(study), "at_seed", lambda self, seed: self if seed == self.profile.seed else
                         pytest.fail("no reference oracle is trained for a test that cannot run"))
     with pytest.warns(UserWarning, match=r"membership inference skipped .*>= 2 volumes per class.* 1 test_knee"):

@@ -182,7 +182,7 @@ def test_relearning_figure_has_a_panel_per_condition_and_column():
 
 
 def test_the_ensemble_audit_scores_every_model_per_forget_slice(study, tmp_path, monkeypatch):
-    from mriunlearn.experiments import unlearning as unl
+    from mriunlearn.experiments import results as res
 
     for bad in ([7], [7, 7], [study.profile.seed, 7], [7, True]):
         with pytest.raises(ConfigError, match="LIRA_SEEDS"):
@@ -199,8 +199,8 @@ def test_the_ensemble_audit_scores_every_model_per_forget_slice(study, tmp_path,
     assert lira.pass_fraction.between(0, 1).all() and (lira.pass_fraction * n % 1 == 0).all()
     # by hand for G: its forget statistic against the seeds' G (inside) and Ĝ (outside)
     from mriunlearn import membership as mem
-    stats, _ = unl.model_statistics(study, study.original)
-    sides = [np.stack([unl.model_statistics(study, getattr(study.at_seed(s), m))[0]["forget"] for s in (7, 8)])
+    stats, _ = res.model_statistics(study, study.original)
+    sides = [np.stack([res.model_statistics(study, getattr(study.at_seed(s), m))[0]["forget"] for s in (7, 8)])
              for m in ("original", "oracle")]
     assert lira.pass_fraction["original"] == float((mem.likelihood_ratios(stats["forget"], *sides) <= 0).mean())
     # the committed run's statistics are read when they started from the same split, G and Ĝ

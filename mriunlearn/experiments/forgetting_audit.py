@@ -26,14 +26,13 @@ from ..errors import ConfigError
 from ..forgetting import parameter_distance
 from ..membership import MEMBER_ROLE, attack_impossible, clustered_mean_interval, likelihood_ratios
 from ..reproduction import cell_number
-from .relearning import COMMITTED_RUN
-from .study import Study, read_committed, run_entry, setup_record
-from .unlearning import model_statistics
+from .results import model_statistics
+from .study import FORGETTING_AUDIT_RUN, Study, read_committed, run_entry, setup_record
 
 __all__ = ["AUDIT_COLUMNS", "ENSEMBLE_TABLE", "audit_table", "check_ensemble_seeds", "closeness", "ensemble_run",
            "ensemble_statistics", "lira_audit", "parameter_distances"]
 
-#: the committed run's table of the ensembles' per-slice statistics (in :data:`~mriunlearn.experiments.relearning.COMMITTED_RUN`)
+#: the committed run's table of the ensembles' per-slice statistics (in :data:`~mriunlearn.experiments.study.FORGETTING_AUDIT_RUN`)
 ENSEMBLE_TABLE: str = "03_lira_ensemble"
 #: what must match between this study and the committed ensemble for its statistics to be read
 _SAME_ENSEMBLE: tuple[str, ...] = ("manifest_hash", "original_key", "oracle_key")
@@ -125,7 +124,7 @@ def check_ensemble_seeds(study: Study, seeds: Sequence[Any]) -> list[int]:
 
 def ensemble_statistics(study: Study, seeds: Sequence[int]) -> pd.DataFrame:
     """G and Ĝ trained (or restored) at every seed of ``seeds``: their membership statistic on each
-    forget slice (:func:`~mriunlearn.experiments.unlearning.model_statistics`, cached per model).
+    forget slice (:func:`~mriunlearn.experiments.results.model_statistics`, cached per model).
 
     Returns:
         ``seed``, ``model`` (``"original"``, ``"oracle"``), ``subject``, ``slice`` (index in D_f), ``stat``
@@ -155,7 +154,7 @@ def ensemble_run(study: Study, seeds: Sequence[int]) -> tuple[pd.DataFrame | Non
               "oracle_key": getattr(run_entry(study.oracle), "key", None)}
     if seeds:
         return ensemble_statistics(study, seeds), "this run", {**record, "lira_seeds": seeds}
-    table, source, theirs = read_committed(COMMITTED_RUN, ENSEMBLE_TABLE, record, _SAME_ENSEMBLE)
+    table, source, theirs = read_committed(FORGETTING_AUDIT_RUN, ENSEMBLE_TABLE, record, _SAME_ENSEMBLE)
     if table is None and "no committed run" in source:
         source += " (-p LIRA_SEEDS '[43, 44]' trains the ensembles)"
     return table, source, theirs

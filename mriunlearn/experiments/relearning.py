@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..forgetting import relearn_curve
 from ..manifest import PAPER_COLUMNS
-from .study import Study, cached_table, json_list, read_committed, run_entry, setup_record
+from .study import FORGETTING_AUDIT_RUN, Study, cached_table, json_list, read_committed, run_entry, setup_record
 
 __all__ = ["COMMITTED_RUN", "CONDITIONS", "FORGET_VOLUMES", "attack_impossible", "attacked_models", "check_checkpoints",
            "committed_curves", "recovery_steps", "relearn_curves", "relearn_volumes", "relearning_record", "relearning_run"]
@@ -41,7 +41,7 @@ CONDITIONS: tuple[str, ...] = ("forget", "retain")
 #: forget volumes the ``"forget"`` condition fine-tunes on ("a few forget slices": one volume's)
 FORGET_VOLUMES: int = 1
 #: the committed run (under :data:`~mriunlearn.paths.REFERENCE_DIR`) the default notebook reads
-COMMITTED_RUN: str = "forgetting_audit"
+COMMITTED_RUN: str = FORGETTING_AUDIT_RUN
 #: what must match between this study and the committed run for its curves to be read
 _SAME_START: tuple[str, ...] = ("manifest_hash", "original_key", "oracle_key", "relearn_seed", "checkpoints")
 

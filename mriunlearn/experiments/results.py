@@ -22,6 +22,7 @@ from ..hallucination import hallucination_table
 from ..intervals import mean_interval
 from ..labels import label
 from ..manifest import PAPER_COLUMNS
+from ..membership import Groups, Statistics, role_statistics
 from ..metrics import paper_table
 from .study import Study, cached_table, run_entry
 
@@ -248,3 +249,19 @@ def hallucination_scores(study: Study, results: Mapping[tuple[str, int], Any] | 
                          lambda r=r: hallucination_table(r.model, study.manifest, role, p, method=method))
         frames.append(t.assign(model=m, seed=s))
     return pd.concat(frames, ignore_index=True)
+
+
+def model_statistics(study: Study, result: Any) -> tuple[Statistics, Groups]:
+    """The membership statistic of one model (a training or unlearning result) on every member and
+    non-member slice, and the subject of each slice (:func:`~mriunlearn.membership.role_statistics`;
+    the table cached in its entry as ``membership_statistic.csv``)."""
+    table = cached_table(run_entry(result), "membership_statistic", lambda: _statistic_table(
+        *role_statistics(result.model, study.manifest, study.profile)))
+    by_role = dict(tuple(table.groupby("role", sort=False)))
+    return ({role: g.stat.to_numpy() for role, g in by_role.items()},
+            {role: g.subject.astype(str).tolist() for role, g in by_role.items()})
+
+
+def _statistic_table(stats: Statistics, groups: Groups) -> pd.DataFrame:
+    return pd.concat([pd.DataFrame({"role": role, "subject": groups[role], "stat": stats[role]}) for role in stats],
+                     ignore_index=True)

@@ -357,6 +357,10 @@ def training_record(studies: Sequence[Study]) -> dict[str, Any]:
     return rec
 
 
+#: the committed run of notebook 03's relearning attack and ensemble audit (too long for ``make reproduce``)
+FORGETTING_AUDIT_RUN: str = "forgetting_audit"
+
+
 def read_committed(run: str, name: str, record: Mapping[str, Any], same: Sequence[str],
                    root: Path | None = None) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
     """A table of a committed run, for a notebook that shows it instead of recomputing it: the CSV

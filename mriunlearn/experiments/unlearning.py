@@ -22,16 +22,15 @@ from ..intervals import mean_interval
 from ..labels import label, short_label
 from ..landscape import LossPlane, PlanePoint, plane_through
 from ..manifest import PAPER_COLUMNS
-from ..membership import (Groups, Statistics, attack_impossible, membership_attack, membership_verdict,
-                          role_statistics)
+from ..membership import Groups, Statistics, attack_impossible, membership_attack, membership_verdict
 from ..metrics import paper_table
 from .results import (SINGLE_SEED_NOISE_DB, STD_OVER_VOLUMES, final_per_volume, hallucination_scores, header_digits,
-                      metric_headers, oracle_targets, paired_difference, seed_evidence, seed_half_width, spread_convention,
-                      summary_table, training_interval)
+                      metric_headers, model_statistics, oracle_targets, paired_difference, seed_evidence, seed_half_width,
+                      spread_convention, summary_table, training_interval)
 from .study import Study, cached_table, run_entry, run_records
 
 __all__ = ["Landscape", "check_landscape_grid", "compare_with_paper", "costs", "DYNAMICS_METRICS", "dynamics", "dynamics_table", "final_per_volume",
-           "forgetting", "forgetting_summary", "MIA_COLUMNS", "check_reference_seeds", "model_statistics", "membership_null", "membership_record", "noise_floor", "hallucination_scores", "header_digits", "judge_claims", "landscape_caption",
+           "forgetting", "forgetting_summary", "MIA_COLUMNS", "check_reference_seeds", "membership_null", "membership_record", "noise_floor", "hallucination_scores", "header_digits", "judge_claims", "landscape_caption",
            "loss_landscape", "oracle_targets", "RADAR_AXES", "radar_psnr", "radar_values", "run_methods", "run_records", "summary_table", "unlearning_verdict", "wide_table"]
 
 
@@ -206,25 +205,9 @@ def check_reference_seeds(study: Study, seeds: Sequence[Any]) -> list[int]:
     return seeds
 
 
-def model_statistics(study: Study, result: Any) -> tuple[Statistics, Groups]:
-    """The membership statistic of one model (a training or unlearning result) on every member and
-    non-member slice, and the subject of each slice (:func:`~mriunlearn.membership.role_statistics`;
-    the table cached in its entry as ``membership_statistic.csv``)."""
-    table = cached_table(run_entry(result), "membership_statistic", lambda: _statistic_table(
-        *role_statistics(result.model, study.manifest, study.profile)))
-    by_role = dict(tuple(table.groupby("role", sort=False)))
-    return ({role: g.stat.to_numpy() for role, g in by_role.items()},
-            {role: g.subject.astype(str).tolist() for role, g in by_role.items()})
-
-
 def oracle_statistics(study: Study, seed: int) -> tuple[Statistics, Groups]:
     """:func:`model_statistics` of the oracle Ĝ trained at ``seed`` (trained or restored as any Ĝ)."""
     return model_statistics(study, study.at_seed(seed).oracle)
-
-
-def _statistic_table(stats: Statistics, groups: Groups) -> pd.DataFrame:
-    return pd.concat([pd.DataFrame({"role": role, "subject": groups[role], "stat": stats[role]}) for role in stats],
-                     ignore_index=True)
 
 
 def membership_null(study: Study, reference_seeds: Sequence[int]) -> pd.DataFrame:
