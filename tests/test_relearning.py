@@ -97,7 +97,7 @@ def test_the_committed_run_is_read_only_when_it_started_from_the_same_place(stud
     record = rl.relearning_record(study, {}, [0, 1, 2], 3)
     none, why, theirs = rl.committed_curves(record, root=tmp_path)
     assert none is None and "no committed run" in why and theirs == {}
-    folder = tmp_path / rl.COMMITTED_RUN / "figures"
+    folder = tmp_path / st.FORGETTING_AUDIT_RUN / "figures"
     folder.mkdir(parents=True)
     table = _curves({"original": [30, 29, 29, 30], "oracle": [20, 21, 22, 23]})
     plots.save_table(table, "03_relearning", folder, meta={**record, "models": {"original": "k"}})
@@ -204,7 +204,7 @@ def test_the_ensemble_audit_scores_every_model_per_forget_slice(study, tmp_path,
              for m in ("original", "oracle")]
     assert lira.pass_fraction["original"] == float((mem.likelihood_ratios(stats["forget"], *sides) <= 0).mean())
     # the committed run's statistics are read when they started from the same split, G and Ĝ
-    folder = tmp_path / rl.COMMITTED_RUN / "figures"
+    folder = tmp_path / st.FORGETTING_AUDIT_RUN / "figures"
     folder.mkdir(parents=True)
     plots.save_table(ensemble, audit.ENSEMBLE_TABLE, folder, meta=record)
     monkeypatch.setattr(st.paths, "REFERENCE_DIR", tmp_path)

@@ -15,7 +15,7 @@ over Ĝ (``threshold = Ĝ₀ + (G₀ − Ĝ₀)/2`` at step 0). An unlearned mod
 steps than the oracles hid its knowledge of D_f rather than removing it.
 
 The attack costs about as much as a dozen evaluations per model, so ``make reproduce`` reads it from a
-committed run of this notebook (:data:`COMMITTED_RUN`) made with ``RELEARN_MODELS=["all"]``, when that
+committed run of this notebook (:data:`~mriunlearn.experiments.study.FORGETTING_AUDIT_RUN`) made with ``RELEARN_MODELS=["all"]``, when that
 run started from the same split, G and Ĝ (:func:`committed_curves`).
 """
 
@@ -33,15 +33,13 @@ from ..forgetting import relearn_curve
 from ..manifest import PAPER_COLUMNS
 from .study import FORGETTING_AUDIT_RUN, Study, cached_table, json_list, read_committed, run_entry, setup_record
 
-__all__ = ["COMMITTED_RUN", "CONDITIONS", "FORGET_VOLUMES", "attack_impossible", "attacked_models", "check_checkpoints",
+__all__ = ["CONDITIONS", "FORGET_VOLUMES", "attack_impossible", "attacked_models", "check_checkpoints",
            "committed_curves", "recovery_steps", "relearn_curves", "relearn_volumes", "relearning_record", "relearning_run"]
 
 #: the two fine-tuning conditions of the attack: a few forget volumes, or the retain data only
 CONDITIONS: tuple[str, ...] = ("forget", "retain")
 #: forget volumes the ``"forget"`` condition fine-tunes on ("a few forget slices": one volume's)
 FORGET_VOLUMES: int = 1
-#: the committed run (under :data:`~mriunlearn.paths.REFERENCE_DIR`) the default notebook reads
-COMMITTED_RUN: str = FORGETTING_AUDIT_RUN
 #: what must match between this study and the committed run for its curves to be read
 _SAME_START: tuple[str, ...] = ("manifest_hash", "original_key", "oracle_key", "relearn_seed", "checkpoints")
 
@@ -163,10 +161,10 @@ def relearning_record(study: Study, models: Mapping[str, Any], checkpoints: Sequ
 
 
 def committed_curves(record: Mapping[str, Any], root: Path | None = None) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
-    """The committed run's curves (:data:`COMMITTED_RUN`, ``03_relearning.csv``) when that run started
+    """The committed run's curves (:data:`~mriunlearn.experiments.study.FORGETTING_AUDIT_RUN`, ``03_relearning.csv``) when that run started
     from the same split, G, Ĝ, seed and checkpoints as ``record`` (:func:`relearning_record`), where
     they come from, and that run's record (:func:`~mriunlearn.experiments.study.read_committed`)."""
-    curves, source, theirs = read_committed(COMMITTED_RUN, "03_relearning", record, _SAME_START, root)
+    curves, source, theirs = read_committed(FORGETTING_AUDIT_RUN, "03_relearning", record, _SAME_START, root)
     if curves is None and "no committed run" in source:
         source += ' (-p RELEARN_MODELS \'["all"]\' computes the curves)'
     return curves, source, theirs
