@@ -27,7 +27,7 @@ from ..forgetting import parameter_distance
 from ..membership import MEMBER_ROLE, attack_impossible, clustered_mean_interval, likelihood_ratios
 from ..reproduction import cell_number
 from .results import model_statistics
-from .study import FORGETTING_AUDIT_RUN, Study, read_committed, run_entry, setup_record
+from .study import FORGETTING_AUDIT_RUN, Study, read_committed, run_entry, study_record
 
 __all__ = ["AUDIT_COLUMNS", "ENSEMBLE_TABLE", "audit_table", "check_ensemble_seeds", "closeness", "ensemble_run",
            "ensemble_statistics", "lira_audit", "parameter_distances"]
@@ -150,8 +150,7 @@ def ensemble_run(study: Study, seeds: Sequence[int]) -> tuple[pd.DataFrame | Non
     if why_not is not None:
         return None, f"not run: {why_not}", {}
     seeds = check_ensemble_seeds(study, seeds)
-    record = {**setup_record(study), "original_key": getattr(run_entry(study.original), "key", None),
-              "oracle_key": getattr(run_entry(study.oracle), "key", None)}
+    record = study_record(study)
     if seeds:
         return ensemble_statistics(study, seeds), "this run", {**record, "lira_seeds": seeds}
     table, source, theirs = read_committed(FORGETTING_AUDIT_RUN, ENSEMBLE_TABLE, record, _SAME_ENSEMBLE)

@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..forgetting import relearn_curve
 from ..manifest import PAPER_COLUMNS
-from .study import FORGETTING_AUDIT_RUN, Study, cached_table, json_list, read_committed, run_entry, setup_record
+from .study import FORGETTING_AUDIT_RUN, Study, cached_table, json_list, read_committed, run_entry, study_record
 
 __all__ = ["CONDITIONS", "FORGET_VOLUMES", "attack_impossible", "attacked_models", "check_checkpoints",
            "committed_curves", "recovery_steps", "relearn_curves", "relearn_volumes", "relearning_record", "relearning_run"]
@@ -154,8 +154,7 @@ def recovery_steps(curves: pd.DataFrame) -> pd.DataFrame:
 def relearning_record(study: Study, models: Mapping[str, Any], checkpoints: Sequence[int], seed: int) -> dict[str, Any]:
     """Every choice behind the curves, saved beside them: the setup, G's and Ĝ's keys, the seed,
     the checkpoints, the forget volume(s) fine-tuned on and each attacked model's cache key."""
-    return {**setup_record(study), "original_key": getattr(run_entry(study.original), "key", None),
-            "oracle_key": getattr(run_entry(study.oracle), "key", None), "relearn_seed": int(seed),
+    return {**study_record(study), "relearn_seed": int(seed),
             "checkpoints": list(checkpoints), "forget_volumes": [p.name for p in relearn_volumes(study, seed)],
             "models": {n: getattr(run_entry(r), "key", None) for n, r in models.items()}}
 
