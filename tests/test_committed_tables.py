@@ -3,6 +3,8 @@ CSV contradicts another (each check recomputes a table from its sources, no trai
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,6 +54,20 @@ def test_notebook03_claims_are_judged_on_table1(folder):
     summary = _csv(folder, "03_table1")
     methods = [m for m in dict.fromkeys(pv.model) if m in PAPER_METHODS]
     _same(_csv(folder, "03_claims"), unl.judge_claims(summary, methods, per_volume=pv))
+
+
+#: tables notebook 03 reads from a committed run instead of computing them: (that run's folder, table)
+READ_FROM_RUNS = (("noise_sweep", "03_noise_sweep"), ("forgetting_audit", "03_relearning"),
+                  ("forgetting_audit", "03_lira_ensemble"))
+
+
+@pytest.mark.parametrize("run, name", READ_FROM_RUNS)
+def test_a_table_read_from_a_committed_run_is_that_runs_table(run, name):
+    """The default's copy of a table notebook 03 reads from a committed run is that run's table, and
+    its record is that run's record (the record names every model and run behind it)."""
+    source = paths.REFERENCE_DIR / run / "figures"
+    assert (paths.REFERENCE_DIR / f"{name}.csv").read_bytes() == (source / f"{name}.csv").read_bytes()
+    assert json.loads((paths.REFERENCE_DIR / f"{name}.json").read_text()) == json.loads((source / f"{name}.json").read_text())
 
 
 def test_nl_ablation_verdicts_agree_with_the_full_run():

@@ -263,6 +263,32 @@ def test_noise_sweep_table_gaps_and_figure(study):
     assert len(fig.axes) == 4 and [a.get_xticklabels()[0].get_text() for a in fig.axes] == ["0"] * 4
 
 
+def test_the_committed_sweep_stands_in_only_for_a_run_from_the_same_place(study, tmp_path, monkeypatch):
+    import json
+
+    from mriunlearn import plots
+
+    none, why, theirs = ns.committed_sweep(study, root=tmp_path)
+    assert none is None and "no committed run" in why and "NOISE_METHODS" in why and theirs == {}
+    sweep, source, record = ns.sweep_run(study, ["nl_ft"], [0.0], [42])
+    assert source == "this run" and record["unlearn_epochs"] == study.profile.unlearn_epochs
+    assert record["retain_fraction"] == study.profile.retain_fraction and list(record["runs"]) == ["nl_ft@0@seed42"]
+    folder = tmp_path / st.NOISE_SWEEP_RUN / "figures"
+    folder.mkdir(parents=True)
+    plots.save_table(sweep, "03_noise_sweep", folder, meta=record)
+    read, source, theirs = ns.committed_sweep(study, root=tmp_path)
+    pd.testing.assert_frame_equal(read, sweep)
+    assert "committed run" in source and theirs["runs"] == record["runs"]
+    # a sweep at another unlearning budget ran other models, though from the same G and Ĝ
+    (folder / "03_noise_sweep.json").write_text(json.dumps({**record, "unlearn_epochs": record["unlearn_epochs"] + 1}))
+    none, why, _ = ns.committed_sweep(study, root=tmp_path)
+    assert none is None and "unlearn_epochs differ" in why and "NOISE_METHODS" in why
+    # no methods: the committed run is read and nothing unlearns
+    monkeypatch.setattr(ns, "committed_sweep", lambda s: (None, "read", {}))
+    monkeypatch.setattr(ns, "noise_sweep", lambda *a, **k: pytest.fail("an empty NOISE_METHODS runs nothing"))
+    assert ns.sweep_run(study, [], [0.0], [42]) == (None, "read", {})
+
+
 def _sweep(bta_by_seed: dict[int, list[float]], fractions=(0.01, 0.2, 1.0)) -> pd.DataFrame:
     return pd.DataFrame([{"method": "nl_ft", "fraction": f, "seed": s, "BTA": b, "KTA": 10.0}
                          for s, row in bta_by_seed.items() for f, b in zip(fractions, row)])

@@ -3,7 +3,8 @@ scale λ (and the authors' code variant), judged against G and Ĝ."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,10 +13,11 @@ from ..errors import ConfigError
 from ..forgetting import oracle_distance
 from ..unlearning.base import VARIANTS
 from .results import column_means, run_row
-from .study import Study, check_choices, check_noise_scales, sweep_records, target_scale
+from .study import (NOISE_SWEEP_RUN, Study, check_choices, check_noise_scales, read_committed, study_record,
+                    sweep_records, target_scale)
 
-__all__ = ["NOISE_METHODS", "noise_sweep", "noise_table", "noise_verdict", "reference_gaps", "sweep_records",
-           "target_scale"]
+__all__ = ["NOISE_METHODS", "committed_sweep", "noise_sweep", "noise_table", "noise_verdict", "reference_gaps",
+           "sweep_record", "sweep_run", "target_scale"]
 
 
 #: the methods whose forget term is a noisy label (their ``noise_std`` is λ)
@@ -58,6 +60,42 @@ def noise_sweep(study: Study, methods: Sequence[str], scales: Sequence[float], s
                     rows.append({"method": name, "variant": v, "noise_std": lam, "noise_rel": lam / scale,
                                  "seed": s, **row, "gap": oracle_distance(row, oracle)})
     return pd.DataFrame(rows), runs
+
+
+#: what a committed sweep must share with this study to stand in for it: the split, G, Ĝ and the
+#: unlearning budget every run of the sweep used
+_SAME_START: tuple[str, ...] = ("manifest_hash", "original_key", "oracle_key", "unlearn_epochs", "retain_fraction")
+
+
+def sweep_record(study: Study, runs: Mapping[tuple[str, float, int], Any]) -> dict[str, Any]:
+    """Every choice behind a sweep, saved beside it: :func:`~mriunlearn.experiments.study.sweep_records`
+    (setup, G's and Ĝ's keys, per run λ, seed, retain files and cache key) and the unlearning budget."""
+    return {**sweep_records(study, runs, swept="noise_std"), "unlearn_epochs": study.profile.unlearn_epochs,
+            "retain_fraction": study.profile.retain_fraction}
+
+
+def committed_sweep(study: Study, root: Path | None = None) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
+    """The committed run's sweep (:data:`~mriunlearn.experiments.study.NOISE_SWEEP_RUN`,
+    ``03_noise_sweep.csv``) when it started from this study's split, G, Ĝ and unlearning budget, where
+    it comes from, and its record (:func:`~mriunlearn.experiments.study.read_committed`)."""
+    table, source, theirs = read_committed(NOISE_SWEEP_RUN, "03_noise_sweep", sweep_record(study, {}), _SAME_START,
+                                           root)
+    if table is None:
+        source += ' (-p NOISE_METHODS \'["nl_ft", "nl"]\' computes the sweep)'
+    return table, source, theirs
+
+
+def sweep_run(study: Study, methods: Sequence[str], scales: Sequence[float], seeds: Sequence[int],
+              variants: Sequence[str] = ("paper",)) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
+    """The sweep notebook 03 shows, where it comes from, and the record to save beside it.
+
+    With ``methods``, :func:`noise_sweep` runs it here; with none, the committed run's is read
+    (:func:`committed_sweep`). ``(None, why, {})`` when neither.
+    """
+    if not methods:
+        return committed_sweep(study)
+    table, runs = noise_sweep(study, methods, scales, seeds, variants)
+    return table, "this run", sweep_record(study, runs)
 
 
 def reference_gaps(study: Study) -> pd.DataFrame:

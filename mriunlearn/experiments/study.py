@@ -359,6 +359,8 @@ def training_record(studies: Sequence[Study]) -> dict[str, Any]:
 
 #: the committed run of notebook 03's relearning attack and ensemble audit (too long for ``make reproduce``)
 FORGETTING_AUDIT_RUN: str = "forgetting_audit"
+#: the committed run of notebook 03's noise-scale sweep (beyond the paper; too long for ``make reproduce``)
+NOISE_SWEEP_RUN: str = "noise_sweep"
 
 
 def read_committed(run: str, name: str, record: Mapping[str, Any], same: Sequence[str],
