@@ -5,7 +5,9 @@ paper's numbers (from :mod:`mriunlearn.paper_numbers` only), the measured number
 with its threshold, the seeds behind the numbers and the verdict. Every criterion is a *margin*
 (positive: the claim holds) judged by :func:`mriunlearn.reproduction.verdict` with the tolerance
 class of the quantity, so a margin within the reproduction tolerance of its threshold is
-``"borderline"`` (a re-run on another machine could flip it), never a win or a loss.
+``"borderline"`` (a re-run on another machine could flip it), never a win or a loss. Where the
+measured value has an interval, its half-width widens that zone on both sides: "holds" needs the
+whole interval on the claim's side and "does not hold" the whole interval on the other.
 
 Where the evidence comes from (:class:`Evidence`): the tables a default run saves in a figures
 folder (``01_*`` … ``04_*``) and, when committed beside them, the multi-seed runs
@@ -40,8 +42,8 @@ from .hallucination import leaves_null_space
 from .intervals import mean_interval, t_quantile
 from .labels import label
 
-#: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, the
-#: reproduction tolerance of a trained PSNR: a smaller gap is what two machines' runs differ by
+#: "stays near" (FT keeps G's forget-set quality; a method keeps up with another): 1 dB, more than
+#: two machines' runs of one trained model differ by (docs/reproducibility.md)
 NEAR_DB: float = 1.0
 #: "destroys the model": brain quality this far below Ĝ (5 × NEAR_DB), far outside what a method
 #: that keeps the model working (FT, NL-FT) moves BTA by
@@ -64,38 +66,48 @@ VERDICTS: tuple[str, ...] = ("holds", "does not hold", "borderline", "inconclusi
 PAPER_METHODS: tuple[str, ...] = ("full_ft", "ft", "ga_l1", "nl", "ga_l1_ft", "nl_ft")
 COLUMNS: tuple[str, ...] = ("BTA", "KTA", "UA")
 TABLE_COLUMNS: tuple[str, ...] = ("id", "claim", "source", "paper", "ours", "criterion", "seeds", "verdict",
-                                  "margin", "tolerance")
+                                  "margin", "tolerance", "half")
 
 
-def verdict(margin: float | None, tol: str, ref: float = 0.0) -> str:
+def verdict(margin: float | None, tol: str, ref: float = 0.0, half: float = 0.0) -> str:
     """:func:`mriunlearn.reproduction.verdict` of a margin (positive: the claim holds) under
-    tolerance class ``tol``: ``"yes"``, ``"no"`` or ``"borderline"``; ``None`` (the evidence cannot
-    decide, e.g. a table not saved) is ``"inconclusive"``."""
+    tolerance class ``tol``, its borderline zone widened by the interval's ``half``-width: ``"yes"``,
+    ``"no"`` or ``"borderline"``; ``None`` (the evidence cannot decide, e.g. a table not saved) is
+    ``"inconclusive"``."""
     if margin is None:
         return "inconclusive"
-    return reproduction.verdict(margin, reproduction.tolerance(tol), ref)
+    return reproduction.verdict(margin, reproduction.tolerance(tol), ref, half)
 
 
-def judge(margin: float | None, tol: str, ref: float = 0.0) -> str:
+def judge(margin: float | None, tol: str, ref: float = 0.0, half: float = 0.0) -> str:
     """:func:`verdict` in the claims table's words (:data:`VERDICT_WORDS`; ``"inconclusive"`` as is)."""
-    word = verdict(margin, tol, ref)
+    word = verdict(margin, tol, ref, half)
     return VERDICT_WORDS.get(word, word)
 
 
 class Criterion(NamedTuple):
     """A claim's rule applied to numbers: the margin (positive: the claim holds; ``None``: the
-    evidence cannot decide), the tolerance class of :mod:`mriunlearn.reproduction` that judges it and
-    the rule itself, as text with its threshold (what a table prints beside the verdict)."""
+    evidence cannot decide), the tolerance class of :mod:`mriunlearn.reproduction` that judges it,
+    the rule itself, as text with its threshold (what a table prints beside the verdict), and the
+    half-width of the measured interval, which widens the borderline zone on both sides of the
+    threshold (0: judged on means)."""
 
     margin: float | None
     tol: str
     rule: str = ""
+    half: float = 0.0
+
+    def verdict(self, ref: float = 0.0) -> str:
+        """:func:`verdict` of this margin, tolerance class and half-width."""
+        return verdict(self.margin, self.tol, ref, self.half)
 
 
 # ---- the rules: each claim's criterion, written once, on numbers (dB PSNR) -----------------------
 # The claims below and notebook 03's table of Table 1 claims
 # (:func:`mriunlearn.experiments.unlearning.judge_claims`) both judge through these; ``half`` is the
-# half-width of the measured model's interval (0 where a claim is judged on means).
+# half-width of the measured model's interval (0 where a claim is judged on means): it widens the
+# borderline zone (``Criterion.half``), so "holds" needs the whole interval on the claim's side and
+# "does not hold" the whole interval on the other.
 
 def knee_gain_rule(g_minus_oracle: Mapping[str, float]) -> Criterion:
     """G better than Ĝ on knee: the smaller of G − Ĝ on KTA and on UA (trained PSNRs)."""
@@ -110,41 +122,48 @@ def brain_cost_rule(g_minus_oracle_high: float | None) -> Criterion:
 
 
 def stays_near_rule(model: str, ua: float, half: float, g_ua: float) -> Criterion:
-    """``model`` does not forget: :data:`NEAR_DB` − (|UA − G's UA| + half-width)."""
-    return Criterion(NEAR_DB - (abs(ua - g_ua) + half), reproduction.model_class(model),
-                     f"NEAR_DB ({NEAR_DB:g} dB) − (|UA − G's| + half-width) > 0")
+    """``model`` does not forget: :data:`NEAR_DB` − |UA − G's UA|, judged with ``half``."""
+    return Criterion(NEAR_DB - abs(ua - g_ua), reproduction.model_class(model),
+                     f"NEAR_DB ({NEAR_DB:g} dB) − |UA − G's| > 0{_beyond(half)}", half)
 
 
 def destroys_rule(model: str, bta: float | None, half: float, oracle_bta: float) -> Criterion:
-    """``model`` destroys the model: (Ĝ's BTA − :data:`DESTROY_DB`) − (BTA + half-width); ``bta``
-    ``None`` (not run): margin ``None``."""
-    return Criterion(None if bta is None else (oracle_bta - DESTROY_DB) - (bta + half), reproduction.model_class(model),
-                     f"(Ĝ's BTA − DESTROY_DB ({DESTROY_DB:g} dB)) − (BTA + half-width) > 0")
+    """``model`` destroys the model: (Ĝ's BTA − :data:`DESTROY_DB`) − BTA, judged with ``half``;
+    ``bta`` ``None`` (not run): margin ``None``."""
+    return Criterion(None if bta is None else (oracle_bta - DESTROY_DB) - bta, reproduction.model_class(model),
+                     f"(Ĝ's BTA − DESTROY_DB ({DESTROY_DB:g} dB)) − BTA > 0{_beyond(half)}", half)
 
 
 def closest_rule(distance: Mapping[str, float], method: str = "nl_ft",
                  spread: Callable[[str, str], float] | None = None) -> Criterion:
     """``method`` comes closest to Ĝ: the runner-up's distance (mean |PSNR − Ĝ|,
     :func:`~mriunlearn.forgetting.oracle_distance`) − ``method``'s − ``spread(method, runner_up)``
-    (their combined half-width; none: judged on means). ``None`` margin without ``method`` or a rival."""
-    text = f"runner-up's distance to Ĝ − {label(method)}'s" + (" − both half-widths" if spread else "") + " > 0"
+    (their combined half-width, judged with; none: judged on means). ``None`` margin without
+    ``method`` or a rival."""
+    text = f"runner-up's distance to Ĝ − {label(method)}'s > 0"
     others = [m for m in distance if m != method]
     if method not in distance or not others:
         return Criterion(None, "unlearned_db", text)
     runner = min(others, key=distance.__getitem__)
-    margin = distance[runner] - distance[method]
-    return Criterion(margin if spread is None else margin - spread(method, runner), "unlearned_db", text)
+    half = 0.0 if spread is None else spread(method, runner)
+    return Criterion(distance[runner] - distance[method], "unlearned_db", text + _beyond(half), half)
 
 
 def forgets_rule(ua: float, half: float, g_ua: float, oracle_ua: float) -> Criterion:
-    """An unlearned model forgets: |G's UA − Ĝ's| − (|UA − Ĝ's| + half-width)."""
-    return Criterion(abs(g_ua - oracle_ua) - (abs(ua - oracle_ua) + half), "unlearned_db",
-                     "|G's UA − Ĝ's| − (|UA − Ĝ's| + half-width) > 0")
+    """An unlearned model forgets: |G's UA − Ĝ's| − |UA − Ĝ's|, judged with ``half``."""
+    return Criterion(abs(g_ua - oracle_ua) - abs(ua - oracle_ua), "unlearned_db",
+                     f"|G's UA − Ĝ's| − |UA − Ĝ's| > 0{_beyond(half)}", half)
+
+
+def _beyond(half: float) -> str:
+    """The rule text's note of the interval that widens the borderline zone (none at 0)."""
+    return f", by more than the tolerance + the interval's half-width ({half:.2f} dB)" if half > 0 else ""
 
 
 @dataclass(frozen=True)
 class Judged:
-    """One row of the claims table (see :data:`TABLE_COLUMNS`); ``margin`` NaN when inconclusive."""
+    """One row of the claims table (see :data:`TABLE_COLUMNS`); ``margin`` NaN when inconclusive;
+    ``half`` the half-width of the measured value's interval that widened the borderline zone (0: none)."""
 
     id: str
     claim: str
@@ -156,6 +175,7 @@ class Judged:
     verdict: str
     margin: float
     tolerance: str
+    half: float = 0.0
 
 
 def committed_runs_for(folder: Path) -> Path:
@@ -332,14 +352,14 @@ def _paper_distance(model: str) -> float:
 
 
 def _judged(id_: str, claim: str, source: str, paper: str, ours: str, criterion: str, seeds: str,
-            margin: float | None, tol: str, ref: float = 0.0) -> Judged:
-    return Judged(id_, claim, source, paper, ours, criterion, seeds, judge(margin, tol, ref),
-                  math.nan if margin is None else float(margin), tol)
+            margin: float | None, tol: str, ref: float = 0.0, half: float = 0.0) -> Judged:
+    return Judged(id_, claim, source, paper, ours, criterion, seeds, judge(margin, tol, ref, half),
+                  math.nan if margin is None else float(margin), tol, float(half))
 
 
 def _judged_by(id_: str, claim: str, source: str, paper: str, ours: str, seeds: str, rule: Criterion) -> Judged:
     """:func:`_judged` of a claim judged by one of the rules above (its text is the criterion)."""
-    return _judged(id_, claim, source, paper, ours, rule.rule, seeds, rule.margin, rule.tol)
+    return _judged(id_, claim, source, paper, ours, rule.rule, seeds, rule.margin, rule.tol, half=rule.half)
 
 
 def _paired(t: pd.DataFrame, a: str, b: str, value: str, role: str = "test_brain") -> dict[str, float]:
@@ -401,7 +421,7 @@ def brain_cost(ev: Evidence) -> Judged:
     return _judged_by("brain_cost", "Joint training costs brain quality (G below Ĝ on BTA)", "Sec. 3; Table 1 (G, Ĝ)",
                       f"BTA G − Ĝ {paper_numbers.SHARED_KNOWLEDGE_GAP_DB['BTA']:+.2f} dB",
                       f"BTA G − Ĝ {d:+.2f} dB (mean over {n} training seed{'s' * (n > 1)}); the paper's gap is "
-                      "itself within the 1 dB reproduction tolerance of a trained PSNR",
+                      f"itself within the {reproduction.TOLERANCES['trained_db'].abs:g} dB reproduction tolerance of a trained PSNR",
                       _seeds_text(ev, src), brain_cost_rule(d))
 
 
@@ -542,11 +562,12 @@ def nl_ft_beats_ga_l1_ft(ev: Evidence) -> Judged:
     """NL-FT ends nearer Ĝ than GA-ℓ1-FT (mean |PSNR − Ĝ| over BTA, KTA, UA)."""
     t1 = Table1.of(ev)
     a, b = t1.distance("ga_l1_ft"), t1.distance("nl_ft")
+    half = _mean_half(t1, "nl_ft", "ga_l1_ft")
     return _judged("nl_ft_beats_ga_l1_ft", "NL-FT beats GA-ℓ1-FT (nearer Ĝ)", "Sec. 4; Table 1",
                    f"distance to Ĝ: GA-ℓ1-FT {_paper_distance('ga_l1_ft'):.2f}, NL-FT {_paper_distance('nl_ft'):.2f} dB",
                    f"distance to Ĝ: GA-ℓ1-FT {a:.2f}, NL-FT {b:.2f} dB",
-                   "GA-ℓ1-FT's distance − NL-FT's − both half-widths > 0 (GA-ℓ1-FT's unstable tolerance)",
-                   _table1_seeds(ev, t1), a - b - _mean_half(t1, "nl_ft", "ga_l1_ft"), "unstable_db")
+                   f"GA-ℓ1-FT's distance − NL-FT's > 0{_beyond(half)} (GA-ℓ1-FT's unstable tolerance)",
+                   _table1_seeds(ev, t1), a - b, "unstable_db", half=half)
 
 
 def ga_l1_collapses(ev: Evidence) -> Judged:

@@ -34,8 +34,9 @@ def test_the_committed_claims_files_are_this_table(table):
 
 def test_every_verdict_word_is_reachable():
     assert claims.judge(None, "trained_db") == "inconclusive"
-    assert claims.judge(3.0, "trained_db") == "holds"
-    assert claims.judge(-3.0, "trained_db") == "does not hold"
+    width = reproduction.tolerance("trained_db").width(0.0)
+    assert claims.judge(width + 0.5, "trained_db") == "holds"
+    assert claims.judge(-width - 0.5, "trained_db") == "does not hold"
     assert claims.judge(0.5, "trained_db") == "borderline"
 
 
@@ -85,7 +86,7 @@ def test_the_margins_match_the_verdicts(table):
         if r.verdict == "inconclusive":
             assert math.isnan(r.margin)
         elif reproduction.tolerance(r.tolerance).rel == 0:
-            assert claims.judge(r.margin, r.tolerance) == r.verdict
+            assert claims.judge(r.margin, r.tolerance, half=r.half) == r.verdict
 
 
 def test_a_folder_without_tables_is_inconclusive(tmp_path: Path):
@@ -168,22 +169,39 @@ def test_hallucination_claims_without_a_null_space_are_inconclusive(tmp_path):
 def test_each_rule_on_numbers():
     assert claims.knee_gain_rule({"KTA": 3.0, "UA": 1.5})[:2] == (1.5, "trained_db")
     assert claims.brain_cost_rule(-0.4)[:2] == (0.4, "trained_db") and claims.brain_cost_rule(None).margin is None
-    assert claims.stays_near_rule("ft", 23.0, 0.25, 23.5)[:2] == (0.25, reproduction.model_class("ft"))  # 1 − (0.5 + 0.25)
-    assert claims.destroys_rule("nl", 20.0, 1.0, 28.0).margin == 2.0  # (28 − 5) − (20 + 1)
+    near = claims.stays_near_rule("ft", 23.0, 0.25, 23.5)
+    assert (near.margin, near.tol, near.half) == (0.5, reproduction.model_class("ft"), 0.25)  # 1 − 0.5, ± 0.25
+    assert claims.destroys_rule("nl", 20.0, 1.0, 28.0)[::3] == (3.0, 1.0)  # (28 − 5) − 20, ± 1
     assert claims.destroys_rule("nl", None, 0.0, 28.0).margin is None  # not run
     assert claims.closest_rule({"nl_ft": 1.0, "ft": 1.5, "nl": 3.0})[:2] == (0.5, "unlearned_db")
-    assert claims.closest_rule({"nl_ft": 1.0, "ft": 1.5}, spread=lambda a, b: 0.25).margin == 0.25
+    assert claims.closest_rule({"nl_ft": 1.0, "ft": 1.5}, spread=lambda a, b: 0.25)[::3] == (0.5, 0.25)
     assert claims.closest_rule({"nl_ft": 1.0}).margin is None and claims.closest_rule({"ft": 1.0}).margin is None
-    assert claims.forgets_rule(18.0, 0.5, 24.0, 15.0).margin == 5.5  # |24 − 15| − (|18 − 15| + 0.5)
-    assert claims.verdict(None, "exact") == "inconclusive" and claims.verdict(3.0, "trained_db") == "yes"
+    assert claims.forgets_rule(18.0, 0.5, 24.0, 15.0)[::3] == (6.0, 0.5)  # |24 − 15| − |18 − 15|, ± 0.5
+    assert claims.verdict(None, "exact") == "inconclusive" and claims.verdict(4.0, "trained_db") == "yes"
+
+
+def test_an_interval_widens_the_borderline_zone_on_both_sides():
+    """"holds" needs the whole interval on the claim's side of its threshold and "does not hold" the
+    whole interval on the other, each by more than the tolerance: a wide interval around a mean near
+    the threshold cannot decide either way."""
+    width = reproduction.TOLERANCES["unlearned_db"].abs
+    assert claims.forgets_rule(18.0, 0.0, 24.0, 15.0).verdict() == "yes"  # margin 6, no interval
+    assert claims.forgets_rule(18.0, 6.0 - width - 0.01, 24.0, 15.0).verdict() == "yes"
+    assert claims.forgets_rule(18.0, 6.0 - width + 0.01, 24.0, 15.0).verdict() == "borderline"
+    far = 1.0 + width + 0.5  # this far from G's UA: margin −(width + 0.5)
+    stays = claims.stays_near_rule("ft", 23.0, 0.0, 23.0 + far)
+    assert stays.verdict() == "no" and stays._replace(half=1.0).verdict() == "borderline"
+    assert claims.verdict(-width - 0.5, "unlearned_db", half=0.6) == "borderline"
+    assert claims.verdict(-width - 0.7, "unlearned_db", half=0.6) == "no"
 
 
 def test_each_rule_states_itself_with_its_threshold():
     """The text printed beside a verdict names the rule's threshold, so a changed threshold shows."""
     assert f"NEAR_DB ({claims.NEAR_DB:g} dB)" in claims.stays_near_rule("ft", 23.0, 0.0, 23.5).rule
     assert f"DESTROY_DB ({claims.DESTROY_DB:g} dB)" in claims.destroys_rule("nl", None, 0.0, 28.0).rule
-    assert "half-widths" in claims.closest_rule({"nl_ft": 1.0, "ft": 2.0}, spread=lambda a, b: 0.0).rule
-    assert "half-widths" not in claims.closest_rule({"nl_ft": 1.0, "ft": 2.0}).rule
+    assert "half-width (0.30 dB)" in claims.closest_rule({"nl_ft": 1.0, "ft": 2.0}, spread=lambda a, b: 0.3).rule
+    assert "half-width" not in claims.closest_rule({"nl_ft": 1.0, "ft": 2.0}).rule
+    assert "half-width (0.25 dB)" in claims.forgets_rule(18.0, 0.25, 24.0, 15.0).rule
     rules = [claims.knee_gain_rule({"KTA": 1.0, "UA": 1.0}), claims.brain_cost_rule(None),
              claims.forgets_rule(18.0, 0.0, 24.0, 15.0)]
     assert all(r.rule.endswith(("> 0", "< 0", "where there is one)")) for r in rules)

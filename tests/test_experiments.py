@@ -14,6 +14,7 @@ from mriunlearn.experiments import results as res
 from mriunlearn.experiments import retain_fraction as frac
 from mriunlearn.experiments import study as st
 from mriunlearn.experiments import unlearning as unl
+from mriunlearn import reproduction
 from mriunlearn.errors import ConfigError
 from mriunlearn.simulate import DatasetSpec
 
@@ -137,11 +138,15 @@ def _claims_summary(per_volume: pd.DataFrame) -> pd.DataFrame:
                           "n_seeds": 1} for m, v in means.items() for c in ("BTA", "KTA", "UA")])
 
 
+#: the reproduction tolerance of a trained PSNR, which the brain-cost claim's interval must clear
+_TRAINED_DB = reproduction.TOLERANCES["trained_db"].abs
+
+
 @pytest.mark.parametrize("diffs, expected", [
     ([-0.1, -0.2, -0.15, -0.05], "inconclusive"),  # one training seed, |mean| < 0.3 dB: noise
     ([-0.6, -0.5, -0.7, -0.55], "borderline"),  # above the floor, interval below 0 but within tolerance of 0
-    ([-1.6, -1.5, -1.7, -1.55], "yes"),  # the whole paired interval beyond the trained tolerance below 0
-    ([1.6, 1.5, 1.7, 1.55], "no"),
+    ([-_TRAINED_DB - d for d in (0.6, 0.5, 0.7, 0.55)], "yes"),  # the whole paired interval beyond the tolerance below 0
+    ([_TRAINED_DB + d for d in (0.6, 0.5, 0.7, 0.55)], "no"),
 ])
 def test_brain_cost_claim_is_inconclusive_within_the_single_seed_floor(diffs, expected):
     """Notebook 03's claim table judges G − Ĝ on brain as notebook 01 does (one noise floor), and a

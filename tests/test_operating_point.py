@@ -98,6 +98,22 @@ REGIME_MEASURES = ["G's UA − KTA PSNR (dB)", "Ĝ KTA SSIM ÷ G KTA SSIM",
                    "Ĝ gain over zero-filled at 170 mm FOV ÷ at the training FOV"]
 
 
+#: the width of a trained PSNR these tests judge against: their synthetic margins (e.g. G − Ĝ on KTA at
+#: 4.5 dB, 1.5 inside R3's 3-7 dB range) clear it. The width in force is set by the training seeds
+#: (docs/reproducibility.md); where it is wider than half of R3's range no single training can clear R3.
+_TEST_TRAINED_DB = 1.0
+
+
+@pytest.fixture(autouse=True)
+def _trained_width(monkeypatch):
+    import dataclasses
+
+    from mriunlearn import reproduction
+
+    narrow = dataclasses.replace(reproduction.TOLERANCES["trained_db"], abs=_TEST_TRAINED_DB)
+    monkeypatch.setitem(reproduction.TOLERANCES, "trained_db", narrow)
+
+
 def test_operating_point_rows_columns_and_paper_numbers():
     op = ov.operating_point(_per_volume(**CLEAR), _histories(), initial_lr=1e-3)
     assert list(op.columns) == ["id", "ours", "paper", "target", "met", "margin", "tolerance", "verdict", "note"]

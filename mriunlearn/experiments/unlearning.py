@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import paper_numbers
 from ..claims import (Criterion, brain_cost_rule, closest_rule, destroys_rule, forgets_rule, knee_gain_rule,
-                      stays_near_rule, verdict)
+                      stays_near_rule)
 from ..errors import ConfigError
 from ..forgetting import oracle_distance
 from ..intervals import mean_interval
@@ -318,7 +318,7 @@ def judge_claims(summary: pd.DataFrame, methods: Sequence[str], per_volume: pd.D
     written there once), applied to this run's Table 1 alone: the claims' margins and
     :func:`mriunlearn.claims.verdict` (a margin within the reproduction tolerance is
     ``"borderline"``). Half-widths are the 95% intervals over unlearning seeds (0 at one seed) where
-    a claim bounds one model: "destroys" uses the interval's upper end; "stays near" judges the mean
+    a claim bounds one model: "destroys" widens its borderline zone by it; "stays near" judges the mean
     and also needs the interval's lower end above Ĝ's UA; "closest" and "forgets" judge means. With
     ``per_volume`` (G's and Ĝ's per-volume metrics) the brain-cost claim needs the paired 95%
     interval of G − Ĝ over the BTA volumes to lie below 0, not just a negative mean.
@@ -331,7 +331,7 @@ def judge_claims(summary: pd.DataFrame, methods: Sequence[str], per_volume: pd.D
     rows = []
 
     def add(claim: str, rule: Criterion, evidence: str) -> None:
-        rows.append({"claim": claim, "reproduced": verdict(rule.margin, rule.tol), "rule": rule.rule, "evidence": evidence,
+        rows.append({"claim": claim, "reproduced": rule.verdict(), "rule": rule.rule, "evidence": evidence,
                      "margin": math.nan if rule.margin is None else rule.margin})
 
     g = {c: _interval(summary, "original", c)[0] for c in ("BTA", "KTA", "UA")}
