@@ -137,9 +137,9 @@ def destroys_rule(model: str, bta: float | None, half: float, oracle_bta: float)
 def closest_rule(distance: Mapping[str, float], method: str = "nl_ft",
                  spread: Callable[[str, str], float] | None = None) -> Criterion:
     """``method`` comes closest to Ĝ: the runner-up's distance (mean |PSNR − Ĝ|,
-    :func:`~mriunlearn.forgetting.oracle_distance`) − ``method``'s − ``spread(method, runner_up)``
-    (their combined half-width, judged with; none: judged on means). ``None`` margin without
-    ``method`` or a rival."""
+    :func:`~mriunlearn.forgetting.oracle_distance`) − ``method``'s; ``spread(method, runner_up)``,
+    their combined half-width, widens the borderline zone (none: judged on means). ``None`` margin
+    without ``method`` or a rival."""
     text = f"runner-up's distance to Ĝ − {label(method)}'s > 0"
     others = [m for m in distance if m != method]
     if method not in distance or not others:

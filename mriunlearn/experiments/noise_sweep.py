@@ -13,8 +13,8 @@ from ..errors import ConfigError
 from ..forgetting import oracle_distance
 from ..unlearning.base import VARIANTS
 from .results import column_means, run_row
-from .study import (NOISE_SWEEP_RUN, Study, check_choices, check_noise_scales, read_committed, study_record,
-                    sweep_records, target_scale)
+from .study import (NOISE_SWEEP_RUN, Study, check_choices, check_noise_scales, read_committed, sweep_records,
+                    target_scale)
 
 __all__ = ["NOISE_METHODS", "committed_sweep", "noise_sweep", "noise_table", "noise_verdict", "reference_gaps",
            "sweep_record", "sweep_run", "target_scale"]
