@@ -401,7 +401,7 @@ def _training_means(ev: Evidence) -> tuple[pd.DataFrame, str]:
     return t[t.metric == "psnr"].pivot_table(index="model", columns="column", values="mean"), src
 
 
-def shared_knowledge(ev: Evidence) -> Judged:
+def shared_knee(ev: Evidence) -> Judged:
     """G is better than Ĝ on knee (KTA and UA): the knowledge joint training shares."""
     p, src = _training_means(ev)
     d = {c: float(p.loc["original", c] - p.loc["oracle", c]) for c in ("KTA", "UA")}
@@ -636,7 +636,7 @@ def ft_nl_ft_fastest(ev: Evidence) -> Judged:
 
 #: every claim of the paper the project judges, in the order of the paper
 CLAIMS: tuple[Callable[[Evidence], Judged], ...] = (
-    shared_knowledge, brain_cost, g_hallucinates, unlearning_removes_hallucinations, ft_keeps, full_ft_keeps,
+    shared_knee, brain_cost, g_hallucinates, unlearning_removes_hallucinations, ft_keeps, full_ft_keeps,
     ga_l1_destroys, nl_destroys, ga_l1_collapses, nl_ft_closest, nl_ft_forgets, nl_ft_beats_ga_l1_ft,
     intermediate_fraction_best, small_fraction_hurts, ft_nl_ft_fastest,
 )
