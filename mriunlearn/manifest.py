@@ -12,7 +12,8 @@ A manifest is a CSV with one row per volume and the columns
   recorded (hash checking is then skipped for that row).
 
 Loading refuses, with an error naming the file: a volume listed in two roles, a missing file, a file
-whose hash differs from the recorded one, test or validation volumes inside a training role
+whose hash differs from the recorded one (unless the data root's :data:`STAND_INS` names it as this
+machine's rebuild of the recorded file), test or validation volumes inside a training role
 (leakage), two rows with identical recorded hashes (one volume copied under another name; leakage
 when the copy crosses training and evaluation roles), unknown roles or organs, and a role asked
 for that holds no volume.
@@ -21,6 +22,7 @@ for that holds no volume.
 from __future__ import annotations
 
 import io
+import json
 import math
 import numbers
 import os
@@ -110,6 +112,29 @@ def file_row(
             "sha256": sha256_file(path) if hash_file else ""}
 
 
+#: a data root's record of the volumes rebuilt on this machine whose bytes differ from the recorded ones
+#: (another CPU's floating point): ``{file: {"recorded": sha256, "local": sha256}}``; loading accepts
+#: such a file in place of the recorded one (written by
+#: :func:`mriunlearn.simulate.build.ensure_dataset`)
+STAND_INS: str = ".stand_in_sha256.json"
+
+
+def stand_ins(data_root: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
+    """The :data:`STAND_INS` record of ``data_root``; ``{}`` when there is none or it is unreadable."""
+    try:
+        record = json.loads((Path(data_root) / STAND_INS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def stands_in(record: dict[str, dict[str, str]], file: str, recorded: str, actual: str) -> bool:
+    """Whether ``record`` (:func:`stand_ins`) names ``actual`` as this machine's rebuild of ``file``
+    whose manifest hash is ``recorded``."""
+    entry = record.get(file)
+    return isinstance(entry, dict) and entry.get("recorded") == recorded and entry.get("local") == actual
+
+
 def write_manifest(rows: Iterable[dict[str, object]], path: str | os.PathLike[str]) -> Path:
     """Write manifest rows (dicts with :data:`COLUMNS`) to ``path`` atomically; returns the path."""
     table = pd.DataFrame(list(rows), columns=list(COLUMNS))
@@ -168,7 +193,8 @@ def load_manifest(
     Args:
         path: the CSV.
         data_root: folder the ``file`` column is relative to.
-        verify_hashes: recompute each file's SHA-256 and compare with the recorded one.
+        verify_hashes: recompute each file's SHA-256 and compare with the recorded one (or the
+            data root's :data:`STAND_INS` rebuild of it).
         require_roles: roles that must hold at least one volume.
 
     Raises:
@@ -186,13 +212,14 @@ def load_manifest(
     root = Path(data_root)
     table = table.copy()
     table["path"] = [str(p if Path(p).is_absolute() else (root / p)) for p in table.file]
+    rebuilt = stand_ins(root) if verify_hashes else {}
     for row in table.itertuples():
         p = Path(row.path)
         if not p.is_file():
             raise ManifestError(f"{source}: file {row.file} (role {row.role}) not found at {p}")
         if verify_hashes and row.sha256:
             actual = sha256_file(p)
-            if actual != row.sha256:
+            if actual != row.sha256 and not stands_in(rebuilt, row.file, row.sha256, actual):
                 raise ManifestError(f"{source}: file {row.file} has changed: sha256 {actual[:12]}… "
                                     f"differs from the recorded {row.sha256[:12]}…")
     for role in require_roles:

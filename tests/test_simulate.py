@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -19,11 +20,13 @@ from fastmri.data import SliceDataset
 from fastmri.data.subsample import EquiSpacedMaskFunc
 from fastmri.data.transforms import VarNetDataTransform
 from mriunlearn import paths
-from mriunlearn.errors import ConfigError
+from mriunlearn.atomic import sha256_file
+from mriunlearn.errors import ConfigError, ManifestError
 from mriunlearn.fastmri_h5 import inspect_volume, load_volume
-from mriunlearn.manifest import load_manifest
+from mriunlearn.manifest import load_manifest, stand_ins
 from mriunlearn.simulate import SENS_KEY, DatasetSpec, build_dataset, ensure_dataset, simulate_multicoil
 from mriunlearn.simulate import build as build_mod
+from mriunlearn.simulate.build import build_record_path
 from mriunlearn.simulate.brain import BRAIN_LABELS, brain_volume, sample_brain_params
 from mriunlearn.physics import fft2c, ifft2c, rss, sense_g_factor
 from mriunlearn.simulate.coils import sample_coil_geometry, sensitivity_maps
@@ -280,13 +283,44 @@ def test_ensure_dataset_rebuilds_changed_file_only(tmp_path):
     assert victim.read_bytes() == good
     assert bystander.stat().st_mtime_ns == before  # not rebuilt
     load_manifest(manifest, data, verify_hashes=True)
-    # a recorded hash the builder cannot reproduce: rebuilt, warned about, manifest rewritten
+    # a recorded hash the builder cannot reproduce (another CPU's floating point): rebuilt and warned
+    # about; the rebuild stands in for the recorded file, whose hash the manifest keeps
     table.loc[2, "sha256"] = "0" * 64
     table.to_csv(manifest, index=False)
-    with pytest.warns(UserWarning, match="differ from the recorded hashes"):
+    with pytest.warns(UserWarning, match="stand in for them"):
         ensure_dataset("smoke", data_dir=data, manifest_path=manifest)
-    assert pd.read_csv(manifest).sha256[2] != "0" * 64
+    assert pd.read_csv(manifest).sha256[2] == "0" * 64
+    assert stand_ins(data) == {table.file[2]: {"recorded": "0" * 64, "local": sha256_file(data / table.file[2])}}
     load_manifest(manifest, data, verify_hashes=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ensure_dataset("smoke", data_dir=data, manifest_path=manifest) == manifest  # current: nothing rebuilt
+    # a stand-in answers for the hash it was recorded against only
+    table.loc[2, "sha256"] = "1" * 64
+    table.to_csv(manifest, index=False)
+    with pytest.raises(ManifestError, match="has changed"):
+        load_manifest(manifest, data, verify_hashes=True)
+
+
+def test_a_fresh_build_stands_in_only_for_hashes_of_its_own_settings(tmp_path):
+    data, manifest = tmp_path / "smoke", tmp_path / "manifests" / "smoke.csv"
+    ensure_dataset("smoke", data_dir=data, manifest_path=manifest)
+    assert json.loads(build_record_path(manifest).read_text()) == {"volume_key": SMOKE.volume_key()}
+    table = pd.read_csv(manifest)
+    table.loc[0, "sha256"] = "0" * 64  # as if recorded on a machine whose floating point differs
+    table.to_csv(manifest, index=False)
+    shutil.rmtree(data)  # a fresh clone: the manifest and its build record, no volumes
+    with pytest.warns(UserWarning, match="stand in for them"):
+        ensure_dataset("smoke", data_dir=data, manifest_path=manifest)
+    assert pd.read_csv(manifest).sha256[0] == "0" * 64 and list(stand_ins(data)) == [table.file[0]]
+    # the record names other settings (the spec changed): the new hashes replace the old, silently
+    build_record_path(manifest).write_text(json.dumps({"volume_key": "other settings"}))
+    shutil.rmtree(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ensure_dataset("smoke", data_dir=data, manifest_path=manifest)
+    assert pd.read_csv(manifest).sha256[0] == sha256_file(data / table.file[0]) and stand_ins(data) == {}
+    assert json.loads(build_record_path(manifest).read_text()) == {"volume_key": SMOKE.volume_key()}
 
 
 def test_committed_manifests_match_the_builder(smoke_build):
@@ -299,6 +333,11 @@ def test_committed_manifests_match_the_builder(smoke_build):
     plan = DatasetSpec.default().plan()
     assert list(zip(default.file, default.role)) == [(p.file, p.role) for p in plan]
     assert (default.num_slices == 4).all() and default.sha256.str.len().eq(64).all()
+    # each build record names the settings of today's spec, so a fresh clone's rebuild stands in for
+    # the committed hashes instead of replacing them
+    for name, spec in (("smoke", DatasetSpec.smoke()), ("default", DatasetSpec.default())):
+        record = build_record_path(paths.MANIFESTS_DIR / f"{name}.csv")
+        assert json.loads(record.read_text()) == {"volume_key": spec.volume_key()}, record
 
 
 def test_simulator_never_calls_blas():

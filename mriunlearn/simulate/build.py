@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from .. import paths
-from ..atomic import atomic_path, sha256_file
+from ..atomic import atomic_path, atomic_write_text, sha256_file
 from ..errors import ConfigError, ManifestError
 from ..fastmri_h5 import SENS_KEY, write_volume
-from ..manifest import file_row, load_manifest, write_manifest
+from ..manifest import STAND_INS, file_row, load_manifest, stand_ins, stands_in, write_manifest
 from . import brain, knee
 from .coils import noise_sigma, sample_coil_geometry, simulate_multicoil
 
@@ -309,8 +309,13 @@ def _built_with(path: Path, key: str) -> bool:
     return stored == key
 
 
-def _is_current(path: Path, recorded_sha: str | None, key: str) -> bool:
-    if not recorded_sha or not path.exists() or sha256_file(path) != recorded_sha:
+def _is_current(path: Path, file: str, recorded_sha: str | None, key: str, rebuilt: dict[str, dict[str, str]]) -> bool:
+    """Whether ``path`` (manifest name ``file``) holds the recorded volume, or this machine's
+    stand-in for it (``rebuilt``: :func:`~mriunlearn.manifest.stand_ins`), built with the settings ``key``."""
+    if not recorded_sha or not path.exists():
+        return False
+    actual = sha256_file(path)
+    if actual != recorded_sha and not stands_in(rebuilt, file, recorded_sha, actual):
         return False
     return _built_with(path, key)
 
@@ -325,8 +330,9 @@ def build_dataset(
         out_dir: data root; files go to ``brain/`` and ``knee/`` below it.
         spec: what to build.
         manifest_path: where the manifest goes (default ``out_dir/manifest.csv``); its ``file``
-            column is relative to ``out_dir``. Files whose hash matches the manifest already there
-            (and built with the same :meth:`DatasetSpec.volume_key`) are not rebuilt.
+            column is relative to ``out_dir``. Files whose hash matches the manifest already there, or
+            that stand in for it (:data:`~mriunlearn.manifest.STAND_INS`), and were built with the same
+            :meth:`DatasetSpec.volume_key` are not rebuilt. The manifest lists the files' own hashes.
         progress: show a tqdm progress bar.
         roles: build and list only the volumes of these roles (e.g. ``("test_brain",)`` with another
             ``brain_fov_mm``: the same test subjects imaged differently); ``None``: every role.
@@ -336,7 +342,7 @@ def build_dataset(
     """
     out = Path(out_dir)
     manifest = Path(manifest_path) if manifest_path is not None else out / "manifest.csv"
-    recorded = _recorded_hashes(manifest)
+    recorded, rebuilt = _recorded_hashes(manifest), stand_ins(out)
     key = spec.volume_key()
     plan = spec.plan()
     if roles is not None:
@@ -352,7 +358,7 @@ def build_dataset(
     rows = []
     for item in plan_iter:
         path = out / item.file
-        if not _is_current(path, recorded.get(item.file), key):
+        if not _is_current(path, item.file, recorded.get(item.file), key, rebuilt):
             vol = generate_volume(spec, item.organ, item.index)
             write_simulated(path, vol, spec, item.organ, item.index)
         rows.append(file_row(path, out, item.organ, item.role, spec.slices(item.organ, item.index)))
@@ -425,9 +431,15 @@ def ensure_dataset(
     Builds into ``paths.default_data_dir()`` (default) or ``paths.data_dir() / "smoke"`` unless
     ``data_dir`` is given, when a listed file is missing, its hash differs from the manifest's or the
     manifest does not list the spec's volumes. The manifest is ``paths.DEFAULT_MANIFEST`` or
-    ``paths.MANIFESTS_DIR / "smoke.csv"`` unless ``manifest_path`` is given. A rebuilt file whose
-    bytes still differ from the recorded hash (another numpy/scipy/HDF5 build) is reported with a
-    warning and the manifest is rewritten with the new hashes.
+    ``paths.MANIFESTS_DIR / "smoke.csv"`` unless ``manifest_path`` is given; its build record
+    (:func:`build_record_path`) names the settings its hashes were made with.
+
+    A volume rebuilt with the recorded settings whose bytes still differ from the recorded hash
+    (another CPU's or numpy/scipy/HDF5 build's floating point) *stands in* for the recorded one: the
+    manifest keeps the recorded hash, so the dataset keeps its identity (the cache keys of the
+    published models and the committed runs), and the data root's
+    :data:`~mriunlearn.manifest.STAND_INS` records the local hash, with a warning. Volumes of other
+    settings (a changed spec) get their new hashes in the manifest.
 
     Returns:
         The manifest path.
@@ -436,17 +448,51 @@ def ensure_dataset(
     default_dir, default_manifest = embedded_paths(spec_name)
     out = Path(data_dir) if data_dir is not None else default_dir
     manifest = Path(manifest_path) if manifest_path is not None else default_manifest
-    if _is_built(manifest, out, spec):
-        return manifest
     key = spec.volume_key()
-    # only files built with these very settings should come out byte-identical (a changed spec
-    # rebuilds everything to new bytes, which is expected and not warned about)
-    recorded = {f: sha for f, sha in _recorded_hashes(manifest).items() if _built_with(out / f, key)}
+    if _is_built(manifest, out, spec):
+        if _read_build_record(manifest) != key:
+            _write_build_record(manifest, key)
+        return manifest
+    # the recorded hashes of these very settings: the manifest's build record says so, or the file on disk
+    same = _read_build_record(manifest) == key
+    recorded = {f: sha for f, sha in _recorded_hashes(manifest).items() if sha and (same or _built_with(out / f, key))}
     build_dataset(out, spec, manifest, progress=progress)
     rebuilt = _recorded_hashes(manifest)
-    changed = sorted(f for f, sha in recorded.items() if f in rebuilt and rebuilt[f] != sha)
+    changed = {f: {"recorded": sha, "local": rebuilt[f]} for f, sha in recorded.items()
+               if f in rebuilt and rebuilt[f] != sha}
     if changed:
-        warnings.warn(f"{manifest}: {len(changed)} rebuilt volume(s) differ from the recorded hashes "
-                      f"(first: {changed[0]}); the manifest was rewritten. Another numpy/scipy/HDF5 build "
-                      "can change the simulated bytes.", stacklevel=2)
+        _keep_recorded(manifest, out, changed)
+        first = sorted(changed)[0]
+        warnings.warn(f"{manifest}: {len(changed)} volume(s) rebuilt here differ in their bytes from the recorded "
+                      f"ones (first: {first}; another CPU's or numpy/scipy/HDF5 build's floating point). They stand "
+                      f"in for them, so the published models and committed runs apply; their local hashes are in "
+                      f"{out / STAND_INS}.", stacklevel=2)
+    _write_build_record(manifest, key)
     return manifest
+
+
+def build_record_path(manifest: Path) -> Path:
+    """``<manifest stem>.build.json`` beside the manifest: the :meth:`DatasetSpec.volume_key` its
+    hashes were made with, so a fresh clone knows whether its rebuild should reproduce them."""
+    return manifest.with_name(f"{manifest.stem}.build.json")
+
+
+def _read_build_record(manifest: Path) -> str | None:
+    try:
+        return json.loads(build_record_path(manifest).read_text()).get("volume_key")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _write_build_record(manifest: Path, key: str) -> None:
+    atomic_write_text(build_record_path(manifest), json.dumps({"volume_key": key}, indent=1) + "\n")
+
+
+def _keep_recorded(manifest: Path, data_dir: Path, changed: dict[str, dict[str, str]]) -> None:
+    """Record ``changed`` (``{file: {"recorded", "local"}}``) in ``data_dir``'s stand-in record and put
+    the recorded hashes back into ``manifest``."""
+    record = {**stand_ins(data_dir), **changed}
+    atomic_write_text(data_dir / STAND_INS, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    table = pd.read_csv(manifest, dtype={"sha256": str}, keep_default_na=False)
+    table["sha256"] = [changed[f]["recorded"] if f in changed else sha for f, sha in zip(table.file, table.sha256)]
+    write_manifest(table.to_dict("records"), manifest)
