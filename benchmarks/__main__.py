@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from mriunlearn import paths
+    from mriunlearn.model import native_bf16
     from mriunlearn.profiles import get_profile
 
     from . import common
@@ -109,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             if stored is None:
                 raise SystemExit(f"--rejudge: no precision section in {out / 'latest.json'} to judge again")
             sec = precision.rejudge(stored)
+        elif mode == "precision" and not native_bf16():
+            print("[bench] precision skipped: this CPU has no native bf16 (AVX512-BF16 or AMX), so the profile's "
+                  "bf16 runs in fp32 here and there is nothing to compare; the stored section is kept", flush=True)
+            continue
         elif mode == "precision":
             from . import precision
             sec = precision.run(profile, manifest, epochs=args.precision_epochs, seeds=args.precision_seeds)

@@ -40,7 +40,7 @@ from fastmri.data.transforms import VarNetDataTransform, VarNetSample, center_cr
 from mriunlearn.dataset import SliceData, make_loader, make_mask_func, set_epoch
 from mriunlearn.losses import recon_loss
 from mriunlearn.manifest import Manifest
-from mriunlearn.model import build_model
+from mriunlearn.model import build_model, effective_precision
 from mriunlearn.profiles import Profile
 from mriunlearn.train import set_threads, make_optimizer, train_step
 
@@ -129,7 +129,9 @@ def make_units(profile: Profile, manifest: Manifest, workdir: Path, *, threads: 
 
     def add(name: str, lever: str, batch: int, prec: str, fmt: str, fn: Callable[[], int]) -> None:
         units[name] = fn
-        rows.append({"row": name, "lever": lever, "batch": batch, "precision": prec, "memory_format": fmt})
+        ran = effective_precision(profile.replace(precision=prec))  # bf16 runs in fp32 without native bf16
+        rows.append({"row": name, "lever": lever, "batch": batch,
+                     "precision": prec if ran == prec else f"{prec} (runs {ran}: no native bf16)", "memory_format": fmt})
 
     # 1. the authors' loop: HDF5 per slice, fp32, batch 1
     ref_model = _model(fp32, channels_last=False)

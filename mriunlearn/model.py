@@ -7,6 +7,8 @@ weights and a faster complex-arithmetic forward (see that module).
 from __future__ import annotations
 
 import contextlib
+import functools
+import warnings
 
 import torch
 from fastmri.data.transforms import VarNetSample, center_crop
@@ -41,10 +43,42 @@ def build_model(profile: Profile, seed: int | None = None) -> VarNet:
     return model.to(memory_format=torch.channels_last)
 
 
-def autocast(profile: Profile, device: torch.device | str = "cpu") -> contextlib.AbstractContextManager:
-    """bf16 autocast for ``profile.precision == "bf16"`` (weights stay fp32), else a no-op."""
+def native_bf16(device: torch.device | str = "cpu") -> bool:
+    """Whether ``device`` computes bf16 convolutions in hardware: a CUDA GPU that supports bf16, or a
+    CPU with AVX512-BF16 or AMX tiles. Elsewhere oneDNN emulates them, about 20x slower than fp32."""
     device = torch.device(device)
-    if profile.precision == "bf16":
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(probe() for probe in probes if probe is not None)
+
+
+def effective_precision(profile: Profile, device: torch.device | str = "cpu") -> str:
+    """The precision a run of ``profile`` computes in on ``device``: ``profile.precision``, except
+    ``"bf16"`` on a device without :func:`native_bf16`, which runs in ``"fp32"`` (the precision
+    benchmark judges the two equivalent: ``docs/performance.md``). A run's cache key keeps the
+    profile's precision, as it keeps the recipe whatever kernels a CPU picks; its summary records
+    this one. Warns once per process when it falls back."""
+    if profile.precision == "bf16" and not native_bf16(device):
+        _warn_fp32_fallback(torch.device(device).type)
+        return "fp32"
+    return profile.precision
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_fp32_fallback(device_type: str) -> None:
+    units = " (AVX512-BF16 or AMX)" if device_type == "cpu" else ""
+    warnings.warn(f"this {device_type.upper()} has no native bf16{units}: the profile's "
+                  "bf16 autocast runs in fp32 here, which the precision benchmark judges equivalent and which is "
+                  "~20x faster than emulated bf16 (docs/performance.md)", stacklevel=3)
+
+
+def autocast(profile: Profile, device: torch.device | str = "cpu") -> contextlib.AbstractContextManager:
+    """bf16 autocast when :func:`effective_precision` is ``"bf16"`` (weights stay fp32), else a no-op."""
+    device = torch.device(device)
+    if effective_precision(profile, device) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -61,7 +95,7 @@ def reconstruct(model: torch.nn.Module, batch: VarNetSample, profile: Profile | 
         model: a ``VarNet`` (or a DDP wrapper of one).
         batch: ``masked_kspace (B, C, H, W, 2)``, ``mask (B, 1, 1, W, 1)``, ``num_low_frequencies``,
             ``crop_size (h, w)``.
-        profile: selects bf16 autocast when ``profile.precision == "bf16"``.
+        profile: selects bf16 autocast when ``profile.precision == "bf16"`` (:func:`autocast`).
 
     Returns:
         ``(B, h, w)`` float32 RSS magnitude on the model's device.

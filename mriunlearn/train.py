@@ -36,7 +36,7 @@ from .dataset import SliceIndex, make_dataset, make_loader, rank_batches, set_ep
 from .errors import CheckpointError, ConfigError
 from .losses import recon_loss
 from .manifest import ROLES, TRAIN_ROLES, Manifest, load_manifest
-from .model import build_model, reconstruct
+from .model import build_model, effective_precision, reconstruct
 from .profiles import Profile, get_profile
 
 KIND = "train"
@@ -450,11 +450,13 @@ def _train_epoch(ddp_model: torch.nn.Module, optimizer: torch.optim.Optimizer, l
 def _summary(profile: Profile, manifest: Manifest, roles: tuple[str, ...], hist: pd.DataFrame,
              dist: distributed.DistInfo, steps: int) -> dict[str, Any]:
     """The ``summary.json`` of a finished run: its totals, settings and sampling rules
-    (``max_steps`` and ``optimizer_steps`` only for a capped run)."""
+    (``precision_run``: the precision it computed in, :func:`~mriunlearn.model.effective_precision`;
+    ``max_steps`` and ``optimizer_steps`` only for a capped run)."""
     cap = profile.max_steps
     return {"wall_time_s": float(hist.seconds.sum()), "slice_steps": int(hist.slices.sum()),
             "profile": profile.portable_dict(), "roles": list(roles), "world_size": dist.world_size,
             "data_path": profile.data_path, "num_workers": profile.num_workers,
+            "precision_run": effective_precision(profile, dist.device),
             **({"max_steps": cap, "optimizer_steps": steps} if cap is not None else {}),
             "manifest": paths.portable(manifest.source), "seed": profile.seed, "sampling": SAMPLING}
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import pytest
+import torch
 
 from mriunlearn import paths
 from mriunlearn.errors import ConfigError, ManifestError
@@ -107,3 +109,25 @@ def test_hallucination_projector_is_recorded_but_not_part_of_the_cache_key():
     old = get_profile("smoke").to_dict()
     del old["hallucination_projector"]
     assert Profile.from_dict(old).hallucination_projector == "eig"
+
+
+def test_bf16_runs_where_the_hardware_computes_it_and_fp32_elsewhere(monkeypatch):
+    from mriunlearn import model as model_mod
+
+    bf16, fp32 = get_profile("default", precision="bf16"), get_profile("default", precision="fp32")
+    monkeypatch.setattr(model_mod, "native_bf16", lambda device="cpu": True)
+    assert model_mod.effective_precision(bf16) == "bf16" and model_mod.effective_precision(fp32) == "fp32"
+    with model_mod.autocast(bf16):
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(model_mod, "native_bf16", lambda device="cpu": False)
+    model_mod._warn_fp32_fallback.cache_clear()
+    with pytest.warns(UserWarning, match="no native bf16"):
+        assert model_mod.effective_precision(bf16) == "fp32"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process
+        assert model_mod.effective_precision(bf16) == "fp32"
+        with model_mod.autocast(bf16):
+            assert not torch.is_autocast_enabled("cpu")
+    # the cache key keeps the profile's precision: the recipe, whatever the hardware computes it in
+    assert bf16.train_identity() != fp32.train_identity()
+    assert model_mod.native_bf16("meta") is False
