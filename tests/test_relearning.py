@@ -211,6 +211,18 @@ def test_the_ensemble_audit_scores_every_model_per_forget_slice(study, tmp_path,
     read, source, theirs = audit.ensemble_run(study, [])
     assert "committed run" in source and theirs["lira_seeds"] == [7, 8]
     pd.testing.assert_frame_equal(audit.lira_audit(study, models, read), audit.lira_audit(study, models, ensemble))
+    # more seeds: those the committed run holds are read from it, only the others are trained
+    trained: list[int] = []
+    real = audit.ensemble_statistics
+    monkeypatch.setattr(audit, "ensemble_statistics", lambda s, seeds: trained.extend(seeds) or real(s, seeds))
+    grown, source, grown_record = audit.ensemble_run(study, [8, 9])
+    assert trained == [9] and grown_record["lira_seeds"] == [8, 9] and grown_record["lira_seeds_committed"] == [8]
+    assert "[8] read from the committed run" in source and list(dict.fromkeys(grown.seed)) == [8, 9]
+    pd.testing.assert_frame_equal(grown[grown.seed == 8].reset_index(drop=True), read[read.seed == 8].reset_index(drop=True))
+    assert set(grown[grown.seed == 9].cache_key) == {getattr(study.at_seed(9), m).entry.key for m in ("original", "oracle")}
+    monkeypatch.setenv("MRIUNLEARN_BASE_MODELS", "off")  # the cold path trains every seed
+    trained.clear()
+    assert audit.ensemble_run(study, [8, 9])[2]["lira_seeds_committed"] == [] and trained == [8, 9]
     other = ensemble.assign(subject="another")
     with pytest.raises(ConfigError, match="other forget slices"):
         audit.lira_audit(study, models, other)

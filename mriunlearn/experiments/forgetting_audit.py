@@ -11,7 +11,8 @@ that trained on it and of models that never did (:func:`ensemble_statistics`); e
 *passes* when its statistic is at least as likely under the second
 (:func:`~mriunlearn.membership.likelihood_ratios` <= 0), and :func:`lira_audit` reports the fraction
 of forget slices that pass, with a subject-clustered interval. Each seed costs two trainings, so
-``make reproduce`` reads the ensemble's statistics from the committed run of the relearning attack.
+``make reproduce`` reads the ensemble's statistics from the committed run of the relearning attack,
+and a run with more seeds trains only those the committed run lacks (:func:`ensemble_run`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import paths
 from ..errors import ConfigError
 from ..forgetting import parameter_distance
 from ..membership import MEMBER_ROLE, attack_impossible, clustered_mean_interval, likelihood_ratios
@@ -143,20 +145,30 @@ def ensemble_statistics(study: Study, seeds: Sequence[int]) -> pd.DataFrame:
 
 
 def ensemble_run(study: Study, seeds: Sequence[int]) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
-    """The ensemble notebook 03 scores against, where it comes from, and the record to save beside
-    it: trained here for ``seeds`` (:func:`check_ensemble_seeds`); with none, the committed run's
-    statistics when it started from the same split, G and Ĝ; ``(None, why, {})`` when neither."""
+    """The ensemble notebook 03 scores against, where it comes from, and the record to save beside it.
+
+    With ``seeds`` (:func:`check_ensemble_seeds`) the ensemble holds exactly those seeds, in that order:
+    a seed the committed run already holds (same split, G and Ĝ, hence the same models' cache keys) is
+    read from it, the others are trained here, so the ensemble grows by the new seeds' trainings only;
+    with the published base models off (``MRIUNLEARN_BASE_MODELS=off``, the cold path) every seed is
+    trained. The record's ``lira_seeds_committed`` names the seeds read. With none, the committed
+    run's statistics when it started from the same split, G and Ĝ; ``(None, why, {})`` when neither.
+    """
     why_not = attack_impossible(study.manifest)
     if why_not is not None:
         return None, f"not run: {why_not}", {}
     seeds = check_ensemble_seeds(study, seeds)
     record = study_record(study)
-    if seeds:
-        return ensemble_statistics(study, seeds), "this run", {**record, "lira_seeds": seeds}
-    table, source, theirs = read_committed(FORGETTING_AUDIT_RUN, ENSEMBLE_TABLE, record, _SAME_ENSEMBLE)
-    if table is None and "no committed run" in source:
-        source += " (-p LIRA_SEEDS '[43, 44]' trains the ensembles)"
-    return table, source, theirs
+    committed, source, theirs = read_committed(FORGETTING_AUDIT_RUN, ENSEMBLE_TABLE, record, _SAME_ENSEMBLE)
+    if not seeds:
+        if committed is None and "no committed run" in source:
+            source += " (-p LIRA_SEEDS '[43, 44]' trains the ensembles)"
+        return committed, source, theirs
+    held = set(committed.seed) if committed is not None and paths.base_models_dir() is not None else set()
+    parts = [committed[committed.seed == s] if s in held else ensemble_statistics(study, [s]) for s in seeds]
+    read = [s for s in seeds if s in held]
+    where = "this run" + (f" (seeds {read} read from {source}, the others trained here)" if read else "")
+    return pd.concat(parts, ignore_index=True), where, {**record, "lira_seeds": seeds, "lira_seeds_committed": read}
 
 
 def lira_audit(study: Study, models: Mapping[str, Any], ensemble: pd.DataFrame) -> pd.DataFrame:
