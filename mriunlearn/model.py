@@ -45,7 +45,7 @@ def build_model(profile: Profile, seed: int | None = None) -> VarNet:
 
 def native_bf16(device: torch.device | str = "cpu") -> bool:
     """Whether ``device`` computes bf16 convolutions in hardware: a CUDA GPU that supports bf16, or a
-    CPU with AVX512-BF16 or AMX tiles. Elsewhere oneDNN emulates them, about 20x slower than fp32."""
+    CPU with AVX512-BF16 or AMX tiles. Elsewhere oneDNN emulates them, many times slower than fp32."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -71,8 +71,8 @@ def effective_precision(profile: Profile, device: torch.device | str = "cpu") ->
 def _warn_fp32_fallback(device_type: str) -> None:
     units = " (AVX512-BF16 or AMX)" if device_type == "cpu" else ""
     warnings.warn(f"this {device_type.upper()} has no native bf16{units}: the profile's "
-                  "bf16 autocast runs in fp32 here, which the precision benchmark judges equivalent and which is "
-                  "~20x faster than emulated bf16 (docs/performance.md)", stacklevel=3)
+                  "bf16 autocast runs in fp32 here, which the precision benchmark judges equivalent and which trains "
+                  "several times faster than emulated bf16 (docs/reproducibility.md)", stacklevel=3)
 
 
 def autocast(profile: Profile, device: torch.device | str = "cpu") -> contextlib.AbstractContextManager:
