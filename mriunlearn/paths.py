@@ -1,6 +1,6 @@
 """The project's folders, defined once. Nothing else in the project hard-codes a path.
 
-Folders inside the repository are constants. The four that the environment may move are functions
+Folders inside the repository are constants. The five that the environment may move are functions
 that read their variable each time they are called, so setting one after this module is imported
 (a test's ``monkeypatch.setenv``, a notebook kernel's ``os.environ``) takes effect on the next call:
 
@@ -11,6 +11,8 @@ that read their variable each time they are called, so setting one after this mo
 - :func:`figures_dir`, ``MRIUNLEARN_FIGURES``: where notebooks save figures (default ``<repo>/figures``).
 - :func:`base_models_dir`, ``MRIUNLEARN_BASE_MODELS``: the published base models (default ``<repo>/models``;
   ``off``: none, every model is trained).
+- :func:`colin27_file`, ``MRIUNLEARN_COLIN27``: the real brain of the held-out anatomy test brains
+  (default: where Debian's ``mricron-data`` installs it; only ``tools/held_out_anatomy.py`` reads it).
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def base_models_dir() -> Path | None:
     if os.environ.get("MRIUNLEARN_BASE_MODELS", "").strip().lower() == "off":
         return None
     return _env_path("MRIUNLEARN_BASE_MODELS", ROOT / "models")
+
+
+def colin27_file() -> Path:
+    """Colin27's skull-stripped 1 mm T1 on the MNI grid, the held-out brain anatomy
+    (:mod:`mriunlearn.simulate.brain`): ``$MRIUNLEARN_COLIN27``, else where Debian's and Ubuntu's
+    ``mricron-data`` install it."""
+    return _env_path("MRIUNLEARN_COLIN27", Path("/usr/share/mricron/templates/ch2bet.nii.gz"))
 
 
 def figures_dir() -> Path:

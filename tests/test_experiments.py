@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -108,6 +109,26 @@ def test_a_study_at_another_training_seed_trains_its_own_g_and_oracle(study):
     assert "inconclusive at 2 seeds" in overlap.shared_knowledge_verdict(pv)
     rec = st.training_record([study, other])
     assert set(rec["training_seeds"]) == {"42", "43"} and "training_seeds" not in st.training_record([study])
+
+
+def test_held_out_anatomy_pairs_the_same_subjects_per_seed(study, tmp_path, monkeypatch):
+    from real_anatomy_like import write_colin_phantom
+
+    monkeypatch.setenv("MRIUNLEARN_COLIN27", str(write_colin_phantom(tmp_path / "ch2bet.nii.gz")))
+    monkeypatch.setenv("MRIUNLEARN_DATA", str(tmp_path / "data"))
+    other = study.at_seed(43)
+    shifted = overlap.anatomy_shift([study, other])  # the smoke test brains on the real anatomy, Ĝ of each seed
+    n = DatasetSpec.smoke().count("test_brain")
+    assert len(shifted) == 3 * n and set(shifted.role) == {"test_brain"}
+    usual = pd.concat([overlap.training_per_volume([study, other])], ignore_index=True)
+    gaps = overlap.anatomy_gap(usual, shifted).set_index("seed")
+    assert list(gaps.index) == [42, 43] and (gaps.n == n).all()
+    for seed in (42, 43):
+        pick = lambda t, m: t[(t.model == m) & (t.role == "test_brain") & ((t.seed == seed) | (m == "zero_filled"))].set_index("file").psnr
+        assert gaps.oracle_db[seed] == pytest.approx((pick(shifted, "oracle") - pick(usual, "oracle")).mean())
+    assert gaps.zero_filled_db.nunique() == 1 and np.isfinite(gaps.to_numpy(dtype=float)).all()
+    with pytest.raises(ConfigError, match="differ"):
+        overlap.anatomy_gap(usual, shifted.assign(file="another"))
 
 
 def _two_models(diffs, base=30.0):

@@ -603,3 +603,44 @@ def test_slice_thickness_averages_fine_texture_and_unset_changes_nothing():
     assert b_avg.shape == b_one.shape and (b_avg_labels == b_labels).mean() > 0.9
     with pytest.raises(ConfigError, match="knee_slice_thickness_mm"):
         DatasetSpec(knee_slice_thickness_mm=-1.0)
+
+
+@pytest.fixture
+def colin_phantom(tmp_path, monkeypatch):
+    from real_anatomy_like import write_colin_phantom
+
+    path = write_colin_phantom(tmp_path / "ch2bet.nii.gz")
+    monkeypatch.setenv("MRIUNLEARN_COLIN27", str(path))
+    monkeypatch.setenv("MRIUNLEARN_DATA", str(tmp_path / "data"))
+    return path
+
+
+def test_a_real_anatomy_is_segmented_and_rendered_under_the_same_subjects(colin_phantom):
+    from mriunlearn.simulate import brain
+
+    t1, gm, wm, affine = brain._load_colin27()
+    centre = tuple(int(v) for v in np.round(np.linalg.solve(affine, [0, -17, 10, 1])[:3]))
+    shell = (centre[0] + 43, centre[1], centre[2])  # r ~ 0.72: grey matter
+    rim = (centre[0] + 55, centre[1], centre[2])  # r ~ 0.92: CSF
+    assert wm[centre] > 0.9 and gm[shell] > 0.9 and gm[rim] + wm[rim] < 0.1 and t1.max() == 1.0
+    ident = brain.anatomy_identity("colin27")
+    assert ident.startswith("colin27_") and ident == f"colin27_{sha256_file(colin_phantom)[:12]}"
+    params = sample_brain_params(np.random.default_rng(3), 2)
+    template, _ = brain.render_brain(params, (32, 32))
+    real, labels = brain.render_brain(params, (32, 32), anatomy="colin27")
+    assert real.shape == template.shape == (2, 32, 32) and not np.allclose(real, template)
+    assert {2, 3} <= set(np.unique(labels))  # grey and white matter of the real anatomy
+    # a spec with the real anatomy keys its volumes apart; the default's key is unchanged by the option
+    real_spec = build_mod.of_anatomy(DatasetSpec.default(), "colin27")
+    assert "brain_anatomy" not in DatasetSpec.default().volume_key() and '"brain_anatomy": "colin27"' in real_spec.volume_key()
+    assert real_spec.brain_detail == 0.0 and real_spec.num_coils == DatasetSpec.default().num_coils
+    with pytest.raises(ConfigError, match="unknown brain anatomy 'nope'"):
+        DatasetSpec(brain_anatomy="nope")
+
+
+def test_a_missing_real_anatomy_says_how_to_install_it(tmp_path, monkeypatch):
+    from mriunlearn.simulate import brain
+
+    monkeypatch.setenv("MRIUNLEARN_COLIN27", str(tmp_path / "absent.nii.gz"))
+    with pytest.raises(ConfigError, match="apt-get install mricron-data"):
+        brain.anatomy_identity("colin27")

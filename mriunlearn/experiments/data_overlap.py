@@ -4,7 +4,8 @@ shared knowledge (BTA, KTA, UA), over one or several training seeds."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -340,12 +341,58 @@ def geometry_shift(studies: Sequence[Study]) -> pd.DataFrame:
     """
     from ..simulate.build import ensure_test_brains_at_fov
 
+    return _reimaged_test_brains(studies, lambda name: ensure_test_brains_at_fov(name, SHIFTED_FOV_MM),
+                                 "re-imaged at another field of view")
+
+
+def anatomy_shift(studies: Sequence[Study], anatomy: str = "colin27") -> pd.DataFrame:
+    """Per-volume PSNR and SSIM of the zero-filled input and of Ĝ (every study: one training seed) on
+    the test brains with another anatomy underneath (R7 of :func:`operating_point`): the same subjects,
+    pose, contrast, geometry, coils and noise, deforming ``anatomy`` (``"colin27"``: one real person's
+    brain, which no training brain deforms; :func:`mriunlearn.simulate.build.ensure_test_brains_of_anatomy`).
+    Returns and raises as :func:`geometry_shift`; also ConfigError when the anatomy is not installed."""
+    from ..simulate.build import ensure_test_brains_of_anatomy
+
+    return _reimaged_test_brains(studies, lambda name: ensure_test_brains_of_anatomy(name, anatomy),
+                                 "given another anatomy")
+
+
+def anatomy_gap(usual: pd.DataFrame, shifted: pd.DataFrame) -> pd.DataFrame:
+    """R7 per training seed: Ĝ's PSNR on the test brains of another anatomy (:func:`anatomy_shift`)
+    minus on the usual test brains (``usual``: the same columns, ``model`` oracle / zero_filled, role
+    test_brain), paired per volume (the same subjects), and the zero-filled input's same difference.
+
+    Returns:
+        One row per seed: ``seed``, ``oracle_db`` and ``zero_filled_db`` (mean paired difference, dB),
+        ``n`` (volumes); the zero-filled input is the same at every seed.
+    """
+    def psnr(table: pd.DataFrame, model: str, seed: int) -> pd.Series:  # per file; zero-filled has no seed
+        rows = table[(table.model == model) & (table.role == "test_brain")]
+        return (rows if model == "zero_filled" else rows[rows.seed == seed]).groupby("file").psnr.mean()
+
+    def paired(model: str, seed: int) -> pd.Series:
+        a, b = psnr(shifted, model, seed), psnr(usual, model, seed)
+        if set(a.index) != set(b.index) or a.empty:
+            raise ConfigError(f"anatomy_gap: the two sets of test brains differ for {model} at seed {seed}")
+        return a - b.reindex(a.index)
+
+    rows = []
+    for seed in sorted(set(shifted[shifted.model == "oracle"].seed)):
+        d = paired("oracle", seed)
+        rows.append({"seed": int(seed), "oracle_db": float(d.mean()), "zero_filled_db": float(paired("zero_filled", seed).mean()),
+                     "n": int(len(d))})
+    return pd.DataFrame(rows)
+
+
+def _reimaged_test_brains(studies: Sequence[Study], build: Callable[[str], Path], what: str) -> pd.DataFrame:
+    """The zero-filled input and every study's Ĝ on the test brains that ``build(spec name)`` makes
+    (its manifest path) from the embedded dataset the studies run on."""
     first = studies[0]
     name = embedded_spec_name(first)
     if name is None:
-        raise ConfigError(f"geometry_shift: {first.profile.manifest_path()} is not an embedded dataset; only "
-                          "simulated test brains can be re-imaged at another field of view")
-    path = ensure_test_brains_at_fov(name, SHIFTED_FOV_MM)
+        raise ConfigError(f"{first.profile.manifest_path()} is not an embedded dataset; only simulated test "
+                          f"brains can be {what}")
+    path = build(name)
     manifest = load_manifest(path, path.parent)
     frames = [zero_filled(manifest, "test_brain", first.profile).assign(model="zero_filled", seed=first.profile.seed)]
     frames += [evaluate(s.oracle.model, manifest, "test_brain", s.profile).assign(model="oracle", seed=s.profile.seed)

@@ -13,6 +13,12 @@ size, a smooth random 3-D displacement field, layer thicknesses, tissue contrast
 field, fine texture and a random block of axial levels; all draws come from one
 ``numpy.random.Generator`` so a subject is replayable.
 
+A second anatomy source, for test brains of an anatomy no training brain deforms (``anatomy="colin27"``):
+Colin27, one real person's brain (27 scans of the same man, averaged), skull-stripped on the MNI grid, as
+Debian's and Ubuntu's ``mricron-data`` install it (:func:`~mriunlearn.paths.colin27_file`). No package
+ships its segmentation, so its grey/white-matter probabilities come from a three-class Gaussian mixture of
+its T1 intensities (:func:`_load_colin27`); the head around it is synthesised as for the template.
+
 Image orientation: radiological display, anterior at the top (row 0), the patient's right on the
 image's left (column 0).
 """
@@ -20,12 +26,14 @@ image's left (column 0).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
+from .. import paths
 from ..errors import ConfigError
 from .partial_volume import slice_offsets
 
@@ -104,12 +112,76 @@ def _load_mni152() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return maps[0], maps[1], maps[2], np.asarray(imgs["t1"].affine)
 
 
-@lru_cache(maxsize=1)
-def _template() -> _Template:
-    """Load the MNI152 maps once and derive the intracranial envelope's signed distance."""
-    t1, gm, wm, affine = _load_mni152()
+#: every subsampled voxel of Colin27's brain the tissue mixture is fitted to (:func:`_load_colin27`)
+_MIXTURE_STRIDE = 5
+
+
+def _load_colin27() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(t1, gm, wm, affine)`` of Colin27 (:func:`~mriunlearn.paths.colin27_file`): its T1 scaled to a
+    maximum of 1, and grey- and white-matter probabilities from a three-class Gaussian mixture of the
+    brain's T1 intensities (CSF < grey < white matter; seeded, fitted on every
+    :data:`_MIXTURE_STRIDE`-th brain voxel).
+
+    Raises:
+        ConfigError: the file is missing (how to install it is named).
+    """
+    import nibabel
+    from sklearn.mixture import GaussianMixture
+
+    path = paths.colin27_file()
+    if not path.is_file():
+        raise ConfigError(f"Colin27 (one real brain, the held-out anatomy) not found at {path}: install Debian's or "
+                          "Ubuntu's mricron-data (apt-get install mricron-data), or set MRIUNLEARN_COLIN27 to a "
+                          "skull-stripped 1 mm T1 NIfTI on the MNI grid")
+    img = nibabel.load(path)
+    t1 = np.asarray(img.get_fdata(dtype=np.float32), dtype=np.float32)
+    t1 /= t1.max()
+    inside = t1 > 0
+    values = t1[inside].astype(np.float64).reshape(-1, 1)
+    mixture = GaussianMixture(3, random_state=0).fit(values[::_MIXTURE_STRIDE])
+    posterior = mixture.predict_proba(values)[:, np.argsort(mixture.means_.ravel())]  # (N, 3): csf, grey, white
+    gm, wm = np.zeros_like(t1), np.zeros_like(t1)
+    gm[inside], wm[inside] = posterior[:, 1], posterior[:, 2]
+    return t1, gm, wm, np.asarray(img.affine)
+
+
+#: the anatomy sources a brain subject can deform (:func:`render_brain`'s ``anatomy``) and their loaders
+ANATOMIES: dict[str, Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {
+    "mni152": _load_mni152, "colin27": _load_colin27}
+
+
+def check_anatomy(anatomy: str) -> str:
+    """``anatomy`` if it names an :data:`ANATOMIES` source; else ConfigError naming the valid ones."""
+    if anatomy not in ANATOMIES:
+        raise ConfigError(f"unknown brain anatomy {anatomy!r}; valid: {', '.join(ANATOMIES)}")
+    return anatomy
+
+
+def anatomy_identity(anatomy: str) -> str:
+    """A name for ``anatomy`` that changes with its source: ``"mni152"`` (it ships with nilearn, whose
+    version the environment pins) or ``"colin27_<first 12 hex digits of its file's SHA-256>"``."""
+    if check_anatomy(anatomy) == "mni152":
+        return anatomy
+    path = paths.colin27_file()
+    if not path.is_file():
+        _load_colin27()  # raises, naming how to install it
+    from ..atomic import sha256_file
+
+    return f"{anatomy}_{sha256_file(path)[:12]}"
+
+
+def _template(anatomy: str = "mni152") -> _Template:
+    """An anatomy's maps (:data:`ANATOMIES`), loaded once per source (:func:`anatomy_identity`)."""
+    return _template_of(anatomy_identity(anatomy))
+
+
+@lru_cache(maxsize=None)
+def _template_of(identity: str) -> _Template:
+    """Load the maps of the anatomy ``identity`` names and derive its intracranial envelope's signed distance."""
+    anatomy = identity.split("_")[0]
+    t1, gm, wm, affine = ANATOMIES[anatomy]()
     if not np.allclose(affine[:3, :3], np.eye(3)):
-        raise ConfigError(f"MNI152 template: expected a 1 mm RAS grid, got affine {affine.tolist()}")
+        raise ConfigError(f"{anatomy} anatomy: expected a 1 mm RAS grid, got affine {affine.tolist()}")
     gm, wm = np.clip(gm, 0, 1), np.clip(wm, 0, 1)
     total = gm + wm
     over = total > 1
@@ -351,7 +423,7 @@ def _dominant_labels(names: list[str], stack: np.ndarray, size: tuple[int, int, 
 
 def render_brain(
     params: BrainParams, shape: tuple[int, int], fov_mm: float = 220.0, detail: float = 0.0,
-    thickness_mm: float = 0.0,
+    thickness_mm: float = 0.0, anatomy: str = "mni152",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render a subject's axial slices.
 
@@ -364,12 +436,13 @@ def render_brain(
         thickness_mm: > 0 averages each slice over the planes of
             :func:`~mriunlearn.simulate.partial_volume.slice_offsets` (each with its own fine
             texture); the labels are the middle plane's.
+        anatomy: the brain the subject deforms, an :data:`ANATOMIES` name (the template by default).
 
     Returns:
         ``(images, labels)``: images float32 ``(S, H, W)`` T2-like magnitude (CSF ~1), labels uint8
         ``(S, H, W)`` the dominant tissue of each pixel (:data:`BRAIN_LABELS`).
     """
-    tpl = _template()
+    tpl = _template(anatomy)
     h, w = int(shape[0]), int(shape[1])
     if h < 2 or w < 2:
         raise ConfigError(f"render_brain: shape must be at least (2, 2), got {shape}")
@@ -379,7 +452,7 @@ def render_brain(
     if len(offsets) > 1:
         s, n = len(params.z_levels), len(offsets)
         planes = replace(params, z_levels=(params.z_levels[:, None] + offsets[None, :]).ravel())
-        images, labels = render_brain(planes, shape, fov_mm, detail)
+        images, labels = render_brain(planes, shape, fov_mm, detail, anatomy=anatomy)
         return images.reshape(s, n, h, w).mean(axis=1), labels.reshape(s, n, h, w)[:, n // 2]
     size = (len(params.z_levels), h, w)
     pts = _scanner_points(params.z_levels, h * _SUPERSAMPLE, w * _SUPERSAMPLE, fov_mm)
@@ -393,7 +466,8 @@ def render_brain(
 def brain_volume(
     rng: np.random.Generator, num_slices: int, shape: tuple[int, int], fov_mm: float = 220.0,
     z_range_mm: tuple[float, float] = Z_RANGE_MM, detail: float = 0.0, thickness_mm: float = 0.0,
+    anatomy: str = "mni152",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw a subject and render it: ``(images (S, H, W) float32, labels (S, H, W) uint8)``."""
+    """Draw a subject and render it (:func:`render_brain`): ``(images (S, H, W) float32, labels (S, H, W) uint8)``."""
     params = sample_brain_params(rng, num_slices, z_range_mm=z_range_mm)
-    return render_brain(params, shape, fov_mm, detail, thickness_mm)
+    return render_brain(params, shape, fov_mm, detail, thickness_mm, anatomy)

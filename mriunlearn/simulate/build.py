@@ -55,7 +55,7 @@ GEOMETRY_OFF: dict[str, Any] = {"brain_fov_range_mm": None, "brain_rotation_deg"
 #: volume key, so data built before the option existed remain current
 OPTIONS_OFF: dict[str, Any] = {**GEOMETRY_OFF, "forget_slices_per_volume": None, "brain_z_range_mm": None,
                                "knee_texture_scale": 1.0, "coil_loop_scale": 1.0, "brain_detail": 0.0,
-                               "brain_slice_thickness_mm": 0.0, "knee_slice_thickness_mm": 0.0}
+                               "brain_slice_thickness_mm": 0.0, "knee_slice_thickness_mm": 0.0, "brain_anatomy": "mni152"}
 #: last element of a subject's seed for its geometry draws, apart from its anatomy's stream
 _GEOMETRY_STREAM = 1
 
@@ -102,6 +102,9 @@ class DatasetSpec:
     #: 0 renders one plane per slice (fastMRI: 5 mm brain, 3 mm knee slices)
     brain_slice_thickness_mm: float = 0.0
     knee_slice_thickness_mm: float = 0.0
+    #: the anatomy every brain subject deforms, a ``brain.ANATOMIES`` name: the MNI152 template, or
+    #: ``"colin27"`` (one real brain, for test brains of an anatomy the training brains never show)
+    brain_anatomy: str = "mni152"
 
     def __post_init__(self) -> None:
         h, w = self.image_size
@@ -132,6 +135,7 @@ class DatasetSpec:
         for name in ("brain_slice_thickness_mm", "knee_slice_thickness_mm"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"DatasetSpec.{name} must be >= 0, got {getattr(self, name)}")
+        brain.check_anatomy(self.brain_anatomy)
         if not self.coil_loop_scale > 0:
             raise ConfigError(f"DatasetSpec.coil_loop_scale must be > 0, got {self.coil_loop_scale}")
         if self.forget_slices_per_volume is not None and self.forget_slices_per_volume < 1:
@@ -266,15 +270,17 @@ def _brain_with_geometry(spec: DatasetSpec, index: int, rng: np.random.Generator
     z_range = spec.brain_z_range_mm or brain.Z_RANGE_MM
     if all(getattr(spec, k) == off for k, off in GEOMETRY_OFF.items()):
         return brain.brain_volume(rng, spec.slices_per_volume, spec.image_size, spec.brain_fov_mm, z_range,
-                                  spec.brain_detail, spec.brain_slice_thickness_mm)
+                                  spec.brain_detail, spec.brain_slice_thickness_mm, spec.brain_anatomy)
     fov, rotation, swap = brain_geometry(spec, index)
     params = brain.sample_brain_params(rng, spec.slices_per_volume, z_range_mm=z_range)
     params = replace(params, angles=params.angles + np.array([0.0, 0.0, rotation]))
     if swap:  # the object is imaged transposed: phase encoding along the other image axis
         h, w = spec.image_size
-        image, labels = brain.render_brain(params, (w, h), fov, spec.brain_detail, spec.brain_slice_thickness_mm)
+        image, labels = brain.render_brain(params, (w, h), fov, spec.brain_detail, spec.brain_slice_thickness_mm,
+                                           spec.brain_anatomy)
         return np.ascontiguousarray(image.transpose(0, 2, 1)), np.ascontiguousarray(labels.transpose(0, 2, 1))
-    return brain.render_brain(params, spec.image_size, fov, spec.brain_detail, spec.brain_slice_thickness_mm)
+    return brain.render_brain(params, spec.image_size, fov, spec.brain_detail, spec.brain_slice_thickness_mm,
+                              spec.brain_anatomy)
 
 
 def write_simulated(path: Path, vol: SimulatedVolume, spec: DatasetSpec, organ: str, index: int) -> None:
@@ -398,6 +404,13 @@ def at_fov(spec: DatasetSpec, fov_mm: float) -> DatasetSpec:
     return replace(spec, brain_fov_mm=float(fov_mm), **GEOMETRY_OFF)
 
 
+def of_anatomy(spec: DatasetSpec, anatomy: str) -> DatasetSpec:
+    """``spec`` with every brain subject deforming ``anatomy`` (a ``brain.ANATOMIES`` name) as it is
+    (no added individual detail): the same subjects (pose, size, deformation, contrast, geometry,
+    coils, noise draws), another brain underneath."""
+    return replace(spec, brain_anatomy=brain.check_anatomy(anatomy), brain_detail=0.0)
+
+
 def ensure_test_brains_at_fov(spec_name: str, fov_mm: float) -> Path:
     """The test brains of the embedded dataset ``spec_name`` re-imaged by :func:`at_fov`, built (once;
     current files are kept) into ``paths.data_dir() / f"{spec_name}_test_brains_fov{fov_mm:g}"``.
@@ -405,8 +418,20 @@ def ensure_test_brains_at_fov(spec_name: str, fov_mm: float) -> Path:
     Returns:
         Their manifest (``manifest.csv`` in that folder; ``file`` paths relative to it).
     """
-    out = paths.data_dir() / f"{spec_name}_test_brains_fov{fov_mm:g}"
-    return build_dataset(out, at_fov(_named_spec(spec_name), fov_mm), out / "manifest.csv", roles=("test_brain",))
+    return _ensure_test_brains(spec_name, at_fov(_named_spec(spec_name), fov_mm), f"fov{fov_mm:g}")
+
+
+def ensure_test_brains_of_anatomy(spec_name: str, anatomy: str) -> Path:
+    """The test brains of the embedded dataset ``spec_name`` with another anatomy underneath
+    (:func:`of_anatomy`), built (once) into ``paths.data_dir() / f"{spec_name}_test_brains_<identity>"``
+    (``brain.anatomy_identity``: another source file, another folder); their manifest, as
+    :func:`ensure_test_brains_at_fov`'s."""
+    return _ensure_test_brains(spec_name, of_anatomy(_named_spec(spec_name), anatomy), brain.anatomy_identity(anatomy))
+
+
+def _ensure_test_brains(spec_name: str, variant: DatasetSpec, suffix: str) -> Path:
+    out = paths.data_dir() / f"{spec_name}_test_brains_{suffix}"
+    return build_dataset(out, variant, out / "manifest.csv", roles=("test_brain",))
 
 
 def _is_built(manifest: Path, data_dir: Path, spec: DatasetSpec) -> bool:
