@@ -34,6 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from .. import paths
+from ..atomic import sha256_file
 from ..errors import ConfigError
 from .partial_volume import slice_offsets
 
@@ -165,8 +166,6 @@ def anatomy_identity(anatomy: str) -> str:
     path = paths.colin27_file()
     if not path.is_file():
         _load_colin27()  # raises, naming how to install it
-    from ..atomic import sha256_file
-
     return f"{anatomy}_{sha256_file(path)[:12]}"
 
 
