@@ -128,11 +128,12 @@ def stand_ins(data_root: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
     return record if isinstance(record, dict) else {}
 
 
-def stands_in(record: dict[str, dict[str, str]], file: str, recorded: str, actual: str) -> bool:
-    """Whether ``record`` (:func:`stand_ins`) names ``actual`` as this machine's rebuild of ``file``
-    whose manifest hash is ``recorded``."""
+def hash_accepted(record: dict[str, dict[str, str]], file: str, recorded: str, actual: str) -> bool:
+    """Whether a file ``file`` hashing to ``actual`` is the one whose manifest hash is ``recorded``:
+    the same hash, or ``record`` (:func:`stand_ins`) names it as this machine's rebuild of it."""
     entry = record.get(file)
-    return isinstance(entry, dict) and entry.get("recorded") == recorded and entry.get("local") == actual
+    return actual == recorded or (isinstance(entry, dict) and entry.get("recorded") == recorded
+                                  and entry.get("local") == actual)
 
 
 def write_manifest(rows: Iterable[dict[str, object]], path: str | os.PathLike[str]) -> Path:
@@ -219,7 +220,7 @@ def load_manifest(
             raise ManifestError(f"{source}: file {row.file} (role {row.role}) not found at {p}")
         if verify_hashes and row.sha256:
             actual = sha256_file(p)
-            if actual != row.sha256 and not stands_in(rebuilt, row.file, row.sha256, actual):
+            if not hash_accepted(rebuilt, row.file, row.sha256, actual):
                 raise ManifestError(f"{source}: file {row.file} has changed: sha256 {actual[:12]}… "
                                     f"differs from the recorded {row.sha256[:12]}…")
     for role in require_roles:

@@ -35,7 +35,7 @@ from .. import paths
 from ..atomic import atomic_path, atomic_write_text, sha256_file
 from ..errors import ConfigError, ManifestError
 from ..fastmri_h5 import SENS_KEY, write_volume
-from ..manifest import STAND_INS, file_row, load_manifest, stand_ins, stands_in, write_manifest
+from ..manifest import STAND_INS, file_row, hash_accepted, load_manifest, stand_ins, write_manifest
 from . import brain, knee
 from .coils import noise_sigma, sample_coil_geometry, simulate_multicoil
 
@@ -320,10 +320,7 @@ def _is_current(path: Path, file: str, recorded_sha: str | None, key: str, rebui
     stand-in for it (``rebuilt``: :func:`~mriunlearn.manifest.stand_ins`), built with the settings ``key``."""
     if not recorded_sha or not path.exists():
         return False
-    actual = sha256_file(path)
-    if actual != recorded_sha and not stands_in(rebuilt, file, recorded_sha, actual):
-        return False
-    return _built_with(path, key)
+    return hash_accepted(rebuilt, file, recorded_sha, sha256_file(path)) and _built_with(path, key)
 
 
 def build_dataset(
